@@ -1,0 +1,68 @@
+// Control socket server.
+#include "control/control_server.hpp"
+
+#include "criu/endpoint_set.hpp"
+#include "criu/fd_passing.hpp"
+#include "criu/framed_socket.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+namespace imgx::control {
+
+namespace asio = boost::asio;
+
+inline constexpr std::uint32_t kMaxRequestBytes = 64 * 1024;
+
+asio::awaitable<void> Replier::send(const Response& response) {
+    co_await criu::write_frame(socket_, wire::encode_frame(response));
+}
+
+asio::awaitable<void> Replier::wait_hangup() {
+    boost::system::error_code ec;
+    co_await socket_.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+ControlServer::ControlServer(const asio::any_io_executor& ex, std::string path, Handler handler)
+    : path_(std::move(path)), acceptor_(criu::listen_unix(ex, path_, 0600)), handler_(std::move(handler)) {
+    asio::co_spawn(ex, [this]() -> asio::awaitable<void> {
+        for (;;) {
+            boost::system::error_code ec;
+            auto socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+            if (ec) continue;
+            asio::co_spawn(acceptor_.get_executor(), serve(std::move(socket)), asio::detached);
+        }
+    }, asio::detached);
+}
+
+ControlServer::~ControlServer() { close(); }
+
+void ControlServer::close() {
+    if (!acceptor_.is_open()) return;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    ::unlink(path_.c_str());
+}
+
+asio::awaitable<void> ControlServer::serve(asio::local::stream_protocol::socket socket) {
+    const std::string peer = criu::describe_peer(socket.native_handle());
+    try {
+        for (;;) {
+            auto body = co_await criu::read_frame(socket, kMaxRequestBytes);
+            if (!body) co_return;
+            Request request;
+            wire::decode_body(*body, request, "control request");
+            Replier replier(socket);
+            co_await handler_(request, replier);
+        }
+    } catch (const std::exception& e) {
+        spdlog::warn("control connection from {} closed: {}", peer, e.what());
+    }
+}
+
+}  // namespace imgx::control

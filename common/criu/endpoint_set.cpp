@@ -1,0 +1,137 @@
+// Listening sockets for CRIU, per images directory.
+#include "criu/endpoint_set.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+namespace imgx::criu {
+
+namespace asio = boost::asio;
+using asio::local::stream_protocol;
+
+namespace {
+
+constexpr int kBacklog = 128;  // restores fork many processes; CRIU's own daemons used 50
+
+void make_dirs(const std::string& dir) {
+    std::error_code ec;
+    std::filesystem::path p(dir);
+    if (std::filesystem::is_directory(p, ec)) return;
+    std::filesystem::create_directories(p, ec);
+    if (ec) throw std::runtime_error("cannot create directory " + dir + ": " + ec.message());
+    ::chmod(dir.c_str(), 0700);
+}
+
+void remove_stale_socket(const std::string& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) return;
+    if (!S_ISSOCK(st.st_mode))
+        throw std::runtime_error(path + " exists and is not a socket; refusing to replace it");
+    if (::unlink(path.c_str()) != 0)
+        throw std::runtime_error("cannot remove stale socket " + path + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+stream_protocol::acceptor listen_unix(asio::any_io_executor ex, const std::string& path, int mode) {
+    if (path.size() >= sizeof(sockaddr_un{}.sun_path))
+        throw std::runtime_error("socket path " + path + " is longer than " +
+                                 std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes");
+    auto parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) make_dirs(parent.string());
+    remove_stale_socket(path);
+    stream_protocol::acceptor acceptor(ex);
+    boost::system::error_code ec;
+    acceptor.open(stream_protocol(), ec);
+    if (!ec) acceptor.bind(stream_protocol::endpoint(path), ec);
+    if (ec) throw std::runtime_error("cannot bind " + path + ": " + ec.message());
+    ::chmod(path.c_str(), mode);
+    acceptor.listen(kBacklog, ec);
+    if (ec) throw std::runtime_error("cannot listen on " + path + ": " + ec.message());
+    return acceptor;
+}
+
+struct EndpointSet::Listener {
+    stream_protocol::acceptor acceptor;
+    std::string path;
+    SocketKind kind;
+    Endpoint endpoint;
+};
+
+EndpointSet::EndpointSet(asio::any_io_executor ex, std::vector<SocketKind> kinds, OnAccept on_accept)
+    : ex_(std::move(ex)), kinds_(std::move(kinds)), on_accept_(std::move(on_accept)) {}
+
+EndpointSet::~EndpointSet() { close_all(); }
+
+void EndpointSet::open(const EndpointSpec& spec) {
+    std::string dir = spec.dir;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    make_dirs(dir);
+    close(dir);
+    std::vector<std::shared_ptr<Listener>> listeners;
+    for (const auto& kind : kinds_) {
+        std::string path = dir + "/" + kind.file_name;
+        // Only root (CRIU) may connect: 0600 on the socket is the first line of access control.
+        listeners.push_back(std::make_shared<Listener>(
+            Listener{listen_unix(ex_, path, 0600), path, kind, Endpoint{dir, spec.snapshot_id}}));
+    }
+    for (auto& l : listeners) {
+        asio::co_spawn(ex_, [this, l]() -> asio::awaitable<void> {
+            for (;;) {
+                boost::system::error_code ec;
+                auto socket = co_await l->acceptor.async_accept(
+                    asio::redirect_error(asio::use_awaitable, ec));
+                if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) co_return;
+                if (ec) {
+                    spdlog::warn("accept on {} failed: {}", l->path, ec.message());
+                    continue;
+                }
+                on_accept_(std::move(socket), l->endpoint, l->kind);
+            }
+        }, asio::detached);
+        spdlog::info("listening on {} (snapshot '{}', {} protocol)", l->path, l->endpoint.snapshot_id,
+                     l->kind.protocol);
+    }
+    by_dir_[dir] = std::move(listeners);
+}
+
+bool EndpointSet::close(const std::string& dir_in) {
+    std::string dir = dir_in;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    auto it = by_dir_.find(dir);
+    if (it == by_dir_.end()) return false;
+    for (auto& l : it->second) {
+        boost::system::error_code ignored;
+        l->acceptor.close(ignored);
+        ::unlink(l->path.c_str());
+    }
+    by_dir_.erase(it);
+    return true;
+}
+
+void EndpointSet::close_all() {
+    while (!by_dir_.empty()) close(by_dir_.begin()->first);
+}
+
+std::vector<EndpointSet::Info> EndpointSet::list() const {
+    std::vector<Info> out;
+    for (const auto& [dir, listeners] : by_dir_) {
+        Info info;
+        info.endpoint = listeners.front()->endpoint;
+        for (const auto& l : listeners) info.socket_paths.push_back(l->path);
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
+}  // namespace imgx::criu

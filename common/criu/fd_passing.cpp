@@ -1,0 +1,115 @@
+// SCM_RIGHTS reception and pipe preparation.
+#include "criu/fd_passing.hpp"
+
+#include "wire/frame.hpp"
+
+#include <boost/asio/use_awaitable.hpp>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+namespace imgx::criu {
+
+namespace {
+
+inline constexpr std::size_t kFallbackPipeBytes = 1 << 20;
+
+// One non-blocking recvmsg of the fd message. Returns false if it would block.
+bool try_receive_fd(int socket_fd, UniqueFd& out) {
+    unsigned char byte = 0xff;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n;
+    do {
+        n = ::recvmsg(socket_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+        throw wire::ProtocolError(std::string("receiving a pipe: ") + std::strerror(errno));
+    }
+    // Take ownership of whatever arrived before judging it, so nothing leaks.
+    UniqueFd received;
+    int count = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        std::size_t fds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < fds; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (count++ == 0) received.reset(fd); else ::close(fd);
+        }
+    }
+    if (n == 0) throw wire::ProtocolError("peer closed the connection where a pipe was expected");
+    if (msg.msg_flags & MSG_CTRUNC) throw wire::ProtocolError("pipe message truncated (MSG_CTRUNC)");
+    if (count != 1)
+        throw wire::ProtocolError("expected one descriptor, received " + std::to_string(count));
+    if (byte != 0) throw wire::ProtocolError("fd message carries a non-zero data byte");
+    if (!is_pipe(received.get())) throw wire::ProtocolError("passed descriptor is not a pipe");
+    out = std::move(received);
+    return true;
+}
+
+}  // namespace
+
+boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol::socket& socket) {
+    UniqueFd fd;
+    while (!try_receive_fd(socket.native_handle(), fd))
+        co_await socket.async_wait(boost::asio::socket_base::wait_read, boost::asio::use_awaitable);
+    co_return fd;
+}
+
+void send_fd_blocking(int socket_fd, int fd) {
+    unsigned char byte = 0;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    if (::sendmsg(socket_fd, &msg, MSG_NOSIGNAL) != 1)
+        throw std::system_error(errno, std::generic_category(), "sendmsg(SCM_RIGHTS)");
+}
+
+bool is_pipe(int fd) {
+    struct stat st {};
+    return ::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+void set_nonblocking(int fd) {
+    int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        throw std::system_error(errno, std::generic_category(), "fcntl(O_NONBLOCK)");
+}
+
+std::size_t enlarge_pipe(int fd, std::size_t wanted) {
+    for (std::size_t size : {wanted, kFallbackPipeBytes}) {
+        int got = ::fcntl(fd, F_SETPIPE_SZ, static_cast<int>(size));
+        if (got > 0) return static_cast<std::size_t>(got);
+    }
+    int current = ::fcntl(fd, F_GETPIPE_SZ);
+    return current > 0 ? static_cast<std::size_t>(current) : 0;
+}
+
+std::string describe_peer(int socket_fd) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return "unknown peer";
+    return "pid " + std::to_string(cred.pid) + " uid " + std::to_string(cred.uid);
+}
+
+}  // namespace imgx::criu

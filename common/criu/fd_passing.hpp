@@ -1,0 +1,35 @@
+// Receiving the pipe ends CRIU passes with SCM_RIGHTS, and preparing them for the event loop.
+#pragma once
+
+#include "util/unique_fd.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include <cstddef>
+#include <string>
+
+namespace imgx::criu {
+
+// Waits for CRIU's fd message (one 0x00 byte + SCM_RIGHTS with one descriptor) and returns the
+// descriptor. Reads exactly one byte so nothing that follows is swallowed. Throws
+// wire::ProtocolError on EOF, a missing or truncated descriptor, or a wrong data byte.
+boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol::socket& socket);
+
+// Sends `fd` the way CRIU does (tests and tools that play CRIU). Blocking.
+void send_fd_blocking(int socket_fd, int fd);
+
+// True if `fd` refers to a pipe (FIFO).
+bool is_pipe(int fd);
+
+// Makes `fd` non-blocking (it is our only reference to the open file description).
+void set_nonblocking(int fd);
+
+// Tries to give a pipe `wanted` bytes of capacity, then 1 MiB, silently keeping the current
+// capacity when the kernel refuses (pipe-max-size, missing CAP_SYS_RESOURCE). Returns the size.
+std::size_t enlarge_pipe(int fd, std::size_t wanted);
+
+// "pid 123 uid 0" for a connected UNIX socket, for log lines.
+std::string describe_peer(int socket_fd);
+
+}  // namespace imgx::criu

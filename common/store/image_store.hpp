@@ -1,0 +1,42 @@
+// All snapshots a daemon holds, keyed by snapshot id; each holds its files keyed by name.
+#pragma once
+
+#include "store/snapshot.hpp"
+#include "util/async_event.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace imgx::store {
+
+class ImageStore {
+public:
+    explicit ImageStore(const boost::asio::any_io_executor& ex);
+
+    // Starts a new dump of `id`, replacing any earlier one. A replaced snapshot that was still
+    // receiving fails; readers already holding a replaced complete snapshot keep reading it.
+    std::shared_ptr<Snapshot> begin(const std::string& id, const std::string& protocol);
+
+    // The current snapshot of `id`, or null.
+    std::shared_ptr<Snapshot> find(const std::string& id) const;
+
+    // Waits until a snapshot of `id` exists (a restore may start before its dump).
+    boost::asio::awaitable<std::shared_ptr<Snapshot>> wait_for(const std::string& id);
+
+    // Forgets `id`; a snapshot still receiving fails. False if unknown.
+    bool drop(const std::string& id);
+
+    std::vector<std::shared_ptr<Snapshot>> all() const;
+    [[nodiscard]] std::uint64_t bytes_held() const;
+
+private:
+    boost::asio::any_io_executor ex_;
+    std::map<std::string, std::shared_ptr<Snapshot>, std::less<>> snapshots_;
+    AsyncEvent changed_;
+};
+
+}  // namespace imgx::store

@@ -1,0 +1,71 @@
+// Snapshot state and the rules for what a reader may be told.
+#include "store/snapshot.hpp"
+
+namespace imgx::store {
+
+std::string_view state_name(SnapshotState state) {
+    switch (state) {
+        case SnapshotState::receiving: return "receiving";
+        case SnapshotState::complete: return "complete";
+        case SnapshotState::failed: return "failed";
+    }
+    return "unknown";
+}
+
+Snapshot::Snapshot(const boost::asio::any_io_executor& ex, std::string id, std::string protocol)
+    : id_(std::move(id)),
+      protocol_(std::move(protocol)),
+      started_(std::chrono::steady_clock::now()),
+      changed_(ex) {}
+
+void Snapshot::add_file(std::shared_ptr<const ImageFile> file) {
+    if (state_ != SnapshotState::receiving) return;
+    auto& slot = files_[file->name];
+    if (slot) bytes_ -= slot->size;
+    bytes_ += file->size;
+    slot = std::move(file);
+    changed_.notify();
+}
+
+void Snapshot::mark_complete() {
+    if (state_ != SnapshotState::receiving) return;
+    state_ = SnapshotState::complete;
+    settled_ = std::chrono::steady_clock::now();
+    changed_.notify();
+}
+
+void Snapshot::mark_failed(std::string reason) {
+    if (state_ != SnapshotState::receiving) return;
+    state_ = SnapshotState::failed;
+    error_ = std::move(reason);
+    settled_ = std::chrono::steady_clock::now();
+    changed_.notify();
+}
+
+FileLookup Snapshot::lookup(const std::string& name, std::shared_ptr<const ImageFile>* file) const {
+    // A failed snapshot serves nothing: a file of it may be fine, but the restore as a whole
+    // would mix a broken dump with good pieces.
+    if (state_ == SnapshotState::failed) return FileLookup::failed;
+    auto it = files_.find(name);
+    if (it != files_.end()) {
+        if (file) *file = it->second;
+        return FileLookup::present;
+    }
+    return state_ == SnapshotState::complete ? FileLookup::absent : FileLookup::pending;
+}
+
+boost::asio::awaitable<FileLookup> Snapshot::wait_file(const std::string& name,
+                                                       std::shared_ptr<const ImageFile>* file) {
+    for (;;) {
+        auto answer = lookup(name, file);
+        if (answer != FileLookup::pending) co_return answer;
+        co_await changed_.wait();
+    }
+}
+
+boost::asio::awaitable<SnapshotState> Snapshot::wait_settled() {
+    while (state_ == SnapshotState::receiving) co_await changed_.wait();
+    co_return state_;
+}
+
+}  // namespace imgx::store

@@ -1,0 +1,72 @@
+// One snapshot (one dump of one snapshot id): its files and whether more may come.
+#pragma once
+
+#include "store/image_file.hpp"
+#include "util/async_event.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace imgx::store {
+
+enum class SnapshotState {
+    receiving,  // the dump is still sending; absent files may yet arrive
+    complete,   // every file arrived and was verified; absent files will never exist
+    failed,     // the dump or its transfer broke; nothing may be served as complete
+};
+
+std::string_view state_name(SnapshotState state);
+
+// What a reader learns about one file.
+enum class FileLookup { present, absent, pending, failed };
+
+class Snapshot {
+public:
+    Snapshot(const boost::asio::any_io_executor& ex, std::string id, std::string protocol);
+
+    [[nodiscard]] const std::string& id() const noexcept { return id_; }
+    [[nodiscard]] const std::string& protocol() const noexcept { return protocol_; }
+    [[nodiscard]] SnapshotState state() const noexcept { return state_; }
+    [[nodiscard]] const std::string& error() const noexcept { return error_; }
+
+    // Adds a verified file; a later file of the same name replaces it (last complete wins).
+    // Ignored unless receiving.
+    void add_file(std::shared_ptr<const ImageFile> file);
+    // receiving -> complete. Ignored otherwise.
+    void mark_complete();
+    // receiving -> failed with a reason. Ignored otherwise.
+    void mark_failed(std::string reason);
+
+    // The current answer for `name`; `file` is set when present.
+    FileLookup lookup(const std::string& name, std::shared_ptr<const ImageFile>* file = nullptr) const;
+    // Waits until the answer for `name` is no longer pending.
+    boost::asio::awaitable<FileLookup> wait_file(const std::string& name,
+                                                 std::shared_ptr<const ImageFile>* file);
+    // Waits until the snapshot is complete or failed.
+    boost::asio::awaitable<SnapshotState> wait_settled();
+
+    [[nodiscard]] std::size_t file_count() const noexcept { return files_.size(); }
+    [[nodiscard]] std::uint64_t byte_count() const noexcept { return bytes_; }
+    // Bytes of files still arriving, for progress reports.
+    std::uint64_t bytes_in_flight = 0;
+    std::size_t readers = 0;
+    [[nodiscard]] std::chrono::steady_clock::time_point started() const noexcept { return started_; }
+    [[nodiscard]] std::chrono::steady_clock::time_point settled() const noexcept { return settled_; }
+
+private:
+    std::string id_;
+    std::string protocol_;
+    SnapshotState state_ = SnapshotState::receiving;
+    std::string error_;
+    std::map<std::string, std::shared_ptr<const ImageFile>, std::less<>> files_;
+    std::uint64_t bytes_ = 0;
+    std::chrono::steady_clock::time_point started_;
+    std::chrono::steady_clock::time_point settled_;
+    AsyncEvent changed_;
+};
+
+}  // namespace imgx::store
