@@ -1,0 +1,315 @@
+// Link client: connection loop, ordered frame queue, acknowledgement handling.
+#include "link_client.hpp"
+
+#include "link.pb.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace imgx::proxyd {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kFirstBackoff = 100ms;
+constexpr auto kMaxBackoff = 5s;
+constexpr auto kHandshakeTimeout = 10s;
+// One gathered write moves at most this many frames, so acks are read between batches.
+constexpr std::size_t kFramesPerWrite = 64;
+
+asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, d);
+    co_await timer.async_wait(asio::use_awaitable);
+}
+
+std::string host_name() {
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    return name;
+}
+
+}  // namespace
+
+LinkClient::LinkClient(const asio::any_io_executor& ex, HostPort cache,
+                       std::chrono::steady_clock::duration connect_wait)
+    : ex_(ex), cache_(std::move(cache)), connect_wait_(connect_wait), queued_(ex), link_changed_(ex) {}
+
+void LinkClient::start() {
+    asio::co_spawn(ex_, run(), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            spdlog::critical("link loop ended: {}", ex.what());
+        }
+    });
+}
+
+void LinkClient::stop() {
+    stopping_ = true;
+    if (socket_) {
+        boost::system::error_code ignored;
+        socket_->close(ignored);
+    }
+    link_changed_.notify();
+}
+
+std::string LinkClient::describe() const {
+    if (connected_) return "connected to " + cache_.to_string();
+    return "connecting to " + cache_.to_string() + (last_error_.empty() ? "" : " (" + last_error_ + ")");
+}
+
+asio::awaitable<void> LinkClient::run() {
+    auto backoff = std::chrono::steady_clock::duration(kFirstBackoff);
+    bool reported = false;
+    while (!stopping_) {
+        socket_ = std::make_shared<tcp::socket>(ex_);
+        auto socket = socket_;
+        boost::system::error_code ec;
+        tcp::resolver resolver(ex_);
+        auto endpoints = co_await resolver.async_resolve(cache_.host, std::to_string(cache_.port),
+                                                         asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec) co_await asio::async_connect(*socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec) {
+            try {
+                auto outcome = co_await (handshake(*socket) || sleep_for(kHandshakeTimeout));
+                if (outcome.index() == 1) ec = asio::error::timed_out;
+            } catch (const std::exception& e) {
+                last_error_ = e.what();
+                ec = asio::error::connection_aborted;
+            }
+        } else {
+            last_error_ = ec.message();
+        }
+        if (ec) {
+            if (ec == asio::error::timed_out) last_error_ = "no answer to the link handshake";
+            if (!reported) spdlog::warn("cannot reach img-cached at {}: {}; retrying", cache_.to_string(), last_error_);
+            reported = true;
+            if (stopping_) break;
+            co_await sleep_for(backoff);
+            backoff = std::min<std::chrono::steady_clock::duration>(backoff * 2, kMaxBackoff);
+            continue;
+        }
+        socket->set_option(tcp::no_delay(true));
+        ++generation_;
+        connected_ = true;
+        reported = false;
+        last_error_.clear();
+        backoff = kFirstBackoff;
+        link_changed_.notify();
+        spdlog::info("link to img-cached at {} is up", cache_.to_string());
+        std::string why = "connection closed";
+        try {
+            co_await (write_loop(*socket) || read_loop(*socket));
+        } catch (const boost::system::system_error& e) {
+            why = e.code() == asio::error::eof ? "img-cached closed the connection" : e.code().message();
+        } catch (const std::exception& e) {
+            why = e.what();
+        }
+        connection_lost(why);
+    }
+}
+
+asio::awaitable<void> LinkClient::handshake(tcp::socket& socket) {
+    link::Hello hello;
+    hello.set_version(link::kVersion);
+    hello.set_node(host_name());
+    std::string out(link::kPreamble.begin(), link::kPreamble.end());
+    out += link::encode_message(link::FrameType::hello, hello);
+    co_await asio::async_write(socket, asio::buffer(out), asio::use_awaitable);
+
+    std::array<char, 8> preamble;
+    co_await asio::async_read(socket, asio::buffer(preamble), asio::use_awaitable);
+    link::check_preamble(preamble);
+    link::HeaderBytes header_bytes;
+    co_await asio::async_read(socket, asio::buffer(header_bytes), asio::use_awaitable);
+    auto header = link::decode_header(header_bytes);
+    if (header.type != link::FrameType::hello) throw wire::ProtocolError("img-cached did not answer HELLO");
+    std::string body(header.body_length, '\0');
+    co_await asio::async_read(socket, asio::buffer(body), asio::use_awaitable);
+    link::Hello answer;
+    wire::decode_body(body, answer, "HELLO");
+    spdlog::debug("img-cached at {} is {} (link version {})", cache_.to_string(), answer.node(), answer.version());
+}
+
+asio::awaitable<void> LinkClient::write_loop(tcp::socket& socket) {
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(2 * kFramesPerWrite);
+    for (;;) {
+        while (queue_.empty()) co_await queued_.wait();
+        buffers.clear();
+        const std::size_t count = std::min(queue_.size(), kFramesPerWrite);
+        for (std::size_t i = 0; i < count; ++i) {
+            const OutFrame& f = queue_[i];
+            if (!f.message.empty()) {
+                buffers.emplace_back(f.message.data(), f.message.size());
+            } else {
+                buffers.emplace_back(f.data_header.data(), f.data_header.size());
+                buffers.emplace_back(f.buffer.data(), f.size);
+            }
+        }
+        co_await asio::async_write(socket, buffers, asio::use_awaitable);
+        // Written frames give their buffers back to the pool, which lets readers drain CRIU again.
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+    }
+}
+
+asio::awaitable<void> LinkClient::read_loop(tcp::socket& socket) {
+    std::string body;
+    for (;;) {
+        link::HeaderBytes header_bytes;
+        co_await asio::async_read(socket, asio::buffer(header_bytes), asio::use_awaitable);
+        auto header = link::decode_header(header_bytes);
+        body.resize(header.body_length);
+        co_await asio::async_read(socket, asio::buffer(body), asio::use_awaitable);
+        handle_ack(header.type, body);
+    }
+}
+
+void LinkClient::handle_ack(link::FrameType type, const std::string& body) {
+    if (type == link::FrameType::file_ack) {
+        link::FileAck ack;
+        wire::decode_body(body, ack, "FILE_ACK");
+        auto it = files_.find(ack.file_tag());
+        if (it == files_.end()) return;  // its snapshot already settled
+        it->second.snapshot->add_acked(ack.size());
+        files_.erase(it);
+    } else if (type == link::FrameType::snapshot_result) {
+        link::SnapshotResult result;
+        wire::decode_body(body, result, "SNAPSHOT_RESULT");
+        auto it = snapshots_.find(result.snapshot_tag());
+        if (it == snapshots_.end()) return;
+        auto snapshot = it->second;
+        snapshots_.erase(it);
+        if (result.ok()) {
+            snapshot->mark_acknowledged();
+            spdlog::info("snapshot '{}': img-cached confirmed {} files, {} bytes", snapshot->id(),
+                         snapshot->files_acked(), snapshot->bytes_acked());
+        } else {
+            snapshot->mark_failed("img-cached refused the snapshot: " + result.reason());
+            spdlog::error("snapshot '{}': img-cached refused it: {}", snapshot->id(), result.reason());
+        }
+        std::erase_if(files_, [&](const auto& kv) { return kv.second.snapshot == snapshot; });
+    } else {
+        throw wire::ProtocolError(fmt::format("img-cached sent an unexpected {} frame", link::frame_type_name(type)));
+    }
+}
+
+void LinkClient::connection_lost(const std::string& why) {
+    connected_ = false;
+    queue_.clear();
+    if (!stopping_) spdlog::error("link to img-cached at {} lost: {}", cache_.to_string(), why);
+    last_error_ = why;
+    for (auto& [tag, snapshot] : snapshots_) {
+        if (snapshot->settled()) continue;
+        snapshot->mark_failed("link to img-cached at " + cache_.to_string() + " lost: " + why);
+        spdlog::error("snapshot '{}' failed: link lost before img-cached confirmed it", snapshot->id());
+    }
+    snapshots_.clear();
+    files_.clear();
+    link_changed_.notify();
+}
+
+bool LinkClient::usable(const std::shared_ptr<OutgoingSnapshot>& snapshot) const {
+    return connected_ && snapshot->link_generation() == generation_ && !snapshot->settled();
+}
+
+void LinkClient::enqueue(OutFrame frame) {
+    queue_.push_back(std::move(frame));
+    queued_.notify();
+}
+
+asio::awaitable<std::shared_ptr<OutgoingSnapshot>> LinkClient::begin_snapshot(const std::string& id,
+                                                                              const std::string& protocol) {
+    const auto deadline = std::chrono::steady_clock::now() + connect_wait_;
+    while (!connected_ && !stopping_ && std::chrono::steady_clock::now() < deadline) {
+        asio::steady_timer timer(ex_, deadline);
+        co_await (link_changed_.wait() || timer.async_wait(asio::use_awaitable));
+    }
+    auto snapshot = std::make_shared<OutgoingSnapshot>(ex_, id, protocol, next_tag_++, generation_);
+    if (!connected_) {
+        snapshot->mark_failed("img-cached at " + cache_.to_string() + " is unreachable: " +
+                              (last_error_.empty() ? "no connection" : last_error_));
+        co_return snapshot;
+    }
+    snapshots_[snapshot->tag()] = snapshot;
+    link::SnapshotBegin begin;
+    begin.set_snapshot_tag(snapshot->tag());
+    begin.set_snapshot_id(id);
+    begin.set_protocol(protocol);
+    enqueue({link::encode_message(link::FrameType::snapshot_begin, begin)});
+    co_return snapshot;
+}
+
+std::uint64_t LinkClient::begin_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& name) {
+    const std::uint64_t tag = next_tag_++;
+    if (!usable(snapshot)) return tag;
+    snapshot->add_file();
+    files_[tag] = {snapshot, 0};
+    link::FileBegin begin;
+    begin.set_file_tag(tag);
+    begin.set_snapshot_tag(snapshot->tag());
+    begin.set_name(name);
+    enqueue({link::encode_message(link::FrameType::file_begin, begin)});
+    return tag;
+}
+
+void LinkClient::send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
+                           PooledBuffer buffer, std::size_t size) {
+    if (!usable(snapshot) || size == 0) return;
+    OutFrame frame;
+    frame.data_header = link::encode_data_header(file_tag, static_cast<std::uint32_t>(size));
+    frame.buffer = std::move(buffer);
+    frame.size = size;
+    enqueue(std::move(frame));
+}
+
+void LinkClient::end_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
+                          std::uint64_t size, std::uint64_t xxh3) {
+    if (!usable(snapshot)) return;
+    link::FileEnd end;
+    end.set_file_tag(file_tag);
+    end.set_size(size);
+    end.set_xxh3(xxh3);
+    enqueue({link::encode_message(link::FrameType::file_end, end)});
+}
+
+void LinkClient::end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint32_t files,
+                              std::uint64_t bytes) {
+    if (!usable(snapshot)) return;
+    link::SnapshotEnd end;
+    end.set_snapshot_tag(snapshot->tag());
+    end.set_file_count(files);
+    end.set_total_bytes(bytes);
+    snapshot->mark_sending();
+    enqueue({link::encode_message(link::FrameType::snapshot_end, end)});
+}
+
+void LinkClient::abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& reason) {
+    const bool tell_cache = usable(snapshot);
+    snapshot->mark_failed(reason);
+    if (!tell_cache) return;
+    link::SnapshotAbort abort;
+    abort.set_snapshot_tag(snapshot->tag());
+    abort.set_reason(reason);
+    snapshots_.erase(snapshot->tag());
+    enqueue({link::encode_message(link::FrameType::snapshot_abort, abort)});
+}
+
+}  // namespace imgx::proxyd

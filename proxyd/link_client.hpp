@@ -1,0 +1,84 @@
+// The proxy's TCP link to img-cached: connects (and reconnects), sends frames in order, reads acks.
+#pragma once
+
+#include "outgoing_snapshot.hpp"
+#include "util/address.hpp"
+#include "util/async_event.hpp"
+#include "util/buffer_pool.hpp"
+#include "link/link_codec.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace imgx::proxyd {
+
+class LinkClient {
+public:
+    LinkClient(const boost::asio::any_io_executor& ex, HostPort cache,
+               std::chrono::steady_clock::duration connect_wait);
+
+    // Starts the connect/reconnect loop.
+    void start();
+    void stop();
+
+    // Waits (at most the connect wait) for the link, then announces a dump of `id`.
+    // Returns a failed snapshot if the cache cannot be reached.
+    boost::asio::awaitable<std::shared_ptr<OutgoingSnapshot>> begin_snapshot(const std::string& id,
+                                                                            const std::string& protocol);
+    // Queue frames of a snapshot begun on the current connection. All are no-ops once the
+    // snapshot failed. File tags are unique per proxy run.
+    std::uint64_t begin_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& name);
+    void send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
+                   PooledBuffer buffer, std::size_t size);
+    void end_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
+                  std::uint64_t size, std::uint64_t xxh3);
+    void end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint32_t files, std::uint64_t bytes);
+    void abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& reason);
+
+    [[nodiscard]] std::string describe() const;
+    [[nodiscard]] bool connected() const noexcept { return connected_; }
+
+private:
+    struct OutFrame {
+        std::string message;                 // a control frame, or empty for DATA
+        link::DataHeaderBytes data_header{};
+        PooledBuffer buffer;
+        std::size_t size = 0;
+    };
+    struct FileInFlight {
+        std::shared_ptr<OutgoingSnapshot> snapshot;
+        std::uint64_t size = 0;
+    };
+
+    boost::asio::awaitable<void> run();
+    boost::asio::awaitable<void> handshake(boost::asio::ip::tcp::socket& socket);
+    boost::asio::awaitable<void> write_loop(boost::asio::ip::tcp::socket& socket);
+    boost::asio::awaitable<void> read_loop(boost::asio::ip::tcp::socket& socket);
+    void handle_ack(link::FrameType type, const std::string& body);
+    bool usable(const std::shared_ptr<OutgoingSnapshot>& snapshot) const;
+    void enqueue(OutFrame frame);
+    void connection_lost(const std::string& why);
+
+    boost::asio::any_io_executor ex_;
+    HostPort cache_;
+    std::chrono::steady_clock::duration connect_wait_;
+    bool stopping_ = false;
+    bool connected_ = false;
+    std::uint64_t generation_ = 0;  // counts connections; snapshots belong to one
+    std::uint64_t next_tag_ = 1;
+    std::string last_error_;
+    std::deque<OutFrame> queue_;
+    AsyncEvent queued_;
+    AsyncEvent link_changed_;
+    std::map<std::uint64_t, std::shared_ptr<OutgoingSnapshot>> snapshots_;  // by tag, until settled
+    std::map<std::uint64_t, FileInFlight> files_;                           // by tag, until acked
+    std::shared_ptr<boost::asio::ip::tcp::socket> socket_;
+};
+
+}  // namespace imgx::proxyd

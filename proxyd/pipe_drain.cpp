@@ -1,0 +1,55 @@
+// Pipe -> link: the proxy's data path.
+#include "pipe_drain.hpp"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <xxhash.h>
+
+#include <memory>
+
+namespace imgx::proxyd {
+
+namespace asio = boost::asio;
+
+namespace {
+
+struct HashStateDeleter {
+    void operator()(XXH3_state_t* s) const noexcept { XXH3_freeState(s); }
+};
+
+}  // namespace
+
+asio::awaitable<std::optional<std::uint64_t>> drain_pipe(asio::posix::stream_descriptor& pipe, const std::string& name,
+                                          const std::shared_ptr<OutgoingSnapshot>& snapshot, LinkClient& link,
+                                          BufferPool& pool) {
+    std::unique_ptr<XXH3_state_t, HashStateDeleter> hash(XXH3_createState());
+    XXH3_64bits_reset(hash.get());
+    const std::uint64_t tag = link.begin_file(snapshot, name);
+    std::uint64_t total = 0;
+    bool eof = false;
+    while (!eof) {
+        // Waiting for a free buffer is the backpressure: CRIU's pipe fills and CRIU waits.
+        PooledBuffer buffer = co_await pool.acquire();
+        if (snapshot->settled()) co_return std::nullopt;
+        boost::system::error_code ec;
+        std::size_t size = co_await pipe.async_read_some(asio::buffer(buffer.data(), buffer.capacity()),
+                                                         asio::redirect_error(asio::use_awaitable, ec));
+        if (ec == asio::error::eof) break;
+        if (ec) co_return std::nullopt;  // closed because the snapshot failed, or a real read error
+        // Take whatever else is already in the pipe, so one wake-up moves one large chunk.
+        while (size < buffer.capacity()) {
+            std::size_t more = pipe.read_some(asio::buffer(buffer.data() + size, buffer.capacity() - size), ec);
+            if (ec == asio::error::eof) eof = true;
+            if (ec) break;
+            size += more;
+        }
+        XXH3_64bits_update(hash.get(), buffer.data(), size);
+        total += size;
+        snapshot->add_read(size);
+        link.send_data(snapshot, tag, std::move(buffer), size);
+    }
+    link.end_file(snapshot, tag, total, XXH3_64bits_digest(hash.get()));
+    co_return total;
+}
+
+}  // namespace imgx::proxyd

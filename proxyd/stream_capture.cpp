@@ -1,0 +1,122 @@
+// G4 capture: read requests and pipes from CRIU, drain every pipe concurrently onto the link.
+#include "stream_capture.hpp"
+
+#include "criu/fd_passing.hpp"
+#include "criu/framed_socket.hpp"
+#include "criu/stream_codec.hpp"
+#include "pipe_drain.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+namespace imgx::proxyd {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// CRIU's pipes start at 64 KiB; larger ones mean fewer wake-ups (the kernel may cap at 1 MiB).
+constexpr std::size_t kCapturePipeBytes = 4 << 20;
+
+// What the session, its pipe drains and its failure watcher share.
+struct CaptureState {
+    explicit CaptureState(asio::local::stream_protocol::socket s) : socket(std::move(s)), drained(socket.get_executor()) {}
+    asio::local::stream_protocol::socket socket;
+    std::vector<std::shared_ptr<asio::posix::stream_descriptor>> pipes;
+    std::size_t active = 0;
+    std::uint32_t files = 0;
+    std::uint64_t bytes = 0;
+    AsyncEvent drained;
+
+    // Makes CRIU fail fast: its next request or pipe write gets EPIPE.
+    void close_everything() {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        for (auto& p : pipes) p->close(ignored);
+    }
+};
+
+// Releases the directory claim however the session ends.
+struct DirClaim {
+    SnapshotRegistry& registry;
+    std::string dir;
+    ~DirClaim() { registry.release_dir(dir); }
+};
+
+}  // namespace
+
+asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket socket, criu::Endpoint endpoint,
+                                         CaptureContext ctx) {
+    const std::string peer = criu::describe_peer(socket.native_handle());
+    if (!ctx.registry.claim_dir(endpoint.dir)) {
+        spdlog::error("refusing CRIU ({}) on {}: a dump into this directory is still running", peer, endpoint.dir);
+        co_return;
+    }
+    DirClaim claim{ctx.registry, endpoint.dir};
+    auto ex = socket.get_executor();
+    auto state = std::make_shared<CaptureState>(std::move(socket));
+
+    auto snapshot = co_await ctx.link.begin_snapshot(endpoint.snapshot_id, "stream");
+    ctx.registry.track(snapshot);
+    if (snapshot->settled()) {
+        spdlog::error("dump of snapshot '{}' by CRIU ({}) refused: {}", snapshot->id(), peer, snapshot->error());
+        co_return;
+    }
+    spdlog::info("dump of snapshot '{}' started by CRIU ({}) in {}", snapshot->id(), peer, endpoint.dir);
+
+    // If the snapshot fails (link lost, cache refused), stop CRIU instead of letting it finish a
+    // dump that cannot be restored.
+    asio::co_spawn(ex, [state, snapshot]() -> asio::awaitable<void> {
+        while (!snapshot->settled()) co_await snapshot->wait_change();
+        if (snapshot->state() == OutgoingState::failed) state->close_everything();
+    }, asio::detached);
+
+    try {
+        for (;;) {
+            auto body = co_await criu::read_frame(state->socket);
+            if (!body) break;  // CRIU is done announcing files; pipes may still be delivering
+            std::string name = criu::decode_stream_request(*body);
+            UniqueFd fd = co_await criu::receive_fd(state->socket);
+            criu::enlarge_pipe(fd.get(), kCapturePipeBytes);
+            auto pipe = std::make_shared<asio::posix::stream_descriptor>(ex, fd.release());
+            pipe->non_blocking(true);
+            state->pipes.push_back(pipe);
+            ++state->active;
+            spdlog::debug("snapshot '{}': CRIU opened {}", snapshot->id(), name);
+            asio::co_spawn(ex, [state, pipe, name, snapshot, ctx]() -> asio::awaitable<void> {
+                auto size = co_await drain_pipe(*pipe, name, snapshot, ctx.link, ctx.pool);
+                if (size) {
+                    ++state->files;
+                    state->bytes += *size;
+                } else if (!snapshot->settled()) {
+                    ctx.link.abort_snapshot(snapshot, "reading " + name + " from CRIU failed");
+                }
+                boost::system::error_code ignored;
+                pipe->close(ignored);
+                --state->active;
+                state->drained.notify();
+            }, asio::detached);
+        }
+    } catch (const std::exception& e) {
+        if (!snapshot->settled()) {
+            const std::string reason = "bad input from CRIU (" + peer + "): " + e.what();
+            spdlog::error("snapshot '{}': {}; dump aborted", snapshot->id(), reason);
+            ctx.link.abort_snapshot(snapshot, reason);
+        }
+        state->close_everything();
+        co_return;
+    }
+    boost::system::error_code ignored;
+    state->socket.close(ignored);
+    while (state->active > 0) co_await state->drained.wait();
+    if (snapshot->settled()) co_return;
+    ctx.link.end_snapshot(snapshot, state->files, state->bytes);
+    spdlog::info("snapshot '{}': CRIU handed over {} files, {} bytes; waiting for img-cached to confirm",
+                 snapshot->id(), state->files, state->bytes);
+}
+
+}  // namespace imgx::proxyd
