@@ -1,7 +1,7 @@
 // Control requests on the proxy.
 #include "proxy_control.hpp"
 
-#include "util/names.hpp"
+#include "control/endpoint_requests.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -17,6 +17,7 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto kProgressInterval = 500ms;
+constexpr const char* kDaemon = "img-proxyd";
 
 void describe(const OutgoingSnapshot& s, control::SnapshotStatus& out) {
     using namespace std::chrono;
@@ -33,83 +34,39 @@ void describe(const OutgoingSnapshot& s, control::SnapshotStatus& out) {
     out.set_error(s.error());
 }
 
-control::Response base_response(LinkClient& link) {
-    control::Response r;
-    r.set_daemon("img-proxyd");
-    r.set_link(link.describe());
-    return r;
-}
-
-control::Response failure(LinkClient& link, std::string error) {
-    auto r = base_response(link);
-    r.set_final(true);
-    r.set_error(std::move(error));
-    return r;
-}
-
 }  // namespace
 
 control::Handler make_control_handler(criu::EndpointSet& endpoints, SnapshotRegistry& registry, LinkClient& link) {
     return [&](const control::Request& request, control::Replier& reply) -> asio::awaitable<void> {
+        auto done = [&](bool ok, std::string error = {}) {
+            return control::final_response(kDaemon, link.describe(), ok, std::move(error));
+        };
         switch (request.what_case()) {
             case control::Request::kOpen: {
-                std::string error;
-                try {
-                    EndpointSpec spec{request.open().dir(), request.open().snapshot_id()};
-                    if (spec.snapshot_id.empty()) spec.snapshot_id = snapshot_id_from_dir(spec.dir);
-                    if (auto problem = snapshot_id_problem(spec.snapshot_id)) throw std::runtime_error(*problem);
-                    endpoints.open(spec);
-                } catch (const std::exception& e) {
-                    error = e.what();
-                }
-                if (!error.empty()) {
-                    co_await reply.send(failure(link, error));
-                    co_return;
-                }
-                auto r = base_response(link);
-                r.set_ok(true);
-                r.set_final(true);
-                co_await reply.send(r);
+                auto error = control::open_endpoint(endpoints, request.open());
+                co_await reply.send(done(error.empty(), error));
                 co_return;
             }
             case control::Request::kClose: {
-                if (!endpoints.close(request.close())) {
-                    co_await reply.send(failure(link, "no endpoint in " + request.close()));
-                    co_return;
-                }
-                auto r = base_response(link);
-                r.set_ok(true);
-                r.set_final(true);
-                co_await reply.send(r);
+                const bool closed = endpoints.close(request.close());
+                co_await reply.send(done(closed, closed ? "" : "no endpoint in " + request.close()));
                 co_return;
             }
             case control::Request::kStatus: {
-                auto r = base_response(link);
+                auto r = done(true);
                 for (const auto& s : registry.all()) describe(*s, *r.add_snapshots());
-                for (const auto& e : endpoints.list()) {
-                    auto* out = r.add_endpoints();
-                    out->set_dir(e.endpoint.dir);
-                    out->set_snapshot_id(e.endpoint.snapshot_id);
-                    for (const auto& p : e.socket_paths) out->add_sockets(p);
-                }
-                r.set_ok(true);
-                r.set_final(true);
+                control::list_endpoints(endpoints, r);
                 co_await reply.send(r);
                 co_return;
             }
             case control::Request::kWait: {
                 auto snapshot = co_await registry.wait_for(request.wait());
                 for (;;) {
-                    auto progress = base_response(link);
+                    auto progress = done(snapshot->state() == OutgoingState::acknowledged, snapshot->error());
+                    progress.set_final(snapshot->settled());
                     describe(*snapshot, *progress.add_snapshots());
-                    if (snapshot->settled()) {
-                        progress.set_final(true);
-                        progress.set_ok(snapshot->state() == OutgoingState::acknowledged);
-                        progress.set_error(snapshot->error());
-                        co_await reply.send(progress);
-                        co_return;
-                    }
                     co_await reply.send(progress);
+                    if (snapshot->settled()) co_return;
                     asio::steady_timer timer(co_await asio::this_coro::executor, kProgressInterval);
                     co_await (snapshot->wait_settled() || timer.async_wait(asio::use_awaitable));
                 }
@@ -117,22 +74,19 @@ control::Handler make_control_handler(criu::EndpointSet& endpoints, SnapshotRegi
             case control::Request::kDrop: {
                 auto snapshot = registry.find(request.drop());
                 if (!snapshot) {
-                    co_await reply.send(failure(link, "no snapshot '" + request.drop() + "' on img-proxyd"));
+                    co_await reply.send(done(false, "no snapshot '" + request.drop() + "' on img-proxyd"));
                     co_return;
                 }
                 if (!snapshot->settled()) link.abort_snapshot(snapshot, "dropped by the operator");
                 registry.forget(request.drop());
                 spdlog::info("snapshot '{}' dropped by the operator", request.drop());
-                auto r = base_response(link);
-                r.set_ok(true);
-                r.set_final(true);
-                co_await reply.send(r);
+                co_await reply.send(done(true));
                 co_return;
             }
             case control::Request::WHAT_NOT_SET:
                 break;
         }
-        co_await reply.send(failure(link, "empty or unknown request"));
+        co_await reply.send(done(false, "empty or unknown request"));
     };
 }
 

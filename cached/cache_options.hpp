@@ -1,0 +1,24 @@
+// img-cached's settings and how the command line sets them.
+#pragma once
+
+#include "util/address.hpp"
+#include "util/names.hpp"
+
+#include <spdlog/common.h>
+
+#include <string>
+#include <vector>
+
+namespace imgx::cached {
+
+struct CacheOptions {
+    HostPort listen{"127.0.0.1", 7411};
+    std::vector<EndpointSpec> serves;
+    std::string control = "/run/img-cached/control.sock";
+    spdlog::level::level_enum log_level = spdlog::level::info;
+};
+
+// Returns false if --help or --version was handled (exit 0). Throws UsageError.
+bool parse_cache_options(int argc, char** argv, CacheOptions& out);
+
+}  // namespace imgx::cached

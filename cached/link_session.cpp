@@ -1,0 +1,271 @@
+// Link receiver: link frames -> verified files in the image store.
+#include "link_session.hpp"
+
+#include "link.pb.h"
+#include "link/link_codec.hpp"
+#include "util/names.hpp"
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace imgx::cached {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+struct IncomingSnapshot {
+    std::shared_ptr<store::Snapshot> snapshot;
+    std::uint32_t files_done = 0;
+    std::uint64_t bytes_done = 0;
+    std::size_t files_open = 0;
+};
+
+struct IncomingFile {
+    std::uint64_t snapshot_tag;
+    std::unique_ptr<store::ImageFileBuilder> builder;
+};
+
+std::string host_name() {
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    return name;
+}
+
+// The receiving state of one link connection.
+class Receiver {
+public:
+    Receiver(tcp::socket& socket, store::ImageStore& store, std::string peer)
+        : socket_(socket), store_(store), peer_(std::move(peer)) {}
+
+    asio::awaitable<void> handshake() {
+        std::array<char, 8> preamble;
+        co_await asio::async_read(socket_, asio::buffer(preamble), asio::use_awaitable);
+        link::check_preamble(preamble);
+        auto header = co_await read_header();
+        if (header.type != link::FrameType::hello) throw wire::ProtocolError("first frame is not HELLO");
+        link::Hello hello;
+        wire::decode_body(co_await read_body(header), hello, "HELLO");
+        link::Hello answer;
+        answer.set_version(link::kVersion);
+        answer.set_node(host_name());
+        std::string out(link::kPreamble.begin(), link::kPreamble.end());
+        out += link::encode_message(link::FrameType::hello, answer);
+        co_await asio::async_write(socket_, asio::buffer(out), asio::use_awaitable);
+        spdlog::info("img-proxyd on {} ({}) connected", peer_, hello.node());
+    }
+
+    asio::awaitable<void> run() {
+        for (;;) {
+            auto header = co_await read_header();
+            switch (header.type) {
+                case link::FrameType::snapshot_begin: on_snapshot_begin(co_await read_body(header)); break;
+                case link::FrameType::file_begin: on_file_begin(co_await read_body(header)); break;
+                case link::FrameType::data: co_await on_data(header.body_length); break;
+                case link::FrameType::file_end: co_await on_file_end(co_await read_body(header)); break;
+                case link::FrameType::snapshot_end: co_await on_snapshot_end(co_await read_body(header)); break;
+                case link::FrameType::snapshot_abort: on_snapshot_abort(co_await read_body(header)); break;
+                default:
+                    throw wire::ProtocolError(fmt::format("unexpected {} frame", link::frame_type_name(header.type)));
+            }
+        }
+    }
+
+    // The connection ended: whatever it did not finish can never complete.
+    void fail_unfinished(const std::string& why) {
+        for (auto& [tag, in] : snapshots_) {
+            if (in.snapshot->state() != store::SnapshotState::receiving) continue;
+            in.snapshot->mark_failed("link from img-proxyd " + peer_ + " lost before the end of the dump: " + why);
+            spdlog::error("snapshot '{}' failed: link from {} lost before the end of the dump ({})",
+                          in.snapshot->id(), peer_, why);
+        }
+        for (auto& [tag, file] : files_) {
+            auto it = snapshots_.find(file.snapshot_tag);
+            if (it != snapshots_.end()) it->second.snapshot->bytes_in_flight -= file.builder->size();
+        }
+    }
+
+private:
+    asio::awaitable<link::FrameHeader> read_header() {
+        link::HeaderBytes bytes;
+        co_await asio::async_read(socket_, asio::buffer(bytes), asio::use_awaitable);
+        co_return link::decode_header(bytes);
+    }
+
+    asio::awaitable<std::string> read_body(const link::FrameHeader& header) {
+        std::string body(header.body_length, '\0');
+        co_await asio::async_read(socket_, asio::buffer(body), asio::use_awaitable);
+        co_return body;
+    }
+
+    asio::awaitable<void> send(link::FrameType type, const google::protobuf::MessageLite& message) {
+        auto frame = link::encode_message(type, message);
+        co_await asio::async_write(socket_, asio::buffer(frame), asio::use_awaitable);
+    }
+
+    IncomingSnapshot& snapshot_of(std::uint64_t tag, std::string_view frame) {
+        auto it = snapshots_.find(tag);
+        if (it == snapshots_.end())
+            throw wire::ProtocolError(fmt::format("{} for unknown snapshot tag {}", frame, tag));
+        return it->second;
+    }
+
+    IncomingFile& file_of(std::uint64_t tag, std::string_view frame) {
+        auto it = files_.find(tag);
+        if (it == files_.end()) throw wire::ProtocolError(fmt::format("{} for unknown file tag {}", frame, tag));
+        return it->second;
+    }
+
+    void on_snapshot_begin(const std::string& body) {
+        link::SnapshotBegin begin;
+        wire::decode_body(body, begin, "SNAPSHOT_BEGIN");
+        if (auto problem = snapshot_id_problem(begin.snapshot_id()))
+            throw wire::ProtocolError("SNAPSHOT_BEGIN: " + *problem);
+        if (snapshots_.contains(begin.snapshot_tag()))
+            throw wire::ProtocolError(fmt::format("snapshot tag {} used twice", begin.snapshot_tag()));
+        auto snapshot = store_.begin(begin.snapshot_id(), begin.protocol());
+        snapshots_[begin.snapshot_tag()] = {snapshot};
+        spdlog::info("receiving snapshot '{}' ({} protocol) from {}", snapshot->id(), snapshot->protocol(), peer_);
+    }
+
+    void on_file_begin(const std::string& body) {
+        link::FileBegin begin;
+        wire::decode_body(body, begin, "FILE_BEGIN");
+        auto& in = snapshot_of(begin.snapshot_tag(), "FILE_BEGIN");
+        if (auto problem = image_name_problem(begin.name())) throw wire::ProtocolError("FILE_BEGIN: " + *problem);
+        if (files_.contains(begin.file_tag()))
+            throw wire::ProtocolError(fmt::format("file tag {} used twice", begin.file_tag()));
+        files_[begin.file_tag()] = {begin.snapshot_tag(), std::make_unique<store::ImageFileBuilder>(begin.name())};
+        ++in.files_open;
+    }
+
+    asio::awaitable<void> on_data(std::uint32_t body_length) {
+        std::array<unsigned char, link::kDataTagBytes> tag_bytes;
+        co_await asio::async_read(socket_, asio::buffer(tag_bytes), asio::use_awaitable);
+        auto& file = file_of(link::decode_data_tag(tag_bytes), "DATA");
+        auto& in = snapshot_of(file.snapshot_tag, "DATA");
+        const std::size_t size = body_length - link::kDataTagBytes;
+        if (in.snapshot->state() != store::SnapshotState::receiving) {
+            // Replaced or dropped meanwhile: consume the bytes, keep nothing.
+            scratch_.resize(size);
+            co_await asio::async_read(socket_, asio::buffer(scratch_), asio::use_awaitable);
+            co_return;
+        }
+        char* into = file.builder->prepare_segment(size);
+        co_await asio::async_read(socket_, asio::buffer(into, size), asio::use_awaitable);
+        file.builder->commit_segment();
+        in.snapshot->bytes_in_flight += size;
+    }
+
+    asio::awaitable<void> on_file_end(const std::string& body) {
+        link::FileEnd end;
+        wire::decode_body(body, end, "FILE_END");
+        auto it = files_.find(end.file_tag());
+        if (it == files_.end()) throw wire::ProtocolError(fmt::format("FILE_END for unknown file tag {}", end.file_tag()));
+        IncomingFile file = std::move(it->second);
+        files_.erase(it);
+        auto& in = snapshot_of(file.snapshot_tag, "FILE_END");
+        --in.files_open;
+        in.snapshot->bytes_in_flight -= std::min(in.snapshot->bytes_in_flight, file.builder->size());
+        if (in.snapshot->state() != store::SnapshotState::receiving) co_return;
+        std::string problem;
+        auto image = file.builder->finish(end.size(), end.xxh3(), problem);
+        if (!image) {
+            const std::string reason = "file " + file.builder->name() + " from " + peer_ + " is corrupt: " + problem;
+            in.snapshot->mark_failed(reason);
+            spdlog::error("snapshot '{}' failed: {}", in.snapshot->id(), reason);
+            link::SnapshotResult result;
+            result.set_snapshot_tag(file.snapshot_tag);
+            result.set_ok(false);
+            result.set_reason(reason);
+            co_await send(link::FrameType::snapshot_result, result);
+            co_return;
+        }
+        ++in.files_done;
+        in.bytes_done += image->size;
+        const std::uint64_t size = image->size;
+        in.snapshot->add_file(std::move(image));
+        link::FileAck ack;
+        ack.set_file_tag(end.file_tag());
+        ack.set_size(size);
+        co_await send(link::FrameType::file_ack, ack);
+    }
+
+    asio::awaitable<void> on_snapshot_end(const std::string& body) {
+        link::SnapshotEnd end;
+        wire::decode_body(body, end, "SNAPSHOT_END");
+        auto& in = snapshot_of(end.snapshot_tag(), "SNAPSHOT_END");
+        auto snapshot = in.snapshot;
+        if (in.files_open != 0)
+            snapshot->mark_failed(fmt::format("dump ended with {} files still open", in.files_open));
+        else if (end.file_count() != in.files_done || end.total_bytes() != in.bytes_done)
+            snapshot->mark_failed(fmt::format("dump ended with {} files / {} bytes announced but {} / {} received",
+                                              end.file_count(), end.total_bytes(), in.files_done, in.bytes_done));
+        snapshot->mark_complete();
+        link::SnapshotResult result;
+        result.set_snapshot_tag(end.snapshot_tag());
+        result.set_ok(snapshot->state() == store::SnapshotState::complete);
+        result.set_reason(snapshot->error());
+        if (result.ok()) {
+            const double seconds = std::chrono::duration<double>(snapshot->settled() - snapshot->started()).count();
+            spdlog::info("snapshot '{}' complete: {} files, {} bytes in {:.3f} s ({:.1f} MB/s) from {}", snapshot->id(),
+                         snapshot->file_count(), snapshot->byte_count(), seconds,
+                         seconds > 0 ? static_cast<double>(snapshot->byte_count()) / seconds / 1e6 : 0.0, peer_);
+        } else {
+            spdlog::error("snapshot '{}' failed at its end: {}", snapshot->id(), snapshot->error());
+        }
+        snapshots_.erase(end.snapshot_tag());
+        co_await send(link::FrameType::snapshot_result, result);
+    }
+
+    void on_snapshot_abort(const std::string& body) {
+        link::SnapshotAbort abort;
+        wire::decode_body(body, abort, "SNAPSHOT_ABORT");
+        auto& in = snapshot_of(abort.snapshot_tag(), "SNAPSHOT_ABORT");
+        in.snapshot->mark_failed("img-proxyd aborted the dump: " + abort.reason());
+        spdlog::error("snapshot '{}' failed: img-proxyd {} aborted the dump: {}", in.snapshot->id(), peer_,
+                      abort.reason());
+        // Files of the aborted dump may still be in flight; keep their tags known so their
+        // remaining frames are consumed, and forget the snapshot once they have ended.
+    }
+
+    tcp::socket& socket_;
+    store::ImageStore& store_;
+    std::string peer_;
+    std::map<std::uint64_t, IncomingSnapshot> snapshots_;
+    std::map<std::uint64_t, IncomingFile> files_;
+    std::vector<char> scratch_;
+};
+
+}  // namespace
+
+asio::awaitable<void> run_link_session(tcp::socket socket, store::ImageStore& store) {
+    boost::system::error_code ec;
+    auto remote = socket.remote_endpoint(ec);
+    std::string peer = ec ? "unknown peer" : fmt::format("{}:{}", remote.address().to_string(), remote.port());
+    socket.set_option(tcp::no_delay(true), ec);
+    Receiver receiver(socket, store, peer);
+    std::string why;
+    try {
+        co_await receiver.handshake();
+        co_await receiver.run();
+    } catch (const boost::system::system_error& e) {
+        why = e.code() == asio::error::eof ? "connection closed" : e.code().message();
+    } catch (const std::exception& e) {
+        why = e.what();
+        spdlog::error("link from {}: {}; closing it", peer, why);
+    }
+    receiver.fail_unfinished(why);
+    spdlog::info("img-proxyd on {} disconnected ({})", peer, why);
+}
+
+}  // namespace imgx::cached

@@ -1,0 +1,72 @@
+// img-cached: receives snapshots from img-proxyd and serves them to `criu restore --stream`.
+#include "cache_control.hpp"
+#include "cache_options.hpp"
+#include "criu/endpoint_set.hpp"
+#include "criu/stream_codec.hpp"
+#include "link_listener.hpp"
+#include "stream_serve.hpp"
+#include "util/cli.hpp"
+#include "util/log.hpp"
+#include "util/notify.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+
+using namespace imgx;
+namespace asio = boost::asio;
+
+int main(int argc, char** argv) {
+    cached::CacheOptions options;
+    try {
+        if (!cached::parse_cache_options(argc, argv, options)) return 0;
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "img-cached: %s\n", e.what());
+        return kExitUsage;
+    }
+    setup_logging("img-cached", options.log_level);
+    // CRIU closing a pipe early must not kill the daemon.
+    std::signal(SIGPIPE, SIG_IGN);
+
+    asio::io_context io(1);
+    auto ex = io.get_executor();
+    store::ImageStore store(ex);
+    criu::EndpointSet endpoints(
+        ex, {{std::string(criu::kStreamServeSocket), "stream"}},
+        [&](asio::local::stream_protocol::socket socket, const criu::Endpoint& endpoint, const criu::SocketKind&) {
+            asio::co_spawn(ex, cached::run_stream_serve(std::move(socket), endpoint, store), asio::detached);
+        });
+    std::unique_ptr<cached::LinkListener> listener;
+    std::unique_ptr<control::ControlServer> control;
+    try {
+        listener = std::make_unique<cached::LinkListener>(ex, options.listen, store);
+        for (const auto& spec : options.serves) endpoints.open(spec);
+        control = std::make_unique<control::ControlServer>(
+            ex, options.control, cached::make_control_handler(endpoints, store, "listening on " + listener->bound()));
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        return 1;
+    }
+
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        spdlog::info("received signal {}; stopping", signo);
+        notify_stopping();
+        endpoints.close_all();
+        control->close();
+        listener->close();
+        io.stop();
+    });
+
+    spdlog::info("img-cached {} ready: link on {}, {} serve endpoint(s), control socket {}", IMGX_VERSION,
+                 listener->bound(), options.serves.size(), options.control);
+    notify_ready();
+    io.run();
+    return 0;
+}

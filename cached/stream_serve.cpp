@@ -1,0 +1,99 @@
+// G4 serve: answer each request once the answer is certain, serve files through CRIU's pipes.
+#include "stream_serve.hpp"
+
+#include "criu/fd_passing.hpp"
+#include "criu/framed_socket.hpp"
+#include "criu/stream_codec.hpp"
+#include "pipe_feed.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace imgx::cached {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using store::FileLookup;
+
+namespace {
+
+// While we hold an answer back, CRIU sends nothing (it waits for it); readability means it hung up.
+asio::awaitable<void> wait_hangup(asio::local::stream_protocol::socket& socket) {
+    boost::system::error_code ec;
+    co_await socket.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+struct ReaderCount {
+    std::shared_ptr<store::Snapshot> snapshot;
+    explicit ReaderCount(std::shared_ptr<store::Snapshot> s) : snapshot(std::move(s)) { ++snapshot->readers; }
+    ~ReaderCount() { --snapshot->readers; }
+};
+
+}  // namespace
+
+asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket socket, criu::Endpoint endpoint,
+                                       store::ImageStore& store) {
+    const std::string peer = criu::describe_peer(socket.native_handle());
+    const std::string context = fmt::format("restore of '{}' by CRIU ({})", endpoint.snapshot_id, peer);
+    std::optional<ReaderCount> reading;
+    std::size_t served = 0, missing = 0;
+    try {
+        for (;;) {
+            auto body = co_await criu::read_frame(socket);
+            if (!body) break;
+            const std::string name = criu::decode_stream_request(*body);
+            if (!reading) {
+                // A restore binds to the snapshot current at its first request, for all of its run.
+                auto snapshot = store.find(endpoint.snapshot_id);
+                if (!snapshot) {
+                    spdlog::info("{}: waiting for a dump of it to start", context);
+                    auto r = co_await (store.wait_for(endpoint.snapshot_id) || wait_hangup(socket));
+                    if (r.index() == 1) {
+                        spdlog::info("{}: CRIU went away while waiting for the dump", context);
+                        co_return;
+                    }
+                    snapshot = std::get<0>(r);
+                }
+                reading.emplace(snapshot);
+            }
+            auto& snapshot = reading->snapshot;
+            std::shared_ptr<const store::ImageFile> file;
+            FileLookup answer = snapshot->lookup(name, &file);
+            if (answer == FileLookup::pending) {
+                spdlog::debug("{}: {} has not arrived yet; waiting", context, name);
+                auto r = co_await (snapshot->wait_file(name, &file) || wait_hangup(socket));
+                if (r.index() == 1) {
+                    spdlog::info("{}: CRIU went away while waiting for {}", context, name);
+                    co_return;
+                }
+                answer = std::get<0>(r);
+            }
+            if (answer == FileLookup::failed) {
+                // No "missing" answer and no data: closing makes CRIU fail the restore loudly.
+                spdlog::error("{}: snapshot failed ({}); closing CRIU's connection before {}", context,
+                              snapshot->error(), name);
+                co_return;
+            }
+            const bool exists = answer == FileLookup::present;
+            co_await criu::write_frame(socket, criu::stream_reply_frame(exists));
+            if (!exists) {
+                ++missing;
+                continue;
+            }
+            UniqueFd pipe = co_await criu::receive_fd(socket);
+            ++served;
+            asio::co_spawn(socket.get_executor(), feed_pipe(std::move(pipe), std::move(file), context), asio::detached);
+        }
+    } catch (const std::exception& e) {
+        spdlog::error("{}: {}; closing the connection", context, e.what());
+        co_return;
+    }
+    spdlog::info("{} ended: {} files served, {} answered missing", context, served, missing);
+}
+
+}  // namespace imgx::cached

@@ -1,0 +1,15 @@
+// One `criu restore --stream` connection on streamer-serve.sock.
+#pragma once
+
+#include "criu/endpoint_set.hpp"
+#include "store/image_store.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+
+namespace imgx::cached {
+
+boost::asio::awaitable<void> run_stream_serve(boost::asio::local::stream_protocol::socket socket,
+                                              criu::Endpoint endpoint, store::ImageStore& store);
+
+}  // namespace imgx::cached

@@ -1,0 +1,41 @@
+// Shared control request handling.
+#include "control/endpoint_requests.hpp"
+
+#include "util/names.hpp"
+
+namespace imgx::control {
+
+Response final_response(const std::string& daemon, const std::string& link, bool ok, std::string error) {
+    Response r;
+    r.set_daemon(daemon);
+    r.set_link(link);
+    r.set_ok(ok);
+    r.set_final(true);
+    r.set_error(std::move(error));
+    return r;
+}
+
+std::string open_endpoint(criu::EndpointSet& endpoints, const OpenEndpoint& request) {
+    try {
+        EndpointSpec spec{request.dir(), request.snapshot_id()};
+        if (spec.dir.empty()) return "no directory given";
+        if (spec.snapshot_id.empty()) spec.snapshot_id = snapshot_id_from_dir(spec.dir);
+        if (auto problem = snapshot_id_problem(spec.snapshot_id))
+            return *problem + (request.snapshot_id().empty() ? " (give --snapshot ID)" : "");
+        endpoints.open(spec);
+        return {};
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+}
+
+void list_endpoints(const criu::EndpointSet& endpoints, Response& response) {
+    for (const auto& e : endpoints.list()) {
+        auto* out = response.add_endpoints();
+        out->set_dir(e.endpoint.dir);
+        out->set_snapshot_id(e.endpoint.snapshot_id);
+        for (const auto& p : e.socket_paths) out->add_sockets(p);
+    }
+}
+
+}  // namespace imgx::control

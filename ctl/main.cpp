@@ -1,0 +1,171 @@
+// img-ctl: open endpoints on, query, wait for and drop snapshots of img-proxyd and img-cached.
+#include "control/control_client.hpp"
+#include "ctl_output.hpp"
+#include "util/cli.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+using namespace imgx;
+
+namespace {
+
+constexpr const char* kProxySocket = "/run/img-proxyd/control.sock";
+constexpr const char* kCacheSocket = "/run/img-cached/control.sock";
+constexpr int kExitFailure = 1;
+
+constexpr const char* kUsage =
+    "usage: img-ctl [--control PATH] COMMAND\n"
+    "\n"
+    "  capture DIR [--snapshot ID]  img-proxyd: listen for `criu dump --stream -D DIR`\n"
+    "  serve DIR [--snapshot ID]    img-cached: listen for `criu restore --stream -D DIR`\n"
+    "  close DIR                    stop listening in DIR\n"
+    "  status [--json]              snapshots, files, bytes, state\n"
+    "  wait SNAPSHOT [--timeout S]  until the snapshot is complete (exit 0) or failed (exit 1)\n"
+    "  drop SNAPSHOT                forget a snapshot and free its memory\n"
+    "\n"
+    "Without --control, capture talks to " "/run/img-proxyd/control.sock" ", serve to\n"
+    "/run/img-cached/control.sock, and the other commands to every daemon running here.\n";
+
+struct Command {
+    std::string control;
+    std::vector<std::string> words;
+    std::string snapshot;
+    bool json = false;
+    unsigned timeout = 0;
+    bool help = false;
+};
+
+Command parse(int argc, char** argv) {
+    Command c;
+    ArgReader args;
+    args.value("--control", [&](std::string_view v) { c.control = std::string(v); });
+    args.value("--snapshot", [&](std::string_view v) { c.snapshot = std::string(v); });
+    args.value("--timeout", [&](std::string_view v) {
+        char* end = nullptr;
+        const std::string text(v);
+        const unsigned long value = std::strtoul(text.c_str(), &end, 10);
+        if (text.empty() || *end || value == 0 || value > 86400 * 7)
+            throw std::invalid_argument("'" + text + "' is not a number of seconds");
+        c.timeout = static_cast<unsigned>(value);
+    });
+    args.toggle("--json", [&] { c.json = true; });
+    args.toggle("--help", [&] { c.help = true; });
+    args.positional([&](std::string_view w) { c.words.emplace_back(w); });
+    args.parse(argc, argv);
+    if (c.help) return c;
+    if (c.words.empty()) throw UsageError("no command given (see --help)");
+    const std::string& verb = c.words[0];
+    const std::size_t operands = c.words.size() - 1;
+    const bool needs_one = verb == "capture" || verb == "serve" || verb == "close" || verb == "wait" || verb == "drop";
+    if (verb == "status") {
+        if (operands != 0) throw UsageError("status takes no operand");
+    } else if (!needs_one) {
+        throw UsageError("unknown command '" + verb + "' (see --help)");
+    } else if (operands != 1) {
+        throw UsageError(verb + " needs exactly one operand");
+    }
+    if (!c.snapshot.empty() && verb != "capture" && verb != "serve")
+        throw UsageError("--snapshot applies to capture and serve only");
+    return c;
+}
+
+// The daemons a command goes to: the one named, or every local one that is running.
+std::vector<std::string> targets(const Command& c) {
+    if (!c.control.empty()) return {c.control};
+    if (c.words[0] == "capture") return {kProxySocket};
+    if (c.words[0] == "serve") return {kCacheSocket};
+    std::vector<std::string> out;
+    for (const char* path : {kProxySocket, kCacheSocket})
+        if (::access(path, F_OK) == 0) out.emplace_back(path);
+    if (out.empty()) throw std::runtime_error("no daemon running here (no control socket in /run); use --control PATH");
+    return out;
+}
+
+control::Request build_request(const Command& c) {
+    control::Request r;
+    const std::string& verb = c.words[0];
+    if (verb == "capture" || verb == "serve") {
+        r.mutable_open()->set_dir(c.words[1]);
+        r.mutable_open()->set_snapshot_id(c.snapshot);
+    } else if (verb == "close") {
+        r.set_close(c.words[1]);
+    } else if (verb == "status") {
+        r.set_status(true);
+    } else if (verb == "wait") {
+        r.set_wait(c.words[1]);
+    } else if (verb == "drop") {
+        r.set_drop(c.words[1]);
+    }
+    return r;
+}
+
+void on_timeout(int) {
+    static const char kMessage[] = "img-ctl: timed out\n";
+    (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+    _exit(kExitFailure);
+}
+
+int run(const Command& c) {
+    const bool terminal = ::isatty(STDOUT_FILENO);
+    if (c.timeout) {
+        ::signal(SIGALRM, on_timeout);
+        ::alarm(c.timeout);
+    }
+    const auto request = build_request(c);
+    int status = 0;
+    for (const auto& path : targets(c)) {
+        control::ControlClient client(path);
+        bool drew_progress = false;
+        auto response = client.call(request, [&](const control::Response& r) {
+            if (r.final() || c.words[0] != "wait") return;
+            if (terminal) {
+                std::printf("\r\033[K%s", ctl::progress_line(r, true).c_str());
+                drew_progress = true;
+            } else {
+                std::printf("%s\n", ctl::progress_line(r, false).c_str());
+            }
+            std::fflush(stdout);
+        });
+        if (drew_progress) std::printf("\r\033[K");
+        if (c.json) {
+            std::printf("%s\n", ctl::to_json(response).c_str());
+        } else if (c.words[0] == "status") {
+            std::printf("%s", ctl::status_table(response).c_str());
+        } else if (c.words[0] == "wait" && response.snapshots_size() > 0) {
+            std::printf("%s\n", ctl::progress_line(response, false).c_str());
+        }
+        if (!response.ok()) {
+            std::fprintf(stderr, "img-ctl: %s: %s\n", response.daemon().c_str(), response.error().c_str());
+            status = kExitFailure;
+        }
+    }
+    return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Command command;
+    try {
+        command = parse(argc, argv);
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "img-ctl: %s\n", e.what());
+        return kExitUsage;
+    }
+    if (command.help) {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    try {
+        return run(command);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "img-ctl: %s\n", e.what());
+        return kExitFailure;
+    }
+}
