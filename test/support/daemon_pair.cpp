@@ -1,0 +1,235 @@
+// The two-daemon harness.
+#include "support/daemon_pair.hpp"
+
+#include "criu/stream_codec.hpp"
+#include "support/test_status.hpp"
+
+#include <catch2/catch.hpp>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace imgtest {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr auto kStartupTimeout = seconds(10);
+constexpr auto kStopGrace = seconds(5);
+constexpr auto kPollInterval = milliseconds(20);
+constexpr std::size_t kLogTailLines = 150;
+
+std::string env_or_empty(const char* name) {
+    const char* value = std::getenv(name);
+    return value ? value : "";
+}
+
+std::string log_level() {
+    auto level = env_or_empty("IMG_TEST_LOG_LEVEL");
+    return level.empty() ? "debug" : level;
+}
+
+std::string tail_lines(const std::string& text, std::size_t count) {
+    std::size_t pos = text.size();
+    std::size_t lines = 0;
+    while (pos > 0 && lines <= count) {
+        pos = text.rfind('\n', pos - 1);
+        if (pos == std::string::npos) return text;
+        ++lines;
+    }
+    return "[...]\n" + text.substr(pos + 1);
+}
+
+}  // namespace
+
+const DaemonPaths& daemon_paths_or_skip() {
+    static const DaemonPaths paths = [] {
+        DaemonPaths p{env_or_empty("IMG_PROXYD"), env_or_empty("IMG_CACHED"), env_or_empty("IMG_CTL")};
+        for (auto [var, path] : {std::pair{"IMG_PROXYD", p.proxyd}, {"IMG_CACHED", p.cached}, {"IMG_CTL", p.ctl}}) {
+            if (path.empty()) skip_test(std::string(var) + " is not set (the daemons are not built yet)");
+            if (::access(path.c_str(), X_OK) != 0) skip_test(std::string(var) + "=" + path + " is not executable");
+        }
+        return p;
+    }();
+    return paths;
+}
+
+std::uint16_t pick_free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error("socket failed");
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        ::close(fd);
+        skip_test("cannot bind a loopback TCP socket on this machine");
+    }
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+bool tcp_port_listening(std::uint16_t port) {
+    constexpr const char* kListenState = "0A";
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+        std::ifstream in(table);
+        std::string line;
+        std::getline(in, line);  // header
+        while (std::getline(in, line)) {
+            std::istringstream fields(line);
+            std::string slot, local, remote, state;
+            fields >> slot >> local >> remote >> state;
+            auto colon = local.rfind(':');
+            if (colon == std::string::npos) continue;
+            if (std::stoul(local.substr(colon + 1), nullptr, 16) == port && state == kListenState) return true;
+        }
+    }
+    return false;
+}
+
+bool wait_for_path(const std::string& path, Deadline deadline) {
+    std::error_code ec;
+    while (!fs::exists(path, ec)) {
+        if (Clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(kPollInterval);
+    }
+    return true;
+}
+
+DaemonPair::DaemonPair(PairOptions options) : options_(std::move(options)) {
+    daemon_paths_or_skip();
+    port_ = pick_free_port();
+    proxy_control_ = dir_.path() + "/proxyd.ctl";
+    cache_control_ = dir_.path() + "/cached.ctl";
+    for (const auto& id : options_.snapshots) {
+        dir_.make_dir("src/" + id);
+        dir_.make_dir("dst/" + id);
+    }
+    start_cache();
+    if (options_.start_proxy) start_proxy();
+}
+
+DaemonPair::~DaemonPair() {
+    std::ostringstream notes;
+    bool died = false;
+    for (auto [side, child] : {std::pair{"img-proxyd", proxy_.get()}, {"img-cached", cache_.get()}}) {
+        if (!child) continue;
+        if (child == proxy_.get() && proxy_killed_) continue;
+        if (!child->running()) {
+            died = true;
+            notes << side << " exited during the test: " << child->describe() << "\n";
+            continue;
+        }
+        if (!child->stop(kStopGrace)) notes << side << " ignored SIGTERM for 5 s and was killed\n";
+    }
+    const bool failed = current_test_failed() || died;
+    if (failed || !env_or_empty("IMG_TEST_SHOW_LOGS").empty()) {
+        std::cout << notes.str() << logs() << "(test directory kept: " << dir_.path() << ")\n";
+        dir_.keep();
+    } else if (!notes.str().empty()) {
+        std::cout << notes.str();
+    }
+    if (died && std::uncaught_exceptions() == 0) FAIL_CHECK("a daemon exited on its own during the test");
+}
+
+std::string DaemonPair::capture_dir(const std::string& id) const { return dir_.path() + "/src/" + id; }
+std::string DaemonPair::serve_dir(const std::string& id) const { return dir_.path() + "/dst/" + id; }
+
+const std::string& DaemonPair::control(Side side) const {
+    return side == Side::proxy ? proxy_control_ : cache_control_;
+}
+
+void DaemonPair::start_cache() {
+    const auto& paths = daemon_paths_or_skip();
+    std::vector<std::string> argv = {paths.cached, "--listen", "127.0.0.1:" + std::to_string(port_)};
+    std::vector<std::string> sockets = {cache_control_};
+    for (const auto& id : options_.snapshots) {
+        argv.insert(argv.end(), {"--serve", serve_dir(id)});
+        sockets.push_back(serve_dir(id) + "/" + std::string(imgx::criu::kStreamServeSocket));
+    }
+    argv.insert(argv.end(), {"--control", cache_control_, "--log-level", log_level()});
+    cache_ = std::make_unique<ChildProcess>(argv, dir_.path() + "/img-cached.log");
+    await_ready(*cache_, "img-cached", sockets, true);
+}
+
+void DaemonPair::start_proxy() {
+    if (proxy_) return;
+    const auto& paths = daemon_paths_or_skip();
+    std::vector<std::string> argv = {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(port_)};
+    std::vector<std::string> sockets = {proxy_control_};
+    for (const auto& id : options_.snapshots) {
+        argv.insert(argv.end(), {"--capture", capture_dir(id)});
+        sockets.push_back(capture_dir(id) + "/" + std::string(imgx::criu::kStreamCaptureSocket));
+    }
+    argv.insert(argv.end(), {"--control", proxy_control_, "--log-level", log_level()});
+    proxy_ = std::make_unique<ChildProcess>(argv, dir_.path() + "/img-proxyd.log");
+    await_ready(*proxy_, "img-proxyd", sockets, false);
+}
+
+void DaemonPair::await_ready(ChildProcess& child, const std::string& what,
+                             const std::vector<std::string>& sockets, bool wait_tcp) {
+    const auto deadline = deadline_in(kStartupTimeout);
+    auto fail = [&](const std::string& why) -> void {
+        throw std::runtime_error(what + " did not start: " + why + "\n" + logs());
+    };
+    for (;;) {
+        if (!child.running()) fail(child.describe());
+        bool ready = !wait_tcp || tcp_port_listening(port_);
+        std::error_code ec;
+        for (const auto& s : sockets) ready = ready && fs::exists(s, ec);
+        if (ready) return;
+        if (Clock::now() >= deadline) {
+            std::string missing;
+            for (const auto& s : sockets)
+                if (!fs::exists(s, ec)) missing += " " + s;
+            if (wait_tcp && !tcp_port_listening(port_)) missing += " tcp:" + std::to_string(port_);
+            fail("not ready after 10 s; missing:" + missing);
+        }
+        std::this_thread::sleep_for(kPollInterval);
+    }
+}
+
+void DaemonPair::kill_proxy() {
+    if (!proxy_) return;
+    proxy_killed_ = true;
+    proxy_->kill_now();
+}
+
+bool DaemonPair::running(Side side) {
+    auto& child = side == Side::proxy ? proxy_ : cache_;
+    return child && child->running();
+}
+
+ChildProcess& DaemonPair::process(Side side) { return side == Side::proxy ? *proxy_ : *cache_; }
+
+CommandResult DaemonPair::ctl(Side side, const std::vector<std::string>& args, Clock::duration timeout) {
+    std::vector<std::string> argv = {daemon_paths_or_skip().ctl, "--control", control(side)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, timeout);
+}
+
+std::string DaemonPair::logs() const {
+    std::ostringstream out;
+    for (auto [name, child] : {std::pair{"img-cached", cache_.get()}, {"img-proxyd", proxy_.get()}}) {
+        out << "----- " << name << " log";
+        if (!child) {
+            out << ": not started -----\n";
+            continue;
+        }
+        out << " (" << child->log_path() << ") -----\n"
+            << tail_lines(read_text_file(child->log_path()), kLogTailLines) << "\n";
+    }
+    return out.str();
+}
+
+}  // namespace imgtest

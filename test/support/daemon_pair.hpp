@@ -1,0 +1,82 @@
+// Runs img-cached and img-proxyd as child processes on loopback for one integration test.
+#pragma once
+
+#include "support/fd_io.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace imgtest {
+
+// Executables from env IMG_PROXYD, IMG_CACHED, IMG_CTL; skips the test (exit 77) when one is
+// unset or not executable (the daemons are not built yet).
+struct DaemonPaths {
+    std::string proxyd;
+    std::string cached;
+    std::string ctl;
+};
+const DaemonPaths& daemon_paths_or_skip();
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close).
+std::uint16_t pick_free_port();
+// True if something listens on TCP `port` (read from /proc/net/tcp and tcp6).
+bool tcp_port_listening(std::uint16_t port);
+// Polls for a file (a socket) to exist; false at the deadline.
+bool wait_for_path(const std::string& path, Deadline deadline);
+
+struct PairOptions {
+    // Each id gets `--capture ROOT/src/ID` on the proxy and `--serve ROOT/dst/ID` on the cache:
+    // two images directories with the same last component, as on two hosts.
+    std::vector<std::string> snapshots = {"job1"};
+    bool start_proxy = true;
+};
+
+enum class Side { proxy, cache };
+
+class DaemonPair {
+public:
+    explicit DaemonPair(PairOptions options = {});
+    DaemonPair(const DaemonPair&) = delete;
+    DaemonPair& operator=(const DaemonPair&) = delete;
+    // Stops both daemons (SIGTERM, bounded wait, SIGKILL); prints their logs if the test
+    // failed and keeps the temp dir then. A daemon that died on its own fails the test.
+    ~DaemonPair();
+
+    [[nodiscard]] std::string capture_dir(const std::string& id) const;
+    [[nodiscard]] std::string serve_dir(const std::string& id) const;
+    [[nodiscard]] const std::string& control(Side side) const;
+    [[nodiscard]] std::uint16_t port() const { return port_; }
+    [[nodiscard]] const TempDir& dir() const { return dir_; }
+
+    void start_proxy();
+    // SIGKILL the proxy (link loss without goodbye).
+    void kill_proxy();
+    [[nodiscard]] bool running(Side side);
+    ChildProcess& process(Side side);
+
+    // Runs `img-ctl --control <side's control socket> args...` (bounded).
+    CommandResult ctl(Side side, const std::vector<std::string>& args, Clock::duration timeout = seconds(20));
+
+    // Both logs, each under a header, cut to their last lines.
+    std::string logs() const;
+
+private:
+    void start_cache();
+    void await_ready(ChildProcess& child, const std::string& what, const std::vector<std::string>& sockets,
+                     bool wait_tcp);
+
+    PairOptions options_;
+    TempDir dir_;
+    std::uint16_t port_ = 0;
+    std::string proxy_control_;
+    std::string cache_control_;
+    std::unique_ptr<ChildProcess> cache_;
+    std::unique_ptr<ChildProcess> proxy_;
+    bool proxy_killed_ = false;
+};
+
+}  // namespace imgtest

@@ -1,0 +1,36 @@
+// Builds verified image files for store tests.
+#pragma once
+
+#include "store/image_file.hpp"
+
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace imgtest {
+
+// Feeds `content` to a builder in pieces of `piece` bytes and finishes it with the true size and XXH3.
+inline std::shared_ptr<const imgx::store::ImageFile> make_file(const std::string& name, std::string_view content,
+                                                               std::size_t piece = 1000) {
+    imgx::store::ImageFileBuilder builder(name);
+    for (std::size_t at = 0; at < content.size(); at += piece) {
+        auto n = std::min(piece, content.size() - at);
+        std::memcpy(builder.prepare_segment(n), content.data() + at, n);
+        builder.commit_segment();
+    }
+    std::string problem;
+    auto file = builder.finish(content.size(), XXH3_64bits(content.data(), content.size()), problem);
+    if (!file) throw std::runtime_error("make_file: " + problem);
+    return file;
+}
+
+// The bytes of a stored file, segments concatenated.
+inline std::string file_bytes(const imgx::store::ImageFile& file) {
+    std::string out;
+    for (const auto& s : file.segments) out.append(s.bytes.get(), s.size);
+    return out;
+}
+
+}  // namespace imgtest
