@@ -30,7 +30,7 @@ void describe(const OutgoingSnapshot& s, control::SnapshotStatus& out) {
     out.set_bytes(s.bytes_read());
     out.set_bytes_acked(s.bytes_acked());
     out.set_age_seconds(duration<double>(steady_clock::now() - s.started()).count());
-    out.set_rate_bytes_per_second(seconds > 0 ? static_cast<double>(s.bytes_acked()) / seconds : 0);
+    out.set_rate_bytes_per_second(seconds > 0 ? static_cast<double>(s.bytes_read()) / seconds : 0);
     out.set_error(s.error());
 }
 
