@@ -62,6 +62,10 @@ StreamDumpSession::StreamDumpSession(const std::string& images_dir)
 
 imgx::UniqueFd StreamDumpSession::announce(std::string_view name) {
     send_all_once(socket_.get(), imgx::criu::encode_stream_request(name), "write dump request");
+    return pass_pipe();
+}
+
+imgx::UniqueFd StreamDumpSession::pass_pipe() {
     int ends[2];
     if (::pipe2(ends, O_CLOEXEC) != 0) fail_errno("pipe");
     imgx::UniqueFd read_end(ends[0]);

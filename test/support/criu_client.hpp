@@ -21,6 +21,8 @@ public:
     // Announces `name` (the request frame in one write), then passes the read end of a new
     // pipe (one 0x00 byte + SCM_RIGHTS) and closes our copy of it. Returns the write end.
     imgx::UniqueFd announce(std::string_view name);
+    // The second half of announce(): passes a new pipe's read end, returns the write end.
+    imgx::UniqueFd pass_pipe();
 
     // Writes arbitrary bytes on the control socket (for malformed input tests).
     void send_raw(std::string_view bytes);

@@ -97,6 +97,28 @@ bool tcp_port_listening(std::uint16_t port) {
     return false;
 }
 
+bool unix_socket_listening(const std::string& path) {
+    constexpr unsigned long kAcceptConnections = 0x10000;  // __SO_ACCEPTCON
+    std::ifstream in("/proc/net/unix");
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string slot, refcount, protocol, flags, type, state, inode, bound;
+        fields >> slot >> refcount >> protocol >> flags >> type >> state >> inode >> bound;
+        if (bound == path && (std::stoul(flags, nullptr, 16) & kAcceptConnections)) return true;
+    }
+    return false;
+}
+
+bool wait_until_listening(const std::string& path, Deadline deadline) {
+    while (!unix_socket_listening(path)) {
+        if (Clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(kPollInterval);
+    }
+    return true;
+}
+
 bool wait_for_path(const std::string& path, Deadline deadline) {
     std::error_code ec;
     while (!fs::exists(path, ec)) {
@@ -185,13 +207,12 @@ void DaemonPair::await_ready(ChildProcess& child, const std::string& what,
     for (;;) {
         if (!child.running()) fail(child.describe());
         bool ready = !wait_tcp || tcp_port_listening(port_);
-        std::error_code ec;
-        for (const auto& s : sockets) ready = ready && fs::exists(s, ec);
+        for (const auto& s : sockets) ready = ready && unix_socket_listening(s);
         if (ready) return;
         if (Clock::now() >= deadline) {
             std::string missing;
             for (const auto& s : sockets)
-                if (!fs::exists(s, ec)) missing += " " + s;
+                if (!unix_socket_listening(s)) missing += " " + s;
             if (wait_tcp && !tcp_port_listening(port_)) missing += " tcp:" + std::to_string(port_);
             fail("not ready after 10 s; missing:" + missing);
         }
@@ -203,6 +224,13 @@ void DaemonPair::kill_proxy() {
     if (!proxy_) return;
     proxy_killed_ = true;
     proxy_->kill_now();
+}
+
+void DaemonPair::restart_proxy() {
+    if (proxy_ && proxy_->running()) throw std::logic_error("restart_proxy: img-proxyd is still running");
+    proxy_.reset();
+    proxy_killed_ = false;
+    start_proxy();
 }
 
 bool DaemonPair::running(Side side) {

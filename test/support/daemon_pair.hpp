@@ -25,6 +25,11 @@ const DaemonPaths& daemon_paths_or_skip();
 std::uint16_t pick_free_port();
 // True if something listens on TCP `port` (read from /proc/net/tcp and tcp6).
 bool tcp_port_listening(std::uint16_t port);
+// True if a UNIX socket bound to `path` is listening (read from /proc/net/unix), so a stale
+// socket file left by a dead daemon does not count.
+bool unix_socket_listening(const std::string& path);
+// Polls unix_socket_listening(); false at the deadline.
+bool wait_until_listening(const std::string& path, Deadline deadline);
 // Polls for a file (a socket) to exist; false at the deadline.
 bool wait_for_path(const std::string& path, Deadline deadline);
 
@@ -55,6 +60,8 @@ public:
     void start_proxy();
     // SIGKILL the proxy (link loss without goodbye).
     void kill_proxy();
+    // Starts a new img-proxyd with the same arguments (after kill_proxy); its log is appended.
+    void restart_proxy();
     [[nodiscard]] bool running(Side side);
     ChildProcess& process(Side side);
 

@@ -7,6 +7,7 @@
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace imgtest {
 
@@ -36,5 +37,19 @@ private:
 
 // Writes a whole file into a new pipe end from the calling thread, then closes it.
 IoResult write_and_close(imgx::UniqueFd write_end, std::string_view content, Deadline deadline);
+
+}  // namespace imgtest
+
+namespace imgtest {
+
+// Writes several files into their pipes at once from the calling thread, a chunk at a time to
+// whichever pipe has room (as CRIU alternates pagemap and pages), closing each at its end.
+// Returns "" or a description of the first pipe that failed.
+struct PendingWrite {
+    std::string name;
+    imgx::UniqueFd write_end;
+    std::string_view content;
+};
+std::string write_interleaved(std::vector<PendingWrite> writes, Deadline deadline);
 
 }  // namespace imgtest

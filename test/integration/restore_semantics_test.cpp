@@ -1,0 +1,129 @@
+// What a restore sees: repeated and concurrent restores, empty files, duplicates, a newer dump.
+#include <catch2/catch.hpp>
+
+#include "support/content.hpp"
+#include "support/criu_client.hpp"
+#include "support/daemon_pair.hpp"
+#include "support/generated_dump.hpp"
+#include "support/pipe_writer.hpp"
+
+#include <future>
+#include <thread>
+
+using namespace imgtest;
+
+namespace {
+
+constexpr auto kTimeout = seconds(30);
+
+void require_ok(const std::string& problem) {
+    INFO(problem);
+    REQUIRE(problem.empty());
+}
+
+}  // namespace
+
+TEST_CASE("two restores of one snapshot at the same time both get every file") {
+    DaemonPair pair;
+    const auto files = generate_files("img", 7, 12);
+    require_ok(dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout)));
+    auto first = std::async(std::launch::async, [&] {
+        return restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout));
+    });
+    auto second = std::async(std::launch::async, [&] {
+        return restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout));
+    });
+    require_ok(first.get());
+    require_ok(second.get());
+}
+
+TEST_CASE("the same snapshot can be restored twice in a row") {
+    DaemonPair pair;
+    const auto files = generate_files("img", 8, 10);
+    require_ok(dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout)));
+    require_ok(restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout)));
+    require_ok(restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout)));
+}
+
+TEST_CASE("an empty file exists: exists=true, then immediate EOF on its pipe") {
+    DaemonPair pair;
+    StreamDumpSession dump(pair.capture_dir("job1"));
+    dump.announce("timens-0.img").reset();  // EOF without data
+    REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
+    dump.close();
+
+    StreamRestoreSession restore(pair.serve_dir("job1"));
+    auto reply = restore.request("timens-0.img", deadline_in(kTimeout));
+    REQUIRE(to_string(reply.answer) == to_string(Answer::exists));
+    auto got = read_to_eof(reply.pipe.get(), deadline_in(seconds(5)));
+    CHECK(got.result.status == IoStatus::ok);
+    CHECK(got.data.empty());
+    CHECK(restore.request("memfd.img", deadline_in(kTimeout)).answer == Answer::missing);
+}
+
+TEST_CASE("a name written twice in one dump is served as the last complete copy") {
+    DaemonPair pair;
+    const auto first = make_content(11, 100'000);
+    const auto second = make_content(12, 70'000);
+    StreamDumpSession dump(pair.capture_dir("job1"));
+    REQUIRE(write_and_close(dump.announce("mountpoints-12.img"), first, deadline_in(kTimeout)).status ==
+            IoStatus::ok);
+    REQUIRE(write_and_close(dump.announce("mountpoints-12.img"), second, deadline_in(kTimeout)).status ==
+            IoStatus::ok);
+    dump.close();
+
+    StreamRestoreSession restore(pair.serve_dir("job1"));
+    std::string content;
+    REQUIRE(restore.fetch("mountpoints-12.img", content, deadline_in(kTimeout)) == Answer::exists);
+    CHECK(describe_difference(second, content) == "identical");
+}
+
+TEST_CASE("when both copies of a duplicate are open at once, the one completed last wins") {
+    DaemonPair pair;
+    const auto early = make_content(13, 50'000);
+    const auto late = make_content(14, 60'000);
+    StreamDumpSession dump(pair.capture_dir("job1"));
+    auto announced_first = dump.announce("mountpoints-12.img");
+    auto announced_second = dump.announce("mountpoints-12.img");
+    REQUIRE(write_and_close(std::move(announced_second), early, deadline_in(kTimeout)).status == IoStatus::ok);
+    // Give the proxy time to see the first EOF before the second.
+    std::this_thread::sleep_for(milliseconds(300));
+    REQUIRE(write_and_close(std::move(announced_first), late, deadline_in(kTimeout)).status == IoStatus::ok);
+    dump.close();
+
+    StreamRestoreSession restore(pair.serve_dir("job1"));
+    std::string content;
+    REQUIRE(restore.fetch("mountpoints-12.img", content, deadline_in(kTimeout)) == Answer::exists);
+    CHECK(describe_difference(late, content) == "identical");
+}
+
+TEST_CASE("a new dump of the same snapshot id replaces the old one") {
+    DaemonPair pair;
+    const auto old_files = generate_files("old", 21, 4);
+    const auto new_files = generate_files("new", 22, 4);
+    require_ok(dump_files(pair.capture_dir("job1"), old_files, deadline_in(kTimeout)));
+    require_ok(restore_and_compare(pair.serve_dir("job1"), old_files, {}, deadline_in(kTimeout)));
+
+    require_ok(dump_files(pair.capture_dir("job1"), new_files, deadline_in(kTimeout)));
+    std::vector<std::string> old_names;
+    for (const auto& f : old_files) old_names.push_back(f.name);
+    require_ok(restore_and_compare(pair.serve_dir("job1"), new_files, old_names, deadline_in(kTimeout)));
+}
+
+TEST_CASE("a new dump that starts while the old one is still running replaces it") {
+    DaemonPair pair;
+    StreamDumpSession old_dump(pair.capture_dir("job1"));
+    REQUIRE(write_and_close(old_dump.announce("old.img"), "old", deadline_in(kTimeout)).status == IoStatus::ok);
+    auto old_pipe = old_dump.announce("pages-1.img");  // the old dump is still receiving
+    std::this_thread::sleep_for(milliseconds(300));
+
+    const auto new_files = generate_files("new", 23, 3);
+    require_ok(dump_files(pair.capture_dir("job1"), new_files, deadline_in(kTimeout)));
+    require_ok(restore_and_compare(pair.serve_dir("job1"), new_files, {"old.img"}, deadline_in(kTimeout)));
+    old_pipe.reset();
+    old_dump.close();
+    // The replaced dump ending later must not bring its files back or end the new one.
+    std::this_thread::sleep_for(milliseconds(300));
+    require_ok(restore_and_compare(pair.serve_dir("job1"), new_files, {"old.img", "pages-1.img"},
+                                   deadline_in(kTimeout)));
+}
