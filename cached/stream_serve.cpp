@@ -4,7 +4,7 @@
 #include "criu/fd_passing.hpp"
 #include "criu/framed_socket.hpp"
 #include "criu/stream_codec.hpp"
-#include "pipe_feed.hpp"
+#include "criu/image_feed.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -87,7 +87,7 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
             }
             UniqueFd pipe = co_await criu::receive_fd(socket);
             ++served;
-            asio::co_spawn(socket.get_executor(), feed_pipe(std::move(pipe), std::move(file), context), asio::detached);
+            asio::co_spawn(socket.get_executor(), criu::feed_pipe(std::move(pipe), std::move(file), context), asio::detached);
         }
     } catch (const std::exception& e) {
         spdlog::error("{}: {}; closing the connection", context, e.what());

@@ -1,10 +1,11 @@
-// Pipe -> link: the proxy's data path.
+// CRIU's pipe (or G2 socket) -> link: the proxy's data path.
 #include "pipe_drain.hpp"
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <xxhash.h>
 
+#include <cstring>
 #include <memory>
 
 namespace imgx::proxyd {
@@ -19,9 +20,12 @@ struct HashStateDeleter {
 
 }  // namespace
 
-asio::awaitable<std::optional<std::uint64_t>> drain_pipe(asio::posix::stream_descriptor& pipe, const std::string& name,
-                                          const std::shared_ptr<OutgoingSnapshot>& snapshot, LinkClient& link,
-                                          BufferPool& pool) {
+template <typename Source>
+asio::awaitable<std::optional<std::uint64_t>> drain_to_link(Source& source, const std::string& name,
+                                                            const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                                                            LinkClient& link, BufferPool& pool,
+                                                            std::string_view first_bytes,
+                                                            store::ImageFileBuilder* keep) {
     std::unique_ptr<XXH3_state_t, HashStateDeleter> hash(XXH3_createState());
     XXH3_64bits_reset(hash.get());
     const std::uint64_t tag = link.begin_file(snapshot, name);
@@ -31,19 +35,28 @@ asio::awaitable<std::optional<std::uint64_t>> drain_pipe(asio::posix::stream_des
         // Waiting for a free buffer is the backpressure: CRIU's pipe fills and CRIU waits.
         PooledBuffer buffer = co_await pool.acquire();
         if (snapshot->settled()) co_return std::nullopt;
+        std::size_t size = std::min(first_bytes.size(), buffer.capacity());
+        std::memcpy(buffer.data(), first_bytes.data(), size);
+        first_bytes.remove_prefix(size);
         boost::system::error_code ec;
-        std::size_t size = co_await pipe.async_read_some(asio::buffer(buffer.data(), buffer.capacity()),
-                                                         asio::redirect_error(asio::use_awaitable, ec));
-        if (ec == asio::error::eof) break;
-        if (ec) co_return std::nullopt;  // closed because the snapshot failed, or a real read error
-        // Take whatever else is already in the pipe, so one wake-up moves one large chunk.
+        if (size == 0) {
+            size = co_await source.async_read_some(asio::buffer(buffer.data(), buffer.capacity()),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+            if (ec == asio::error::eof) break;
+            if (ec) co_return std::nullopt;  // closed because the snapshot failed, or a real read error
+        }
+        // Take whatever else is already there, so one wake-up moves one large chunk.
         while (size < buffer.capacity()) {
-            std::size_t more = pipe.read_some(asio::buffer(buffer.data() + size, buffer.capacity() - size), ec);
+            std::size_t more = source.read_some(asio::buffer(buffer.data() + size, buffer.capacity() - size), ec);
             if (ec == asio::error::eof) eof = true;
             if (ec) break;
             size += more;
         }
         XXH3_64bits_update(hash.get(), buffer.data(), size);
+        if (keep) {
+            std::memcpy(keep->prepare_segment(size), buffer.data(), size);
+            keep->commit_segment();
+        }
         total += size;
         snapshot->add_read(size);
         link.send_data(snapshot, tag, std::move(buffer), size);
@@ -51,5 +64,12 @@ asio::awaitable<std::optional<std::uint64_t>> drain_pipe(asio::posix::stream_des
     link.end_file(snapshot, tag, total, XXH3_64bits_digest(hash.get()));
     co_return total;
 }
+
+template asio::awaitable<std::optional<std::uint64_t>> drain_to_link(
+    asio::posix::stream_descriptor&, const std::string&, const std::shared_ptr<OutgoingSnapshot>&, LinkClient&,
+    BufferPool&, std::string_view, store::ImageFileBuilder*);
+template asio::awaitable<std::optional<std::uint64_t>> drain_to_link(
+    asio::local::stream_protocol::socket&, const std::string&, const std::shared_ptr<OutgoingSnapshot>&, LinkClient&,
+    BufferPool&, std::string_view, store::ImageFileBuilder*);
 
 }  // namespace imgx::proxyd

@@ -1,24 +1,38 @@
-// Moves one image file from the pipe CRIU writes into, chunk by chunk, onto the link.
+// Moves one image file from CRIU (its pipe, or the socket itself in G2), chunk by chunk, onto the link.
 #pragma once
 
 #include "link_client.hpp"
+#include "store/image_file.hpp"
 #include "util/buffer_pool.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace imgx::proxyd {
 
-// Reads `pipe` to EOF, sending FILE_BEGIN, DATA chunks and FILE_END (size + XXH3-64).
-// Stops early (without FILE_END) if the snapshot fails or the pipe is closed under it.
+// Reads `source` to EOF, sending FILE_BEGIN, DATA chunks and FILE_END (size + XXH3-64).
+// `first_bytes` were already read from the source (G2 detection) and come first. When `keep` is
+// given, every byte is also copied into it (img-remote chains keep images for parent reads).
+// Stops early (without FILE_END) if the snapshot fails or the source is closed under it.
 // Returns the file's size, or nothing if it did not reach EOF.
-boost::asio::awaitable<std::optional<std::uint64_t>> drain_pipe(boost::asio::posix::stream_descriptor& pipe,
-                                                 const std::string& name,
-                                                 const std::shared_ptr<OutgoingSnapshot>& snapshot,
-                                                 LinkClient& link, BufferPool& pool);
+template <typename Source>
+boost::asio::awaitable<std::optional<std::uint64_t>> drain_to_link(Source& source, const std::string& name,
+                                                                   const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                                                                   LinkClient& link, BufferPool& pool,
+                                                                   std::string_view first_bytes = {},
+                                                                   store::ImageFileBuilder* keep = nullptr);
+
+extern template boost::asio::awaitable<std::optional<std::uint64_t>> drain_to_link(
+    boost::asio::posix::stream_descriptor&, const std::string&, const std::shared_ptr<OutgoingSnapshot>&,
+    LinkClient&, BufferPool&, std::string_view, store::ImageFileBuilder*);
+extern template boost::asio::awaitable<std::optional<std::uint64_t>> drain_to_link(
+    boost::asio::local::stream_protocol::socket&, const std::string&, const std::shared_ptr<OutgoingSnapshot>&,
+    LinkClient&, BufferPool&, std::string_view, store::ImageFileBuilder*);
 
 }  // namespace imgx::proxyd

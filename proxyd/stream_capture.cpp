@@ -88,7 +88,7 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
             ++state->active;
             spdlog::debug("snapshot '{}': CRIU opened {}", snapshot->id(), name);
             asio::co_spawn(ex, [state, pipe, name, snapshot, ctx]() -> asio::awaitable<void> {
-                auto size = co_await drain_pipe(*pipe, name, snapshot, ctx.link, ctx.pool);
+                auto size = co_await drain_to_link(*pipe, name, snapshot, ctx.link, ctx.pool);
                 if (size) {
                     ++state->files;
                     state->bytes += *size;

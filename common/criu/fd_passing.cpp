@@ -18,9 +18,17 @@ namespace {
 
 inline constexpr std::size_t kFallbackPipeBytes = 1 << 20;
 
-// One non-blocking recvmsg of the fd message. Returns false if it would block.
-bool try_receive_fd(int socket_fd, UniqueFd& out) {
+struct FdMessage {
+    ssize_t bytes = 0;
     unsigned char byte = 0xff;
+    UniqueFd fd;
+    int fd_count = 0;
+    bool truncated = false;
+};
+
+// One non-blocking recvmsg of at most one byte and one descriptor. Returns false if it would block.
+bool try_recvmsg(int socket_fd, FdMessage& m) {
+    unsigned char& byte = m.byte;
     iovec iov{&byte, 1};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     msghdr msg{};
@@ -37,8 +45,8 @@ bool try_receive_fd(int socket_fd, UniqueFd& out) {
         throw wire::ProtocolError(std::string("receiving a pipe: ") + std::strerror(errno));
     }
     // Take ownership of whatever arrived before judging it, so nothing leaks.
-    UniqueFd received;
-    int count = 0;
+    UniqueFd& received = m.fd;
+    int& count = m.fd_count;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
         std::size_t fds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -48,23 +56,43 @@ bool try_receive_fd(int socket_fd, UniqueFd& out) {
             if (count++ == 0) received.reset(fd); else ::close(fd);
         }
     }
-    if (n == 0) throw wire::ProtocolError("peer closed the connection where a pipe was expected");
-    if (msg.msg_flags & MSG_CTRUNC) throw wire::ProtocolError("pipe message truncated (MSG_CTRUNC)");
-    if (count != 1)
-        throw wire::ProtocolError("expected one descriptor, received " + std::to_string(count));
-    if (byte != 0) throw wire::ProtocolError("fd message carries a non-zero data byte");
-    if (!is_pipe(received.get())) throw wire::ProtocolError("passed descriptor is not a pipe");
-    out = std::move(received);
+    m.bytes = n;
+    m.truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
+    if (m.truncated) throw wire::ProtocolError("pipe message truncated (MSG_CTRUNC)");
+    if (count > 1) throw wire::ProtocolError("expected one descriptor, received " + std::to_string(count));
+    if (count == 1 && !is_pipe(received.get())) throw wire::ProtocolError("passed descriptor is not a pipe");
     return true;
+}
+
+boost::asio::awaitable<FdMessage> recv_fd_message(boost::asio::local::stream_protocol::socket& socket) {
+    FdMessage m;
+    while (!try_recvmsg(socket.native_handle(), m))
+        co_await socket.async_wait(boost::asio::socket_base::wait_read, boost::asio::use_awaitable);
+    co_return m;
 }
 
 }  // namespace
 
 boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol::socket& socket) {
-    UniqueFd fd;
-    while (!try_receive_fd(socket.native_handle(), fd))
-        co_await socket.async_wait(boost::asio::socket_base::wait_read, boost::asio::use_awaitable);
-    co_return fd;
+    FdMessage m = co_await recv_fd_message(socket);
+    if (m.bytes == 0) throw wire::ProtocolError("peer closed the connection where a pipe was expected");
+    if (m.fd_count != 1) throw wire::ProtocolError("expected a pipe, received data without a descriptor");
+    if (m.byte != 0) throw wire::ProtocolError("fd message carries a non-zero data byte");
+    co_return std::move(m.fd);
+}
+
+boost::asio::awaitable<WriteSource> receive_write_source(boost::asio::local::stream_protocol::socket& socket) {
+    FdMessage m = co_await recv_fd_message(socket);
+    WriteSource out;
+    if (m.fd_count == 1) {
+        if (m.byte != 0) throw wire::ProtocolError("fd message carries a non-zero data byte");
+        out.pipe = std::move(m.fd);
+    } else if (m.bytes == 0) {
+        out.socket_eof = true;
+    } else {
+        out.first_bytes.assign(1, static_cast<char>(m.byte));
+    }
+    co_return out;
 }
 
 void send_fd_blocking(int socket_fd, int fd) {

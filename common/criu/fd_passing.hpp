@@ -16,6 +16,17 @@ namespace imgx::criu {
 // wire::ProtocolError on EOF, a missing or truncated descriptor, or a wrong data byte.
 boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol::socket& socket);
 
+// What follows an img-remote write header: G3 passes a pipe; G2 and G1 send the image bytes on
+// the socket itself, so the first byte is data (or EOF for an empty image).
+struct WriteSource {
+    UniqueFd pipe;                 // G3
+    std::string first_bytes;       // G2/G1: data already read from the socket
+    bool socket_eof = false;       // G2/G1: empty image
+};
+// Reads one message with room for one descriptor and tells the cases apart (spec 3.14).
+// Throws wire::ProtocolError for a descriptor that is not a pipe or a truncated control message.
+boost::asio::awaitable<WriteSource> receive_write_source(boost::asio::local::stream_protocol::socket& socket);
+
 // Sends `fd` the way CRIU does (tests and tools that play CRIU). Blocking.
 void send_fd_blocking(int socket_fd, int fd);
 

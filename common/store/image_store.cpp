@@ -5,8 +5,8 @@ namespace imgx::store {
 
 ImageStore::ImageStore(const boost::asio::any_io_executor& ex) : ex_(ex), changed_(ex) {}
 
-std::shared_ptr<Snapshot> ImageStore::begin(const std::string& id, const std::string& protocol) {
-    auto fresh = std::make_shared<Snapshot>(ex_, id, protocol);
+std::shared_ptr<Snapshot> ImageStore::begin(const std::string& id, const std::string& protocol, ServePolicy policy) {
+    auto fresh = std::make_shared<Snapshot>(ex_, id, protocol, policy);
     auto& slot = snapshots_[id];
     if (slot) slot->mark_failed("replaced by a newer dump of the same snapshot id");
     slot = fresh;
@@ -39,6 +39,16 @@ std::vector<std::shared_ptr<Snapshot>> ImageStore::all() const {
     std::vector<std::shared_ptr<Snapshot>> out;
     for (const auto& [id, snapshot] : snapshots_) out.push_back(snapshot);
     return out;
+}
+
+void ImageStore::set_chain(const std::string& chain, std::vector<std::string> ids) {
+    chains_[chain] = std::move(ids);
+    changed_.notify();
+}
+
+const std::vector<std::string>* ImageStore::chain(const std::string& chain) const {
+    auto it = chains_.find(chain);
+    return it == chains_.end() ? nullptr : &it->second;
 }
 
 std::uint64_t ImageStore::bytes_held() const {

@@ -19,7 +19,8 @@ public:
 
     // Starts a new dump of `id`, replacing any earlier one. A replaced snapshot that was still
     // receiving fails; readers already holding a replaced complete snapshot keep reading it.
-    std::shared_ptr<Snapshot> begin(const std::string& id, const std::string& protocol);
+    std::shared_ptr<Snapshot> begin(const std::string& id, const std::string& protocol,
+                                    ServePolicy policy = ServePolicy::per_file);
 
     // The current snapshot of `id`, or null.
     std::shared_ptr<Snapshot> find(const std::string& id) const;
@@ -31,11 +32,19 @@ public:
     bool drop(const std::string& id);
 
     std::vector<std::shared_ptr<Snapshot>> all() const;
+
+    // img-remote chains: the ordered snapshot ids CRIU pulls, by chain name.
+    void set_chain(const std::string& chain, std::vector<std::string> ids);
+    // Null if the chain is unknown.
+    const std::vector<std::string>* chain(const std::string& chain) const;
+    // Waits until something in the store changes (a snapshot begins, is dropped, a chain moves).
+    boost::asio::awaitable<void> wait_change() { co_await changed_.wait(); }
     [[nodiscard]] std::uint64_t bytes_held() const;
 
 private:
     boost::asio::any_io_executor ex_;
     std::map<std::string, std::shared_ptr<Snapshot>, std::less<>> snapshots_;
+    std::map<std::string, std::vector<std::string>, std::less<>> chains_;
     AsyncEvent changed_;
 };
 

@@ -12,9 +12,10 @@ std::string_view state_name(SnapshotState state) {
     return "unknown";
 }
 
-Snapshot::Snapshot(const boost::asio::any_io_executor& ex, std::string id, std::string protocol)
+Snapshot::Snapshot(const boost::asio::any_io_executor& ex, std::string id, std::string protocol, ServePolicy policy)
     : id_(std::move(id)),
       protocol_(std::move(protocol)),
+      policy_(policy),
       started_(std::chrono::steady_clock::now()),
       changed_(ex) {}
 
@@ -46,6 +47,7 @@ FileLookup Snapshot::lookup(const std::string& name, std::shared_ptr<const Image
     // A failed snapshot serves nothing: a file of it may be fine, but the restore as a whole
     // would mix a broken dump with good pieces.
     if (state_ == SnapshotState::failed) return FileLookup::failed;
+    if (policy_ == ServePolicy::whole_snapshot && state_ != SnapshotState::complete) return FileLookup::pending;
     auto it = files_.find(name);
     if (it != files_.end()) {
         if (file) *file = it->second;

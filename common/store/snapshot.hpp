@@ -21,12 +21,18 @@ enum class SnapshotState {
 
 std::string_view state_name(SnapshotState state);
 
+// When a file may be served: as soon as it is verified (stream: CRIU reads what it wrote, and a
+// restore may run alongside the dump), or only once the whole snapshot is complete (img-remote:
+// a CRIU that dies mid-write leaves files that look complete; spec 3.10).
+enum class ServePolicy { per_file, whole_snapshot };
+
 // What a reader learns about one file.
 enum class FileLookup { present, absent, pending, failed };
 
 class Snapshot {
 public:
-    Snapshot(const boost::asio::any_io_executor& ex, std::string id, std::string protocol);
+    Snapshot(const boost::asio::any_io_executor& ex, std::string id, std::string protocol,
+             ServePolicy policy = ServePolicy::per_file);
 
     [[nodiscard]] const std::string& id() const noexcept { return id_; }
     [[nodiscard]] const std::string& protocol() const noexcept { return protocol_; }
@@ -60,6 +66,7 @@ public:
 private:
     std::string id_;
     std::string protocol_;
+    ServePolicy policy_;
     SnapshotState state_ = SnapshotState::receiving;
     std::string error_;
     std::map<std::string, std::shared_ptr<const ImageFile>, std::less<>> files_;
