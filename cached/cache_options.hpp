@@ -16,6 +16,8 @@ struct CacheOptions {
     std::vector<EndpointSpec> serves;
     std::string control = "/run/img-cached/control.sock";
     spdlog::level::level_enum log_level = spdlog::level::info;
+    bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for --remote restores
+    unsigned remote_wait_seconds = 600;   // longest an img-remote read waits for its dump
 };
 
 // Returns false if --help or --version was handled (exit 0). Throws UsageError.

@@ -132,7 +132,14 @@ private:
             throw wire::ProtocolError("SNAPSHOT_BEGIN: " + *problem);
         if (snapshots_.contains(begin.snapshot_tag()))
             throw wire::ProtocolError(fmt::format("snapshot tag {} used twice", begin.snapshot_tag()));
-        auto snapshot = store_.begin(begin.snapshot_id(), begin.protocol());
+        const bool remote = begin.protocol() == "remote";
+        auto snapshot = store_.begin(begin.snapshot_id(), begin.protocol(),
+                                     remote ? store::ServePolicy::whole_snapshot : store::ServePolicy::per_file);
+        if (remote) {
+            for (const auto& id : begin.chain_ids())
+                if (auto problem = snapshot_id_problem(id)) throw wire::ProtocolError("SNAPSHOT_BEGIN chain: " + *problem);
+            store_.set_chain(begin.chain(), {begin.chain_ids().begin(), begin.chain_ids().end()});
+        }
         snapshots_[begin.snapshot_tag()] = {snapshot};
         spdlog::info("receiving snapshot '{}' ({} protocol) from {}", snapshot->id(), snapshot->protocol(), peer_);
     }

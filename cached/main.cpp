@@ -4,6 +4,8 @@
 #include "criu/endpoint_set.hpp"
 #include "criu/stream_codec.hpp"
 #include "link_listener.hpp"
+#include "criu/remote_codec.hpp"
+#include "remote_serve.hpp"
 #include "stream_serve.hpp"
 #include "util/cli.hpp"
 #include "util/log.hpp"
@@ -36,10 +38,15 @@ int main(int argc, char** argv) {
     asio::io_context io(1);
     auto ex = io.get_executor();
     store::ImageStore store(ex);
+    const cached::RemoteServeOptions remote{options.remote_reads_on_socket,
+                                            std::chrono::seconds(options.remote_wait_seconds)};
     criu::EndpointSet endpoints(
-        ex, {{std::string(criu::kStreamServeSocket), "stream"}},
-        [&](asio::local::stream_protocol::socket socket, const criu::Endpoint& endpoint, const criu::SocketKind&) {
-            asio::co_spawn(ex, cached::run_stream_serve(std::move(socket), endpoint, store), asio::detached);
+        ex, {{std::string(criu::kStreamServeSocket), "stream"}, {std::string(criu::kRemoteCacheSocket), "remote"}},
+        [&](asio::local::stream_protocol::socket socket, const criu::Endpoint& endpoint, const criu::SocketKind& kind) {
+            if (kind.protocol == "remote")
+                asio::co_spawn(ex, cached::run_remote_serve(std::move(socket), endpoint, store, remote), asio::detached);
+            else
+                asio::co_spawn(ex, cached::run_stream_serve(std::move(socket), endpoint, store), asio::detached);
         });
     std::unique_ptr<cached::LinkListener> listener;
     std::unique_ptr<control::ControlServer> control;

@@ -235,8 +235,9 @@ void LinkClient::enqueue(OutFrame frame) {
     queued_.notify();
 }
 
-asio::awaitable<std::shared_ptr<OutgoingSnapshot>> LinkClient::begin_snapshot(const std::string& id,
-                                                                              const std::string& protocol) {
+asio::awaitable<std::shared_ptr<OutgoingSnapshot>> LinkClient::begin_snapshot(
+    const std::string& id, const std::string& protocol, const std::string& chain,
+    const std::vector<std::string>& chain_ids) {
     const auto deadline = std::chrono::steady_clock::now() + connect_wait_;
     while (!connected_ && !stopping_ && std::chrono::steady_clock::now() < deadline) {
         asio::steady_timer timer(ex_, deadline);
@@ -253,6 +254,8 @@ asio::awaitable<std::shared_ptr<OutgoingSnapshot>> LinkClient::begin_snapshot(co
     begin.set_snapshot_tag(snapshot->tag());
     begin.set_snapshot_id(id);
     begin.set_protocol(protocol);
+    begin.set_chain(chain);
+    for (const auto& chain_id : chain_ids) begin.add_chain_ids(chain_id);
     enqueue({link::encode_message(link::FrameType::snapshot_begin, begin)});
     co_return snapshot;
 }

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace imgx::proxyd {
 
@@ -29,8 +30,10 @@ public:
 
     // Waits (at most the connect wait) for the link, then announces a dump of `id`.
     // Returns a failed snapshot if the cache cannot be reached.
-    boost::asio::awaitable<std::shared_ptr<OutgoingSnapshot>> begin_snapshot(const std::string& id,
-                                                                            const std::string& protocol);
+    // img-remote snapshots name their chain and its ordered ids (see link.proto).
+    boost::asio::awaitable<std::shared_ptr<OutgoingSnapshot>> begin_snapshot(
+        const std::string& id, const std::string& protocol, const std::string& chain = {},
+        const std::vector<std::string>& chain_ids = {});
     // Queue frames of a snapshot begun on the current connection. All are no-ops once the
     // snapshot failed. File tags are unique per proxy run.
     std::uint64_t begin_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& name);

@@ -4,6 +4,8 @@
 #include "link_client.hpp"
 #include "proxy_control.hpp"
 #include "proxy_options.hpp"
+#include "criu/remote_codec.hpp"
+#include "remote_capture.hpp"
 #include "stream_capture.hpp"
 #include "util/cli.hpp"
 #include "util/log.hpp"
@@ -39,16 +41,26 @@ int main(int argc, char** argv) {
     proxyd::LinkClient link(ex, options.cache, std::chrono::seconds(options.link_wait_seconds));
     proxyd::SnapshotRegistry registry(ex);
     proxyd::CaptureContext context{link, pool, registry};
+    proxyd::RemoteChains chains(ex, link, registry, options.chain_memory_bytes);
+    proxyd::ConnectionOrder order(ex);
+    proxyd::RemoteContext remote{link, pool, chains, order, options.remote_reads_on_socket};
     criu::EndpointSet endpoints(
-        ex, {{std::string(criu::kStreamCaptureSocket), "stream"}},
-        [&](asio::local::stream_protocol::socket socket, const criu::Endpoint& endpoint, const criu::SocketKind&) {
+        ex, {{std::string(criu::kStreamCaptureSocket), "stream"}, {std::string(criu::kRemoteProxySocket), "remote"}},
+        [&](asio::local::stream_protocol::socket socket, const criu::Endpoint& endpoint, const criu::SocketKind& kind) {
+            if (kind.protocol == "remote") {
+                // Take the place in line now, in accept order (spec 3.5).
+                auto ticket = std::make_unique<proxyd::OrderTicket>(order);
+                asio::co_spawn(ex, proxyd::run_remote_capture(std::move(socket), endpoint, std::move(ticket), remote),
+                               asio::detached);
+                return;
+            }
             asio::co_spawn(ex, proxyd::run_stream_capture(std::move(socket), endpoint, context), asio::detached);
         });
     std::unique_ptr<control::ControlServer> control;
     try {
         for (const auto& spec : options.captures) endpoints.open(spec);
         control = std::make_unique<control::ControlServer>(
-            ex, options.control, proxyd::make_control_handler(endpoints, registry, link));
+            ex, options.control, proxyd::make_control_handler(endpoints, registry, link, chains));
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
         return 1;

@@ -25,7 +25,7 @@ asio::awaitable<std::optional<std::uint64_t>> drain_to_link(Source& source, cons
                                                             const std::shared_ptr<OutgoingSnapshot>& snapshot,
                                                             LinkClient& link, BufferPool& pool,
                                                             std::string_view first_bytes,
-                                                            store::ImageFileBuilder* keep) {
+                                                            const KeepChunk& keep) {
     std::unique_ptr<XXH3_state_t, HashStateDeleter> hash(XXH3_createState());
     XXH3_64bits_reset(hash.get());
     const std::uint64_t tag = link.begin_file(snapshot, name);
@@ -53,10 +53,7 @@ asio::awaitable<std::optional<std::uint64_t>> drain_to_link(Source& source, cons
             size += more;
         }
         XXH3_64bits_update(hash.get(), buffer.data(), size);
-        if (keep) {
-            std::memcpy(keep->prepare_segment(size), buffer.data(), size);
-            keep->commit_segment();
-        }
+        if (keep && !keep(buffer.data(), size)) co_return std::nullopt;
         total += size;
         snapshot->add_read(size);
         link.send_data(snapshot, tag, std::move(buffer), size);
@@ -67,9 +64,9 @@ asio::awaitable<std::optional<std::uint64_t>> drain_to_link(Source& source, cons
 
 template asio::awaitable<std::optional<std::uint64_t>> drain_to_link(
     asio::posix::stream_descriptor&, const std::string&, const std::shared_ptr<OutgoingSnapshot>&, LinkClient&,
-    BufferPool&, std::string_view, store::ImageFileBuilder*);
+    BufferPool&, std::string_view, const KeepChunk&);
 template asio::awaitable<std::optional<std::uint64_t>> drain_to_link(
     asio::local::stream_protocol::socket&, const std::string&, const std::shared_ptr<OutgoingSnapshot>&, LinkClient&,
-    BufferPool&, std::string_view, store::ImageFileBuilder*);
+    BufferPool&, std::string_view, const KeepChunk&);
 
 }  // namespace imgx::proxyd

@@ -36,7 +36,8 @@ void describe(const OutgoingSnapshot& s, control::SnapshotStatus& out) {
 
 }  // namespace
 
-control::Handler make_control_handler(criu::EndpointSet& endpoints, SnapshotRegistry& registry, LinkClient& link) {
+control::Handler make_control_handler(criu::EndpointSet& endpoints, SnapshotRegistry& registry, LinkClient& link,
+                                      RemoteChains& chains) {
     return [&](const control::Request& request, control::Replier& reply) -> asio::awaitable<void> {
         auto done = [&](bool ok, std::string error = {}) {
             return control::final_response(kDaemon, link.describe(), ok, std::move(error));
@@ -77,7 +78,9 @@ control::Handler make_control_handler(criu::EndpointSet& endpoints, SnapshotRegi
                     co_await reply.send(done(false, "no snapshot '" + request.drop() + "' on img-proxyd"));
                     co_return;
                 }
-                if (!snapshot->settled()) link.abort_snapshot(snapshot, "dropped by the operator");
+                // An img-remote snapshot takes its whole pre-dump chain with it.
+                if (!chains.drop(request.drop()) && !snapshot->settled())
+                    link.abort_snapshot(snapshot, "dropped by the operator");
                 registry.forget(request.drop());
                 spdlog::info("snapshot '{}' dropped by the operator", request.drop());
                 co_await reply.send(done(true));

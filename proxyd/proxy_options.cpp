@@ -14,16 +14,24 @@ namespace {
 constexpr const char* kUsage =
     "usage: img-proxyd [--cache HOST:PORT] [--capture DIR[=SNAPSHOT]]... [--control PATH]\n"
     "                  [--log-level LEVEL] [--buffers N] [--link-wait SECONDS]\n"
+    "                  [--remote-data pipe|socket] [--chain-memory MIB]\n"
     "\n"
-    "Receives image files from `criu dump --stream -D DIR` on DIR/streamer-capture.sock and\n"
-    "forwards them to img-cached while CRIU writes them.\n"
+    "Receives image files from `criu dump --stream -D DIR` on DIR/streamer-capture.sock, and from\n"
+    "`criu dump/pre-dump --remote -D DIR` on DIR/img-proxy.sock, and forwards them to img-cached\n"
+    "while CRIU writes them.\n"
     "\n"
     "  --cache HOST:PORT     img-cached's link address (default 127.0.0.1:7411)\n"
     "  --capture DIR[=ID]    listen in DIR; snapshot id ID, default the last component of DIR\n"
     "  --control PATH        control socket for img-ctl (default /run/img-proxyd/control.sock)\n"
     "  --log-level LEVEL     trace, debug, info, warning, error, critical, off (default info)\n"
     "  --buffers N           1 MiB chunks in flight, the proxy's data memory budget (default 16)\n"
-    "  --link-wait SECONDS   how long a new dump waits for an unreachable img-cached (default 30)\n";
+    "  --link-wait SECONDS   how long a new dump waits for an unreachable img-cached (default 30)\n"
+    "  --remote-data MODE    how --remote dumps read parent images: pipe (2020 builds, default)\n"
+    "                        or socket (2017-2019 builds)\n"
+    "  --chain-memory MIB    memory for images kept during --remote pre-dump chains (default 4096)\n"
+    "\n"
+    "For --remote, the endpoint's SNAPSHOT part names the chain: give every -D of one pre-dump\n"
+    "chain the same one (e.g. --capture /srv/job/1=job --capture /srv/job/2=job).\n";
 
 unsigned parse_count(std::string_view text, unsigned min, unsigned max) {
     unsigned value = 0;
@@ -48,6 +56,13 @@ bool parse_proxy_options(int argc, char** argv, ProxyOptions& out) {
     args.value("--log-level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
     args.value("--buffers", [&](std::string_view v) { out.buffer_count = parse_count(v, 2, 4096); });
     args.value("--link-wait", [&](std::string_view v) { out.link_wait_seconds = parse_count(v, 0, 86400); });
+    args.value("--remote-data", [&](std::string_view v) {
+        if (v != "pipe" && v != "socket") throw std::invalid_argument("'" + std::string(v) + "' is not pipe or socket");
+        out.remote_reads_on_socket = v == "socket";
+    });
+    args.value("--chain-memory", [&](std::string_view v) {
+        out.chain_memory_bytes = std::uint64_t(parse_count(v, 1, 1u << 24)) << 20;
+    });
     args.toggle("--help", [&] {
         std::fputs(kUsage, stdout);
         done = true;

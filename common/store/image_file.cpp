@@ -30,6 +30,11 @@ void ImageFileBuilder::commit_segment() {
     pending_ = {};
 }
 
+std::shared_ptr<const ImageFile> ImageFileBuilder::take() {
+    file_->xxh3 = XXH3_64bits_digest(hash_);
+    return std::move(file_);
+}
+
 std::shared_ptr<const ImageFile> ImageFileBuilder::finish(std::uint64_t size, std::uint64_t xxh3,
                                                           std::string& problem) {
     const std::uint64_t digest = XXH3_64bits_digest(hash_);

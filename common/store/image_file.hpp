@@ -39,6 +39,9 @@ public:
     [[nodiscard]] std::uint64_t size() const noexcept { return file_->size; }
     [[nodiscard]] const std::string& name() const noexcept { return file_->name; }
 
+    // The finished file as received, for data whose integrity was checked elsewhere.
+    std::shared_ptr<const ImageFile> take();
+
     // Returns the finished file if size and XXH3-64 match, otherwise nothing and `problem` says why.
     std::shared_ptr<const ImageFile> finish(std::uint64_t size, std::uint64_t xxh3, std::string& problem);
 

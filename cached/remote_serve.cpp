@@ -1,0 +1,159 @@
+// img-remote on the destination side: answer reads once the whole chain has arrived (spec 3.6, 3.10).
+#include "remote_serve.hpp"
+
+#include "criu/fd_passing.hpp"
+#include "criu/framed_socket.hpp"
+#include "criu/image_feed.hpp"
+#include "criu/remote_codec.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace imgx::cached {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using asio::local::stream_protocol;
+using Kind = criu::RemoteRequest::Kind;
+
+namespace {
+
+enum class Outcome { ready, timed_out, hung_up };
+
+// While an answer is held back CRIU sends nothing; readability means it went away.
+asio::awaitable<void> wait_hangup(stream_protocol::socket& socket) {
+    boost::system::error_code ec;
+    co_await socket.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+// Runs `work` until it finishes, the limit passes, or CRIU hangs up.
+template <typename Work>
+asio::awaitable<Outcome> bounded(Work work, stream_protocol::socket& socket, std::chrono::seconds limit) {
+    asio::steady_timer timer(socket.get_executor(), limit);
+    auto r = co_await (std::move(work) || timer.async_wait(asio::use_awaitable) || wait_hangup(socket));
+    co_return r.index() == 0 ? Outcome::ready : r.index() == 1 ? Outcome::timed_out : Outcome::hung_up;
+}
+
+// True once every snapshot of the chain is complete; false if one failed. Waits otherwise.
+asio::awaitable<bool> wait_chain_complete(store::ImageStore& store, const std::string& chain) {
+    for (;;) {
+        const auto* ids = store.chain(chain);
+        if (!ids) {
+            co_await store.wait_change();
+            continue;
+        }
+        bool missing = false;
+        std::shared_ptr<store::Snapshot> receiving;
+        for (const auto& id : *ids) {
+            auto snapshot = store.find(id);
+            if (!snapshot) {
+                missing = true;
+                break;
+            }
+            if (snapshot->state() == store::SnapshotState::failed) co_return false;
+            if (snapshot->state() == store::SnapshotState::receiving) {
+                receiving = std::move(snapshot);
+                break;
+            }
+        }
+        if (missing)
+            co_await store.wait_change();
+        else if (receiving)
+            co_await receiving->wait_settled();
+        else
+            co_return true;
+    }
+}
+
+asio::awaitable<void> handle_pull(stream_protocol::socket& socket, store::ImageStore& store, const std::string& chain,
+                                  const RemoteServeOptions& options, const std::string& context) {
+    bool complete = false;
+    auto outcome = co_await bounded(
+        [&]() -> asio::awaitable<void> { complete = co_await wait_chain_complete(store, chain); }(), socket,
+        options.wait_limit);
+    if (outcome != Outcome::ready || !complete) {
+        // Never a non-zero error to a control request (G2 builds crash on it): closing gives CRIU
+        // an empty list, so it cannot find its snapshot and aborts the restore.
+        spdlog::error("{}: chain '{}' {}; closing without a list so the restore aborts", context, chain,
+                      outcome == Outcome::timed_out ? "did not arrive in time"
+                      : outcome == Outcome::hung_up ? "was still arriving when CRIU went away"
+                                                    : "failed");
+        co_return;
+    }
+    std::string out = criu::remote_reply_frame(criu::kReplyOk);
+    for (const auto& id : *store.chain(chain)) out += criu::snapshot_id_frame(id);
+    co_await criu::write_frame(socket, out);
+}
+
+asio::awaitable<void> handle_read(stream_protocol::socket& socket, store::ImageStore& store,
+                                  const criu::RemoteRequest& req, const RemoteServeOptions& options,
+                                  const std::string& context) {
+    std::shared_ptr<const store::ImageFile> file;
+    store::FileLookup answer = store::FileLookup::failed;
+    auto outcome = co_await bounded(
+        [&]() -> asio::awaitable<void> {
+            auto snapshot = co_await store.wait_for(req.snapshot_id);
+            answer = co_await snapshot->wait_file(req.name, &file);
+        }(),
+        socket, options.wait_limit);
+    if (outcome == Outcome::hung_up) {
+        spdlog::info("{}: CRIU went away while waiting", context);
+        co_return;
+    }
+    std::uint32_t error = criu::kReplyOk;
+    if (outcome == Outcome::timed_out) {
+        spdlog::error("{}: the dump did not finish within {} s; answering error 5", context, options.wait_limit.count());
+        error = criu::kReplyFailed;
+    } else if (answer == store::FileLookup::failed) {
+        auto snapshot = store.find(req.snapshot_id);
+        spdlog::error("{}: snapshot failed ({}); answering error 5", context, snapshot ? snapshot->error() : "dropped");
+        error = criu::kReplyFailed;
+    } else if (answer == store::FileLookup::absent) {
+        error = criu::kReplyNoImage;
+    }
+    co_await criu::write_frame(socket, criu::remote_reply_frame(error));
+    if (error != criu::kReplyOk) co_return;
+    if (options.reads_on_socket) {
+        co_await criu::feed_socket(socket, std::move(file), context);
+    } else {
+        UniqueFd pipe = co_await criu::receive_fd(socket);
+        co_await criu::feed_pipe(std::move(pipe), std::move(file), context);
+    }
+}
+
+}  // namespace
+
+asio::awaitable<void> run_remote_serve(stream_protocol::socket socket, criu::Endpoint endpoint,
+                                       store::ImageStore& store, RemoteServeOptions options) {
+    const std::string peer = criu::describe_peer(socket.native_handle());
+    std::string context = fmt::format("img-remote restore connection from CRIU ({}) in {}", peer, endpoint.dir);
+    try {
+        auto body = co_await criu::read_frame(socket);
+        if (!body) co_return;
+        const auto req = criu::decode_remote_request(*body);
+        switch (req.kind) {
+            case Kind::pull_ids:
+                co_await handle_pull(socket, store, endpoint.snapshot_id, options, context);
+                break;
+            case Kind::read:
+                context = fmt::format("read of {} in snapshot '{}' by CRIU ({})", req.name, req.snapshot_id, peer);
+                co_await handle_read(socket, store, req, options, context);
+                break;
+            case Kind::finish_restore:
+                spdlog::info("{}: restore finished", context);
+                break;  // close without a reply, as CRIU's own cache did
+            default:
+                spdlog::error("{}: {} request on img-cache.sock; CRIU writes only to img-proxy.sock", context,
+                              criu::kind_name(req.kind));
+                break;
+        }
+    } catch (const std::exception& e) {
+        spdlog::error("{}: {}; closing the connection", context, e.what());
+    }
+}
+
+}  // namespace imgx::cached

@@ -1,0 +1,153 @@
+// img-remote on the source side: every image open is its own connection (spec 3.3-3.6).
+#include "remote_capture.hpp"
+
+#include "criu/fd_passing.hpp"
+#include "criu/framed_socket.hpp"
+#include "criu/image_feed.hpp"
+#include "criu/remote_codec.hpp"
+#include "pipe_drain.hpp"
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+namespace imgx::proxyd {
+
+namespace asio = boost::asio;
+using asio::local::stream_protocol;
+using Kind = criu::RemoteRequest::Kind;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Longest a pull waits for earlier connections to say what they are (a silent client).
+constexpr auto kPullOrderLimit = 5s;
+constexpr std::size_t kCapturePipeBytes = 4 << 20;
+
+asio::awaitable<void> handle_push(stream_protocol::socket& socket, const std::string& chain, RemoteContext& ctx) {
+    auto body = co_await criu::read_frame(socket);
+    if (!body) throw wire::ProtocolError("push without a snapshot id");
+    co_await ctx.chains.push(chain, criu::decode_snapshot_id_entry(*body));
+}
+
+asio::awaitable<void> handle_pull(stream_protocol::socket& socket, const std::string& chain, OrderTicket& ticket,
+                                  RemoteContext& ctx, const std::string& peer) {
+    if (!co_await ctx.order.wait_for_earlier(ticket.place(), kPullOrderLimit))
+        spdlog::warn("pull by CRIU ({}) answered although an earlier connection is still silent", peer);
+    // Reply 0 then every id in push order; never a non-zero error to a control request.
+    std::string out = criu::remote_reply_frame(criu::kReplyOk);
+    for (const auto& id : ctx.chains.ids(chain)) out += criu::snapshot_id_frame(id);
+    co_await criu::write_frame(socket, out);
+}
+
+asio::awaitable<void> handle_write(stream_protocol::socket& socket, const criu::RemoteRequest& req,
+                                   const std::string& chain, RemoteContext& ctx, const std::string& peer) {
+    auto snapshot = co_await ctx.chains.for_write(chain, req.snapshot_id);
+    criu::WriteSource source;
+    std::string failure;
+    try {
+        source = co_await criu::receive_write_source(socket);
+    } catch (const std::exception& e) {
+        failure = e.what();
+    }
+    if (!failure.empty()) {
+        // The image CRIU meant to write is lost: the chain must not complete without it.
+        ctx.chains.fail_chain_of(req.snapshot_id, fmt::format("write of {} by CRIU ({}): {}", req.name, peer, failure));
+        throw wire::ProtocolError(failure);
+    }
+    store::ImageFileBuilder kept(req.name);
+    std::uint64_t reserved = 0;
+    auto keep = [&](const char* data, std::size_t size) {
+        if (!ctx.chains.reserve(req.snapshot_id, size)) return false;
+        reserved += size;
+        std::memcpy(kept.prepare_segment(size), data, size);
+        kept.commit_segment();
+        return true;
+    };
+    ctx.chains.write_started(req.snapshot_id, req.name);
+    std::optional<std::uint64_t> size;
+    if (source.pipe) {
+        // G3: CRIU closes the socket now and writes into the pipe.
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        criu::enlarge_pipe(source.pipe.get(), kCapturePipeBytes);
+        asio::posix::stream_descriptor pipe(socket.get_executor(), source.pipe.release());
+        pipe.non_blocking(true);
+        size = co_await drain_to_link(pipe, req.name, snapshot, ctx.link, ctx.pool, {}, keep);
+    } else {
+        // G2/G1: the image follows on the socket until CRIU closes it.
+        socket.non_blocking(true);
+        size = co_await drain_to_link(socket, req.name, snapshot, ctx.link, ctx.pool, source.first_bytes, keep);
+    }
+    if (!size && !snapshot->settled())
+        ctx.chains.fail_chain_of(req.snapshot_id, fmt::format("reading {} from CRIU ({}) failed", req.name, peer));
+    ctx.chains.write_ended(req.snapshot_id, req.name, size ? kept.take() : nullptr, reserved);
+}
+
+asio::awaitable<void> handle_parent_read(stream_protocol::socket& socket, const criu::RemoteRequest& req,
+                                         RemoteContext& ctx, const std::string& context) {
+    auto read = co_await ctx.chains.read_parent(req.snapshot_id, req.name);
+    if (read.answer == ParentRead::Answer::absent) {
+        co_await criu::write_frame(socket, criu::remote_reply_frame(criu::kReplyNoImage));
+        co_return;
+    }
+    if (read.answer == ParentRead::Answer::failed) {
+        spdlog::error("{}: chain failed; answering error 5 for {}", context, req.name);
+        co_await criu::write_frame(socket, criu::remote_reply_frame(criu::kReplyFailed));
+        co_return;
+    }
+    co_await criu::write_frame(socket, criu::remote_reply_frame(criu::kReplyOk));
+    if (ctx.reads_on_socket) {
+        co_await criu::feed_socket(socket, std::move(read.file), context);
+    } else {
+        UniqueFd pipe = co_await criu::receive_fd(socket);
+        co_await criu::feed_pipe(std::move(pipe), std::move(read.file), context);
+    }
+}
+
+}  // namespace
+
+asio::awaitable<void> run_remote_capture(stream_protocol::socket socket, criu::Endpoint endpoint,
+                                         std::unique_ptr<OrderTicket> ticket, RemoteContext ctx) {
+    const std::string peer = criu::describe_peer(socket.native_handle());
+    const std::string& chain = endpoint.snapshot_id;
+    std::string context = fmt::format("img-remote connection from CRIU ({}) in {}", peer, endpoint.dir);
+    try {
+        auto body = co_await criu::read_frame(socket);
+        if (!body) co_return;
+        const auto req = criu::decode_remote_request(*body);
+        if (!req.snapshot_id.empty() && !req.g1_control)
+            context = fmt::format("{} of {} in snapshot '{}' by CRIU ({})", criu::kind_name(req.kind), req.name,
+                                  req.snapshot_id, peer);
+        spdlog::debug("{}", context);
+        switch (req.kind) {
+            case Kind::push_id:
+                co_await handle_push(socket, chain, ctx);
+                break;
+            case Kind::pull_ids:
+                ticket->settle();  // a pull is not a push: later pulls need not wait for it
+                co_await handle_pull(socket, chain, *ticket, ctx, peer);
+                break;
+            case Kind::write:
+                ticket->settle();
+                co_await handle_write(socket, req, chain, ctx, peer);
+                break;
+            case Kind::read:
+                ticket->settle();
+                co_await handle_parent_read(socket, req, ctx, context);
+                break;
+            case Kind::finish_dump:
+                ticket->settle();
+                co_await ctx.chains.finish(chain);
+                break;
+            case Kind::finish_restore:
+                break;  // not expected on the dump side; CRIU accepts a close
+        }
+    } catch (const std::exception& e) {
+        spdlog::error("{}: {}; closing the connection", context, e.what());
+    }
+}
+
+}  // namespace imgx::proxyd

@@ -1,0 +1,84 @@
+// img-remote chains on the proxy: pushed snapshot ids in order, the images kept for parent reads,
+// and the end of a chain at the final dump's finish.
+#pragma once
+
+#include "link_client.hpp"
+#include "snapshot_registry.hpp"
+#include "store/image_store.hpp"
+#include "util/async_event.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace imgx::proxyd {
+
+// Answer for a dump-side read of an earlier snapshot's image.
+struct ParentRead {
+    enum class Answer { present, absent, failed } answer;
+    std::shared_ptr<const store::ImageFile> file;
+};
+
+class RemoteChains {
+public:
+    RemoteChains(const boost::asio::any_io_executor& ex, LinkClient& link, SnapshotRegistry& registry,
+                 std::uint64_t memory_budget);
+
+    // A push of `id` through an endpoint of chain `chain`: appends it (a chain that ended starts
+    // anew; an id pushed again keeps its place and loses its old images) and announces it.
+    boost::asio::awaitable<void> push(const std::string& chain, const std::string& id);
+
+    // The ids CRIU pulls through an endpoint of `chain`, in push order (empty if none).
+    std::vector<std::string> ids(const std::string& chain) const;
+
+    // The snapshot a write of `id` belongs to, pushing it implicitly on `chain` if CRIU did not.
+    boost::asio::awaitable<std::shared_ptr<OutgoingSnapshot>> for_write(const std::string& chain, const std::string& id);
+
+    // Book-keeping around one image write (for finish, and for parent reads of images in flight).
+    void write_started(const std::string& id, const std::string& name);
+    // `file` is null if the write did not complete; `reserved` is what reserve() granted for it.
+    void write_ended(const std::string& id, const std::string& name, std::shared_ptr<const store::ImageFile> file,
+                     std::uint64_t reserved);
+
+    // Memory for kept images: false (and the chain fails) when the budget would be exceeded.
+    bool reserve(const std::string& id, std::uint64_t bytes);
+
+    // A dump-side read: waits while the image is being written, then answers.
+    boost::asio::awaitable<ParentRead> read_parent(const std::string& id, const std::string& name);
+
+    // The final dump's finish on `chain`: waits for every write still draining, ends every
+    // snapshot of the chain on the link and forgets the kept images.
+    boost::asio::awaitable<void> finish(const std::string& chain);
+
+    // Fails the chain holding `id` (and all its snapshots) with `reason`.
+    void fail_chain_of(const std::string& id, const std::string& reason);
+
+    // Forgets `id`'s chain entirely (img-ctl drop). False if unknown.
+    bool drop(const std::string& id);
+
+    [[nodiscard]] std::uint64_t bytes_held() const noexcept { return held_; }
+
+private:
+    struct Chain {
+        std::vector<std::string> ids;
+        std::map<std::string, std::shared_ptr<OutgoingSnapshot>> outgoing;
+    };
+    Chain* chain_holding(const std::string& id, std::string* name = nullptr);
+    void forget_chain(const std::string& name);
+
+    boost::asio::any_io_executor ex_;
+    LinkClient& link_;
+    SnapshotRegistry& registry_;
+    std::uint64_t budget_;
+    std::uint64_t held_ = 0;
+    std::map<std::string, Chain> chains_;
+    store::ImageStore kept_;
+    std::multiset<std::pair<std::string, std::string>> writing_;  // (id, name) being received
+    AsyncEvent changed_;
+};
+
+}  // namespace imgx::proxyd
