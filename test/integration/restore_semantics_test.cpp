@@ -73,6 +73,10 @@ TEST_CASE("a name written twice in one dump is served as the last complete copy"
     dump.close();
 
     StreamRestoreSession restore(pair.serve_dir("job1"));
+    // While the dump runs, the copy that arrived first may be served (a later one may never
+    // come); which copy wins is only defined once the dump is complete, which a missing file's
+    // "false" proves.
+    REQUIRE(restore.request("memfd.img", deadline_in(kTimeout)).answer == Answer::missing);
     std::string content;
     REQUIRE(restore.fetch("mountpoints-12.img", content, deadline_in(kTimeout)) == Answer::exists);
     CHECK(describe_difference(second, content) == "identical");
@@ -92,6 +96,10 @@ TEST_CASE("when both copies of a duplicate are open at once, the one completed l
     dump.close();
 
     StreamRestoreSession restore(pair.serve_dir("job1"));
+    // While the dump runs, the copy that arrived first may be served (a later one may never
+    // come); which copy wins is only defined once the dump is complete, which a missing file's
+    // "false" proves.
+    REQUIRE(restore.request("memfd.img", deadline_in(kTimeout)).answer == Answer::missing);
     std::string content;
     REQUIRE(restore.fetch("mountpoints-12.img", content, deadline_in(kTimeout)) == Answer::exists);
     CHECK(describe_difference(late, content) == "identical");
