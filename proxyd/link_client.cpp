@@ -312,6 +312,7 @@ void LinkClient::abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapsho
     abort.set_snapshot_tag(snapshot->tag());
     abort.set_reason(reason);
     snapshots_.erase(snapshot->tag());
+    std::erase_if(files_, [&](const auto& kv) { return kv.second.snapshot == snapshot; });
     enqueue({link::encode_message(link::FrameType::snapshot_abort, abort)});
 }
 

@@ -43,15 +43,24 @@ asio::awaitable<void> RemoteChains::push(const std::string& chain_name, const st
         chain.ids.push_back(id);
     }
     kept_.begin(id, "remote");
+    chain.outgoing[id] = nullptr;  // pushed, announcement under way: writes wait for it
     changed_.notify();
-    auto snapshot = co_await link_.begin_snapshot(id, "remote", chain_name, chain.ids);
-    chain.outgoing[id] = snapshot;
+    const std::vector<std::string> ids = chain.ids;
+    auto snapshot = co_await link_.begin_snapshot(id, "remote", chain_name, ids);
     registry_.track(snapshot);
+    // The chain may have ended or been dropped while we waited for the link.
+    Chain* now = chain_holding(id);
+    if (!now) {
+        if (!snapshot->settled()) link_.abort_snapshot(snapshot, "its chain was dropped while it was announced");
+        co_return;
+    }
+    now->outgoing[id] = snapshot;
+    changed_.notify();
     if (snapshot->settled())
         spdlog::error("dump of snapshot '{}' refused: {}", id, snapshot->error());
     else
         spdlog::info("snapshot '{}' pushed on chain '{}' (position {} of {})", id, chain_name,
-                     std::find(chain.ids.begin(), chain.ids.end(), id) - chain.ids.begin() + 1, chain.ids.size());
+                     std::find(ids.begin(), ids.end(), id) - ids.begin() + 1, ids.size());
 }
 
 std::vector<std::string> RemoteChains::ids(const std::string& chain) const {
@@ -61,13 +70,21 @@ std::vector<std::string> RemoteChains::ids(const std::string& chain) const {
 
 asio::awaitable<std::shared_ptr<OutgoingSnapshot>> RemoteChains::for_write(const std::string& chain_name,
                                                                           const std::string& id) {
-    Chain* chain = chain_holding(id);
-    if (!chain || !chain->outgoing[id]) {
+    if (!chain_holding(id)) {
         spdlog::warn("write for snapshot '{}' without a push first; pushing it on chain '{}'", id, chain_name);
         co_await push(chain_name, id);
-        chain = chain_holding(id);
     }
-    co_return chain->outgoing[id];
+    // A push still being announced to the cache has no snapshot yet: wait for it.
+    for (;;) {
+        Chain* chain = chain_holding(id);
+        if (!chain) {
+            auto failed = std::make_shared<OutgoingSnapshot>(ex_, id, "remote", 0, 0);
+            failed->mark_failed("its chain was dropped");
+            co_return failed;
+        }
+        if (auto snapshot = chain->outgoing[id]) co_return snapshot;
+        co_await changed_.wait();
+    }
 }
 
 void RemoteChains::write_started(const std::string& id, const std::string& name) {
