@@ -1,0 +1,36 @@
+// What img-bench reads about a process from /proc (CPU time, peak memory), and medians.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+namespace imgx::bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_between(Clock::time_point from, Clock::time_point to) {
+    return std::chrono::duration<double>(to - from).count();
+}
+
+// From /proc/PID/stat, for all threads of a process.
+struct ProcessTimes {
+    double cpu_seconds = 0;  // utime + stime; resolution one tick (sysconf(_SC_CLK_TCK), 10 ms)
+    std::uint64_t minor_faults = 0;  // minflt: pages faulted in, mostly fresh memory being touched
+};
+
+// Throws std::runtime_error if the process is gone.
+ProcessTimes process_times(pid_t pid);
+
+// VmHWM of `pid` (/proc/PID/status): the peak resident set size, in bytes.
+std::uint64_t peak_rss_bytes(pid_t pid);
+
+// Resets VmHWM to the current RSS (writes 5 to /proc/PID/clear_refs). Returns false if refused.
+bool reset_peak_rss(pid_t pid);
+
+// The median of `values` (the mean of the middle two for an even count); 0 when empty.
+double median(std::vector<double> values);
+
+}  // namespace imgx::bench

@@ -1,0 +1,82 @@
+// Parsing img-bench's flags.
+#include "options.hpp"
+
+#include <charconv>
+#include <cstdio>
+
+#include "util/cli.hpp"
+
+namespace imgx::bench {
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: img-bench [--scenario 1gib|small|concurrent|all] [--size-mib N] [--runs N]\n"
+    "                 [--time-limit S] [--pipe-write vmsplice|write] [--proxyd PATH] [--cached "
+    "PATH]\n"
+    "\n"
+    "Starts img-cached and img-proxyd on loopback, dumps generated snapshots through them as\n"
+    "`criu dump --stream` would, restores them as `criu restore --stream` would, checks every\n"
+    "byte, and compares with one plain pipe + loopback TCP stream. Prints medians as a table and\n"
+    "one JSON line per scenario; exits 1 if any transfer failed or delivered wrong bytes.\n"
+    "\n"
+    "  --scenario NAME   1gib: one process with a large pages image; small: 1000 files of\n"
+    "                    4-64 KiB; concurrent: 16 dumps of 64 MiB at once; all (default)\n"
+    "  --size-mib N      pages-1.img size for 1gib (default 1024)\n"
+    "  --runs N          rounds per scenario; medians are reported (default 5)\n"
+    "  --time-limit S    no new round once a scenario has used its share of what is left of\n"
+    "                    S seconds; the table says how many rounds ran (default 240)\n"
+    "  --pipe-write M    how page data enters the pipes: vmsplice (as CRIU, default) or write\n"
+    "  --proxyd PATH     img-proxyd to measure (default: the one built beside img-bench)\n"
+    "  --cached PATH     img-cached to measure (default: the one built beside img-bench)\n";
+
+unsigned parse_number(std::string_view text, unsigned min, unsigned max) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max)
+        throw UsageError("'" + std::string(text) + "' is not a number from " + std::to_string(min) +
+                         " to " + std::to_string(max));
+    return value;
+}
+
+}  // namespace
+
+bool parse_bench_options(int argc, char** argv, BenchOptions& out) {
+    bool done = false;
+    ArgReader args;
+    args.value("--scenario", [&](std::string_view v) {
+        if (v == "all")
+            out.scenarios = {"1gib", "small", "concurrent"};
+        else if (v == "1gib" || v == "small" || v == "concurrent")
+            out.scenarios = {std::string(v)};
+        else
+            throw UsageError("unknown scenario '" + std::string(v) +
+                             "' (1gib, small, concurrent, all)");
+    });
+    args.value("--size-mib", [&](std::string_view v) { out.size_mib = parse_number(v, 1, 16384); });
+    args.value("--runs", [&](std::string_view v) { out.runs = parse_number(v, 1, 1000); });
+    args.value("--time-limit",
+               [&](std::string_view v) { out.time_limit_seconds = parse_number(v, 1, 86400); });
+    args.value("--pipe-write", [&](std::string_view v) {
+        if (v == "vmsplice")
+            out.write_mode = PipeWriteMode::vmsplice;
+        else if (v == "write")
+            out.write_mode = PipeWriteMode::write;
+        else
+            throw UsageError("--pipe-write takes vmsplice or write");
+    });
+    args.value("--proxyd", [&](std::string_view v) { out.daemons.proxyd = std::string(v); });
+    args.value("--cached", [&](std::string_view v) { out.daemons.cached = std::string(v); });
+    args.toggle("--help", [&] {
+        std::fputs(kUsage, stdout);
+        done = true;
+    });
+    args.toggle("--version", [&] {
+        std::puts("img-bench " IMGX_VERSION);
+        done = true;
+    });
+    args.parse(argc, argv);
+    return !done;
+}
+
+}  // namespace imgx::bench

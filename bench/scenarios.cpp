@@ -1,0 +1,257 @@
+// Building the scenarios and measuring dump, restore and baseline rounds through the daemon pair.
+#include "scenarios.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <future>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+#include "baseline.hpp"
+#include "measure.hpp"
+
+namespace imgx::bench {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// How long a dump may take to be acknowledged before the round counts as failed.
+constexpr auto kAckTimeout = 180s;
+constexpr std::uint64_t kSeed = 0x1f2e3d4c5b6a7988ULL;
+constexpr std::size_t kMiB = 1 << 20;
+constexpr std::size_t kKiB = 1 << 10;
+
+constexpr std::size_t kSmallFileCount = 1000;
+constexpr std::size_t kSmallFileMin = 4 * kKiB;
+constexpr std::size_t kSmallFileMax = 64 * kKiB;
+constexpr std::size_t kSmallFilePipes = 8;
+constexpr std::size_t kConcurrentDumps = 16;
+constexpr std::size_t kConcurrentPagesMiB = 64;
+
+// Calls `play(i)` for every image: on this thread for one image, one thread per image otherwise
+// (like as many CRIU processes). Rethrows the first failure once all have finished.
+template <typename Play>
+void for_each_image(std::size_t count, Play play) {
+    if (count == 1) {
+        play(0);
+        return;
+    }
+    std::vector<std::exception_ptr> errors(count);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < count; ++i)
+        threads.emplace_back([&, i] {
+            try {
+                play(i);
+            } catch (...) {
+                errors[i] = std::current_exception();
+            }
+        });
+    for (auto& t : threads) t.join();
+    for (const auto& e : errors)
+        if (e) std::rethrow_exception(e);
+}
+
+struct DaemonTimes {
+    ProcessTimes proxyd, cached;
+};
+
+DaemonTimes read_times(Testbed& bed) {
+    return {process_times(bed.proxyd().pid()), process_times(bed.cached().pid())};
+}
+
+// The first file of `image` whose bytes differ in `copy`, or "" if every byte matches.
+std::string first_mismatch(const SnapshotImage& image, const Arena& copy) {
+    if (std::memcmp(image.arena().data(), copy.data(), image.total_bytes()) == 0) return {};
+    for (const auto& f : image.files())
+        if (std::memcmp(image.bytes(f), copy.data() + f.offset, f.size) != 0) return f.name;
+    return "(unknown file)";
+}
+
+void check_copies(const Scenario& scenario, const std::vector<Arena>& copies, const char* path) {
+    for (std::size_t i = 0; i < scenario.images.size(); ++i) {
+        const auto bad = first_mismatch(scenario.images[i], copies[i]);
+        if (!bad.empty())
+            throw std::runtime_error(
+                fmt::format("content mismatch after the {}: snapshot '{}', file {}", path,
+                            scenario.images[i].id(), bad));
+    }
+}
+
+struct Acknowledgement {
+    std::string error;
+    Clock::time_point at;
+};
+
+// Dumps every image at once; returns the seconds until img-proxyd reports all of them acknowledged.
+double timed_dump(const Scenario& scenario, Testbed& bed) {
+    std::future<Acknowledgement> acked;
+    Clock::time_point start;
+    try {
+        // Waiting starts before the first request, so the control round trip is not on the clock.
+        acked = std::async(std::launch::async, [&] {
+            Acknowledgement a;
+            for (const auto& image : scenario.images) {
+                a.error = bed.wait_acknowledged(image.id());
+                if (!a.error.empty()) break;
+            }
+            a.at = Clock::now();
+            return a;
+        });
+        start = Clock::now();
+        for_each_image(scenario.images.size(), [&](std::size_t i) {
+            play_dump(connect_stream_socket(bed.capture_socket(i)), scenario.images[i],
+                      scenario.player);
+        });
+        if (acked.wait_for(kAckTimeout) != std::future_status::ready)
+            throw std::runtime_error(
+                fmt::format("no acknowledgement from img-proxyd within {} s", kAckTimeout.count()));
+    } catch (...) {
+        bed.kill();  // unblocks the waiting control client
+        if (acked.valid()) acked.wait();
+        throw;
+    }
+    const Acknowledgement a = acked.get();
+    if (!a.error.empty()) throw std::runtime_error("dump not acknowledged: " + a.error);
+    return seconds_between(start, a.at);
+}
+
+double timed_restore(const Scenario& scenario, Testbed& bed, const std::vector<Arena>& copies) {
+    const auto start = Clock::now();
+    for_each_image(scenario.images.size(), [&](std::size_t i) {
+        play_restore(connect_stream_socket(bed.serve_socket(i)), scenario.images[i], copies[i],
+                     scenario.player);
+    });
+    return seconds_between(start, Clock::now());
+}
+
+RunSample run_once(const Scenario& scenario, Testbed& bed, const std::vector<Arena>& copies,
+                   bool first) {
+    // The proxy forgets the previous round's dumps, so that the wait below sees this round's.
+    // The cache frees the previous round's snapshot when this round's dump of the id begins.
+    if (!first)
+        for (const auto& image : scenario.images) bed.forget_on_proxy(image.id());
+    for (pid_t pid : {bed.proxyd().pid(), bed.cached().pid()})
+        if (!reset_peak_rss(pid))
+            std::fprintf(stderr, "img-bench: cannot reset the peak RSS of pid %d\n", pid);
+
+    RunSample r;
+    const DaemonTimes before_dump = read_times(bed);
+    r.dump_seconds = timed_dump(scenario, bed);
+    const DaemonTimes after_dump = read_times(bed);
+    r.restore_seconds = timed_restore(scenario, bed, copies);
+    const DaemonTimes after_restore = read_times(bed);
+    r.proxyd_peak_rss = peak_rss_bytes(bed.proxyd().pid());
+    r.cached_peak_rss = peak_rss_bytes(bed.cached().pid());
+    r.proxyd_cpu_dump = after_dump.proxyd.cpu_seconds - before_dump.proxyd.cpu_seconds;
+    r.cached_cpu_dump = after_dump.cached.cpu_seconds - before_dump.cached.cpu_seconds;
+    r.proxyd_cpu_restore = after_restore.proxyd.cpu_seconds - after_dump.proxyd.cpu_seconds;
+    r.cached_cpu_restore = after_restore.cached.cpu_seconds - after_dump.cached.cpu_seconds;
+    r.proxyd_faults_dump = after_dump.proxyd.minor_faults - before_dump.proxyd.minor_faults;
+    r.cached_faults_dump = after_dump.cached.minor_faults - before_dump.cached.minor_faults;
+    r.proxyd_faults_restore = after_restore.proxyd.minor_faults - after_dump.proxyd.minor_faults;
+    r.cached_faults_restore = after_restore.cached.minor_faults - after_dump.cached.minor_faults;
+    check_copies(scenario, copies, "restore");
+
+    std::vector<const Arena*> sources, sinks;
+    for (std::size_t i = 0; i < scenario.images.size(); ++i) {
+        sources.push_back(&scenario.images[i].arena());
+        sinks.push_back(&copies[i]);
+    }
+    r.baseline_seconds = run_baseline(sources, sinks, scenario.player.write_mode);
+    check_copies(scenario, copies, "baseline");
+    return r;
+}
+
+}  // namespace
+
+Scenario make_single_process_scenario(std::size_t pages_mib) {
+    Scenario s;
+    s.name = "1gib";
+    s.description = fmt::format("one process: pages-1.img of {} MiB and 10 small files", pages_mib);
+    s.images.push_back(make_process_image("bench", pages_mib * kMiB, kSeed));
+    s.player.open_files = 2;
+    return s;
+}
+
+Scenario make_small_files_scenario() {
+    Scenario s;
+    s.name = "small";
+    s.description = fmt::format("{} files of {}-{} KiB, {} pipes open at once", kSmallFileCount,
+                                kSmallFileMin / kKiB, kSmallFileMax / kKiB, kSmallFilePipes);
+    s.images.push_back(
+        make_many_small_files_image("bench", kSmallFileCount, kSmallFileMin, kSmallFileMax, kSeed));
+    s.player.open_files = kSmallFilePipes;
+    return s;
+}
+
+Scenario make_concurrent_scenario() {
+    Scenario s;
+    s.name = "concurrent";
+    s.description = fmt::format("{} processes of {} MiB dumped at once into {} capture dirs",
+                                kConcurrentDumps, kConcurrentPagesMiB, kConcurrentDumps);
+    for (std::size_t i = 0; i < kConcurrentDumps; ++i)
+        s.images.push_back(
+            make_process_image(fmt::format("c{:02}", i), kConcurrentPagesMiB * kMiB, kSeed + i));
+    s.player.open_files = 2;
+    return s;
+}
+
+ScenarioResult run_scenario(const Scenario& scenario, const DaemonPaths& paths, unsigned runs,
+                            double budget_seconds) {
+    const auto started = Clock::now();
+    ScenarioResult result;
+    result.name = scenario.name;
+    result.description = scenario.description;
+    result.snapshots = scenario.images.size();
+    for (const auto& image : scenario.images) {
+        result.files += image.files().size();
+        result.bytes += image.total_bytes();
+    }
+    std::vector<std::string> ids;
+    std::vector<Arena> copies;  // where restores and the baseline put the bytes; faulted in once
+    for (const auto& image : scenario.images) {
+        ids.push_back(image.id());
+        copies.emplace_back(image.total_bytes());
+    }
+    try {
+        Testbed bed(paths, ids);
+        for (unsigned run = 1; run <= runs; ++run) {
+            const double spent = seconds_between(started, Clock::now());
+            // Stop when the next round (as long as the average one so far) would overrun the
+            // budget.
+            if (run > 1 && spent + spent / (run - 1) > budget_seconds) {
+                std::fprintf(stderr,
+                             "img-bench: %s: stopping after %u runs (time budget of %.0f s)\n",
+                             scenario.name.c_str(), run - 1, budget_seconds);
+                break;
+            }
+            try {
+                result.runs.push_back(run_once(scenario, bed, copies, run == 1));
+            } catch (const std::exception& e) {
+                std::string what = e.what();
+                const auto dead = bed.casualties();
+                if (!dead.empty()) what += " (" + dead + ")";
+                result.failures.push_back(fmt::format("run {}: {}", run, what));
+                break;
+            }
+            const auto& r = result.runs.back();
+            const double gb = static_cast<double>(result.bytes) / 1e9;
+            std::fprintf(
+                stderr,
+                "img-bench: %s run %u/%u: dump %.2f GB/s, restore %.2f GB/s, baseline %.2f GB/s\n",
+                scenario.name.c_str(), run, runs, gb / r.dump_seconds, gb / r.restore_seconds,
+                gb / r.baseline_seconds);
+        }
+    } catch (const std::exception& e) {
+        result.failures.push_back(std::string("daemons: ") + e.what());
+    }
+    return result;
+}
+
+}  // namespace imgx::bench
