@@ -164,6 +164,11 @@ DaemonPair::~DaemonPair() {
     if (died && std::uncaught_exceptions() == 0) FAIL_CHECK("a daemon exited on its own during the test");
 }
 
+std::string DaemonPair::endpoint_spec(const std::string& dir, const std::string& id) const {
+    auto chain = options_.chains.find(id);
+    return chain == options_.chains.end() ? dir : dir + "=" + chain->second;
+}
+
 std::string DaemonPair::capture_dir(const std::string& id) const { return dir_.path() + "/src/" + id; }
 std::string DaemonPair::serve_dir(const std::string& id) const { return dir_.path() + "/dst/" + id; }
 
@@ -176,10 +181,11 @@ void DaemonPair::start_cache() {
     std::vector<std::string> argv = {paths.cached, "--listen", "127.0.0.1:" + std::to_string(port_)};
     std::vector<std::string> sockets = {cache_control_};
     for (const auto& id : options_.snapshots) {
-        argv.insert(argv.end(), {"--serve", serve_dir(id)});
+        argv.insert(argv.end(), {"--serve", endpoint_spec(serve_dir(id), id)});
         sockets.push_back(serve_dir(id) + "/" + std::string(imgx::criu::kStreamServeSocket));
     }
     argv.insert(argv.end(), {"--control", cache_control_, "--log-level", log_level()});
+    argv.insert(argv.end(), options_.cache_args.begin(), options_.cache_args.end());
     cache_ = std::make_unique<ChildProcess>(argv, dir_.path() + "/img-cached.log");
     await_ready(*cache_, "img-cached", sockets, true);
 }
@@ -190,10 +196,11 @@ void DaemonPair::start_proxy() {
     std::vector<std::string> argv = {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(port_)};
     std::vector<std::string> sockets = {proxy_control_};
     for (const auto& id : options_.snapshots) {
-        argv.insert(argv.end(), {"--capture", capture_dir(id)});
+        argv.insert(argv.end(), {"--capture", endpoint_spec(capture_dir(id), id)});
         sockets.push_back(capture_dir(id) + "/" + std::string(imgx::criu::kStreamCaptureSocket));
     }
     argv.insert(argv.end(), {"--control", proxy_control_, "--log-level", log_level()});
+    argv.insert(argv.end(), options_.proxy_args.begin(), options_.proxy_args.end());
     proxy_ = std::make_unique<ChildProcess>(argv, dir_.path() + "/img-proxyd.log");
     await_ready(*proxy_, "img-proxyd", sockets, false);
 }

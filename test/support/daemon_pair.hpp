@@ -6,6 +6,7 @@
 #include "support/temp_dir.hpp"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,13 @@ struct PairOptions {
     // two images directories with the same last component, as on two hosts.
     std::vector<std::string> snapshots = {"job1"};
     bool start_proxy = true;
+    // img-remote chain names: an id listed here is opened as `--capture ROOT/src/ID=NAME` and
+    // `--serve ROOT/dst/ID=NAME` (e.g. every -D of a pre-dump chain with the same NAME). Ids
+    // not listed keep the default name, the last component of the directory.
+    std::map<std::string, std::string> chains;
+    // Extra arguments appended to each daemon's command line (e.g. {"--remote-data", "socket"}).
+    std::vector<std::string> proxy_args;
+    std::vector<std::string> cache_args;
 };
 
 enum class Side { proxy, cache };
@@ -73,6 +81,7 @@ public:
 
 private:
     void start_cache();
+    [[nodiscard]] std::string endpoint_spec(const std::string& dir, const std::string& id) const;
     void await_ready(ChildProcess& child, const std::string& what, const std::vector<std::string>& sockets,
                      bool wait_tcp);
 
