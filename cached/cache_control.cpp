@@ -48,12 +48,20 @@ control::Handler make_control_handler(criu::EndpointSet& endpoints, store::Image
         switch (request.what_case()) {
             case control::Request::kOpen: {
                 auto error = control::open_endpoint(endpoints, request.open());
-                co_await reply.send(done(error.empty(), error));
+                {
+                    const control::Response response = done(error.empty(), error);
+                    co_await reply.send(response);
+                }
                 co_return;
             }
             case control::Request::kClose: {
-                const bool closed = endpoints.close(request.close());
-                co_await reply.send(done(closed, closed ? "" : "no endpoint in " + request.close()));
+                // Messages are built before co_await: gcc 12 miscompiles a ?: with temporaries there.
+                std::string error;
+                if (!endpoints.close(request.close())) error = "no endpoint in " + request.close();
+                {
+                    const control::Response response = done(error.empty(), error);
+                    co_await reply.send(response);
+                }
                 co_return;
             }
             case control::Request::kStatus: {
@@ -79,13 +87,21 @@ control::Handler make_control_handler(criu::EndpointSet& endpoints, store::Image
             case control::Request::kDrop: {
                 const bool dropped = store.drop(request.drop());
                 if (dropped) spdlog::info("snapshot '{}' dropped by the operator", request.drop());
-                co_await reply.send(done(dropped, dropped ? "" : "no snapshot '" + request.drop() + "' on img-cached"));
+                std::string error;
+                if (!dropped) error = "no snapshot '" + request.drop() + "' on img-cached";
+                {
+                    const control::Response response = done(dropped, error);
+                    co_await reply.send(response);
+                }
                 co_return;
             }
             case control::Request::WHAT_NOT_SET:
                 break;
         }
-        co_await reply.send(done(false, "empty or unknown request"));
+        {
+            const control::Response response = done(false, "empty or unknown request");
+            co_await reply.send(response);
+        }
     };
 }
 

@@ -258,7 +258,8 @@ private:
 asio::awaitable<void> run_link_session(tcp::socket socket, store::ImageStore& store) {
     boost::system::error_code ec;
     auto remote = socket.remote_endpoint(ec);
-    std::string peer = ec ? "unknown peer" : fmt::format("{}:{}", remote.address().to_string(), remote.port());
+    std::string peer = "unknown peer";
+    if (!ec) peer = fmt::format("{}:{}", remote.address().to_string(), remote.port());
     socket.set_option(tcp::no_delay(true), ec);
     Receiver receiver(socket, store, peer);
     std::string why;
@@ -266,7 +267,8 @@ asio::awaitable<void> run_link_session(tcp::socket socket, store::ImageStore& st
         co_await receiver.handshake();
         co_await receiver.run();
     } catch (const boost::system::system_error& e) {
-        why = e.code() == asio::error::eof ? "connection closed" : e.code().message();
+        why = e.code().message();
+        if (e.code() == asio::error::eof) why = "connection closed";
     } catch (const std::exception& e) {
         why = e.what();
         spdlog::error("link from {}: {}; closing it", peer, why);

@@ -78,10 +78,10 @@ asio::awaitable<void> handle_pull(stream_protocol::socket& socket, store::ImageS
     if (outcome != Outcome::ready || !complete) {
         // Never a non-zero error to a control request (G2 builds crash on it): closing gives CRIU
         // an empty list, so it cannot find its snapshot and aborts the restore.
-        spdlog::error("{}: chain '{}' {}; closing without a list so the restore aborts", context, chain,
-                      outcome == Outcome::timed_out ? "did not arrive in time"
-                      : outcome == Outcome::hung_up ? "was still arriving when CRIU went away"
-                                                    : "failed");
+        const char* why = "failed";
+        if (outcome == Outcome::timed_out) why = "did not arrive in time";
+        if (outcome == Outcome::hung_up) why = "was still arriving when CRIU went away";
+        spdlog::error("{}: chain '{}' {}; closing without a list so the restore aborts", context, chain, why);
         co_return;
     }
     std::string out = criu::remote_reply_frame(criu::kReplyOk);

@@ -118,7 +118,8 @@ asio::awaitable<void> LinkClient::run() {
         try {
             co_await (write_loop(*socket) || read_loop(*socket));
         } catch (const boost::system::system_error& e) {
-            why = e.code() == asio::error::eof ? "img-cached closed the connection" : e.code().message();
+            why = e.code().message();
+            if (e.code() == asio::error::eof) why = "img-cached closed the connection";
         } catch (const std::exception& e) {
             why = e.what();
         }
@@ -245,8 +246,9 @@ asio::awaitable<std::shared_ptr<OutgoingSnapshot>> LinkClient::begin_snapshot(
     }
     auto snapshot = std::make_shared<OutgoingSnapshot>(ex_, id, protocol, next_tag_++, generation_);
     if (!connected_) {
-        snapshot->mark_failed("img-cached at " + cache_.to_string() + " is unreachable: " +
-                              (last_error_.empty() ? "no connection" : last_error_));
+        std::string why = last_error_;
+        if (why.empty()) why = "no connection";
+        snapshot->mark_failed("img-cached at " + cache_.to_string() + " is unreachable: " + why);
         co_return snapshot;
     }
     snapshots_[snapshot->tag()] = snapshot;

@@ -45,12 +45,20 @@ control::Handler make_control_handler(criu::EndpointSet& endpoints, SnapshotRegi
         switch (request.what_case()) {
             case control::Request::kOpen: {
                 auto error = control::open_endpoint(endpoints, request.open());
-                co_await reply.send(done(error.empty(), error));
+                {
+                    const control::Response response = done(error.empty(), error);
+                    co_await reply.send(response);
+                }
                 co_return;
             }
             case control::Request::kClose: {
-                const bool closed = endpoints.close(request.close());
-                co_await reply.send(done(closed, closed ? "" : "no endpoint in " + request.close()));
+                // Messages are built before co_await: gcc 12 miscompiles a ?: with temporaries there.
+                std::string error;
+                if (!endpoints.close(request.close())) error = "no endpoint in " + request.close();
+                {
+                    const control::Response response = done(error.empty(), error);
+                    co_await reply.send(response);
+                }
                 co_return;
             }
             case control::Request::kStatus: {
@@ -75,7 +83,10 @@ control::Handler make_control_handler(criu::EndpointSet& endpoints, SnapshotRegi
             case control::Request::kDrop: {
                 auto snapshot = registry.find(request.drop());
                 if (!snapshot) {
-                    co_await reply.send(done(false, "no snapshot '" + request.drop() + "' on img-proxyd"));
+                    {
+                        const control::Response response = done(false, "no snapshot '" + request.drop() + "' on img-proxyd");
+                        co_await reply.send(response);
+                    }
                     co_return;
                 }
                 // An img-remote snapshot takes its whole pre-dump chain with it.
@@ -83,13 +94,19 @@ control::Handler make_control_handler(criu::EndpointSet& endpoints, SnapshotRegi
                     link.abort_snapshot(snapshot, "dropped by the operator");
                 registry.forget(request.drop());
                 spdlog::info("snapshot '{}' dropped by the operator", request.drop());
-                co_await reply.send(done(true));
+                {
+                    const control::Response response = done(true);
+                    co_await reply.send(response);
+                }
                 co_return;
             }
             case control::Request::WHAT_NOT_SET:
                 break;
         }
-        co_await reply.send(done(false, "empty or unknown request"));
+        {
+            const control::Response response = done(false, "empty or unknown request");
+            co_await reply.send(response);
+        }
     };
 }
 
