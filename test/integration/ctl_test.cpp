@@ -19,6 +19,9 @@ using namespace imgtest;
 namespace {
 
 constexpr auto kTimeout = seconds(20);
+// An argument error is reported before anything starts; a program still running after this
+// has accepted the arguments.
+constexpr auto kUsageTimeout = seconds(5);
 
 std::string describe(const CommandResult& r) {
     return "status " + std::to_string(r.exit_status) + (r.timed_out ? " (timed out)" : "") + "\nstdout: " + r.out +
@@ -35,7 +38,7 @@ std::size_t line_count(const std::string& text) {
 void check_usage_error(const std::vector<std::string>& argv) {
     std::string shown;
     for (const auto& a : argv) shown += a + " ";
-    auto r = run_command(argv, kTimeout);
+    auto r = run_command(argv, kUsageTimeout);
     INFO(shown << "\n" << describe(r));
     CHECK_FALSE(r.timed_out);
     CHECK(r.exit_status == 2);
