@@ -146,7 +146,11 @@ TEST_CASE("img-ctl drop forgets a complete snapshot on the cache") {
     auto status = pair.ctl(Side::cache, {"status", "--json"}, kTimeout);
     REQUIRE(status.exit_status == 0);
     INFO(status.out);
-    CHECK(status.out.find("\"job1\"") == std::string::npos);
+    // The serve endpoint stays; the snapshot must no longer be listed.
+    nlohmann::json parsed;
+    REQUIRE_NOTHROW(parsed = nlohmann::json::parse(status.out));
+    for (const auto& snapshot : parsed.value("snapshots", nlohmann::json::array()))
+        CHECK(snapshot.value("snapshot_id", "") != "job1");
 }
 
 TEST_CASE("img-ctl against a control socket nobody listens on fails without hanging") {
