@@ -12,14 +12,14 @@ namespace imgx::cached {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: img-cached [--listen ADDR:PORT] [--serve DIR[=SNAPSHOT]]... [--control PATH]\n"
+    "usage: img-cached --listen ADDR:PORT [--serve DIR[=SNAPSHOT]]... [--control PATH]\n"
     "                  [--log-level LEVEL] [--remote-data pipe|socket] [--remote-wait SECONDS]\n"
     "\n"
     "Receives snapshots from img-proxyd and serves them to `criu restore --stream -D DIR` on\n"
     "DIR/streamer-serve.sock (while the dump may still be running), and to\n"
     "`criu restore --remote -D DIR` on DIR/img-cache.sock (once the dump has finished).\n"
     "\n"
-    "  --listen ADDR:PORT    link address for img-proxyd (default 127.0.0.1:7411; [::]:7411 for all)\n"
+    "  --listen ADDR:PORT    link address img-proxyd connects to, e.g. 127.0.0.1:7411, [::]:7411\n"
     "  --serve DIR[=ID]      listen in DIR; snapshot id ID, default the last component of DIR\n"
     "  --control PATH        control socket for img-ctl (default /run/img-cached/control.sock)\n"
     "  --log-level LEVEL     trace, debug, info, warning, error, critical, off (default info)\n"
@@ -36,7 +36,11 @@ constexpr const char* kUsage =
 bool parse_cache_options(int argc, char** argv, CacheOptions& out) {
     bool done = false;
     ArgReader args;
-    args.value("--listen", [&](std::string_view v) { out.listen = parse_host_port(v, /*allow_port_zero=*/true); });
+    bool listen_given = false;
+    args.value("--listen", [&](std::string_view v) {
+        out.listen = parse_host_port(v, /*allow_port_zero=*/true);
+        listen_given = true;
+    });
     args.value("--serve", [&](std::string_view v) { out.serves.push_back(parse_endpoint_spec(v)); });
     args.value("--control", [&](std::string_view v) {
         if (v.empty()) throw std::invalid_argument("empty path");
@@ -44,7 +48,7 @@ bool parse_cache_options(int argc, char** argv, CacheOptions& out) {
     });
     args.value("--log-level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
     args.value("--remote-data", [&](std::string_view v) {
-        if (v != "pipe" && v != "socket") throw std::invalid_argument("'" + std::string(v) + "' is not pipe or socket");
+        if (v != "pipe" && v != "socket") throw std::invalid_argument("'" + printable(v) + "' is not pipe or socket");
         out.remote_reads_on_socket = v == "socket";
     });
     args.value("--remote-wait", [&](std::string_view v) {
@@ -64,6 +68,7 @@ bool parse_cache_options(int argc, char** argv, CacheOptions& out) {
         done = true;
     });
     args.parse(argc, argv);
+    if (!done && !listen_given) throw UsageError("--listen ADDR:PORT is required (see --help)");
     return !done;
 }
 

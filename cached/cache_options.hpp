@@ -12,7 +12,7 @@
 namespace imgx::cached {
 
 struct CacheOptions {
-    HostPort listen{"127.0.0.1", 7411};
+    HostPort listen;  // required
     std::vector<EndpointSpec> serves;
     std::string control = "/run/img-cached/control.sock";
     spdlog::level::level_enum log_level = spdlog::level::info;

@@ -38,6 +38,18 @@ asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
     co_await timer.async_wait(asio::use_awaitable);
 }
 
+std::string describe_link_failure(std::exception_ptr failure) {
+    try {
+        if (failure) std::rethrow_exception(failure);
+    } catch (const boost::system::system_error& e) {
+        if (e.code() == asio::error::eof) return "img-cached closed the connection";
+        return e.code().message();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "connection closed";
+}
+
 std::string host_name() {
     char name[256] = {};
     ::gethostname(name, sizeof name - 1);
@@ -87,11 +99,12 @@ asio::awaitable<void> LinkClient::run() {
                                                          asio::redirect_error(asio::use_awaitable, ec));
         if (!ec) co_await asio::async_connect(*socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
         if (!ec) {
-            try {
-                auto outcome = co_await (handshake(*socket) || sleep_for(kHandshakeTimeout));
-                if (outcome.index() == 1) ec = asio::error::timed_out;
-            } catch (const std::exception& e) {
-                last_error_ = e.what();
+            // `||` waits for the first branch to *succeed*, so the handshake reports failure as a value.
+            auto outcome = co_await (try_handshake(*socket) || sleep_for(kHandshakeTimeout));
+            if (outcome.index() == 1) {
+                ec = asio::error::timed_out;
+            } else if (auto failure = std::get<0>(outcome); !failure.empty()) {
+                last_error_ = failure;
                 ec = asio::error::connection_aborted;
             }
         } else {
@@ -114,17 +127,38 @@ asio::awaitable<void> LinkClient::run() {
         backoff = kFirstBackoff;
         link_changed_.notify();
         spdlog::info("link to img-cached at {} is up", cache_.to_string());
-        std::string why = "connection closed";
+        first_failure_.clear();
         try {
-            co_await (write_loop(*socket) || read_loop(*socket));
-        } catch (const boost::system::system_error& e) {
-            why = e.code().message();
-            if (e.code() == asio::error::eof) why = "img-cached closed the connection";
-        } catch (const std::exception& e) {
-            why = e.what();
+            // Both loops end only by failing; `&&` stops the other at the first failure (the
+            // cache closing the link is seen at once, idle or not).
+            co_await (guarded(write_loop(*socket)) && guarded(read_loop(*socket)));
+        } catch (...) {
+            if (first_failure_.empty()) first_failure_ = describe_link_failure(std::current_exception());
         }
-        connection_lost(why);
+        connection_lost(first_failure_);
     }
+}
+
+asio::awaitable<void> LinkClient::guarded(asio::awaitable<void> loop) {
+    try {
+        co_await std::move(loop);
+    } catch (...) {
+        // The loop that fails first says why; the other one only sees its cancellation.
+        if (first_failure_.empty()) first_failure_ = describe_link_failure(std::current_exception());
+        throw;
+    }
+}
+
+asio::awaitable<std::string> LinkClient::try_handshake(tcp::socket& socket) {
+    try {
+        co_await handshake(socket);
+    } catch (const boost::system::system_error& e) {
+        if (e.code() == asio::error::eof) co_return std::string("img-cached closed the connection during the handshake");
+        co_return e.code().message();
+    } catch (const std::exception& e) {
+        co_return std::string(e.what());
+    }
+    co_return std::string();
 }
 
 asio::awaitable<void> LinkClient::handshake(tcp::socket& socket) {

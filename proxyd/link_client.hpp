@@ -61,8 +61,12 @@ private:
 
     boost::asio::awaitable<void> run();
     boost::asio::awaitable<void> handshake(boost::asio::ip::tcp::socket& socket);
+    // The handshake's failure as text (empty on success).
+    boost::asio::awaitable<std::string> try_handshake(boost::asio::ip::tcp::socket& socket);
     boost::asio::awaitable<void> write_loop(boost::asio::ip::tcp::socket& socket);
     boost::asio::awaitable<void> read_loop(boost::asio::ip::tcp::socket& socket);
+    // Runs a loop, recording the first failure of a connection in first_failure_.
+    boost::asio::awaitable<void> guarded(boost::asio::awaitable<void> loop);
     void handle_ack(link::FrameType type, const std::string& body);
     bool usable(const std::shared_ptr<OutgoingSnapshot>& snapshot) const;
     void enqueue(OutFrame frame);
@@ -76,6 +80,7 @@ private:
     std::uint64_t generation_ = 0;  // counts connections; snapshots belong to one
     std::uint64_t next_tag_ = 1;
     std::string last_error_;
+    std::string first_failure_;
     std::deque<OutFrame> queue_;
     AsyncEvent queued_;
     AsyncEvent link_changed_;

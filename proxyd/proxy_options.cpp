@@ -12,7 +12,7 @@ namespace imgx::proxyd {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: img-proxyd [--cache HOST:PORT] [--capture DIR[=SNAPSHOT]]... [--control PATH]\n"
+    "usage: img-proxyd --cache HOST:PORT [--capture DIR[=SNAPSHOT]]... [--control PATH]\n"
     "                  [--log-level LEVEL] [--buffers N] [--link-wait SECONDS]\n"
     "                  [--remote-data pipe|socket] [--chain-memory MIB]\n"
     "\n"
@@ -20,7 +20,7 @@ constexpr const char* kUsage =
     "`criu dump/pre-dump --remote -D DIR` on DIR/img-proxy.sock, and forwards them to img-cached\n"
     "while CRIU writes them.\n"
     "\n"
-    "  --cache HOST:PORT     img-cached's link address (default 127.0.0.1:7411)\n"
+    "  --cache HOST:PORT     img-cached's link address, e.g. dest.example:7411\n"
     "  --capture DIR[=ID]    listen in DIR; snapshot id ID, default the last component of DIR\n"
     "  --control PATH        control socket for img-ctl (default /run/img-proxyd/control.sock)\n"
     "  --log-level LEVEL     trace, debug, info, warning, error, critical, off (default info)\n"
@@ -37,7 +37,7 @@ unsigned parse_count(std::string_view text, unsigned min, unsigned max) {
     unsigned value = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max)
-        throw std::invalid_argument("'" + std::string(text) + "' is not a number from " + std::to_string(min) +
+        throw std::invalid_argument("'" + printable(text) + "' is not a number from " + std::to_string(min) +
                                     " to " + std::to_string(max));
     return value;
 }
@@ -47,7 +47,11 @@ unsigned parse_count(std::string_view text, unsigned min, unsigned max) {
 bool parse_proxy_options(int argc, char** argv, ProxyOptions& out) {
     bool done = false;
     ArgReader args;
-    args.value("--cache", [&](std::string_view v) { out.cache = parse_host_port(v); });
+    bool cache_given = false;
+    args.value("--cache", [&](std::string_view v) {
+        out.cache = parse_host_port(v);
+        cache_given = true;
+    });
     args.value("--capture", [&](std::string_view v) { out.captures.push_back(parse_endpoint_spec(v)); });
     args.value("--control", [&](std::string_view v) {
         if (v.empty()) throw std::invalid_argument("empty path");
@@ -57,7 +61,7 @@ bool parse_proxy_options(int argc, char** argv, ProxyOptions& out) {
     args.value("--buffers", [&](std::string_view v) { out.buffer_count = parse_count(v, 2, 4096); });
     args.value("--link-wait", [&](std::string_view v) { out.link_wait_seconds = parse_count(v, 0, 86400); });
     args.value("--remote-data", [&](std::string_view v) {
-        if (v != "pipe" && v != "socket") throw std::invalid_argument("'" + std::string(v) + "' is not pipe or socket");
+        if (v != "pipe" && v != "socket") throw std::invalid_argument("'" + printable(v) + "' is not pipe or socket");
         out.remote_reads_on_socket = v == "socket";
     });
     args.value("--chain-memory", [&](std::string_view v) {
@@ -72,6 +76,7 @@ bool parse_proxy_options(int argc, char** argv, ProxyOptions& out) {
         done = true;
     });
     args.parse(argc, argv);
+    if (!done && !cache_given) throw UsageError("--cache HOST:PORT is required (see --help)");
     return !done;
 }
 

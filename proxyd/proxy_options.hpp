@@ -13,7 +13,7 @@
 namespace imgx::proxyd {
 
 struct ProxyOptions {
-    HostPort cache{"127.0.0.1", 7411};
+    HostPort cache;  // required
     std::vector<EndpointSpec> captures;
     std::string control = "/run/img-proxyd/control.sock";
     spdlog::level::level_enum log_level = spdlog::level::info;

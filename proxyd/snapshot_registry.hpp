@@ -1,4 +1,4 @@
-// The proxy's table of dumps: the latest dump of each snapshot id, and which endpoints are busy.
+// The proxy's table of dumps: the latest dump of each snapshot id.
 #pragma once
 
 #include "outgoing_snapshot.hpp"
@@ -8,7 +8,6 @@
 
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -17,10 +16,6 @@ namespace imgx::proxyd {
 class SnapshotRegistry {
 public:
     explicit SnapshotRegistry(const boost::asio::any_io_executor& ex) : changed_(ex) {}
-
-    // One dump at a time per images directory: a second CRIU there would mix two dumps.
-    bool claim_dir(const std::string& dir) { return busy_dirs_.insert(dir).second; }
-    void release_dir(const std::string& dir) { busy_dirs_.erase(dir); }
 
     // Makes `snapshot` the latest dump of its id.
     void track(std::shared_ptr<OutgoingSnapshot> snapshot) {
@@ -32,7 +27,7 @@ public:
         return it == latest_.end() ? nullptr : it->second;
     }
     // Waits until a dump of `id` has started.
-    boost::asio::awaitable<std::shared_ptr<OutgoingSnapshot>> wait_for(const std::string& id) {
+    boost::asio::awaitable<std::shared_ptr<OutgoingSnapshot>> wait_for(std::string id) {
         for (;;) {
             if (auto found = find(id)) co_return found;
             co_await changed_.wait();
@@ -47,7 +42,6 @@ public:
 
 private:
     std::map<std::string, std::shared_ptr<OutgoingSnapshot>> latest_;
-    std::set<std::string> busy_dirs_;
     AsyncEvent changed_;
 };
 

@@ -40,23 +40,17 @@ struct CaptureState {
     }
 };
 
-// Releases the directory claim however the session ends.
-struct DirClaim {
-    SnapshotRegistry& registry;
-    std::string dir;
-    ~DirClaim() { registry.release_dir(dir); }
-};
-
 }  // namespace
 
 asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket socket, criu::Endpoint endpoint,
                                          CaptureContext ctx) {
     const std::string peer = criu::describe_peer(socket.native_handle());
-    if (!ctx.registry.claim_dir(endpoint.dir)) {
-        spdlog::error("refusing CRIU ({}) on {}: a dump into this directory is still running", peer, endpoint.dir);
-        co_return;
+    // A new dump of a snapshot id replaces the old one, even one still running: its CRIU is
+    // stopped (its connection and pipes close), and img-cached drops its partial copy.
+    if (auto older = ctx.registry.find(endpoint.snapshot_id); older && !older->settled()) {
+        spdlog::warn("snapshot '{}': a new dump by CRIU ({}) replaces the one still running", endpoint.snapshot_id, peer);
+        ctx.link.abort_snapshot(older, "replaced by a newer dump of the same snapshot id");
     }
-    DirClaim claim{ctx.registry, endpoint.dir};
     auto ex = socket.get_executor();
     auto state = std::make_shared<CaptureState>(std::move(socket));
 

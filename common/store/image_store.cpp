@@ -19,7 +19,7 @@ std::shared_ptr<Snapshot> ImageStore::find(const std::string& id) const {
     return it == snapshots_.end() ? nullptr : it->second;
 }
 
-boost::asio::awaitable<std::shared_ptr<Snapshot>> ImageStore::wait_for(const std::string& id) {
+boost::asio::awaitable<std::shared_ptr<Snapshot>> ImageStore::wait_for(std::string id) {
     for (;;) {
         if (auto found = find(id)) co_return found;
         co_await changed_.wait();

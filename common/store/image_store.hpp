@@ -26,7 +26,7 @@ public:
     std::shared_ptr<Snapshot> find(const std::string& id) const;
 
     // Waits until a snapshot of `id` exists (a restore may start before its dump).
-    boost::asio::awaitable<std::shared_ptr<Snapshot>> wait_for(const std::string& id);
+    boost::asio::awaitable<std::shared_ptr<Snapshot>> wait_for(std::string id);  // by value: a coroutine
 
     // Forgets `id`; a snapshot still receiving fails. False if unknown.
     bool drop(const std::string& id);

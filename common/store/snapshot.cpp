@@ -56,7 +56,7 @@ FileLookup Snapshot::lookup(const std::string& name, std::shared_ptr<const Image
     return state_ == SnapshotState::complete ? FileLookup::absent : FileLookup::pending;
 }
 
-boost::asio::awaitable<FileLookup> Snapshot::wait_file(const std::string& name,
+boost::asio::awaitable<FileLookup> Snapshot::wait_file(std::string name,
                                                        std::shared_ptr<const ImageFile>* file) {
     for (;;) {
         auto answer = lookup(name, file);

@@ -49,8 +49,9 @@ public:
 
     // The current answer for `name`; `file` is set when present.
     FileLookup lookup(const std::string& name, std::shared_ptr<const ImageFile>* file = nullptr) const;
-    // Waits until the answer for `name` is no longer pending.
-    boost::asio::awaitable<FileLookup> wait_file(const std::string& name,
+    // Waits until the answer for `name` is no longer pending. The snapshot must outlive the
+    // wait (callers hold a shared_ptr); `name` is taken by value because this is a coroutine.
+    boost::asio::awaitable<FileLookup> wait_file(std::string name,
                                                  std::shared_ptr<const ImageFile>* file);
     // Waits until the snapshot is complete or failed.
     boost::asio::awaitable<SnapshotState> wait_settled();

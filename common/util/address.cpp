@@ -1,6 +1,8 @@
 // HOST:PORT parsing.
 #include "util/address.hpp"
 
+#include "util/names.hpp"
+
 #include <charconv>
 #include <stdexcept>
 
@@ -13,7 +15,7 @@ std::string HostPort::to_string() const {
 
 HostPort parse_host_port(std::string_view text, bool allow_port_zero) {
     auto fail = [&](const char* why) {
-        throw std::invalid_argument("'" + std::string(text) + "' is not HOST:PORT (" + why + ")");
+        throw std::invalid_argument("'" + printable(text) + "' is not HOST:PORT (" + why + ")");
     };
     HostPort out;
     std::string_view port_text;

@@ -1,6 +1,8 @@
 // Command-line walking for the daemons and img-ctl.
 #include "util/cli.hpp"
 
+#include "util/names.hpp"
+
 namespace imgx {
 
 void ArgReader::value(std::string flag, ValueHandler handler) {
@@ -19,7 +21,7 @@ void ArgReader::parse(int argc, char** argv) const {
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
         if (arg.size() < 2 || arg.substr(0, 2) != "--") {
-            if (!on_positional_) throw UsageError("unexpected argument '" + std::string(arg) + "'");
+            if (!on_positional_) throw UsageError("unexpected argument '" + printable(arg) + "'");
             on_positional_(arg);
             continue;
         }
@@ -28,7 +30,7 @@ void ArgReader::parse(int argc, char** argv) const {
         const Entry* entry = nullptr;
         for (const auto& e : entries_)
             if (e.flag == name) entry = &e;
-        if (!entry) throw UsageError("unknown option '" + std::string(name) + "' (see --help)");
+        if (!entry) throw UsageError("unknown option '" + printable(name) + "' (see --help)");
         if (entry->on_switch) {
             if (eq != std::string_view::npos)
                 throw UsageError("option '" + std::string(name) + "' takes no value");

@@ -1,6 +1,8 @@
 // spdlog set-up.
 #include "util/log.hpp"
 
+#include "util/names.hpp"
+
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <stdexcept>
@@ -14,7 +16,7 @@ spdlog::level::level_enum parse_log_level(std::string_view name) {
     for (std::size_t i = 0; i < std::size(kNames); ++i)
         if (name == kNames[i]) return static_cast<spdlog::level::level_enum>(i);
     if (name == "warn") return spdlog::level::warn;
-    throw std::invalid_argument("unknown log level '" + std::string(name) +
+    throw std::invalid_argument("unknown log level '" + printable(name) +
                                 "' (trace, debug, info, warning, error, critical, off)");
 }
 

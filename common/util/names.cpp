@@ -41,15 +41,31 @@ std::string snapshot_id_from_dir(std::string_view dir) {
     return std::string(last);
 }
 
+std::string printable(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (unsigned char c : text) {
+        if (c < 0x20 || c == 0x7f) {
+            static constexpr char kHex[] = "0123456789abcdef";
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
 EndpointSpec parse_endpoint_spec(std::string_view spec) {
     EndpointSpec out;
     auto eq = spec.find('=');
     out.dir = std::string(spec.substr(0, eq));
-    if (out.dir.empty()) throw std::invalid_argument("endpoint '" + std::string(spec) + "' has no directory");
+    if (out.dir.empty()) throw std::invalid_argument("endpoint '" + printable(spec) + "' has no directory");
     out.snapshot_id = eq == std::string_view::npos ? snapshot_id_from_dir(out.dir)
                                                    : std::string(spec.substr(eq + 1));
     if (auto problem = snapshot_id_problem(out.snapshot_id))
-        throw std::invalid_argument("endpoint '" + std::string(spec) + "': " + *problem +
+        throw std::invalid_argument("endpoint '" + printable(spec) + "': " + *problem +
                                     (eq == std::string_view::npos ? " (give DIR=SNAPSHOT)" : ""));
     return out;
 }

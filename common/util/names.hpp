@@ -25,6 +25,9 @@ std::optional<std::string> snapshot_id_problem(std::string_view id);
 // Empty if the directory has no usable component (e.g. "/").
 std::string snapshot_id_from_dir(std::string_view dir);
 
+// `text` with control characters written as \xNN, for one-line error messages.
+std::string printable(std::string_view text);
+
 // Splits "DIR=SNAPSHOT" (or plain "DIR") as given to --capture / --serve.
 struct EndpointSpec {
     std::string dir;
