@@ -28,6 +28,16 @@ asio::awaitable<void> wait_hangup(asio::local::stream_protocol::socket& socket) 
     co_await socket.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
 }
 
+// Waits for the answer about `name`; pending again means CRIU hung up meanwhile.
+asio::awaitable<FileLookup> wait_or_hangup(store::Snapshot& snapshot, const std::string& name,
+                                           std::shared_ptr<const store::ImageFile>& file,
+                                           asio::local::stream_protocol::socket& socket) {
+    auto r = co_await (snapshot.wait_file(name, &file) || wait_hangup(socket));
+    co_return r.index() == 0 ? std::get<0>(r) : FileLookup::pending;
+}
+
+bool answer_known(FileLookup answer) { return answer != FileLookup::pending; }
+
 struct ReaderCount {
     std::shared_ptr<store::Snapshot> snapshot;
     explicit ReaderCount(std::shared_ptr<store::Snapshot> s) : snapshot(std::move(s)) { ++snapshot->readers; }
@@ -61,22 +71,31 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
                 }
                 reading.emplace(snapshot);
             }
-            auto& snapshot = reading->snapshot;
             std::shared_ptr<const store::ImageFile> file;
-            FileLookup answer = snapshot->lookup(name, &file);
+            FileLookup answer = reading->snapshot->lookup(name, &file);
             if (answer == FileLookup::pending) {
                 spdlog::debug("{}: {} has not arrived yet; waiting", context, name);
-                auto r = co_await (snapshot->wait_file(name, &file) || wait_hangup(socket));
-                if (r.index() == 1) {
-                    spdlog::info("{}: CRIU went away while waiting for {}", context, name);
-                    co_return;
+                answer = co_await wait_or_hangup(*reading->snapshot, name, file, socket);
+            }
+            if (answer == FileLookup::failed && served == 0 && missing == 0) {
+                // Nothing was answered yet, so following a newer dump that replaced this one
+                // cannot mix two dumps.
+                auto current = store.find(endpoint.snapshot_id);
+                if (current && current != reading->snapshot) {
+                    spdlog::info("{}: the dump it was waiting on was replaced; following the newer one", context);
+                    reading.reset();
+                    reading.emplace(current);
+                    answer = co_await wait_or_hangup(*reading->snapshot, name, file, socket);
                 }
-                answer = std::get<0>(r);
+            }
+            if (!answer_known(answer)) {
+                spdlog::info("{}: CRIU went away while waiting for {}", context, name);
+                co_return;
             }
             if (answer == FileLookup::failed) {
                 // No "missing" answer and no data: closing makes CRIU fail the restore loudly.
                 spdlog::error("{}: snapshot failed ({}); closing CRIU's connection before {}", context,
-                              snapshot->error(), name);
+                              reading->snapshot->error(), name);
                 co_return;
             }
             const bool exists = answer == FileLookup::present;

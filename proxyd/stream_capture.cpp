@@ -45,17 +45,19 @@ struct CaptureState {
 asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket socket, criu::Endpoint endpoint,
                                          CaptureContext ctx) {
     const std::string peer = criu::describe_peer(socket.native_handle());
-    // A new dump of a snapshot id replaces the old one, even one still running: its CRIU is
-    // stopped (its connection and pipes close), and img-cached drops its partial copy.
-    if (auto older = ctx.registry.find(endpoint.snapshot_id); older && !older->settled()) {
-        spdlog::warn("snapshot '{}': a new dump by CRIU ({}) replaces the one still running", endpoint.snapshot_id, peer);
-        ctx.link.abort_snapshot(older, "replaced by a newer dump of the same snapshot id");
-    }
     auto ex = socket.get_executor();
     auto state = std::make_shared<CaptureState>(std::move(socket));
 
+    auto older = ctx.registry.find(endpoint.snapshot_id);
     auto snapshot = co_await ctx.link.begin_snapshot(endpoint.snapshot_id, "stream");
     ctx.registry.track(snapshot);
+    // A new dump of a snapshot id replaces the old one, even one still running: img-cached
+    // replaced it when the new one began (restores that got nothing yet follow the new one), and
+    // here its CRIU is stopped (connection and pipes closed).
+    if (older && !older->settled()) {
+        spdlog::warn("snapshot '{}': a new dump by CRIU ({}) replaces the one still running", endpoint.snapshot_id, peer);
+        ctx.link.abort_snapshot(older, "replaced by a newer dump of the same snapshot id");
+    }
     if (snapshot->settled()) {
         spdlog::error("dump of snapshot '{}' by CRIU ({}) refused: {}", snapshot->id(), peer, snapshot->error());
         co_return;
