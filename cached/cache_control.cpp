@@ -45,25 +45,11 @@ control::Handler make_control_handler(criu::EndpointSet& endpoints, store::Image
         auto done = [&](bool ok, std::string error = {}) {
             return control::final_response(kDaemon, listening, ok, std::move(error));
         };
+        if (auto r = done(true); control::answer_endpoint_request(endpoints, request, r)) {
+            co_await reply.send(r);
+            co_return;
+        }
         switch (request.what_case()) {
-            case control::Request::kOpen: {
-                auto error = control::open_endpoint(endpoints, request.open());
-                {
-                    const control::Response response = done(error.empty(), error);
-                    co_await reply.send(response);
-                }
-                co_return;
-            }
-            case control::Request::kClose: {
-                // Messages are built before co_await: gcc 12 miscompiles a ?: with temporaries there.
-                std::string error;
-                if (!endpoints.close(request.close())) error = "no endpoint in " + request.close();
-                {
-                    const control::Response response = done(error.empty(), error);
-                    co_await reply.send(response);
-                }
-                co_return;
-            }
             case control::Request::kStatus: {
                 auto r = done(true);
                 for (const auto& s : store.all()) describe(*s, *r.add_snapshots());
@@ -95,7 +81,7 @@ control::Handler make_control_handler(criu::EndpointSet& endpoints, store::Image
                 }
                 co_return;
             }
-            case control::Request::WHAT_NOT_SET:
+            default:
                 break;
         }
         {

@@ -15,6 +15,9 @@ Response final_response(const std::string& daemon, const std::string& link, bool
     return r;
 }
 
+namespace {
+
+// Opens the endpoint; returns an empty string or the reason it could not be opened.
 std::string open_endpoint(criu::EndpointSet& endpoints, const OpenEndpoint& request) {
     try {
         EndpointSpec spec{request.dir(), request.snapshot_id()};
@@ -27,6 +30,23 @@ std::string open_endpoint(criu::EndpointSet& endpoints, const OpenEndpoint& requ
     } catch (const std::exception& e) {
         return e.what();
     }
+}
+
+}  // namespace
+
+bool answer_endpoint_request(criu::EndpointSet& endpoints, const Request& request, Response& response) {
+    std::string error;
+    if (request.has_open()) {
+        error = open_endpoint(endpoints, request.open());
+    } else if (request.what_case() == Request::kClose) {
+        if (!endpoints.close(request.close())) error = "no endpoint in " + request.close();
+    } else {
+        return false;
+    }
+    response.set_ok(error.empty());
+    response.set_final(true);
+    response.set_error(error);
+    return true;
 }
 
 void list_endpoints(const criu::EndpointSet& endpoints, Response& response) {

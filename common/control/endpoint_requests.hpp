@@ -11,8 +11,9 @@ namespace imgx::control {
 // A final response with ok set and the daemon's name and link description filled in.
 Response final_response(const std::string& daemon, const std::string& link, bool ok, std::string error = {});
 
-// Opens the endpoint; returns an empty string or the reason it could not be opened.
-std::string open_endpoint(criu::EndpointSet& endpoints, const OpenEndpoint& request);
+// Answers the requests about endpoints (open, close), which both daemons treat alike.
+// Returns false, leaving `response` alone, for any other request.
+bool answer_endpoint_request(criu::EndpointSet& endpoints, const Request& request, Response& response);
 
 // Adds every endpoint of `endpoints` to `response`.
 void list_endpoints(const criu::EndpointSet& endpoints, Response& response);
