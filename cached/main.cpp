@@ -17,7 +17,10 @@
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
 #include <csignal>
+#include <limits>
 #include <cstdio>
 
 using namespace imgx;
@@ -34,6 +37,10 @@ int main(int argc, char** argv) {
     setup_logging("img-cached", options.log_level);
     // CRIU closing a pipe early must not kill the daemon.
     std::signal(SIGPIPE, SIG_IGN);
+    // Keep freed image memory for the next snapshot instead of returning it to the kernel:
+    // faulting in fresh pages costs more here than receiving the data (docs/performance.md).
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
 
     asio::io_context io(1);
     auto ex = io.get_executor();
