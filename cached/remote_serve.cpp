@@ -22,6 +22,9 @@ using Kind = criu::RemoteRequest::Kind;
 
 namespace {
 
+// CRIU passes its pipe right after our "error 0"; silence means a G2 build (data on the socket).
+constexpr auto kPipeAfterReplyLimit = std::chrono::seconds(10);
+
 enum class Outcome { ready, timed_out, hung_up };
 
 // While an answer is held back CRIU sends nothing; readability means it went away.
@@ -120,7 +123,7 @@ asio::awaitable<void> handle_read(stream_protocol::socket& socket, store::ImageS
     if (options.reads_on_socket) {
         co_await criu::feed_socket(socket, std::move(file), context);
     } else {
-        UniqueFd pipe = co_await criu::receive_fd(socket);
+        UniqueFd pipe = co_await criu::receive_fd(socket, kPipeAfterReplyLimit);
         co_await criu::feed_pipe(std::move(pipe), std::move(file), context);
     }
 }

@@ -22,6 +22,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// CRIU passes its pipe right after our "error 0"; silence means a G2 build (data on the socket).
+constexpr auto kPipeAfterReplyLimit = std::chrono::seconds(10);
+
 // Longest a pull waits for earlier connections to say what they are (a silent client).
 constexpr auto kPullOrderLimit = 5s;
 constexpr std::size_t kCapturePipeBytes = 4 << 20;
@@ -102,7 +105,7 @@ asio::awaitable<void> handle_parent_read(stream_protocol::socket& socket, const 
     if (ctx.reads_on_socket) {
         co_await criu::feed_socket(socket, std::move(read.file), context);
     } else {
-        UniqueFd pipe = co_await criu::receive_fd(socket);
+        UniqueFd pipe = co_await criu::receive_fd(socket, kPipeAfterReplyLimit);
         co_await criu::feed_pipe(std::move(pipe), std::move(read.file), context);
     }
 }

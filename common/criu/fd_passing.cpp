@@ -3,6 +3,9 @@
 
 #include "wire/frame.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -79,6 +82,22 @@ boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol:
     if (m.fd_count != 1) throw wire::ProtocolError("expected a pipe, received data without a descriptor");
     if (m.byte != 0) throw wire::ProtocolError("fd message carries a non-zero data byte");
     co_return std::move(m.fd);
+}
+
+boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol::socket& socket,
+                                            std::chrono::steady_clock::duration limit) {
+    using namespace boost::asio::experimental::awaitable_operators;
+    boost::asio::steady_timer timer(socket.get_executor(), limit);
+    boost::system::error_code ec;
+    auto first = co_await (
+        socket.async_wait(boost::asio::socket_base::wait_read,
+                          boost::asio::redirect_error(boost::asio::use_awaitable, ec)) ||
+        timer.async_wait(boost::asio::use_awaitable));
+    if (first.index() == 1)
+        throw wire::ProtocolError("CRIU sent no pipe within " +
+                                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(limit).count()) +
+                                  " s after the reply (a 2017-2019 CRIU build needs --remote-data=socket)");
+    co_return co_await receive_fd(socket);
 }
 
 boost::asio::awaitable<WriteSource> receive_write_source(boost::asio::local::stream_protocol::socket& socket) {

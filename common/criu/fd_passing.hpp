@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 
@@ -15,6 +16,11 @@ namespace imgx::criu {
 // descriptor. Reads exactly one byte so nothing that follows is swallowed. Throws
 // wire::ProtocolError on EOF, a missing or truncated descriptor, or a wrong data byte.
 boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol::socket& socket);
+
+// The same, giving up with wire::ProtocolError after `limit`: used after an img-remote "error 0"
+// reply, where a 2017-2019 CRIU (image data on the socket) would send nothing and wait forever.
+boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol::socket& socket,
+                                            std::chrono::steady_clock::duration limit);
 
 // What follows an img-remote write header: G3 passes a pipe; G2 and G1 send the image bytes on
 // the socket itself, so the first byte is data (or EOF for an empty image).
