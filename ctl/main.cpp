@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,8 @@ constexpr const char* kUsage =
     "  status [--json]              snapshots, files, bytes, state\n"
     "  wait SNAPSHOT [--timeout S]  until the snapshot is complete (exit 0) or failed (exit 1)\n"
     "  drop SNAPSHOT                forget a snapshot and free its memory\n"
+    "  criu-hook                    as CRIU's --action-script: on pre-stream, open the endpoint for\n"
+    "                               CRIU's images directory on the daemons running here\n"
     "\n"
     "Without --control, capture talks to " "/run/img-proxyd/control.sock" ", serve to\n"
     "/run/img-cached/control.sock, and the other commands to every daemon running here.\n";
@@ -59,19 +62,25 @@ Command parse(int argc, char** argv) {
     args.positional([&](std::string_view w) { c.words.emplace_back(w); });
     args.parse(argc, argv);
     if (c.help) return c;
+    // CRIU runs an action script without arguments, so the hook also takes its settings from
+    // the environment CRIU passes on (see img-criu-hook).
+    if (c.words.size() == 1 && c.words[0] == "criu-hook") {
+        if (const char* v = std::getenv("IMG_CTL_CONTROL"); v && *v && c.control.empty()) c.control = v;
+        if (const char* v = std::getenv("IMG_CTL_SNAPSHOT"); v && *v && c.snapshot.empty()) c.snapshot = v;
+    }
     if (c.words.empty()) throw UsageError("no command given (see --help)");
     const std::string& verb = c.words[0];
     const std::size_t operands = c.words.size() - 1;
     const bool needs_one = verb == "capture" || verb == "serve" || verb == "close" || verb == "wait" || verb == "drop";
-    if (verb == "status") {
-        if (operands != 0) throw UsageError("status takes no operand");
+    if (verb == "status" || verb == "criu-hook") {
+        if (operands != 0) throw UsageError(verb + " takes no operand");
     } else if (!needs_one) {
         throw UsageError("unknown command '" + verb + "' (see --help)");
     } else if (operands != 1) {
         throw UsageError(verb + " needs exactly one operand");
     }
-    if (!c.snapshot.empty() && verb != "capture" && verb != "serve")
-        throw UsageError("--snapshot applies to capture and serve only");
+    if (!c.snapshot.empty() && verb != "capture" && verb != "serve" && verb != "criu-hook")
+        throw UsageError("--snapshot applies to capture, serve and criu-hook only");
     return c;
 }
 
@@ -93,6 +102,17 @@ control::Request build_request(const Command& c) {
     if (verb == "capture" || verb == "serve") {
         r.mutable_open()->set_dir(c.words[1]);
         r.mutable_open()->set_snapshot_id(c.snapshot);
+    } else if (verb == "criu-hook") {
+        // CRIU (>= 3.19) runs its action script with CRTOOLS_IMAGE_DIR=/proc/<pid>/fd/<n> before it
+        // connects to the streamer socket; the link resolves to the -D directory.
+        const char* image_dir = std::getenv("CRTOOLS_IMAGE_DIR");
+        if (!image_dir || !*image_dir) throw std::runtime_error("criu-hook: CRTOOLS_IMAGE_DIR is not set");
+        std::error_code ec;
+        auto dir = std::filesystem::canonical(image_dir, ec);
+        if (ec) throw std::runtime_error(std::string("criu-hook: cannot resolve ") + image_dir + ": " + ec.message());
+        r.mutable_open()->set_dir(dir.string());
+        r.mutable_open()->set_snapshot_id(c.snapshot);
+        r.mutable_open()->set_keep_existing(true);
     } else if (verb == "close") {
         r.set_close(c.words[1]);
     } else if (verb == "status") {
@@ -112,6 +132,11 @@ void on_timeout(int) {
 }
 
 int run(const Command& c) {
+    // As an action script we are called for every action; only pre-stream concerns us.
+    if (c.words[0] == "criu-hook") {
+        const char* action = std::getenv("CRTOOLS_SCRIPT_ACTION");
+        if (!action || std::string_view(action) != "pre-stream") return 0;
+    }
     const bool terminal = ::isatty(STDOUT_FILENO);
     if (c.timeout) {
         ::signal(SIGALRM, on_timeout);

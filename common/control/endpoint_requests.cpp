@@ -22,6 +22,7 @@ std::string open_endpoint(criu::EndpointSet& endpoints, const OpenEndpoint& requ
     try {
         EndpointSpec spec{request.dir(), request.snapshot_id()};
         if (spec.dir.empty()) return "no directory given";
+        if (request.keep_existing() && endpoints.has(spec.dir)) return {};
         if (spec.snapshot_id.empty()) spec.snapshot_id = snapshot_id_from_dir(spec.dir);
         if (auto problem = snapshot_id_problem(spec.snapshot_id))
             return *problem + (request.snapshot_id().empty() ? " (give --snapshot ID)" : "");

@@ -105,6 +105,12 @@ void EndpointSet::open(const EndpointSpec& spec) {
     by_dir_[dir] = std::move(listeners);
 }
 
+bool EndpointSet::has(const std::string& dir_in) const {
+    std::string dir = dir_in;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    return by_dir_.contains(dir);
+}
+
 bool EndpointSet::close(const std::string& dir_in) {
     std::string dir = dir_in;
     while (dir.size() > 1 && dir.back() == '/') dir.pop_back();

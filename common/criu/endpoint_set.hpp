@@ -38,6 +38,9 @@ public:
     // snapshot id. Throws std::runtime_error naming the path and the reason.
     void open(const EndpointSpec& spec);
 
+    // True if `dir` has an open endpoint.
+    bool has(const std::string& dir) const;
+
     // Stops listening in `dir` and removes its socket files. False if there was none.
     bool close(const std::string& dir);
     void close_all();
