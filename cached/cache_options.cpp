@@ -1,25 +1,32 @@
-// img-cached command line.
+// img-cached command line: configuration files first, then flags.
 #include "cache_options.hpp"
 
+#include <cstdio>
+
+#include "cache_config.hpp"
+#include "config/setting_values.hpp"
 #include "util/cli.hpp"
 #include "util/log.hpp"
-
-#include <cstdio>
-#include <cstdlib>
 
 namespace imgx::cached {
 
 namespace {
 
 constexpr const char* kUsage =
-    "usage: img-cached --listen ADDR:PORT [--serve DIR[=SNAPSHOT]]... [--control PATH]\n"
-    "                  [--log-level LEVEL] [--remote-data pipe|socket] [--remote-wait SECONDS]\n"
+    "usage: img-cached [--config FILE] [--listen ADDR:PORT] [--serve DIR[=SNAPSHOT]]...\n"
+    "                  [--control PATH] [--log-level LEVEL] [--remote-data pipe|socket]\n"
+    "                  [--remote-wait SECONDS] [--check-config | --print-config]\n"
     "\n"
     "Receives snapshots from img-proxyd and serves them to `criu restore --stream -D DIR` on\n"
     "DIR/streamer-serve.sock (while the dump may still be running), and to\n"
     "`criu restore --remote -D DIR` on DIR/img-cache.sock (once the dump has finished).\n"
     "\n"
+    "  --config FILE         configuration file (default /etc/img-cached/img-cached.toml, if it\n"
+    "                        exists), then FILE.d/*.toml in lexical order; flags override it\n"
+    "  --check-config        validate the configuration files and flags, then exit (0 or 2)\n"
+    "  --print-config        print the effective configuration as TOML, then exit\n"
     "  --listen ADDR:PORT    link address img-proxyd connects to, e.g. 127.0.0.1:7411, [::]:7411\n"
+    "                        (required here or as `listen` in the configuration)\n"
     "  --serve DIR[=ID]      listen in DIR; snapshot id ID, default the last component of DIR\n"
     "  --control PATH        control socket for img-ctl (default /run/img-cached/control.sock)\n"
     "  --log-level LEVEL     trace, debug, info, warning, error, critical, off (default info)\n"
@@ -31,45 +38,95 @@ constexpr const char* kUsage =
     "For --remote, the endpoint's SNAPSHOT part names the pre-dump chain to answer pulls with\n"
     "(the same name as on img-proxyd).\n";
 
-}  // namespace
+// The flags that are not settings: which file to read and what to do.
+struct Actions {
+    std::string config;
+    bool config_given = false;
+    CacheMode mode = CacheMode::run;
+};
 
-bool parse_cache_options(int argc, char** argv, CacheOptions& out) {
-    bool done = false;
+// Every flag, setting `settings` and `actions`; read twice (see parse_cache_command).
+ArgReader make_reader(CacheOptions& settings, Actions& actions) {
     ArgReader args;
-    bool listen_given = false;
-    args.value("--listen", [&](std::string_view v) {
-        out.listen = parse_host_port(v, /*allow_port_zero=*/true);
-        listen_given = true;
+    args.value("--config", [&](std::string_view v) {
+        if (v.empty()) throw std::invalid_argument("empty path");
+        actions.config = std::string(v);
+        actions.config_given = true;
     });
-    args.value("--serve", [&](std::string_view v) { out.serves.push_back(parse_endpoint_spec(v)); });
+    args.toggle("--check-config", [&] { actions.mode = CacheMode::check_config; });
+    args.toggle("--print-config", [&] { actions.mode = CacheMode::print_config; });
+    args.toggle("--help", [&] { actions.mode = CacheMode::help; });
+    args.toggle("--version", [&] { actions.mode = CacheMode::version; });
+    args.value("--listen", [&](std::string_view v) {
+        settings.listen = parse_host_port(v, /*allow_port_zero=*/true);
+    });
+    args.value("--serve", [&](std::string_view v) {
+        config::add_endpoint(settings.serves, parse_endpoint_spec(v));
+    });
     args.value("--control", [&](std::string_view v) {
         if (v.empty()) throw std::invalid_argument("empty path");
-        out.control = std::string(v);
+        settings.control = std::string(v);
     });
-    args.value("--log-level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
+    args.value("--log-level", [&](std::string_view v) { settings.log_level = parse_log_level(v); });
     args.value("--remote-data", [&](std::string_view v) {
-        if (v != "pipe" && v != "socket") throw std::invalid_argument("'" + printable(v) + "' is not pipe or socket");
-        out.remote_reads_on_socket = v == "socket";
+        settings.remote_reads_on_socket = config::parse_remote_data_socket(v);
     });
     args.value("--remote-wait", [&](std::string_view v) {
-        const std::string text(v);
-        char* end = nullptr;
-        const unsigned long value = std::strtoul(text.c_str(), &end, 10);
-        if (text.empty() || *end || value == 0 || value > 7 * 86400)
-            throw std::invalid_argument("'" + text + "' is not a number of seconds from 1 to 604800");
-        out.remote_wait_seconds = static_cast<unsigned>(value);
+        settings.remote_wait_seconds = config::parse_number(v, 1, kMaxRemoteWaitSeconds);
     });
-    args.toggle("--help", [&] {
-        std::fputs(kUsage, stdout);
-        done = true;
-    });
-    args.toggle("--version", [&] {
-        std::puts("img-cached " IMGX_VERSION);
-        done = true;
-    });
-    args.parse(argc, argv);
-    if (!done && !listen_given) throw UsageError("--listen ADDR:PORT is required (see --help)");
-    return !done;
+    return args;
+}
+
+}  // namespace
+
+CacheCommand parse_cache_command(int argc, char** argv, const std::string& default_config) {
+    // First pass: which file, which action, and every flag checked before any file is read.
+    CacheOptions scratch;
+    Actions actions;
+    make_reader(scratch, actions).parse(argc, argv);
+    CacheCommand command;
+    command.mode = actions.mode;
+    if (command.mode == CacheMode::help || command.mode == CacheMode::version) return command;
+
+    const std::string& main_file = actions.config_given ? actions.config : default_config;
+    command.config_files = config::apply_files(
+        main_file, actions.config_given,
+        [&](const config::Section& document) { apply_cache_config(document, command.options); });
+    // Second pass: the flags, over what the files set.
+    Actions ignored;
+    make_reader(command.options, ignored).parse(argc, argv);
+    if (command.options.listen.host.empty())
+        throw UsageError(
+            "no link address: give --listen ADDR:PORT or set listen = \"ADDR:PORT\" in " +
+            main_file);
+    return command;
+}
+
+bool parse_cache_options(int argc, char** argv, CacheOptions& out) {
+    CacheCommand command = parse_cache_command(argc, argv, kDefaultCacheConfig);
+    switch (command.mode) {
+        case CacheMode::help:
+            std::fputs(kUsage, stdout);
+            return false;
+        case CacheMode::version:
+            std::puts("img-cached " IMGX_VERSION);
+            return false;
+        case CacheMode::print_config:
+            std::fputs(format_cache_config(command.options).c_str(), stdout);
+            return false;
+        case CacheMode::check_config: {
+            std::string files;
+            for (const auto& file : command.config_files)
+                files += (files.empty() ? "" : ", ") + file;
+            std::printf("img-cached: configuration is valid (%s)\n",
+                        files.empty() ? "flags only, no configuration file" : files.c_str());
+            return false;
+        }
+        case CacheMode::run:
+            break;
+    }
+    out = std::move(command.options);
+    return true;
 }
 
 }  // namespace imgx::cached

@@ -1,18 +1,21 @@
-// img-cached's settings and how the command line sets them.
+// img-cached's settings and how the configuration files and the command line set them.
 #pragma once
-
-#include "util/address.hpp"
-#include "util/names.hpp"
 
 #include <spdlog/common.h>
 
 #include <string>
 #include <vector>
 
+#include "util/address.hpp"
+#include "util/names.hpp"
+
 namespace imgx::cached {
 
+// Limits of the settings, the same for a flag and its configuration key.
+inline constexpr unsigned kMaxRemoteWaitSeconds = 7 * 86400;
+
 struct CacheOptions {
-    HostPort listen;  // required
+    HostPort listen;  // required (from --listen or the configuration); empty host: not given
     std::vector<EndpointSpec> serves;
     std::string control = "/run/img-cached/control.sock";
     spdlog::level::level_enum log_level = spdlog::level::info;
@@ -20,7 +23,23 @@ struct CacheOptions {
     unsigned remote_wait_seconds = 600;   // longest an img-remote read waits for its dump
 };
 
-// Returns false if --help or --version was handled (exit 0). Throws UsageError.
+// What the command line asks for.
+enum class CacheMode { run, check_config, print_config, help, version };
+
+struct CacheCommand {
+    CacheMode mode = CacheMode::run;
+    CacheOptions options;                   // complete and valid unless mode is help or version
+    std::vector<std::string> config_files;  // read, in the order applied
+};
+
+// Reads the configuration (`--config FILE`, else `default_config` if it exists, then the
+// drop-ins `<file>.d/*.toml` in lexical order), then the flags, which win; [[serve]] entries
+// and --serve flags add up. Throws UsageError (config::ConfigError for a file) with one line.
+CacheCommand parse_cache_command(int argc, char** argv, const std::string& default_config);
+
+// For main: parses with the default configuration file, prints --help, --version,
+// --check-config and --print-config output, and returns false if the program should exit 0
+// after that. Throws UsageError.
 bool parse_cache_options(int argc, char** argv, CacheOptions& out);
 
 }  // namespace imgx::cached

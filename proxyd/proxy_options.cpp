@@ -1,26 +1,33 @@
-// img-proxyd command line.
+// img-proxyd command line: configuration files first, then flags.
 #include "proxy_options.hpp"
 
+#include <cstdio>
+
+#include "config/setting_values.hpp"
+#include "proxy_config.hpp"
 #include "util/cli.hpp"
 #include "util/log.hpp"
-
-#include <charconv>
-#include <cstdio>
 
 namespace imgx::proxyd {
 
 namespace {
 
 constexpr const char* kUsage =
-    "usage: img-proxyd --cache HOST:PORT [--capture DIR[=SNAPSHOT]]... [--control PATH]\n"
-    "                  [--log-level LEVEL] [--buffers N] [--link-wait SECONDS]\n"
+    "usage: img-proxyd [--config FILE] [--cache HOST:PORT] [--capture DIR[=SNAPSHOT]]...\n"
+    "                  [--control PATH] [--log-level LEVEL] [--buffers N] [--link-wait SECONDS]\n"
     "                  [--remote-data pipe|socket] [--chain-memory MIB]\n"
+    "                  [--check-config | --print-config]\n"
     "\n"
     "Receives image files from `criu dump --stream -D DIR` on DIR/streamer-capture.sock, and from\n"
     "`criu dump/pre-dump --remote -D DIR` on DIR/img-proxy.sock, and forwards them to img-cached\n"
     "while CRIU writes them.\n"
     "\n"
-    "  --cache HOST:PORT     img-cached's link address, e.g. dest.example:7411\n"
+    "  --config FILE         configuration file (default /etc/img-proxyd/img-proxyd.toml, if it\n"
+    "                        exists), then FILE.d/*.toml in lexical order; flags override it\n"
+    "  --check-config        validate the configuration files and flags, then exit (0 or 2)\n"
+    "  --print-config        print the effective configuration as TOML, then exit\n"
+    "  --cache HOST:PORT     img-cached's link address, e.g. dest.example:7411 (required here\n"
+    "                        or as `cache` in the configuration)\n"
     "  --capture DIR[=ID]    listen in DIR; snapshot id ID, default the last component of DIR\n"
     "  --control PATH        control socket for img-ctl (default /run/img-proxyd/control.sock)\n"
     "  --log-level LEVEL     trace, debug, info, warning, error, critical, off (default info)\n"
@@ -28,56 +35,106 @@ constexpr const char* kUsage =
     "  --link-wait SECONDS   how long a new dump waits for an unreachable img-cached (default 30)\n"
     "  --remote-data MODE    how --remote dumps read parent images: pipe (2020 builds, default)\n"
     "                        or socket (2017-2019 builds)\n"
-    "  --chain-memory MIB    memory for images kept during --remote pre-dump chains (default 4096)\n"
+    "  --chain-memory MIB    memory for images kept during --remote pre-dump chains (default "
+    "4096)\n"
     "\n"
     "For --remote, the endpoint's SNAPSHOT part names the chain: give every -D of one pre-dump\n"
     "chain the same one (e.g. --capture /srv/job/1=job --capture /srv/job/2=job).\n";
 
-unsigned parse_count(std::string_view text, unsigned min, unsigned max) {
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max)
-        throw std::invalid_argument("'" + printable(text) + "' is not a number from " + std::to_string(min) +
-                                    " to " + std::to_string(max));
-    return value;
+// The flags that are not settings: which file to read and what to do.
+struct Actions {
+    std::string config;
+    bool config_given = false;
+    ProxyMode mode = ProxyMode::run;
+};
+
+// Every flag, setting `settings` and `actions`; read twice (see parse_proxy_command).
+ArgReader make_reader(ProxyOptions& settings, Actions& actions) {
+    ArgReader args;
+    args.value("--config", [&](std::string_view v) {
+        if (v.empty()) throw std::invalid_argument("empty path");
+        actions.config = std::string(v);
+        actions.config_given = true;
+    });
+    args.toggle("--check-config", [&] { actions.mode = ProxyMode::check_config; });
+    args.toggle("--print-config", [&] { actions.mode = ProxyMode::print_config; });
+    args.toggle("--help", [&] { actions.mode = ProxyMode::help; });
+    args.toggle("--version", [&] { actions.mode = ProxyMode::version; });
+    args.value("--cache", [&](std::string_view v) { settings.cache = parse_host_port(v); });
+    args.value("--capture", [&](std::string_view v) {
+        config::add_endpoint(settings.captures, parse_endpoint_spec(v));
+    });
+    args.value("--control", [&](std::string_view v) {
+        if (v.empty()) throw std::invalid_argument("empty path");
+        settings.control = std::string(v);
+    });
+    args.value("--log-level", [&](std::string_view v) { settings.log_level = parse_log_level(v); });
+    args.value("--buffers", [&](std::string_view v) {
+        settings.buffer_count = config::parse_number(v, kMinBuffers, kMaxBuffers);
+    });
+    args.value("--link-wait", [&](std::string_view v) {
+        settings.link_wait_seconds = config::parse_number(v, 0, kMaxLinkWaitSeconds);
+    });
+    args.value("--remote-data", [&](std::string_view v) {
+        settings.remote_reads_on_socket = config::parse_remote_data_socket(v);
+    });
+    args.value("--chain-memory", [&](std::string_view v) {
+        settings.chain_memory_bytes = std::uint64_t(config::parse_number(v, 1, kMaxChainMemoryMib))
+                                      << 20;
+    });
+    return args;
 }
 
 }  // namespace
 
+ProxyCommand parse_proxy_command(int argc, char** argv, const std::string& default_config) {
+    // First pass: which file, which action, and every flag checked before any file is read.
+    ProxyOptions scratch;
+    Actions actions;
+    make_reader(scratch, actions).parse(argc, argv);
+    ProxyCommand command;
+    command.mode = actions.mode;
+    if (command.mode == ProxyMode::help || command.mode == ProxyMode::version) return command;
+
+    const std::string& main_file = actions.config_given ? actions.config : default_config;
+    command.config_files = config::apply_files(
+        main_file, actions.config_given,
+        [&](const config::Section& document) { apply_proxy_config(document, command.options); });
+    // Second pass: the flags, over what the files set.
+    Actions ignored;
+    make_reader(command.options, ignored).parse(argc, argv);
+    if (command.options.cache.host.empty())
+        throw UsageError(
+            "no img-cached address: give --cache HOST:PORT or set cache = \"HOST:PORT\" in " +
+            main_file);
+    return command;
+}
+
 bool parse_proxy_options(int argc, char** argv, ProxyOptions& out) {
-    bool done = false;
-    ArgReader args;
-    bool cache_given = false;
-    args.value("--cache", [&](std::string_view v) {
-        out.cache = parse_host_port(v);
-        cache_given = true;
-    });
-    args.value("--capture", [&](std::string_view v) { out.captures.push_back(parse_endpoint_spec(v)); });
-    args.value("--control", [&](std::string_view v) {
-        if (v.empty()) throw std::invalid_argument("empty path");
-        out.control = std::string(v);
-    });
-    args.value("--log-level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
-    args.value("--buffers", [&](std::string_view v) { out.buffer_count = parse_count(v, 2, 4096); });
-    args.value("--link-wait", [&](std::string_view v) { out.link_wait_seconds = parse_count(v, 0, 86400); });
-    args.value("--remote-data", [&](std::string_view v) {
-        if (v != "pipe" && v != "socket") throw std::invalid_argument("'" + printable(v) + "' is not pipe or socket");
-        out.remote_reads_on_socket = v == "socket";
-    });
-    args.value("--chain-memory", [&](std::string_view v) {
-        out.chain_memory_bytes = std::uint64_t(parse_count(v, 1, 1u << 24)) << 20;
-    });
-    args.toggle("--help", [&] {
-        std::fputs(kUsage, stdout);
-        done = true;
-    });
-    args.toggle("--version", [&] {
-        std::puts("img-proxyd " IMGX_VERSION);
-        done = true;
-    });
-    args.parse(argc, argv);
-    if (!done && !cache_given) throw UsageError("--cache HOST:PORT is required (see --help)");
-    return !done;
+    ProxyCommand command = parse_proxy_command(argc, argv, kDefaultProxyConfig);
+    switch (command.mode) {
+        case ProxyMode::help:
+            std::fputs(kUsage, stdout);
+            return false;
+        case ProxyMode::version:
+            std::puts("img-proxyd " IMGX_VERSION);
+            return false;
+        case ProxyMode::print_config:
+            std::fputs(format_proxy_config(command.options).c_str(), stdout);
+            return false;
+        case ProxyMode::check_config: {
+            std::string files;
+            for (const auto& file : command.config_files)
+                files += (files.empty() ? "" : ", ") + file;
+            std::printf("img-proxyd: configuration is valid (%s)\n",
+                        files.empty() ? "flags only, no configuration file" : files.c_str());
+            return false;
+        }
+        case ProxyMode::run:
+            break;
+    }
+    out = std::move(command.options);
+    return true;
 }
 
 }  // namespace imgx::proxyd

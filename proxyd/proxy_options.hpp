@@ -1,30 +1,53 @@
-// img-proxyd's settings and how the command line sets them.
+// img-proxyd's settings and how the configuration files and the command line set them.
 #pragma once
-
-#include "util/address.hpp"
-#include "util/names.hpp"
 
 #include <spdlog/common.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "util/address.hpp"
+#include "util/names.hpp"
+
 namespace imgx::proxyd {
 
+// Limits of the settings, the same for a flag and its configuration key.
+inline constexpr unsigned kMinBuffers = 2;
+inline constexpr unsigned kMaxBuffers = 4096;
+inline constexpr unsigned kMaxLinkWaitSeconds = 86400;
+inline constexpr unsigned kMaxChainMemoryMib = 1u << 24;
+
 struct ProxyOptions {
-    HostPort cache;  // required
+    HostPort cache;  // required (from --cache or the configuration); empty host: not given
     std::vector<EndpointSpec> captures;
     std::string control = "/run/img-proxyd/control.sock";
     spdlog::level::level_enum log_level = spdlog::level::info;
-    std::size_t chunk_bytes = 1 << 20;       // one DATA frame at most
-    std::size_t buffer_count = 16;           // chunks in flight: the memory budget for data
-    unsigned link_wait_seconds = 30;         // how long a new dump waits for an absent link
-    bool remote_reads_on_socket = false;     // --remote-data=socket: G2 form for dump-side reads
+    std::size_t chunk_bytes = 1 << 20;    // one DATA frame at most
+    std::size_t buffer_count = 16;        // chunks in flight: the memory budget for data
+    unsigned link_wait_seconds = 30;      // how long a new dump waits for an absent link
+    bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for dump-side reads
     std::uint64_t chain_memory_bytes = 4ull << 30;  // images kept for img-remote pre-dump chains
 };
 
-// Returns false if --help or --version was handled (exit 0). Throws UsageError.
+// What the command line asks for.
+enum class ProxyMode { run, check_config, print_config, help, version };
+
+struct ProxyCommand {
+    ProxyMode mode = ProxyMode::run;
+    ProxyOptions options;                   // complete and valid unless mode is help or version
+    std::vector<std::string> config_files;  // read, in the order applied
+};
+
+// Reads the configuration (`--config FILE`, else `default_config` if it exists, then the
+// drop-ins `<file>.d/*.toml` in lexical order), then the flags, which win; [[capture]] entries
+// and --capture flags add up. Throws UsageError (config::ConfigError for a file) with one line.
+ProxyCommand parse_proxy_command(int argc, char** argv, const std::string& default_config);
+
+// For main: parses with the default configuration file, prints --help, --version,
+// --check-config and --print-config output, and returns false if the program should exit 0
+// after that. Throws UsageError.
 bool parse_proxy_options(int argc, char** argv, ProxyOptions& out);
 
 }  // namespace imgx::proxyd

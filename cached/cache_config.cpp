@@ -1,0 +1,41 @@
+// img-cached's configuration keys (documented in docs/configuration.md).
+#include "cache_config.hpp"
+
+#include "config/setting_values.hpp"
+#include "util/log.hpp"
+
+namespace imgx::cached {
+
+void apply_cache_config(const config::Section& document, CacheOptions& out) {
+    document.only_keys(
+        {"listen", "serve", "control", "log_level", "remote_data", "remote_wait_seconds"});
+    document.string("listen", [&](std::string_view v) {
+        out.listen = parse_host_port(v, /*allow_port_zero=*/true);
+    });
+    config::read_endpoints(document, "serve", out.serves);
+    document.string("control", [&](std::string_view v) {
+        if (v.empty()) throw std::invalid_argument("empty path");
+        out.control = std::string(v);
+    });
+    document.string("log_level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
+    document.string("remote_data", [&](std::string_view v) {
+        out.remote_reads_on_socket = config::parse_remote_data_socket(v);
+    });
+    document.integer("remote_wait_seconds", 1, kMaxRemoteWaitSeconds,
+                     [&](std::int64_t v) { out.remote_wait_seconds = static_cast<unsigned>(v); });
+}
+
+std::string format_cache_config(const CacheOptions& options) {
+    std::string out =
+        "# img-cached: the effective configuration (files, drop-ins and flags merged)\n";
+    out += "listen = " + config::quoted(options.listen.to_string()) + "\n";
+    out += "control = " + config::quoted(options.control) + "\n";
+    out += "log_level = " + config::quoted(config::log_level_name(options.log_level)) + "\n";
+    out += "remote_data = " +
+           config::quoted(config::remote_data_name(options.remote_reads_on_socket)) + "\n";
+    out += "remote_wait_seconds = " + std::to_string(options.remote_wait_seconds) + "\n";
+    out += config::format_endpoints("serve", options.serves);
+    return out;
+}
+
+}  // namespace imgx::cached

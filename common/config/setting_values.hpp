@@ -1,0 +1,36 @@
+// Values both daemons accept the same way from a flag and from a configuration key.
+#pragma once
+
+#include <spdlog/common.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config_file.hpp"
+#include "util/names.hpp"
+
+namespace imgx::config {
+
+// A decimal number from `min` to `max`; throws std::invalid_argument with a one-line message.
+unsigned parse_number(std::string_view text, unsigned min, unsigned max);
+// The same range check for a number that is already an integer (a TOML value).
+unsigned checked_number(long long value, unsigned min, unsigned max);
+
+// --remote-data / remote_data: "pipe" (false) or "socket" (true); throws std::invalid_argument.
+bool parse_remote_data_socket(std::string_view text);
+std::string_view remote_data_name(bool socket);
+
+// The name parse_log_level() reads back ("warning", not "warn").
+std::string_view log_level_name(spdlog::level::level_enum level);
+
+// Endpoint lists: `[[KEY]]` tables with `dir` (required) and `snapshot` (default: the last
+// component of dir), the same as --capture/--serve DIR[=SNAPSHOT]. Appends to `out`.
+void read_endpoints(const Section& section, std::string_view key, std::vector<EndpointSpec>& out);
+// The same list written back as `[[KEY]]` tables.
+std::string format_endpoints(std::string_view key, const std::vector<EndpointSpec>& specs);
+// Adds `spec` unless the same directory with the same snapshot id is already listed (a file
+// and a flag naming the same endpoint open it once).
+void add_endpoint(std::vector<EndpointSpec>& list, EndpointSpec spec);
+
+}  // namespace imgx::config

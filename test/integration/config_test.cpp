@@ -1,0 +1,219 @@
+// The daemons' configuration files, run for real: --check-config, --print-config, and a daemon
+// that takes its addresses and endpoints from a file alone.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "criu/stream_codec.hpp"
+#include "support/daemon_pair.hpp"
+#include "support/generated_dump.hpp"
+#include "support/test_status.hpp"
+
+using namespace imgtest;
+
+namespace {
+
+constexpr auto kCommandTimeout = seconds(10);
+constexpr auto kTimeout = seconds(20);
+
+void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+std::string describe(const CommandResult& r) {
+    return "status " + std::to_string(r.exit_status) + (r.timed_out ? " (timed out)" : "") +
+           "\nstdout: " + r.out + "\nstderr: " + r.err;
+}
+
+std::size_t line_count(const std::string& text) {
+    std::size_t lines = std::count(text.begin(), text.end(), '\n');
+    if (!text.empty() && text.back() != '\n') ++lines;
+    return lines;
+}
+
+// Waits until every UNIX socket listens (and `port`, if non-zero); false if the daemon exits first.
+bool wait_ready(ChildProcess& child, const std::vector<std::string>& sockets, std::uint16_t port) {
+    const auto deadline = deadline_in(seconds(10));
+    while (Clock::now() < deadline) {
+        if (!child.running()) return false;
+        bool ready = port == 0 || tcp_port_listening(port);
+        for (const auto& s : sockets) ready = ready && unix_socket_listening(s);
+        if (ready) return true;
+        std::this_thread::sleep_for(milliseconds(20));
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "--check-config exits 0 for a valid configuration and 2 naming file, line and key of an "
+    "error") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    const std::string file = dir.path() + "/img-cached.toml";
+    write_file(
+        file,
+        "# destination\nlisten = \"127.0.0.1:7411\"\n[[serve]]\ndir = \"/srv/migrate/job1\"\n");
+
+    auto ok = run_command({paths.cached, "--config", file, "--check-config"}, kCommandTimeout);
+    INFO(describe(ok));
+    CHECK(ok.exit_status == 0);
+    CHECK(ok.out.find(file) != std::string::npos);
+
+    // An error in a drop-in: that file, its line, its key; one line on stderr.
+    dir.make_dir("img-cached.toml.d");
+    write_file(file + ".d/10-wait.toml", "remote_data = \"pipe\"\nremote_wait_seconds = \"ten\"\n");
+    auto bad = run_command({paths.cached, "--config", file, "--check-config"}, kCommandTimeout);
+    INFO(describe(bad));
+    CHECK(bad.exit_status == 2);
+    CHECK(line_count(bad.err) == 1);
+    CHECK(bad.err.find(file + ".d/10-wait.toml:2: key 'remote_wait_seconds'") != std::string::npos);
+
+    // An unknown key, with the suggestion.
+    write_file(file + ".d/10-wait.toml", "lisen = \"0.0.0.0:7411\"\n");
+    auto typo = run_command({paths.cached, "--config", file, "--check-config"}, kCommandTimeout);
+    INFO(describe(typo));
+    CHECK(typo.exit_status == 2);
+    CHECK(typo.err == "img-cached: " + file +
+                          ".d/10-wait.toml:1: unknown key 'lisen' (did you mean 'listen'?)\n");
+
+    // Flags are validated too.
+    std::filesystem::remove(file + ".d/10-wait.toml");
+    auto flag = run_command(
+        {paths.cached, "--config", file, "--remote-wait", "0", "--check-config"}, kCommandTimeout);
+    INFO(describe(flag));
+    CHECK(flag.exit_status == 2);
+    CHECK(line_count(flag.err) == 1);
+
+    // A file named with --config must exist.
+    auto missing = run_command(
+        {paths.proxyd, "--config", dir.path() + "/nope.toml", "--check-config"}, kCommandTimeout);
+    INFO(describe(missing));
+    CHECK(missing.exit_status == 2);
+    CHECK(missing.err == "img-proxyd: " + dir.path() + "/nope.toml: no such file\n");
+
+    const std::string proxy_file = dir.path() + "/img-proxyd.toml";
+    write_file(proxy_file, "cache = \"dest.example:7411\"\nbuffers = 1\n");
+    auto range =
+        run_command({paths.proxyd, "--config", proxy_file, "--check-config"}, kCommandTimeout);
+    INFO(describe(range));
+    CHECK(range.exit_status == 2);
+    CHECK(range.err ==
+          "img-proxyd: " + proxy_file + ":2: key 'buffers': 1 is not a number from 2 to 4096\n");
+}
+
+TEST_CASE("--print-config prints the merged configuration, which reads back to itself") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    const std::string file = dir.path() + "/img-proxyd.toml";
+    write_file(file, "cache = \"dest.example:7411\"\nbuffers = 8\n[[capture]]\ndir = \"/srv/a\"\n");
+    dir.make_dir("img-proxyd.toml.d");
+    write_file(file + ".d/50-more.toml", "buffers = 64\nlink_wait_seconds = 3\n");
+
+    auto printed = run_command({paths.proxyd, "--config", file, "--link-wait", "4", "--capture",
+                                "/srv/b=job", "--print-config"},
+                               kCommandTimeout);
+    INFO(describe(printed));
+    REQUIRE(printed.exit_status == 0);
+    CHECK(printed.out.find("cache = \"dest.example:7411\"\n") != std::string::npos);
+    CHECK(printed.out.find("buffers = 64\n") != std::string::npos);
+    CHECK(printed.out.find("link_wait_seconds = 4\n") != std::string::npos);
+    CHECK(printed.out.find("dir = \"/srv/a\"\nsnapshot = \"a\"\n") != std::string::npos);
+    CHECK(printed.out.find("dir = \"/srv/b\"\nsnapshot = \"job\"\n") != std::string::npos);
+
+    const std::string copy = dir.path() + "/printed.toml";
+    write_file(copy, printed.out);
+    auto again = run_command({paths.proxyd, "--config", copy, "--print-config"}, kCommandTimeout);
+    INFO(describe(again));
+    CHECK(again.exit_status == 0);
+    CHECK(again.out == printed.out);
+
+    auto cache = run_command(
+        {paths.cached, "--config", dir.path() + "/none.toml", "--print-config"}, kCommandTimeout);
+    CHECK(cache.exit_status == 2);
+    auto flags_only =
+        run_command({paths.cached, "--listen", "[::1]:7411", "--print-config"}, kCommandTimeout);
+    INFO(describe(flags_only));
+    CHECK(flags_only.exit_status == 0);
+    CHECK(flags_only.out.find("listen = \"[::1]:7411\"\n") != std::string::npos);
+}
+
+TEST_CASE(
+    "daemons started with only --config take addresses and endpoints from the file, and migrate") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    const std::uint16_t port = pick_free_port();
+    const std::string src = dir.make_dir("src/job1");
+    const std::string dst = dir.make_dir("dst/job1");
+    const std::string cache_control = dir.path() + "/cached.ctl";
+    const std::string proxy_control = dir.path() + "/proxyd.ctl";
+
+    const std::string cache_file = dir.path() + "/img-cached.toml";
+    write_file(cache_file, "listen = \"127.0.0.1:" + std::to_string(port) + "\"\ncontrol = \"" +
+                               cache_control + "\"\nlog_level = \"debug\"\n[[serve]]\ndir = \"" +
+                               dst + "\"\n");
+    const std::string proxy_file = dir.path() + "/img-proxyd.toml";
+    write_file(proxy_file, "cache = \"127.0.0.1:" + std::to_string(port) + "\"\ncontrol = \"" +
+                               proxy_control +
+                               "\"\nlog_level = \"debug\"\nbuffers = 4\n[[capture]]\ndir = \"" +
+                               src + "\"\nsnapshot = \"job1\"\n");
+
+    ChildProcess cached({paths.cached, "--config", cache_file}, dir.path() + "/img-cached.log");
+    const bool cache_ready = wait_ready(
+        cached, {cache_control, dst + "/" + std::string(imgx::criu::kStreamServeSocket)}, port);
+    ChildProcess proxyd({paths.proxyd, "--config", proxy_file}, dir.path() + "/img-proxyd.log");
+    const bool proxy_ready = wait_ready(
+        proxyd, {proxy_control, src + "/" + std::string(imgx::criu::kStreamCaptureSocket)}, 0);
+    INFO("img-cached log:\n"
+         << read_text_file(cached.log_path()) << "\nimg-proxyd log:\n"
+         << read_text_file(proxyd.log_path()));
+    REQUIRE(cache_ready);
+    REQUIRE(proxy_ready);
+
+    const auto files = generate_files("cfg", 7, 4);
+    CHECK(dump_files(src, files, deadline_in(kTimeout)) == "");
+    CHECK(restore_and_compare(dst, files, {"absent.img"}, deadline_in(kTimeout)) == "");
+
+    CHECK(cached.stop(seconds(5)));
+    CHECK(proxyd.stop(seconds(5)));
+    if (current_test_failed()) dir.keep();
+}
+
+TEST_CASE("the example configuration files in packaging/ are valid, and their commented keys too") {
+    const auto& paths = daemon_paths_or_skip();
+    const char* source = std::getenv("IMG_SOURCE_DIR");
+    if (!source) skip_test("IMG_SOURCE_DIR is not set (run through meson test)");
+    TempDir dir;
+    for (const auto& [program, name] :
+         {std::pair{paths.proxyd, "img-proxyd"}, std::pair{paths.cached, "img-cached"}}) {
+        const std::string example = std::string(source) + "/packaging/" + name + ".toml";
+        auto as_shipped =
+            run_command({program, "--config", example, "--check-config"}, kCommandTimeout);
+        INFO(describe(as_shipped));
+        CHECK(as_shipped.exit_status == 0);
+
+        // Every "#key = value" and "#[[table]]" line uncommented: still valid, so each documented
+        // key exists and its documented default parses.
+        std::ifstream in(example);
+        std::string line, uncommented;
+        int keys = 0;
+        while (std::getline(in, line)) {
+            const bool key_line = line.size() > 1 && line[0] == '#' &&
+                                  (std::islower(static_cast<unsigned char>(line[1])) ||
+                                   line.compare(1, 2, "[[") == 0);
+            if (key_line && line.find(" = ") == std::string::npos && line.compare(1, 2, "[[") != 0)
+                continue;
+            if (key_line) ++keys;
+            uncommented += (key_line ? line.substr(1) : line) + "\n";
+        }
+        CHECK(keys >= 7);
+        const std::string copy = dir.path() + "/" + name + ".toml";
+        write_file(copy, uncommented);
+        auto all_keys = run_command({program, "--config", copy, "--check-config"}, kCommandTimeout);
+        INFO(uncommented << "\n" << describe(all_keys));
+        CHECK(all_keys.exit_status == 0);
+    }
+}

@@ -1,0 +1,238 @@
+// Configuration files of both daemons: precedence, drop-ins, errors with file:line:key,
+// print-config.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "cached/cache_config.hpp"
+#include "config/config_file.hpp"
+#include "proxyd/proxy_config.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace imgx;
+using imgtest::TempDir;
+
+namespace {
+
+void write_file(const std::string& path, const std::string& text) {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::ofstream(path) << text;
+}
+
+// Runs a parse function over argv given as strings (argv[0] is the program).
+template <class Parse>
+auto run(Parse parse, std::vector<std::string> args, const std::string& default_config) {
+    args.insert(args.begin(), "img-daemon");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    return parse(static_cast<int>(argv.size()), argv.data(), default_config);
+}
+
+proxyd::ProxyCommand proxy(std::vector<std::string> args,
+                           const std::string& default_config = "/nonexistent/p.toml") {
+    return run(proxyd::parse_proxy_command, std::move(args), default_config);
+}
+
+cached::CacheCommand cache(std::vector<std::string> args,
+                           const std::string& default_config = "/nonexistent/c.toml") {
+    return run(cached::parse_cache_command, std::move(args), default_config);
+}
+
+// The ConfigError a parse throws (fails the test if it throws nothing or something else).
+template <class F>
+config::ConfigError config_error(F&& f) {
+    try {
+        f();
+    } catch (const config::ConfigError& e) {
+        return e;
+    }
+    FAIL("no ConfigError");
+    throw std::logic_error("unreachable");
+}
+
+}  // namespace
+
+TEST_CASE("a missing default file means flags only; a missing --config file is an error") {
+    TempDir dir;
+    auto command = cache({"--listen", "127.0.0.1:7411"}, dir.path() + "/absent.toml");
+    CHECK(command.config_files.empty());
+    CHECK(command.options.listen.port == 7411);
+
+    auto e = config_error([&] {
+        cache({"--config", dir.path() + "/absent.toml", "--listen", "127.0.0.1:1"});
+    });
+    CHECK(e.file() == dir.path() + "/absent.toml");
+    CHECK(std::string(e.what()).find("no such file") != std::string::npos);
+}
+
+TEST_CASE(
+    "the file sets defaults, drop-ins override it in lexical order, and flags override both") {
+    TempDir dir;
+    const std::string main = dir.path() + "/img-proxyd.toml";
+    write_file(
+        main,
+        "cache = \"file.example:7411\"\nbuffers = 8\nlink_wait_seconds = 5\nlog_level = \"debug\"\n"
+        "[[capture]]\ndir = \"/srv/a\"\n");
+    write_file(main + ".d/20-second.toml",
+               "buffers = 32\nlink_wait_seconds = 7\n[[capture]]\ndir = \"/srv/b\"\n");
+    write_file(main + ".d/10-first.toml", "buffers = 24\nremote_data = \"socket\"\n");
+    write_file(main + ".d/ignored.conf", "not toml at all [");
+
+    auto command = proxy({"--link-wait", "9", "--capture", "/srv/c=job"}, main);
+    REQUIRE(command.config_files ==
+            std::vector<std::string>{main, main + ".d/10-first.toml", main + ".d/20-second.toml"});
+    const auto& o = command.options;
+    CHECK(o.cache.host == "file.example");
+    CHECK(o.buffer_count == 32);      // 20-second.toml is applied after 10-first.toml
+    CHECK(o.link_wait_seconds == 9);  // the flag wins
+    CHECK(o.remote_reads_on_socket);
+    CHECK(o.log_level == spdlog::level::debug);
+    REQUIRE(o.captures.size() == 3);  // endpoints add up: file, drop-in, flag
+    CHECK(o.captures[0].dir == "/srv/a");
+    CHECK(o.captures[0].snapshot_id == "a");
+    CHECK(o.captures[1].dir == "/srv/b");
+    CHECK(o.captures[2].snapshot_id == "job");
+
+    // --config names the file the same way, drop-ins included; the default is then not read.
+    auto explicit_file =
+        proxy({"--config", main, "--cache", "flag.example:1"}, "/nonexistent/p.toml");
+    CHECK(explicit_file.options.cache.host == "flag.example");
+    CHECK(explicit_file.options.buffer_count == 32);
+}
+
+TEST_CASE("drop-ins of a missing default file still apply") {
+    TempDir dir;
+    const std::string main = dir.path() + "/img-cached.toml";
+    write_file(main + ".d/listen.toml", "listen = \"[::1]:7411\"\n");
+    auto command = cache({}, main);
+    CHECK(command.options.listen.host == "::1");
+    CHECK(command.config_files == std::vector<std::string>{main + ".d/listen.toml"});
+}
+
+TEST_CASE("the same endpoint from the file and a flag is opened once") {
+    TempDir dir;
+    const std::string main = dir.path() + "/c.toml";
+    write_file(main, "listen = \"127.0.0.1:0\"\n[[serve]]\ndir = \"/srv/j\"\n");
+    auto command = cache({"--config", main, "--serve", "/srv/j"});
+    CHECK(command.options.serves.size() == 1);
+}
+
+TEST_CASE("an unknown key is an error at its line, suggesting the nearest valid key") {
+    TempDir dir;
+    const std::string main = dir.path() + "/img-cached.toml";
+    write_file(main, "# comment\ncontrol = \"/tmp/c.sock\"\nlisen = \"0.0.0.0:7411\"\n");
+    auto e = config_error([&] { cache({"--config", main}); });
+    CHECK(std::string(e.what()) == main + ":3: unknown key 'lisen' (did you mean 'listen'?)");
+    CHECK(e.line() == 3);
+
+    write_file(main, "listen = \"0.0.0.0:7411\"\n[[serve]]\ndir = \"/a\"\nsnapshoot = \"x\"\n");
+    e = config_error([&] { cache({"--config", main}); });
+    CHECK(std::string(e.what()) ==
+          main + ":4: unknown key 'serve.snapshoot' (did you mean 'serve.snapshot'?)");
+
+    // Nothing near: no suggestion.
+    write_file(main, "listen = \"0.0.0.0:7411\"\ncompletely_different = 1\n");
+    e = config_error([&] { cache({"--config", main}); });
+    CHECK(std::string(e.what()) == main + ":2: unknown key 'completely_different'");
+}
+
+TEST_CASE("wrong types and bad values name the file, line and key") {
+    TempDir dir;
+    const std::string main = dir.path() + "/img-proxyd.toml";
+    const std::string dropin = main + ".d/50-tuning.toml";
+    write_file(main, "cache = \"dest:7411\"\n");
+
+    write_file(dropin, "\n\nbuffers = \"16\"\n");
+    auto e = config_error([&] { proxy({"--config", main}); });
+    CHECK(e.file() == dropin);
+    CHECK(e.line() == 3);
+    CHECK(e.key() == "buffers");
+    CHECK(std::string(e.what()) == dropin + ":3: key 'buffers': expected an integer, got a string");
+
+    write_file(dropin, "link_wait_seconds = -1\n");
+    e = config_error([&] { proxy({"--config", main}); });
+    CHECK(std::string(e.what()) ==
+          dropin + ":1: key 'link_wait_seconds': -1 is not a number from 0 to 86400");
+
+    write_file(dropin, "remote_data = \"carrier-pigeon\"\n");
+    e = config_error([&] { proxy({"--config", main}); });
+    CHECK(e.key() == "remote_data");
+
+    write_file(dropin, "cache = \"no-port\"\n");
+    e = config_error([&] { proxy({"--config", main}); });
+    CHECK(e.key() == "cache");
+
+    write_file(dropin, "capture = \"/srv/a\"\n");
+    e = config_error([&] { proxy({"--config", main}); });
+    CHECK(e.key() == "capture");
+
+    write_file(dropin, "[[capture]]\nsnapshot = \"x\"\n");
+    e = config_error([&] { proxy({"--config", main}); });
+    CHECK(e.line() == 1);
+    CHECK(e.key() == "capture.dir");
+
+    write_file(dropin, "buffers = [\n");
+    e = config_error([&] { proxy({"--config", main}); });
+    CHECK(e.file() == dropin);
+    CHECK(e.line() >= 1);
+    CHECK(std::string(e.what()).find('\n') == std::string::npos);
+}
+
+TEST_CASE("flags are checked too, and the required address may come from either place") {
+    TempDir dir;
+    CHECK_THROWS_AS(proxy({"--buffers", "1", "--cache", "h:1"}), UsageError);
+    CHECK_THROWS_AS(cache({}), UsageError);  // no listen anywhere
+    CHECK_THROWS_AS(proxy({"--config"}), UsageError);
+    CHECK(proxy({"--help"}).mode == proxyd::ProxyMode::help);  // no address needed for --help
+    CHECK(cache({"--listen", "127.0.0.1:1", "--check-config"}).mode ==
+          cached::CacheMode::check_config);
+}
+
+TEST_CASE("print-config output reads back to the same options") {
+    TempDir dir;
+    const std::string main = dir.path() + "/p.toml";
+    write_file(main,
+               "cache = \"[fd00::1]:7411\"\nchain_memory_mib = 512\n[[capture]]\ndir = \"/srv/odd "
+               "\\\"dir\\\"\"\n");
+    auto first = proxy({"--config", main, "--log-level", "warning", "--remote-data", "socket",
+                        "--capture", "/x=y"});
+    const std::string printed = proxyd::format_proxy_config(first.options);
+    write_file(dir.path() + "/printed.toml", printed);
+    auto second = proxy({"--config", dir.path() + "/printed.toml"});
+    CHECK(proxyd::format_proxy_config(second.options) == printed);
+    const auto& o = second.options;
+    CHECK(o.cache.host == "fd00::1");
+    CHECK(o.chain_memory_bytes == 512ull << 20);
+    CHECK(o.log_level == spdlog::level::warn);
+    CHECK(o.remote_reads_on_socket);
+    REQUIRE(o.captures.size() == 2);
+    CHECK(o.captures[0].dir == "/srv/odd \"dir\"");
+    CHECK(o.captures[1].snapshot_id == "y");
+
+    const std::string cmain = dir.path() + "/c.toml";
+    write_file(cmain,
+               "listen = \"0.0.0.0:7411\"\nremote_wait_seconds = 60\n[[serve]]\ndir = "
+               "\"/srv/j\"\nsnapshot = \"k\"\n");
+    auto c1 = cache({"--config", cmain, "--control", "/tmp/x.sock"});
+    const std::string cprinted = cached::format_cache_config(c1.options);
+    write_file(dir.path() + "/cprinted.toml", cprinted);
+    auto c2 = cache({"--config", dir.path() + "/cprinted.toml"});
+    CHECK(cached::format_cache_config(c2.options) == cprinted);
+    CHECK(c2.options.control == "/tmp/x.sock");
+    CHECK(c2.options.remote_wait_seconds == 60);
+}
+
+TEST_CASE("edit distance and the nearest key") {
+    CHECK(config::edit_distance("", "") == 0);
+    CHECK(config::edit_distance("lisen", "listen") == 1);
+    CHECK(config::edit_distance("kitten", "sitting") == 3);
+    CHECK(config::nearest_key("bufers", {"cache", "buffers"}) == "buffers");
+    CHECK(config::nearest_key("link_wait", {"link_wait_seconds", "cache"}) == std::nullopt);
+    CHECK_FALSE(config::nearest_key("zzz", {"cache", "control"}));
+}
+
+TEST_CASE("quoted strings are valid TOML basic strings") {
+    CHECK(config::quoted("plain") == "\"plain\"");
+    CHECK(config::quoted("a\"b\\c\n") == "\"a\\\"b\\\\c\\n\"");
+    CHECK(config::quoted(std::string("\x01", 1)) == "\"\\u0001\"");
+}
