@@ -2,6 +2,7 @@
 // none of them may be reproduced by img-proxyd and img-cached.
 #include <catch2/catch.hpp>
 
+#include "remote/cache_restart_rig.hpp"
 #include "remote/remote_pair.hpp"
 #include "support/content.hpp"
 #include "support/process.hpp"
@@ -303,46 +304,20 @@ TEST_CASE("bug: blocking header reads — a silent client does not stop other tr
 }
 
 TEST_CASE("bug: cache leaks its listening socket — a second img-cached binds the port after the first exits") {
-    const auto& paths = daemon_paths_or_skip();
-    TempDir dir;
-    struct LogsOnFailure {
-        TempDir& dir;
-        ~LogsOnFailure() {
-            if (!current_test_failed()) return;
-            for (const char* log : {"img-proxyd.log", "img-cached-1.log", "img-cached-2.log"})
-                std::cout << "----- " << log << " -----\n" << read_text_file(dir.path() + "/" + log) << "\n";
-            dir.keep();
-        }
-    } logs_on_failure{dir};
-    const auto port = std::to_string(pick_free_port());
-    const auto src = dir.make_dir("src/job");
-    const auto dst = dir.make_dir("dst/job");
-    auto start_cache = [&](const std::string& tag) {
-        auto child = std::make_unique<ChildProcess>(
-            std::vector<std::string>{paths.cached, "--listen", "127.0.0.1:" + port, "--serve", dst, "--control",
-                                     dir.path() + "/cached-" + tag + ".ctl", "--log-level", "debug"},
-            dir.path() + "/img-cached-" + tag + ".log");
-        REQUIRE(wait_until_listening(dst + "/img-cache.sock", deadline_in(seconds(10))));
-        return child;
-    };
-    auto first = start_cache("1");
-    ChildProcess proxyd({paths.proxyd, "--cache", "127.0.0.1:" + port, "--capture", src, "--control",
-                         dir.path() + "/proxyd.ctl", "--log-level", "debug"},
-                        dir.path() + "/img-proxyd.log");
-    REQUIRE(wait_until_listening(src + "/img-proxy.sock", deadline_in(seconds(10))));
-    const RemoteClient proxy(src + "/img-proxy.sock", Generation::g3);
-    const RemoteClient cache(dst + "/img-cache.sock", Generation::g3);
+    CacheRestartRig rig;
+    const auto& proxy = rig.proxy;
+    const auto& cache = rig.cache;
     // One dump through the first cache, so it has accepted the link.
     dump_images(proxy, "/srv/a", {{"inventory.img", "a"}});
     expect_images(cache, "/srv/a", {{"inventory.img", "a"}});
 
-    CHECK(first->stop(seconds(5)));
-    auto second = start_cache("2");
+    CHECK(rig.first_cache->stop(seconds(5)));
+    auto second = rig.start_cache("2");
     const auto deadline = deadline_in(seconds(10));
-    while (!tcp_port_listening(static_cast<std::uint16_t>(std::stoi(port))) && Clock::now() < deadline)
+    while (!tcp_port_listening(static_cast<std::uint16_t>(std::stoi(rig.port))) && Clock::now() < deadline)
         std::this_thread::sleep_for(milliseconds(20));
     REQUIRE(second->running());
-    CHECK(tcp_port_listening(static_cast<std::uint16_t>(std::stoi(port))));
+    CHECK(tcp_port_listening(static_cast<std::uint16_t>(std::stoi(rig.port))));
 }
 
 TEST_CASE("bug: broken TCP stream leaves parked reads unanswered — img-proxyd killed mid-chain: parked reads "

@@ -1,6 +1,7 @@
 // Failure answers of img-remote: error 5 (never 2) once a snapshot cannot complete, bounded waits.
 #include <catch2/catch.hpp>
 
+#include "remote/cache_restart_rig.hpp"
 #include "remote/remote_pair.hpp"
 #include "support/content.hpp"
 #include "support/process.hpp"
@@ -128,35 +129,9 @@ TEST_CASE("a chain over --chain-memory fails: the cache answers error 5 instead 
 }
 
 TEST_CASE("after img-cached restarts, the next --remote dump reaches the new img-cached") {
-    const auto& paths = daemon_paths_or_skip();
-    TempDir dir;
-    struct LogsOnFailure {
-        TempDir& dir;
-        ~LogsOnFailure() {
-            if (!current_test_failed()) return;
-            for (const char* log : {"img-proxyd.log", "img-cached-1.log", "img-cached-2.log"})
-                std::cout << "----- " << log << " -----\n" << read_text_file(dir.path() + "/" + log) << "\n";
-            dir.keep();
-        }
-    } logs_on_failure{dir};
-    const auto port = std::to_string(pick_free_port());
-    const auto src = dir.make_dir("src/job");
-    const auto dst = dir.make_dir("dst/job");
-    auto start_cache = [&](const std::string& tag) {
-        auto child = std::make_unique<ChildProcess>(
-            std::vector<std::string>{paths.cached, "--listen", "127.0.0.1:" + port, "--serve", dst, "--control",
-                                     dir.path() + "/cached-" + tag + ".ctl", "--log-level", "debug"},
-            dir.path() + "/img-cached-" + tag + ".log");
-        REQUIRE(wait_until_listening(dst + "/img-cache.sock", deadline_in(seconds(10))));
-        return child;
-    };
-    auto first = start_cache("1");
-    ChildProcess proxyd({paths.proxyd, "--cache", "127.0.0.1:" + port, "--capture", src, "--control",
-                         dir.path() + "/proxyd.ctl", "--log-level", "debug"},
-                        dir.path() + "/img-proxyd.log");
-    REQUIRE(wait_until_listening(src + "/img-proxy.sock", deadline_in(seconds(10))));
-    const RemoteClient proxy(src + "/img-proxy.sock", Generation::g3);
-    const RemoteClient cache(dst + "/img-cache.sock", Generation::g3);
+    CacheRestartRig rig;
+    const auto& proxy = rig.proxy;
+    const auto& cache = rig.cache;
     auto dump = [&](const std::string& id) {
         push_and_pull(proxy, id);
         REQUIRE(write_image(proxy, "inventory.img", id, id, deadline_in(kTimeout)).status == IoStatus::ok);
@@ -166,8 +141,8 @@ TEST_CASE("after img-cached restarts, the next --remote dump reaches the new img
     std::string got;
     CHECK(cache.fetch("inventory.img", "/srv/a", got, deadline_in(kTimeout)).describe() == "error=0");
 
-    REQUIRE(first->stop(seconds(5)));
-    auto second = start_cache("2");
+    REQUIRE(rig.first_cache->stop(seconds(5)));
+    auto second = rig.start_cache("2");
     std::this_thread::sleep_for(seconds(1));
     dump("/srv/b");
     CHECK(cache.fetch("inventory.img", "/srv/b", got, deadline_in(seconds(10))).describe() == "error=0");
