@@ -135,3 +135,28 @@ TEST_CASE("a new dump that starts while the old one is still running replaces it
     require_ok(restore_and_compare(pair.serve_dir("job1"), new_files, {"old.img", "pages-1.img"},
                                    deadline_in(kTimeout)));
 }
+
+TEST_CASE("CRIU closing a served pipe early is a normal end: the restore goes on and the file can be read again") {
+    // Spec 1.2: CRIU may stop reading a large image (e.g. parent pages) and close its end; the
+    // daemon then gets EPIPE, which must neither fail the restore nor the snapshot.
+    DaemonPair pair;
+    const std::string pages = make_content(41, 3 << 20);  // larger than any pipe
+    StreamDumpSession dump(pair.capture_dir("job1"));
+    REQUIRE(write_and_close(dump.announce("pages-1.img"), pages, deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
+    dump.close();
+
+    StreamRestoreSession restore(pair.serve_dir("job1"));
+    auto early = restore.request("pages-1.img", deadline_in(kTimeout));
+    REQUIRE(early.answer == Answer::exists);
+    early.pipe.reset();  // closed without reading a byte
+    auto inventory = restore.request("inventory.img", deadline_in(kTimeout));
+    REQUIRE(inventory.answer == Answer::exists);
+    CHECK(read_to_eof(inventory.pipe.get(), deadline_in(seconds(10))).data == "inv");
+    auto again = restore.request("pages-1.img", deadline_in(kTimeout));
+    REQUIRE(again.answer == Answer::exists);
+    auto got = read_to_eof(again.pipe.get(), deadline_in(seconds(10)));
+    CHECK(got.result.status == IoStatus::ok);
+    CHECK(got.data == pages);
+    CHECK(pair.running(Side::cache));
+}
