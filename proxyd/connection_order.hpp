@@ -1,5 +1,5 @@
 // Makes a snapshot-id push visible to every img-remote connection accepted after it (spec 3.5):
-// a pull waits until every earlier connection has said what it is and finished any push.
+// a request waits until every earlier connection has said what it is and recorded any push.
 #pragma once
 
 #include "util/async_event.hpp"
@@ -28,13 +28,18 @@ public:
     void settle(std::uint64_t place) {
         if (unsettled_.erase(place)) changed_.notify();
     }
-    // Waits until every connection admitted before `place` settled, at most `limit` (a silent
-    // client must not hold pulls forever). Returns false on timeout.
+    // Waits until every connection admitted before `place` settled, at most `limit`. On timeout
+    // the connections still silent are settled for good, so a silent client delays one request
+    // once rather than every later one; returns false then.
     boost::asio::awaitable<bool> wait_for_earlier(std::uint64_t place, std::chrono::steady_clock::duration limit) {
         using namespace boost::asio::experimental::awaitable_operators;
         const auto deadline = std::chrono::steady_clock::now() + limit;
         while (!unsettled_.empty() && *unsettled_.begin() < place) {
-            if (std::chrono::steady_clock::now() >= deadline) co_return false;
+            if (std::chrono::steady_clock::now() >= deadline) {
+                unsettled_.erase(unsettled_.begin(), unsettled_.lower_bound(place));
+                changed_.notify();
+                co_return false;
+            }
             boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, deadline);
             co_await (changed_.wait() || timer.async_wait(boost::asio::use_awaitable));
         }

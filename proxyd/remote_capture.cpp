@@ -25,20 +25,30 @@ namespace {
 // CRIU passes its pipe right after our "error 0"; silence means a G2 build (data on the socket).
 constexpr auto kPipeAfterReplyLimit = std::chrono::seconds(10);
 
-// Longest a pull waits for earlier connections to say what they are (a silent client).
-constexpr auto kPullOrderLimit = 5s;
+// Longest a request waits for earlier connections to say what they are (a silent client).
+constexpr auto kOrderLimit = 5s;
 constexpr std::size_t kCapturePipeBytes = 4 << 20;
 
-asio::awaitable<void> handle_push(stream_protocol::socket& socket, const std::string& chain, RemoteContext& ctx) {
-    auto body = co_await criu::read_frame(socket);
-    if (!body) throw wire::ProtocolError("push without a snapshot id");
-    co_await ctx.chains.push(chain, criu::decode_snapshot_id_entry(*body));
+// Spec 3.5: a request acts only after every connection CRIU opened before it has said what it
+// is, so a push is seen by the pull, write or finish that CRIU sent after it.
+asio::awaitable<void> wait_for_earlier(OrderTicket& ticket, RemoteContext& ctx, const std::string& context) {
+    const bool in_order = co_await ctx.order.wait_for_earlier(ticket.place(), kOrderLimit);
+    if (!in_order)
+        spdlog::warn("{}: going on although an earlier connection is still silent after {} s", context,
+                     std::chrono::duration_cast<std::chrono::seconds>(kOrderLimit).count());
 }
 
-asio::awaitable<void> handle_pull(stream_protocol::socket& socket, const std::string& chain, OrderTicket& ticket,
-                                  RemoteContext& ctx, const std::string& peer) {
-    if (!co_await ctx.order.wait_for_earlier(ticket.place(), kPullOrderLimit))
-        spdlog::warn("pull by CRIU ({}) answered although an earlier connection is still silent", peer);
+asio::awaitable<void> handle_push(stream_protocol::socket& socket, const std::string& chain, OrderTicket& ticket,
+                                  RemoteContext& ctx) {
+    auto body = co_await criu::read_frame(socket);
+    if (!body) throw wire::ProtocolError("push without a snapshot id");
+    const auto id = criu::decode_snapshot_id_entry(*body);
+    const auto push = ctx.chains.record_push(chain, id);
+    ticket.settle();
+    co_await ctx.chains.announce(chain, id, push);
+}
+
+asio::awaitable<void> handle_pull(stream_protocol::socket& socket, const std::string& chain, RemoteContext& ctx) {
     // Reply 0 then every id in push order; never a non-zero error to a control request.
     std::string out = criu::remote_reply_frame(criu::kReplyOk);
     for (const auto& id : ctx.chains.ids(chain)) out += criu::snapshot_id_frame(id);
@@ -47,7 +57,8 @@ asio::awaitable<void> handle_pull(stream_protocol::socket& socket, const std::st
 
 asio::awaitable<void> handle_write(stream_protocol::socket& socket, const criu::RemoteRequest& req,
                                    const std::string& chain, RemoteContext& ctx, const std::string& peer) {
-    auto snapshot = co_await ctx.chains.for_write(chain, req.snapshot_id);
+    const auto target = co_await ctx.chains.for_write(chain, req.snapshot_id);
+    const auto& snapshot = target.outgoing;
     criu::WriteSource source;
     std::string failure;
     try {
@@ -57,7 +68,8 @@ asio::awaitable<void> handle_write(stream_protocol::socket& socket, const criu::
     }
     if (!failure.empty()) {
         // The image CRIU meant to write is lost: the chain must not complete without it.
-        ctx.chains.fail_chain_of(req.snapshot_id, fmt::format("write of {} by CRIU ({}): {}", req.name, peer, failure));
+        if (ctx.chains.current(target))
+            ctx.chains.fail_chain_of(req.snapshot_id, fmt::format("write of {} by CRIU ({}): {}", req.name, peer, failure));
         throw wire::ProtocolError(failure);
     }
     store::ImageFileBuilder kept(req.name);
@@ -84,9 +96,9 @@ asio::awaitable<void> handle_write(stream_protocol::socket& socket, const criu::
         socket.non_blocking(true);
         size = co_await drain_to_link(socket, req.name, snapshot, ctx.link, ctx.pool, source.first_bytes, keep);
     }
-    if (!size && !snapshot->settled())
+    if (!size && !snapshot->settled() && ctx.chains.current(target))
         ctx.chains.fail_chain_of(req.snapshot_id, fmt::format("reading {} from CRIU ({}) failed", req.name, peer));
-    ctx.chains.write_ended(req.snapshot_id, req.name, size ? kept.take() : nullptr, reserved);
+    ctx.chains.write_ended(target, req.name, size ? kept.take() : nullptr, reserved);
 }
 
 asio::awaitable<void> handle_parent_read(stream_protocol::socket& socket, const criu::RemoteRequest& req,
@@ -127,22 +139,26 @@ asio::awaitable<void> run_remote_capture(stream_protocol::socket socket, criu::E
         spdlog::debug("{}", context);
         switch (req.kind) {
             case Kind::push_id:
-                co_await handle_push(socket, chain, ctx);
+                co_await handle_push(socket, chain, *ticket, ctx);
                 break;
             case Kind::pull_ids:
-                ticket->settle();  // a pull is not a push: later pulls need not wait for it
-                co_await handle_pull(socket, chain, *ticket, ctx, peer);
+                ticket->settle();  // not a push: later requests need not wait for it
+                co_await wait_for_earlier(*ticket, ctx, context);
+                co_await handle_pull(socket, chain, ctx);
                 break;
             case Kind::write:
                 ticket->settle();
+                co_await wait_for_earlier(*ticket, ctx, context);
                 co_await handle_write(socket, req, chain, ctx, peer);
                 break;
             case Kind::read:
                 ticket->settle();
+                co_await wait_for_earlier(*ticket, ctx, context);
                 co_await handle_parent_read(socket, req, ctx, context);
                 break;
             case Kind::finish_dump:
                 ticket->settle();
+                co_await wait_for_earlier(*ticket, ctx, context);
                 co_await ctx.chains.finish(chain);
                 break;
             case Kind::finish_restore:

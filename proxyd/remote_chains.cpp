@@ -24,18 +24,19 @@ RemoteChains::Chain* RemoteChains::chain_holding(const std::string& id, std::str
     return nullptr;
 }
 
-asio::awaitable<void> RemoteChains::push(const std::string& chain_name, const std::string& id) {
+std::uint64_t RemoteChains::record_push(const std::string& chain_name, const std::string& id) {
     // An id lives in one chain: pushing it on another chain moves it there.
     std::string holder;
     if (Chain* other = chain_holding(id, &holder); other && holder != chain_name) {
         std::erase(other->ids, id);
-        other->outgoing.erase(id);
+        if (auto old = other->pushed[id].outgoing; old && !old->settled())
+            link_.abort_snapshot(old, "its snapshot id was pushed on another chain");
+        other->pushed.erase(id);
     }
     Chain& chain = chains_[chain_name];
-    const bool again = std::find(chain.ids.begin(), chain.ids.end(), id) != chain.ids.end();
-    if (again) {
+    if (std::find(chain.ids.begin(), chain.ids.end(), id) != chain.ids.end()) {
         // Replaces the old images: a dump of the same -D was retried.
-        if (auto old = chain.outgoing[id]; old && !old->settled())
+        if (auto old = chain.pushed[id].outgoing; old && !old->settled())
             link_.abort_snapshot(old, "replaced by a new push of the same snapshot id");
         if (auto old = kept_.find(id)) held_ -= std::min(held_, old->byte_count());
         spdlog::info("snapshot id '{}' pushed again on chain '{}': its earlier images are replaced", id, chain_name);
@@ -43,18 +44,23 @@ asio::awaitable<void> RemoteChains::push(const std::string& chain_name, const st
         chain.ids.push_back(id);
     }
     kept_.begin(id, "remote");
-    chain.outgoing[id] = nullptr;  // pushed, announcement under way: writes wait for it
+    chain.pushed[id] = Pushed{++pushes_, nullptr};  // writes wait for the announcement
     changed_.notify();
-    const std::vector<std::string> ids = chain.ids;
+    return pushes_;
+}
+
+asio::awaitable<void> RemoteChains::announce(const std::string& chain_name, const std::string& id,
+                                             std::uint64_t push) {
+    const std::vector<std::string> ids = this->ids(chain_name);
     auto snapshot = co_await link_.begin_snapshot(id, "remote", chain_name, ids);
     registry_.track(snapshot);
-    // The chain may have ended or been dropped while we waited for the link.
+    // The chain may have ended, been dropped or pushed this id again while we waited for the link.
     Chain* now = chain_holding(id);
-    if (!now) {
-        if (!snapshot->settled()) link_.abort_snapshot(snapshot, "its chain was dropped while it was announced");
+    if (!now || now->pushed[id].push != push) {
+        if (!snapshot->settled()) link_.abort_snapshot(snapshot, "replaced or dropped while it was announced");
         co_return;
     }
-    now->outgoing[id] = snapshot;
+    now->pushed[id].outgoing = snapshot;
     changed_.notify();
     if (snapshot->settled())
         spdlog::error("dump of snapshot '{}' refused: {}", id, snapshot->error());
@@ -68,11 +74,11 @@ std::vector<std::string> RemoteChains::ids(const std::string& chain) const {
     return it == chains_.end() ? std::vector<std::string>{} : it->second.ids;
 }
 
-asio::awaitable<std::shared_ptr<OutgoingSnapshot>> RemoteChains::for_write(const std::string& chain_name,
-                                                                          const std::string& id) {
+asio::awaitable<WriteTarget> RemoteChains::for_write(const std::string& chain_name, const std::string& id) {
     if (!chain_holding(id)) {
         spdlog::warn("write for snapshot '{}' without a push first; pushing it on chain '{}'", id, chain_name);
-        co_await push(chain_name, id);
+        const auto push = record_push(chain_name, id);
+        co_await announce(chain_name, id, push);
     }
     // A push still being announced to the cache has no snapshot yet: wait for it.
     for (;;) {
@@ -80,27 +86,30 @@ asio::awaitable<std::shared_ptr<OutgoingSnapshot>> RemoteChains::for_write(const
         if (!chain) {
             auto failed = std::make_shared<OutgoingSnapshot>(ex_, id, "remote", 0, 0);
             failed->mark_failed("its chain was dropped");
-            co_return failed;
+            co_return WriteTarget{std::move(failed), nullptr};
         }
-        if (auto snapshot = chain->outgoing[id]) co_return snapshot;
+        if (auto snapshot = chain->pushed[id].outgoing) co_return WriteTarget{std::move(snapshot), kept_.find(id)};
         co_await changed_.wait();
     }
+}
+
+bool RemoteChains::current(const WriteTarget& target) {
+    return target.kept && kept_.find(target.kept->id()) == target.kept;
 }
 
 void RemoteChains::write_started(const std::string& id, const std::string& name) {
     writing_.emplace(id, name);
 }
 
-void RemoteChains::write_ended(const std::string& id, const std::string& name,
+void RemoteChains::write_ended(const WriteTarget& target, const std::string& name,
                                std::shared_ptr<const store::ImageFile> file, std::uint64_t reserved) {
-    writing_.erase(writing_.find({id, name}));
-    if (!file) held_ -= std::min(held_, reserved);
-    if (file) {
-        if (auto kept = kept_.find(id)) {
-            if (std::shared_ptr<const store::ImageFile> old; kept->lookup(name, &old) == store::FileLookup::present)
-                held_ -= std::min(held_, old->size);
-            kept->add_file(std::move(file));
-        }
+    writing_.erase(writing_.find({target.outgoing->id(), name}));
+    if (file && current(target)) {
+        if (std::shared_ptr<const store::ImageFile> old; target.kept->lookup(name, &old) == store::FileLookup::present)
+            held_ -= std::min(held_, old->size);
+        target.kept->add_file(std::move(file));
+    } else {
+        held_ -= std::min(held_, reserved);
     }
     changed_.notify();
 }
@@ -138,16 +147,21 @@ asio::awaitable<void> RemoteChains::finish(const std::string& chain_name) {
         co_return;
     }
     // Spec 3.10 item 8: CRIU closed its pipes, but up to a pipe's worth may still be unread.
-    auto in_chain = [&] {
+    // A push still being announced must reach img-cached before the chain ends.
+    auto busy = [&] {
         for (const auto& [id, name] : writing_)
             if (std::find(it->second.ids.begin(), it->second.ids.end(), id) != it->second.ids.end()) return true;
+        for (const auto& [id, pushed] : it->second.pushed)
+            if (!pushed.outgoing) return true;
         return false;
     };
-    while (in_chain()) co_await changed_.wait();
-    it = chains_.find(chain_name);
-    if (it == chains_.end()) co_return;  // dropped meanwhile
+    while (busy()) {
+        co_await changed_.wait();
+        it = chains_.find(chain_name);
+        if (it == chains_.end()) co_return;  // dropped meanwhile
+    }
     for (const auto& id : it->second.ids) {
-        auto snapshot = it->second.outgoing[id];
+        auto snapshot = it->second.pushed[id].outgoing;
         if (!snapshot || snapshot->settled()) continue;
         link_.end_snapshot(snapshot, static_cast<std::uint32_t>(snapshot->files()), snapshot->bytes_read());
     }
@@ -161,8 +175,8 @@ void RemoteChains::fail_chain_of(const std::string& id, const std::string& reaso
     Chain* chain = chain_holding(id, &name);
     if (!chain) return;
     spdlog::error("chain '{}' failed: {}", name, reason);
-    for (auto& [sid, snapshot] : chain->outgoing)
-        if (snapshot && !snapshot->settled()) link_.abort_snapshot(snapshot, reason);
+    for (auto& [sid, pushed] : chain->pushed)
+        if (pushed.outgoing && !pushed.outgoing->settled()) link_.abort_snapshot(pushed.outgoing, reason);
     for (const auto& sid : chain->ids)
         if (auto kept = kept_.find(sid)) kept->mark_failed(reason);
     changed_.notify();

@@ -17,6 +17,13 @@
 
 namespace imgx::proxyd {
 
+// What one image write goes to: the snapshot on the link and the kept copy for parent reads, both
+// of the push that was current when the write began (a later push of the same id replaces them).
+struct WriteTarget {
+    std::shared_ptr<OutgoingSnapshot> outgoing;
+    std::shared_ptr<store::Snapshot> kept;
+};
+
 // Answer for a dump-side read of an earlier snapshot's image.
 struct ParentRead {
     enum class Answer { present, absent, failed } answer;
@@ -29,19 +36,25 @@ public:
                  std::uint64_t memory_budget);
 
     // A push of `id` through an endpoint of chain `chain`: appends it (a chain that ended starts
-    // anew; an id pushed again keeps its place and loses its old images) and announces it.
-    boost::asio::awaitable<void> push(const std::string& chain, const std::string& id);
+    // anew; an id pushed again keeps its place and loses its old images). Takes effect at once for
+    // every later connection; returns the push's number, for announce().
+    std::uint64_t record_push(const std::string& chain, const std::string& id);
+    // Announces push number `push` of `id` to img-cached (aborted there if a newer push replaced it).
+    boost::asio::awaitable<void> announce(const std::string& chain, const std::string& id, std::uint64_t push);
 
     // The ids CRIU pulls through an endpoint of `chain`, in push order (empty if none).
     std::vector<std::string> ids(const std::string& chain) const;
 
-    // The snapshot a write of `id` belongs to, pushing it implicitly on `chain` if CRIU did not.
-    boost::asio::awaitable<std::shared_ptr<OutgoingSnapshot>> for_write(const std::string& chain, const std::string& id);
+    // What a write of `id` goes to, pushing it implicitly on `chain` if CRIU did not.
+    boost::asio::awaitable<WriteTarget> for_write(const std::string& chain, const std::string& id);
+    // True while `target` is still the current push of its id.
+    bool current(const WriteTarget& target);
 
     // Book-keeping around one image write (for finish, and for parent reads of images in flight).
     void write_started(const std::string& id, const std::string& name);
     // `file` is null if the write did not complete; `reserved` is what reserve() granted for it.
-    void write_ended(const std::string& id, const std::string& name, std::shared_ptr<const store::ImageFile> file,
+    // A file of a push since replaced is let go.
+    void write_ended(const WriteTarget& target, const std::string& name, std::shared_ptr<const store::ImageFile> file,
                      std::uint64_t reserved);
 
     // Memory for kept images: false (and the chain fails) when the budget would be exceeded.
@@ -63,9 +76,13 @@ public:
     [[nodiscard]] std::uint64_t bytes_held() const noexcept { return held_; }
 
 private:
+    struct Pushed {
+        std::uint64_t push = 0;                      // which push of the id this is
+        std::shared_ptr<OutgoingSnapshot> outgoing;  // null while being announced
+    };
     struct Chain {
         std::vector<std::string> ids;
-        std::map<std::string, std::shared_ptr<OutgoingSnapshot>> outgoing;
+        std::map<std::string, Pushed> pushed;
     };
     Chain* chain_holding(const std::string& id, std::string* name = nullptr);
     void forget_chain(const std::string& name);
@@ -75,6 +92,7 @@ private:
     SnapshotRegistry& registry_;
     std::uint64_t budget_;
     std::uint64_t held_ = 0;
+    std::uint64_t pushes_ = 0;
     std::map<std::string, Chain> chains_;
     store::ImageStore kept_;
     std::multiset<std::pair<std::string, std::string>> writing_;  // (id, name) being received

@@ -367,6 +367,30 @@ TEST_CASE("bug: push/pull race — a pull that arrives while the push is still b
     CHECK(pulled.ended_by_eof);
 }
 
+TEST_CASE("bug: push/write race — a write that arrives while the push is still being received joins that push") {
+    DaemonPair pair(one_endpoint());
+    await_remote_sockets(pair, {"job"});
+    const std::string id = pair.dir().path() + "/img";
+    const RemoteClient proxy(proxy_socket(pair, "job"), Generation::g3);
+    auto push = proxy.push_header_only();
+    std::this_thread::sleep_for(milliseconds(300));
+    // Accepted after the push, before its snapshot_id_entry: it must not start a push of its own
+    // that the real push then replaces (which would lose the image).
+    const std::string pages = make_content(21, 300'000);
+    std::atomic<int> written{-1};
+    std::thread writer([&] {
+        written = static_cast<int>(write_image(proxy, "pages-1.img", id, pages, deadline_in(kTimeout)).status);
+    });
+    std::this_thread::sleep_for(milliseconds(300));
+    RemoteClient::push_finish(std::move(push), id);
+    writer.join();
+    REQUIRE(written == static_cast<int>(IoStatus::ok));
+    REQUIRE(write_image(proxy, "inventory.img", id, "inv", deadline_in(kTimeout)).status == IoStatus::ok);
+    proxy.finish_dump();
+    expect_images(RemoteClient(cache_socket(pair, "job"), Generation::g3), id,
+                  {{"pages-1.img", pages}, {"inventory.img", "inv"}});
+}
+
 TEST_CASE("bug: 4 KiB per iteration — a 64 MiB image moves intact") {
     DaemonPair pair(one_endpoint());
     await_remote_sockets(pair, {"job"});

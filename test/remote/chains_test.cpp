@@ -167,6 +167,40 @@ TEST_CASE("a snapshot id pushed again keeps its place in the chain and its image
     CHECK(cache.open_read("stale.img", s.ids[0], deadline_in(kTimeout)).reply.describe() == "error=2");
 }
 
+TEST_CASE("an image still arriving when its snapshot id is pushed again is not part of the new push") {
+    auto s = chain_of(2);
+    DaemonPair pair(s.options);
+    await_remote_sockets(pair, s.dirs);
+    for (int k = 1; k <= 2; ++k) s.ids.push_back(pair.dir().path() + "/img/" + std::to_string(k));
+    const RemoteClient first(proxy_socket(pair, s.dirs[0]), Generation::g3);
+
+    first.push(s.ids[0]);
+    auto slow = first.open_write("stale.img", s.ids[0]);  // answered: bound to the first push
+    REQUIRE(write_all(slow.get(), "the first half, ", deadline_in(kTimeout)).status == IoStatus::ok);
+    first.push(s.ids[0]);
+    // The pull is answered only after the push before it was recorded.
+    CHECK(first.pull(deadline_in(kTimeout)).ids == std::vector<std::string>{s.ids[0]});
+    // The first push was aborted: img-proxyd may have stopped reading its pipe (EPIPE here).
+    const auto rest = write_all(slow.get(), "and the second half", deadline_in(kTimeout));
+    INFO("the rest of the replaced write: status " << static_cast<int>(rest.status));
+    slow.reset();
+    REQUIRE(write_image(first, "pages-1.img", s.ids[0], pages_of(1), deadline_in(kTimeout)).status == IoStatus::ok);
+
+    const RemoteClient second(proxy_socket(pair, s.dirs[1]), Generation::g3);
+    second.push(s.ids[1]);
+    CHECK(second.pull(deadline_in(kTimeout)).ids == s.ids);
+    CHECK(second.open_read("stale.img", s.ids[0], deadline_in(kTimeout)).reply.describe() == "error=2");
+    REQUIRE(write_image(second, "inventory.img", s.ids[1], "inv", deadline_in(kTimeout)).status == IoStatus::ok);
+    second.finish_dump();
+
+    const RemoteClient cache(cache_socket(pair, s.dirs[1]), Generation::g3);
+    CHECK(cache.pull(deadline_in(kTimeout)).ids == s.ids);
+    std::string got;
+    CHECK(cache.fetch("pages-1.img", s.ids[0], got, deadline_in(kTimeout)).describe() == "error=0");
+    CHECK(got == pages_of(1));
+    CHECK(cache.open_read("stale.img", s.ids[0], deadline_in(kTimeout)).reply.describe() == "error=2");
+}
+
 TEST_CASE("the restore's pull waits for the final dump's finish and then lists the whole chain") {
     auto s = chain_of(2);
     DaemonPair pair(s.options);
