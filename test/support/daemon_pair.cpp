@@ -193,7 +193,8 @@ void DaemonPair::start_cache() {
 void DaemonPair::start_proxy() {
     if (proxy_) return;
     const auto& paths = daemon_paths_or_skip();
-    std::vector<std::string> argv = {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(port_)};
+    const std::uint16_t link_port = link_port_ != 0 ? link_port_ : port_;
+    std::vector<std::string> argv = {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(link_port)};
     std::vector<std::string> sockets = {proxy_control_};
     for (const auto& id : options_.snapshots) {
         argv.insert(argv.end(), {"--capture", endpoint_spec(capture_dir(id), id)});

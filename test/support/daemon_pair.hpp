@@ -66,6 +66,8 @@ public:
     [[nodiscard]] const TempDir& dir() const { return dir_; }
 
     void start_proxy();
+    // Where img-proxyd started after this connects: a relay's port instead of img-cached's.
+    void route_link_through(std::uint16_t port) { link_port_ = port; }
     // SIGKILL the proxy (link loss without goodbye).
     void kill_proxy();
     // Starts a new img-proxyd with the same arguments (after kill_proxy); its log is appended.
@@ -88,6 +90,7 @@ private:
     PairOptions options_;
     TempDir dir_;
     std::uint16_t port_ = 0;
+    std::uint16_t link_port_ = 0;  // 0: port_
     std::string proxy_control_;
     std::string cache_control_;
     std::unique_ptr<ChildProcess> cache_;

@@ -1,0 +1,60 @@
+// A test-only TCP relay between img-proxyd and img-cached on loopback that injects link faults:
+// it can stall the proxy->cache stream, cut the connection, or corrupt one byte of image data, each
+// at a chosen offset. Runs on its own thread; every wait in it is bounded by its stop flag.
+#pragma once
+
+#include "support/fd_io.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+namespace imgtest {
+
+class FaultRelay {
+public:
+    // Listens on 127.0.0.1 (a free port) and relays every connection to 127.0.0.1:`target_port`.
+    explicit FaultRelay(std::uint16_t target_port);
+    FaultRelay(const FaultRelay&) = delete;
+    FaultRelay& operator=(const FaultRelay&) = delete;
+    ~FaultRelay();
+
+    [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+
+    // Faults apply to the proxy->cache direction of the connection open when they trigger, once.
+    // Offsets count from the first byte of that connection (the link preamble included); data
+    // offsets count image bytes inside DATA frames only (headers and file tags excluded).
+    void corrupt_data_byte(std::uint64_t data_offset);
+    void cut_at(std::uint64_t stream_offset);
+    void stall_at(std::uint64_t stream_offset);
+    void release_stall();
+
+    // Whether the armed fault has happened (the byte was flipped, the cut made, the stall reached).
+    [[nodiscard]] bool fault_happened() const noexcept { return fault_happened_; }
+    // Waits (bounded) for fault_happened().
+    bool wait_for_fault(Deadline deadline) const;
+    // Connections accepted so far.
+    [[nodiscard]] int connections() const noexcept { return connections_; }
+
+private:
+    enum class Fault { none, corrupt, cut, stall };
+    struct Link;
+    void run();
+    bool pump_up(Link& link);
+    bool pump_down(Link& link);
+
+    std::uint16_t target_port_;
+    std::uint16_t port_ = 0;
+    int listener_ = -1;
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> fault_happened_{false};
+    std::atomic<bool> stall_released_{false};
+    std::atomic<int> connections_{0};
+    std::mutex mutex_;  // guards fault_ and offset_
+    Fault fault_ = Fault::none;
+    std::uint64_t offset_ = 0;
+    std::thread thread_;
+};
+
+}  // namespace imgtest
