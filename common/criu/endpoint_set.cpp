@@ -53,9 +53,13 @@ stream_protocol::acceptor listen_unix(asio::any_io_executor ex, const std::strin
     stream_protocol::acceptor acceptor(ex);
     boost::system::error_code ec;
     acceptor.open(stream_protocol(), ec);
-    if (!ec) acceptor.bind(stream_protocol::endpoint(path), ec);
+    if (!ec) {
+        // The socket file gets `mode` as it is created: no moment with the default umask's mode.
+        const mode_t old_mask = ::umask(static_cast<mode_t>(~mode & 0777));
+        acceptor.bind(stream_protocol::endpoint(path), ec);
+        ::umask(old_mask);
+    }
     if (ec) throw std::runtime_error("cannot bind " + path + ": " + ec.message());
-    ::chmod(path.c_str(), mode);
     acceptor.listen(kBacklog, ec);
     if (ec) throw std::runtime_error("cannot listen on " + path + ": " + ec.message());
     return acceptor;
@@ -81,7 +85,7 @@ void EndpointSet::open(const EndpointSpec& spec) {
     std::vector<std::shared_ptr<Listener>> listeners;
     for (const auto& kind : kinds_) {
         std::string path = dir + "/" + kind.file_name;
-        // Only root (CRIU) may connect: 0600 on the socket is the first line of access control.
+        // Only root (CRIU) may connect: 0600 on the socket, then the peer's credentials.
         listeners.push_back(std::make_shared<Listener>(
             Listener{listen_unix(ex_, path, 0600), path, kind, Endpoint{dir, spec.snapshot_id}}));
     }
@@ -96,6 +100,7 @@ void EndpointSet::open(const EndpointSpec& spec) {
                     spdlog::warn("accept on {} failed: {}", l->path, ec.message());
                     continue;
                 }
+                if (!access_.admit(socket.native_handle(), l->path)) continue;  // closes it
                 on_accept_(std::move(socket), l->endpoint, l->kind);
             }
         }, asio::detached);

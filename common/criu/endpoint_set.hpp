@@ -2,6 +2,7 @@
 #pragma once
 
 #include "util/names.hpp"
+#include "util/peer_access.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -38,6 +39,9 @@ public:
     // snapshot id. Throws std::runtime_error naming the path and the reason.
     void open(const EndpointSpec& spec);
 
+    // Who may connect from now on (accepted connections of others are closed at once).
+    void set_peer_access(PeerAccess access) { access_ = std::move(access); }
+
     // True if `dir` has an open endpoint.
     bool has(const std::string& dir) const;
 
@@ -56,11 +60,13 @@ private:
     boost::asio::any_io_executor ex_;
     std::vector<SocketKind> kinds_;
     OnAccept on_accept_;
+    PeerAccess access_;
     std::map<std::string, std::vector<std::shared_ptr<Listener>>> by_dir_;
 };
 
-// Creates `path`'s directory chain as needed and binds a listening socket there, replacing a
-// stale socket file (never any other kind of file). Throws std::runtime_error.
+// Creates `path`'s directory chain as needed and binds a listening socket there with `mode` from
+// its creation on, replacing a stale socket file (never any other kind of file). Throws
+// std::runtime_error.
 boost::asio::local::stream_protocol::acceptor listen_unix(boost::asio::any_io_executor ex,
                                                           const std::string& path, int mode);
 
