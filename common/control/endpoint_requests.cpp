@@ -3,6 +3,8 @@
 
 #include "util/names.hpp"
 
+#include <stdexcept>
+
 namespace imgx::control {
 
 Response final_response(const std::string& daemon, const std::string& link, bool ok, std::string error) {
@@ -15,18 +17,23 @@ Response final_response(const std::string& daemon, const std::string& link, bool
     return r;
 }
 
+EndpointSpec endpoint_spec_of(const OpenEndpoint& request) {
+    EndpointSpec spec{request.dir(), request.snapshot_id()};
+    if (spec.dir.empty()) throw std::invalid_argument("no directory given");
+    if (spec.snapshot_id.empty()) spec.snapshot_id = snapshot_id_from_dir(spec.dir);
+    if (auto problem = snapshot_id_problem(spec.snapshot_id))
+        throw std::invalid_argument(*problem + (request.snapshot_id().empty() ? " (give --snapshot ID)" : ""));
+    return spec;
+}
+
 namespace {
 
 // Opens the endpoint; returns an empty string or the reason it could not be opened.
 std::string open_endpoint(criu::EndpointSet& endpoints, const OpenEndpoint& request) {
     try {
-        EndpointSpec spec{request.dir(), request.snapshot_id()};
-        if (spec.dir.empty()) return "no directory given";
-        if (request.keep_existing() && endpoints.has(spec.dir)) return {};
-        if (spec.snapshot_id.empty()) spec.snapshot_id = snapshot_id_from_dir(spec.dir);
-        if (auto problem = snapshot_id_problem(spec.snapshot_id))
-            return *problem + (request.snapshot_id().empty() ? " (give --snapshot ID)" : "");
-        endpoints.open(spec);
+        // An empty directory is never open, so "no directory given" still comes first.
+        if (request.keep_existing() && endpoints.has(request.dir())) return {};
+        endpoints.open(endpoint_spec_of(request));
         return {};
     } catch (const std::exception& e) {
         return e.what();
