@@ -8,7 +8,7 @@ namespace imgx::cached {
 
 void apply_cache_config(const config::Section& document, CacheOptions& out) {
     document.only_keys(
-        {"listen", "serve", "control", "log_level", "remote_data", "remote_wait_seconds"});
+        {"listen", "serve", "control", "log_level", "shutdown_grace_seconds", "remote_data", "remote_wait_seconds"});
     document.string("listen", [&](std::string_view v) {
         out.listen = parse_host_port(v, /*allow_port_zero=*/true);
     });
@@ -18,6 +18,8 @@ void apply_cache_config(const config::Section& document, CacheOptions& out) {
         out.control = std::string(v);
     });
     document.string("log_level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
+    document.integer("shutdown_grace_seconds", 0, config::kMaxShutdownGraceSeconds,
+                     [&](std::int64_t v) { out.shutdown_grace_seconds = static_cast<unsigned>(v); });
     document.string("remote_data", [&](std::string_view v) {
         out.remote_reads_on_socket = config::parse_remote_data_socket(v);
     });
@@ -31,6 +33,7 @@ std::string format_cache_config(const CacheOptions& options) {
     out += "listen = " + config::quoted(options.listen.to_string()) + "\n";
     out += "control = " + config::quoted(options.control) + "\n";
     out += "log_level = " + config::quoted(config::log_level_name(options.log_level)) + "\n";
+    out += "shutdown_grace_seconds = " + std::to_string(options.shutdown_grace_seconds) + "\n";
     out += "remote_data = " +
            config::quoted(config::remote_data_name(options.remote_reads_on_socket)) + "\n";
     out += "remote_wait_seconds = " + std::to_string(options.remote_wait_seconds) + "\n";

@@ -15,7 +15,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: img-cached [--config FILE] [--listen ADDR:PORT] [--serve DIR[=SNAPSHOT]]...\n"
     "                  [--control PATH] [--log-level LEVEL] [--remote-data pipe|socket]\n"
-    "                  [--remote-wait SECONDS] [--check-config | --print-config]\n"
+    "                  [--remote-wait SECONDS] [--shutdown-grace SECONDS]\n"
+    "                  [--check-config | --print-config]\n"
     "\n"
     "Receives snapshots from img-proxyd and serves them to `criu restore --stream -D DIR` on\n"
     "DIR/streamer-serve.sock (while the dump may still be running), and to\n"
@@ -30,6 +31,8 @@ constexpr const char* kUsage =
     "  --serve DIR[=ID]      listen in DIR; snapshot id ID, default the last component of DIR\n"
     "  --control PATH        control socket for img-ctl (default /run/img-cached/control.sock)\n"
     "  --log-level LEVEL     trace, debug, info, warning, error, critical, off (default info)\n"
+    "  --shutdown-grace SECONDS  on SIGTERM, how long transfers in flight may take to finish\n"
+    "                        before they are failed (default 30)\n"
     "  --remote-data MODE    how --remote restores read images: pipe (2020 builds, default)\n"
     "                        or socket (2017-2019 builds)\n"
     "  --remote-wait SECONDS longest a --remote read waits for its dump to finish, then error 5\n"
@@ -68,6 +71,9 @@ ArgReader make_reader(CacheOptions& settings, Actions& actions) {
         settings.control = std::string(v);
     });
     args.value("--log-level", [&](std::string_view v) { settings.log_level = parse_log_level(v); });
+    args.value("--shutdown-grace", [&](std::string_view v) {
+        settings.shutdown_grace_seconds = config::parse_number(v, 0, config::kMaxShutdownGraceSeconds);
+    });
     args.value("--remote-data", [&](std::string_view v) {
         settings.remote_reads_on_socket = config::parse_remote_data_socket(v);
     });
@@ -92,6 +98,8 @@ CacheCommand parse_cache_command(int argc, char** argv, const std::string& defau
     command.config_files = config::apply_files(
         main_file, actions.config_given,
         [&](const config::Section& document) { apply_cache_config(document, command.options); });
+    command.file_endpoints = command.options.serves;
+    command.flag_endpoints = scratch.serves;
     // Second pass: the flags, over what the files set.
     Actions ignored;
     make_reader(command.options, ignored).parse(argc, argv);
@@ -102,7 +110,7 @@ CacheCommand parse_cache_command(int argc, char** argv, const std::string& defau
     return command;
 }
 
-bool parse_cache_options(int argc, char** argv, CacheOptions& out) {
+bool parse_cache_options(int argc, char** argv, CacheCommand& out) {
     CacheCommand command = parse_cache_command(argc, argv, kDefaultCacheConfig);
     switch (command.mode) {
         case CacheMode::help:
@@ -125,7 +133,7 @@ bool parse_cache_options(int argc, char** argv, CacheOptions& out) {
         case CacheMode::run:
             break;
     }
-    out = std::move(command.options);
+    out = std::move(command);
     return true;
 }
 

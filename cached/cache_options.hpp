@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "config/setting_values.hpp"
 #include "util/address.hpp"
 #include "util/names.hpp"
 
@@ -21,6 +22,7 @@ struct CacheOptions {
     spdlog::level::level_enum log_level = spdlog::level::info;
     bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for --remote restores
     unsigned remote_wait_seconds = 600;   // longest an img-remote read waits for its dump
+    unsigned shutdown_grace_seconds = config::kDefaultShutdownGraceSeconds;  // drain on SIGTERM
 };
 
 // What the command line asks for.
@@ -30,6 +32,9 @@ struct CacheCommand {
     CacheMode mode = CacheMode::run;
     CacheOptions options;                   // complete and valid unless mode is help or version
     std::vector<std::string> config_files;  // read, in the order applied
+    // Where the endpoints of options.serves came from: a reload re-opens only the files' ones.
+    std::vector<EndpointSpec> file_endpoints;
+    std::vector<EndpointSpec> flag_endpoints;
 };
 
 // Reads the configuration (`--config FILE`, else `default_config` if it exists, then the
@@ -40,6 +45,6 @@ CacheCommand parse_cache_command(int argc, char** argv, const std::string& defau
 // For main: parses with the default configuration file, prints --help, --version,
 // --check-config and --print-config output, and returns false if the program should exit 0
 // after that. Throws UsageError.
-bool parse_cache_options(int argc, char** argv, CacheOptions& out);
+bool parse_cache_options(int argc, char** argv, CacheCommand& out);
 
 }  // namespace imgx::cached

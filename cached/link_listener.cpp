@@ -12,6 +12,8 @@
 
 #include <stdexcept>
 
+#include <sys/socket.h>
+
 namespace imgx::cached {
 
 namespace asio = boost::asio;
@@ -30,7 +32,20 @@ LinkListener::LinkListener(const asio::any_io_executor& ex, const HostPort& addr
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) throw std::runtime_error("cannot listen on " + address.to_string() + ": " + ec.message());
-    asio::co_spawn(ex, [this]() -> asio::awaitable<void> {
+    start();
+}
+
+LinkListener::LinkListener(const asio::any_io_executor& ex, UniqueFd listening, store::ImageStore& store)
+    : acceptor_(ex), store_(store) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    ::getsockname(listening.get(), reinterpret_cast<sockaddr*>(&address), &length);
+    acceptor_.assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), listening.release());
+    start();
+}
+
+void LinkListener::start() {
+    asio::co_spawn(acceptor_.get_executor(), [this]() -> asio::awaitable<void> {
         for (;;) {
             boost::system::error_code ec;
             auto socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));

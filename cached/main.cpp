@@ -1,6 +1,7 @@
 // img-cached: receives snapshots from img-proxyd and serves them to `criu restore --stream`.
 #include "cache_control.hpp"
 #include "cache_options.hpp"
+#include "cache_service.hpp"
 #include "criu/endpoint_set.hpp"
 #include "criu/stream_codec.hpp"
 #include "link_listener.hpp"
@@ -9,12 +10,13 @@
 #include "stream_serve.hpp"
 #include "util/cli.hpp"
 #include "util/log.hpp"
-#include "util/notify.hpp"
+#include "service/passed_sockets.hpp"
+#include "service/service_lifecycle.hpp"
+#include "service/static_endpoints.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
 #include <malloc.h>
@@ -27,13 +29,14 @@ using namespace imgx;
 namespace asio = boost::asio;
 
 int main(int argc, char** argv) {
-    cached::CacheOptions options;
+    cached::CacheCommand command;
     try {
-        if (!cached::parse_cache_options(argc, argv, options)) return 0;
+        if (!cached::parse_cache_options(argc, argv, command)) return 0;
     } catch (const UsageError& e) {
         std::fprintf(stderr, "img-cached: %s\n", e.what());
         return kExitUsage;
     }
+    cached::CacheOptions& options = command.options;
     setup_logging("img-cached", options.log_level);
     // CRIU closing a pipe early must not kill the daemon.
     std::signal(SIGPIPE, SIG_IGN);
@@ -45,7 +48,7 @@ int main(int argc, char** argv) {
     asio::io_context io(1);
     auto ex = io.get_executor();
     store::ImageStore store(ex);
-    const cached::RemoteServeOptions remote{options.remote_reads_on_socket,
+    cached::RemoteServeOptions remote{options.remote_reads_on_socket,
                                             std::chrono::seconds(options.remote_wait_seconds)};
     criu::EndpointSet endpoints(
         ex, {{std::string(criu::kStreamServeSocket), "stream"}, {std::string(criu::kRemoteCacheSocket), "remote"}},
@@ -55,32 +58,30 @@ int main(int argc, char** argv) {
             else
                 asio::co_spawn(ex, cached::run_stream_serve(std::move(socket), endpoint, store), asio::detached);
         });
+    StaticEndpoints static_endpoints(endpoints);
     std::unique_ptr<cached::LinkListener> listener;
     std::unique_ptr<control::ControlServer> control;
     try {
-        listener = std::make_unique<cached::LinkListener>(ex, options.listen, store);
-        for (const auto& spec : options.serves) endpoints.open(spec);
-        control = std::make_unique<control::ControlServer>(
-            ex, options.control, cached::make_control_handler(endpoints, store, "listening on " + listener->bound()));
+        auto passed = PassedSockets::from_environment("img-cached", {"link", "control"});
+        if (auto fd = passed.take_tcp_listener("link"))
+            listener = std::make_unique<cached::LinkListener>(ex, std::move(*fd), store);
+        else
+            listener = std::make_unique<cached::LinkListener>(ex, options.listen, store);
+        static_endpoints.open_at_start(command.file_endpoints, command.flag_endpoints);
+        auto handler = cached::make_control_handler(endpoints, store, "listening on " + listener->bound());
+        if (auto fd = passed.take_unix_listener("control"))
+            control = std::make_unique<control::ControlServer>(ex, std::move(*fd), std::move(handler));
+        else
+            control = std::make_unique<control::ControlServer>(ex, options.control, std::move(handler));
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
         return 1;
     }
 
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-        if (ec) return;
-        spdlog::info("received signal {}; stopping", signo);
-        notify_stopping();
-        endpoints.close_all();
-        control->close();
-        listener->close();
-        io.stop();
-    });
-
-    spdlog::info("img-cached {} ready: link on {}, {} serve endpoint(s), control socket {}", IMGX_VERSION,
-                 listener->bound(), options.serves.size(), options.control);
-    notify_ready();
-    io.run();
-    return 0;
+    ServiceLifecycle service(io, "img-cached",
+                             cached::make_cache_hooks({store, endpoints, static_endpoints, *control, *listener, remote},
+                                                      options, argc, argv),
+                             std::chrono::seconds(options.shutdown_grace_seconds));
+    return service.run(fmt::format("img-cached {} ready: link on {}, {} serve endpoint(s), control socket {}",
+                                   IMGX_VERSION, listener->bound(), endpoints.list().size(), control->path()));
 }

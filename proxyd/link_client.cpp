@@ -60,7 +60,7 @@ std::string host_name() {
 
 LinkClient::LinkClient(const asio::any_io_executor& ex, HostPort cache,
                        std::chrono::steady_clock::duration connect_wait)
-    : ex_(ex), cache_(std::move(cache)), connect_wait_(connect_wait), queued_(ex), link_changed_(ex) {}
+    : ex_(ex), cache_(std::move(cache)), connect_wait_(connect_wait), queued_(ex), written_(ex), link_changed_(ex) {}
 
 void LinkClient::start() {
     asio::co_spawn(ex_, run(), [](std::exception_ptr e) {
@@ -202,6 +202,7 @@ asio::awaitable<void> LinkClient::write_loop(tcp::socket& socket) {
         co_await asio::async_write(socket, buffers, asio::use_awaitable);
         // Written frames give their buffers back to the pool, which lets readers drain CRIU again.
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+        written_.notify();
     }
 }
 
@@ -249,6 +250,7 @@ void LinkClient::handle_ack(link::FrameType type, const std::string& body) {
 void LinkClient::connection_lost(const std::string& why) {
     connected_ = false;
     queue_.clear();
+    written_.notify();
     if (!stopping_) spdlog::error("link to img-cached at {} lost: {}", cache_.to_string(), why);
     last_error_ = why;
     for (auto& [tag, snapshot] : snapshots_) {
@@ -259,6 +261,14 @@ void LinkClient::connection_lost(const std::string& why) {
     snapshots_.clear();
     files_.clear();
     link_changed_.notify();
+}
+
+asio::awaitable<void> LinkClient::flush(std::chrono::steady_clock::duration limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (connected_ && !queue_.empty() && std::chrono::steady_clock::now() < deadline) {
+        asio::steady_timer timer(ex_, deadline);
+        co_await (written_.wait() || timer.async_wait(asio::use_awaitable));
+    }
 }
 
 bool LinkClient::usable(const std::shared_ptr<OutgoingSnapshot>& snapshot) const {

@@ -44,6 +44,11 @@ public:
     void end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint32_t files, std::uint64_t bytes);
     void abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& reason);
 
+    // Waits until every queued frame is written or the link is down, at most `limit`.
+    boost::asio::awaitable<void> flush(std::chrono::steady_clock::duration limit);
+    // How long a new dump waits for an absent link (a reload may change it).
+    void set_connect_wait(std::chrono::steady_clock::duration wait) { connect_wait_ = wait; }
+
     [[nodiscard]] std::string describe() const;
     [[nodiscard]] bool connected() const noexcept { return connected_; }
 
@@ -83,6 +88,7 @@ private:
     std::string first_failure_;
     std::deque<OutFrame> queue_;
     AsyncEvent queued_;
+    AsyncEvent written_;  // frames left the queue (written, or dropped with the connection)
     AsyncEvent link_changed_;
     std::map<std::uint64_t, std::shared_ptr<OutgoingSnapshot>> snapshots_;  // by tag, until settled
     std::map<std::uint64_t, FileInFlight> files_;                           // by tag, until acked

@@ -4,17 +4,19 @@
 #include "link_client.hpp"
 #include "proxy_control.hpp"
 #include "proxy_options.hpp"
+#include "proxy_service.hpp"
 #include "criu/remote_codec.hpp"
 #include "remote_capture.hpp"
+#include "service/passed_sockets.hpp"
+#include "service/service_lifecycle.hpp"
+#include "service/static_endpoints.hpp"
 #include "stream_capture.hpp"
 #include "util/cli.hpp"
 #include "util/log.hpp"
-#include "util/notify.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -24,13 +26,14 @@ using namespace imgx;
 namespace asio = boost::asio;
 
 int main(int argc, char** argv) {
-    proxyd::ProxyOptions options;
+    proxyd::ProxyCommand command;
     try {
-        if (!proxyd::parse_proxy_options(argc, argv, options)) return 0;
+        if (!proxyd::parse_proxy_options(argc, argv, command)) return 0;
     } catch (const UsageError& e) {
         std::fprintf(stderr, "img-proxyd: %s\n", e.what());
         return kExitUsage;
     }
+    proxyd::ProxyOptions& options = command.options;
     setup_logging("img-proxyd", options.log_level);
     // A restore or dump that closes its end early must not kill the daemon.
     std::signal(SIGPIPE, SIG_IGN);
@@ -56,31 +59,26 @@ int main(int argc, char** argv) {
             }
             asio::co_spawn(ex, proxyd::run_stream_capture(std::move(socket), endpoint, context), asio::detached);
         });
+    StaticEndpoints static_endpoints(endpoints);
     std::unique_ptr<control::ControlServer> control;
     try {
-        for (const auto& spec : options.captures) endpoints.open(spec);
-        control = std::make_unique<control::ControlServer>(
-            ex, options.control, proxyd::make_control_handler(endpoints, registry, link, chains));
+        auto passed = PassedSockets::from_environment("img-proxyd", {"control"});
+        static_endpoints.open_at_start(command.file_endpoints, command.flag_endpoints);
+        auto handler = proxyd::make_control_handler(endpoints, registry, link, chains);
+        if (auto fd = passed.take_unix_listener("control"))
+            control = std::make_unique<control::ControlServer>(ex, std::move(*fd), std::move(handler));
+        else
+            control = std::make_unique<control::ControlServer>(ex, options.control, std::move(handler));
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
         return 1;
     }
     link.start();
 
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-        if (ec) return;
-        spdlog::info("received signal {}; stopping", signo);
-        notify_stopping();
-        endpoints.close_all();
-        control->close();
-        link.stop();
-        io.stop();
-    });
-
-    spdlog::info("img-proxyd {} ready: {} capture endpoint(s), control socket {}, forwarding to {}", IMGX_VERSION,
-                 options.captures.size(), options.control, options.cache.to_string());
-    notify_ready();
-    io.run();
-    return 0;
+    ServiceLifecycle service(
+        io, "img-proxyd",
+        proxyd::make_proxy_hooks({link, registry, chains, endpoints, static_endpoints, *control}, options, argc, argv),
+        std::chrono::seconds(options.shutdown_grace_seconds));
+    return service.run(fmt::format("img-proxyd {} ready: {} capture endpoint(s), control socket {}, forwarding to {}",
+                                   IMGX_VERSION, endpoints.list().size(), control->path(), options.cache.to_string()));
 }

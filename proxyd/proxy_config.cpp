@@ -7,7 +7,7 @@
 namespace imgx::proxyd {
 
 void apply_proxy_config(const config::Section& document, ProxyOptions& out) {
-    document.only_keys({"cache", "capture", "control", "log_level", "buffers", "link_wait_seconds",
+    document.only_keys({"cache", "capture", "control", "log_level", "shutdown_grace_seconds", "buffers", "link_wait_seconds",
                         "remote_data", "chain_memory_mib"});
     document.string("cache", [&](std::string_view v) { out.cache = parse_host_port(v); });
     config::read_endpoints(document, "capture", out.captures);
@@ -16,6 +16,8 @@ void apply_proxy_config(const config::Section& document, ProxyOptions& out) {
         out.control = std::string(v);
     });
     document.string("log_level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
+    document.integer("shutdown_grace_seconds", 0, config::kMaxShutdownGraceSeconds,
+                     [&](std::int64_t v) { out.shutdown_grace_seconds = static_cast<unsigned>(v); });
     document.integer("buffers", kMinBuffers, kMaxBuffers,
                      [&](std::int64_t v) { out.buffer_count = v; });
     document.integer("link_wait_seconds", 0, kMaxLinkWaitSeconds,
@@ -33,6 +35,7 @@ std::string format_proxy_config(const ProxyOptions& options) {
     out += "cache = " + config::quoted(options.cache.to_string()) + "\n";
     out += "control = " + config::quoted(options.control) + "\n";
     out += "log_level = " + config::quoted(config::log_level_name(options.log_level)) + "\n";
+    out += "shutdown_grace_seconds = " + std::to_string(options.shutdown_grace_seconds) + "\n";
     out += "buffers = " + std::to_string(options.buffer_count) + "\n";
     out += "link_wait_seconds = " + std::to_string(options.link_wait_seconds) + "\n";
     out += "remote_data = " +

@@ -15,7 +15,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: img-proxyd [--config FILE] [--cache HOST:PORT] [--capture DIR[=SNAPSHOT]]...\n"
     "                  [--control PATH] [--log-level LEVEL] [--buffers N] [--link-wait SECONDS]\n"
-    "                  [--remote-data pipe|socket] [--chain-memory MIB]\n"
+    "                  [--remote-data pipe|socket] [--chain-memory MIB] [--shutdown-grace SECONDS]\n"
     "                  [--check-config | --print-config]\n"
     "\n"
     "Receives image files from `criu dump --stream -D DIR` on DIR/streamer-capture.sock, and from\n"
@@ -31,6 +31,8 @@ constexpr const char* kUsage =
     "  --capture DIR[=ID]    listen in DIR; snapshot id ID, default the last component of DIR\n"
     "  --control PATH        control socket for img-ctl (default /run/img-proxyd/control.sock)\n"
     "  --log-level LEVEL     trace, debug, info, warning, error, critical, off (default info)\n"
+    "  --shutdown-grace SECONDS  on SIGTERM, how long transfers in flight may take to finish\n"
+    "                        before they are failed (default 30)\n"
     "  --buffers N           1 MiB chunks in flight, the proxy's data memory budget (default 16)\n"
     "  --link-wait SECONDS   how long a new dump waits for an unreachable img-cached (default 30)\n"
     "  --remote-data MODE    how --remote dumps read parent images: pipe (2020 builds, default)\n"
@@ -69,6 +71,9 @@ ArgReader make_reader(ProxyOptions& settings, Actions& actions) {
         settings.control = std::string(v);
     });
     args.value("--log-level", [&](std::string_view v) { settings.log_level = parse_log_level(v); });
+    args.value("--shutdown-grace", [&](std::string_view v) {
+        settings.shutdown_grace_seconds = config::parse_number(v, 0, config::kMaxShutdownGraceSeconds);
+    });
     args.value("--buffers", [&](std::string_view v) {
         settings.buffer_count = config::parse_number(v, kMinBuffers, kMaxBuffers);
     });
@@ -100,6 +105,8 @@ ProxyCommand parse_proxy_command(int argc, char** argv, const std::string& defau
     command.config_files = config::apply_files(
         main_file, actions.config_given,
         [&](const config::Section& document) { apply_proxy_config(document, command.options); });
+    command.file_endpoints = command.options.captures;
+    command.flag_endpoints = scratch.captures;
     // Second pass: the flags, over what the files set.
     Actions ignored;
     make_reader(command.options, ignored).parse(argc, argv);
@@ -110,7 +117,7 @@ ProxyCommand parse_proxy_command(int argc, char** argv, const std::string& defau
     return command;
 }
 
-bool parse_proxy_options(int argc, char** argv, ProxyOptions& out) {
+bool parse_proxy_options(int argc, char** argv, ProxyCommand& out) {
     ProxyCommand command = parse_proxy_command(argc, argv, kDefaultProxyConfig);
     switch (command.mode) {
         case ProxyMode::help:
@@ -133,7 +140,7 @@ bool parse_proxy_options(int argc, char** argv, ProxyOptions& out) {
         case ProxyMode::run:
             break;
     }
-    out = std::move(command.options);
+    out = std::move(command);
     return true;
 }
 

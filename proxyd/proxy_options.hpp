@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/setting_values.hpp"
 #include "util/address.hpp"
 #include "util/names.hpp"
 
@@ -29,6 +30,7 @@ struct ProxyOptions {
     unsigned link_wait_seconds = 30;      // how long a new dump waits for an absent link
     bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for dump-side reads
     std::uint64_t chain_memory_bytes = 4ull << 30;  // images kept for img-remote pre-dump chains
+    unsigned shutdown_grace_seconds = config::kDefaultShutdownGraceSeconds;  // drain on SIGTERM
 };
 
 // What the command line asks for.
@@ -38,6 +40,9 @@ struct ProxyCommand {
     ProxyMode mode = ProxyMode::run;
     ProxyOptions options;                   // complete and valid unless mode is help or version
     std::vector<std::string> config_files;  // read, in the order applied
+    // Where the endpoints of options.captures came from: a reload re-opens only the files' ones.
+    std::vector<EndpointSpec> file_endpoints;
+    std::vector<EndpointSpec> flag_endpoints;
 };
 
 // Reads the configuration (`--config FILE`, else `default_config` if it exists, then the
@@ -48,6 +53,6 @@ ProxyCommand parse_proxy_command(int argc, char** argv, const std::string& defau
 // For main: parses with the default configuration file, prints --help, --version,
 // --check-config and --print-config output, and returns false if the program should exit 0
 // after that. Throws UsageError.
-bool parse_proxy_options(int argc, char** argv, ProxyOptions& out);
+bool parse_proxy_options(int argc, char** argv, ProxyCommand& out);
 
 }  // namespace imgx::proxyd

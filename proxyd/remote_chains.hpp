@@ -34,6 +34,8 @@ class RemoteChains {
 public:
     RemoteChains(const boost::asio::any_io_executor& ex, LinkClient& link, SnapshotRegistry& registry,
                  std::uint64_t memory_budget);
+    // The memory for kept images (a reload may change it; what is held stays held).
+    void set_memory_budget(std::uint64_t bytes) { budget_ = bytes; }
 
     // A push of `id` through an endpoint of chain `chain`: appends it (a chain that ended starts
     // anew; an id pushed again keeps its place and loses its old images). Takes effect at once for

@@ -12,6 +12,10 @@
 
 namespace imgx::config {
 
+// The longest drain a daemon allows (--shutdown-grace / shutdown_grace_seconds), both daemons.
+inline constexpr unsigned kMaxShutdownGraceSeconds = 3600;
+inline constexpr unsigned kDefaultShutdownGraceSeconds = 30;
+
 // A decimal number from `min` to `max`; throws std::invalid_argument with a one-line message.
 unsigned parse_number(std::string_view text, unsigned min, unsigned max);
 // The same range check for a number that is already an integer (a TOML value).

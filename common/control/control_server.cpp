@@ -4,6 +4,7 @@
 #include "criu/endpoint_set.hpp"
 #include "criu/fd_passing.hpp"
 #include "criu/framed_socket.hpp"
+#include "service/passed_sockets.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -29,7 +30,17 @@ asio::awaitable<void> Replier::wait_hangup() {
 
 ControlServer::ControlServer(const asio::any_io_executor& ex, std::string path, Handler handler)
     : path_(std::move(path)), acceptor_(criu::listen_unix(ex, path_, 0600)), handler_(std::move(handler)) {
-    asio::co_spawn(ex, [this]() -> asio::awaitable<void> {
+    start();
+}
+
+ControlServer::ControlServer(const asio::any_io_executor& ex, UniqueFd listening, Handler handler)
+    : path_(unix_socket_path(listening.get())), acceptor_(ex), handler_(std::move(handler)), owns_path_(false) {
+    acceptor_.assign(asio::local::stream_protocol(), listening.release());
+    start();
+}
+
+void ControlServer::start() {
+    asio::co_spawn(acceptor_.get_executor(), [this]() -> asio::awaitable<void> {
         for (;;) {
             boost::system::error_code ec;
             auto socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
@@ -46,7 +57,7 @@ void ControlServer::close() {
     if (!acceptor_.is_open()) return;
     boost::system::error_code ignored;
     acceptor_.close(ignored);
-    ::unlink(path_.c_str());
+    if (owns_path_) ::unlink(path_.c_str());
 }
 
 asio::awaitable<void> ControlServer::serve(asio::local::stream_protocol::socket socket) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "control.pb.h"
+#include "util/unique_fd.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -30,17 +31,22 @@ public:
     // Binds `path` (mode 0600, parent directories created) and serves requests with `handler`.
     // Throws std::runtime_error if the socket cannot be created.
     ControlServer(const boost::asio::any_io_executor& ex, std::string path, Handler handler);
+    // Serves on a socket that is already listening (passed by the service manager, which owns
+    // its file: close() leaves that in place).
+    ControlServer(const boost::asio::any_io_executor& ex, UniqueFd listening, Handler handler);
     ~ControlServer();
 
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
     void close();
 
 private:
+    void start();
     boost::asio::awaitable<void> serve(boost::asio::local::stream_protocol::socket socket);
 
     std::string path_;
     boost::asio::local::stream_protocol::acceptor acceptor_;
     Handler handler_;
+    bool owns_path_ = true;
 };
 
 }  // namespace imgx::control

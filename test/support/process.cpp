@@ -65,14 +65,91 @@ pid_t spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
     return pid;
 }
 
+// The test's environment without what a service manager sets, plus `extra`.
+std::vector<std::string> service_environment(const std::vector<std::string>& extra) {
+    static constexpr std::string_view kManaged[] = {"NOTIFY_SOCKET=", "LISTEN_FDS=",     "LISTEN_FDNAMES=",
+                                                    "LISTEN_PID=",    "WATCHDOG_USEC=", "WATCHDOG_PID="};
+    std::vector<std::string> out;
+    for (char** e = environ; *e; ++e) {
+        std::string_view entry(*e);
+        bool managed = false;
+        for (auto prefix : kManaged) managed = managed || entry.starts_with(prefix);
+        if (!managed) out.emplace_back(entry);
+    }
+    out.insert(out.end(), extra.begin(), extra.end());
+    return out;
+}
+
+// Writes `value` in decimal into `out` (room for 20 digits); async-signal-safe.
+void format_pid(char* out, pid_t value) {
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = static_cast<char>('0' + value % 10);
+        value /= 10;
+    } while (value > 0);
+    for (int i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+    out[n] = '\0';
+}
+
+// fork + exec with fds 3.. and LISTEN_PID set in the child; only async-signal-safe calls after fork.
+pid_t spawn_service(const std::vector<std::string>& argv, int log_fd, const ServiceEnvironment& service) {
+    std::vector<std::string> extra = service.env;
+    std::string pid_entry;
+    if (!service.listen_fds.empty()) {
+        std::string names;
+        for (const auto& n : service.listen_fd_names) names += (names.empty() ? "" : ":") + n;
+        extra.push_back("LISTEN_FDS=" + std::to_string(service.listen_fds.size()));
+        extra.push_back("LISTEN_FDNAMES=" + names);
+        pid_entry = "LISTEN_PID=" + std::string(24, '\0');
+    }
+    auto env_strings = service_environment(extra);
+    if (!pid_entry.empty()) env_strings.push_back(pid_entry);
+    std::vector<char*> envp;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    char* pid_digits = pid_entry.empty() ? nullptr : envp[envp.size() - 2] + std::strlen("LISTEN_PID=");
+    auto args = to_argv(argv);
+    const std::vector<int> fds = service.listen_fds;
+
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error(std::string("fork failed: ") + std::strerror(errno));
+    if (pid > 0) return pid;
+    // Child. Move the passed sockets out of the way first, then into place from fd 3 on.
+    constexpr int kScratchFd = 200;
+    std::vector<int>::size_type i = 0;
+    int moved[64];
+    for (i = 0; i < fds.size() && i < 64; ++i) moved[i] = ::fcntl(fds[i], F_DUPFD_CLOEXEC, kScratchFd);
+    for (i = 0; i < fds.size() && i < 64; ++i) ::dup2(moved[i], 3 + static_cast<int>(i));
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    ::dup2(null_fd, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    if (null_fd > 2) ::close(null_fd);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    struct sigaction defaults {};
+    defaults.sa_handler = SIG_DFL;
+    ::sigaction(SIGPIPE, &defaults, nullptr);
+    if (pid_digits) format_pid(pid_digits, ::getpid());
+    ::execve(args[0], args.data(), envp.data());
+    ::_exit(127);
+}
+
 }  // namespace
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path)
+    : ChildProcess(argv, log_path, ServiceEnvironment{}) {}
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path,
+                           const ServiceEnvironment& service)
     : log_path_(log_path) {
     int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log < 0) throw std::runtime_error("cannot open log " + log_path + ": " + std::strerror(errno));
+    const bool plain = service.env.empty() && service.listen_fds.empty();
     try {
-        pid_ = spawn(argv, log, log);
+        pid_ = plain ? spawn(argv, log, log) : spawn_service(argv, log, service);
     } catch (...) {
         ::close(log);
         throw;

@@ -10,11 +10,25 @@
 
 namespace imgtest {
 
+// What a service manager gives a daemon beyond its command line.
+struct ServiceEnvironment {
+    // "NAME=VALUE" entries added to (or replacing) the test's environment.
+    std::vector<std::string> env;
+    // Listening sockets passed as fds 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES (names joined
+    // with ':') and LISTEN_PID set to the child's own pid, as systemd's socket activation does.
+    std::vector<int> listen_fds;
+    std::vector<std::string> listen_fd_names;
+};
+
 // A started program. Killed (SIGKILL) and reaped when the object goes away, if still running.
 class ChildProcess {
 public:
     // Starts argv[0] with stdout and stderr appended to `log_path`, stdin from /dev/null.
     ChildProcess(const std::vector<std::string>& argv, const std::string& log_path);
+    // The same, with a service manager's environment and sockets (fork and exec: LISTEN_PID
+    // can only be known in the child).
+    ChildProcess(const std::vector<std::string>& argv, const std::string& log_path,
+                 const ServiceEnvironment& service);
     ChildProcess(const ChildProcess&) = delete;
     ChildProcess& operator=(const ChildProcess&) = delete;
     ~ChildProcess();

@@ -1,0 +1,87 @@
+// img-cached's service hooks: status line, transfers in flight, reload of its configuration.
+#include "cache_service.hpp"
+
+#include "cache_config.hpp"
+#include "service/reload_notes.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace imgx::cached {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Time for the restores waiting on a failed snapshot to close their connections.
+constexpr auto kFailurePropagation = 200ms;
+
+std::optional<std::chrono::seconds> reload(CacheParts& parts, CacheOptions& current, int argc, char** argv) {
+    auto fresh = parse_for_reload([&] { return parse_cache_command(argc, argv, kDefaultCacheConfig); });
+    if (!fresh) return std::nullopt;
+    const CacheOptions& next = fresh->options;
+    apply_log_level(current.log_level, next.log_level);
+    parts.static_endpoints.reload(fresh->file_endpoints);
+    parts.remote.wait_limit = std::chrono::seconds(next.remote_wait_seconds);
+    note_restart_needed({{"listen", current.listen.to_string(), next.listen.to_string()},
+                         {"control", current.control, next.control},
+                         {"remote_data", std::to_string(current.remote_reads_on_socket),
+                          std::to_string(next.remote_reads_on_socket)}});
+    spdlog::info("reload: remote_wait_seconds = {}, shutdown_grace_seconds = {}", next.remote_wait_seconds,
+                 next.shutdown_grace_seconds);
+    // Keys that need a restart keep their running values.
+    current.log_level = next.log_level;
+    current.serves = next.serves;
+    current.remote_wait_seconds = next.remote_wait_seconds;
+    current.shutdown_grace_seconds = next.shutdown_grace_seconds;
+    return std::chrono::seconds(next.shutdown_grace_seconds);
+}
+
+bool receiving(const store::Snapshot& s) { return s.state() == store::SnapshotState::receiving; }
+
+}  // namespace
+
+ServiceHooks make_cache_hooks(CacheParts parts, CacheOptions& current, int argc, char** argv) {
+    ServiceHooks hooks;
+    hooks.load = [parts] {
+        ServiceLoad load;
+        for (const auto& s : parts.store.all()) {
+            load.bytes += s->byte_count() + s->bytes_in_flight;
+            if (receiving(*s)) ++load.active;
+        }
+        load.note = fmt::format("link on {}", parts.listener.bound());
+        return load;
+    };
+    hooks.reload = [parts, &current, argc, argv]() mutable { return reload(parts, current, argc, argv); };
+    hooks.stop_accepting = [parts] {
+        parts.endpoints.close_all();
+        parts.control.close();
+        parts.listener.close();
+    };
+    hooks.in_flight = [parts] {
+        std::vector<std::string> lines;
+        for (const auto& s : parts.store.all()) {
+            if (receiving(*s))
+                lines.push_back(fmt::format("snapshot '{}' receiving ({} files, {} bytes so far, {} restore(s) reading)",
+                                            s->id(), s->file_count(), s->byte_count() + s->bytes_in_flight,
+                                            s->readers));
+            else if (s->readers > 0)
+                lines.push_back(fmt::format("snapshot '{}' {}, {} restore(s) reading", s->id(),
+                                            store::state_name(s->state()), s->readers));
+        }
+        return lines;
+    };
+    hooks.fail_in_flight = [parts]() -> asio::awaitable<void> {
+        for (const auto& s : parts.store.all())
+            if (receiving(*s))
+                s->mark_failed("img-cached stopped before the dump finished (shutdown grace period over)");
+        asio::steady_timer timer(co_await asio::this_coro::executor, kFailurePropagation);
+        co_await timer.async_wait(asio::use_awaitable);
+    };
+    return hooks;
+}
+
+}  // namespace imgx::cached

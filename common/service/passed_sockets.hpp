@@ -1,0 +1,39 @@
+// Listening sockets handed over by the service manager (socket activation, FileDescriptorName=).
+#pragma once
+
+#include "util/unique_fd.hpp"
+
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace imgx {
+
+class PassedSockets {
+public:
+    // Takes the descriptors of LISTEN_FDS/LISTEN_FDNAMES (when LISTEN_PID is this process) and
+    // clears those variables. Throws std::runtime_error for a name not in `known` or a name
+    // given twice, naming the descriptor and the names the daemon understands.
+    static PassedSockets from_environment(std::string_view daemon, std::initializer_list<std::string_view> known);
+
+    // The descriptor named `name`, checked to be a listening TCP socket (IPv4 or IPv6), or
+    // nothing when none was passed. Throws std::runtime_error when it is something else.
+    std::optional<UniqueFd> take_tcp_listener(std::string_view name);
+    // The same for a listening UNIX stream socket.
+    std::optional<UniqueFd> take_unix_listener(std::string_view name);
+
+    [[nodiscard]] bool empty() const { return fds_.empty(); }
+
+private:
+    std::optional<std::pair<int, UniqueFd>> take(std::string_view name);
+
+    std::string daemon_;
+    std::map<std::string, std::pair<int, UniqueFd>, std::less<>> fds_;  // name -> (number, fd)
+};
+
+// The address a listening UNIX socket is bound to ("" if unnamed).
+std::string unix_socket_path(int fd);
+
+}  // namespace imgx

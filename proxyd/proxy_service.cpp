@@ -1,0 +1,85 @@
+// img-proxyd's service hooks: status line, transfers in flight, reload of its configuration.
+#include "proxy_service.hpp"
+
+#include "proxy_config.hpp"
+#include "service/reload_notes.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace imgx::proxyd {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+// How long the aborts of a drain may take to reach img-cached.
+constexpr auto kAbortFlush = 2s;
+
+std::optional<std::chrono::seconds> reload(ProxyParts& parts, ProxyOptions& current, int argc, char** argv) {
+    auto fresh = parse_for_reload([&] { return parse_proxy_command(argc, argv, kDefaultProxyConfig); });
+    if (!fresh) return std::nullopt;
+    const ProxyOptions& next = fresh->options;
+    apply_log_level(current.log_level, next.log_level);
+    parts.static_endpoints.reload(fresh->file_endpoints);
+    parts.link.set_connect_wait(std::chrono::seconds(next.link_wait_seconds));
+    parts.chains.set_memory_budget(next.chain_memory_bytes);
+    note_restart_needed({{"cache", current.cache.to_string(), next.cache.to_string()},
+                         {"control", current.control, next.control},
+                         {"buffers", std::to_string(current.buffer_count), std::to_string(next.buffer_count)},
+                         {"remote_data", std::to_string(current.remote_reads_on_socket),
+                          std::to_string(next.remote_reads_on_socket)}});
+    spdlog::info("reload: link_wait_seconds = {}, chain_memory_mib = {}, shutdown_grace_seconds = {}",
+                 next.link_wait_seconds, next.chain_memory_bytes >> 20, next.shutdown_grace_seconds);
+    // Keys that need a restart keep their running values.
+    current.log_level = next.log_level;
+    current.captures = next.captures;
+    current.link_wait_seconds = next.link_wait_seconds;
+    current.chain_memory_bytes = next.chain_memory_bytes;
+    current.shutdown_grace_seconds = next.shutdown_grace_seconds;
+    return std::chrono::seconds(next.shutdown_grace_seconds);
+}
+
+std::vector<std::shared_ptr<OutgoingSnapshot>> unsettled(const SnapshotRegistry& registry) {
+    std::vector<std::shared_ptr<OutgoingSnapshot>> out;
+    for (auto& snapshot : registry.all())
+        if (!snapshot->settled()) out.push_back(snapshot);
+    return out;
+}
+
+}  // namespace
+
+ServiceHooks make_proxy_hooks(ProxyParts parts, ProxyOptions& current, int argc, char** argv) {
+    ServiceHooks hooks;
+    hooks.load = [parts] {
+        ServiceLoad load;
+        for (const auto& snapshot : parts.registry.all()) {
+            load.bytes += snapshot->bytes_read();
+            if (!snapshot->settled()) ++load.active;
+        }
+        load.note = "link " + parts.link.describe();
+        return load;
+    };
+    hooks.reload = [parts, &current, argc, argv]() mutable { return reload(parts, current, argc, argv); };
+    hooks.stop_accepting = [parts] {
+        parts.endpoints.close_all();
+        parts.control.close();
+    };
+    hooks.in_flight = [parts] {
+        std::vector<std::string> lines;
+        for (const auto& s : unsettled(parts.registry))
+            lines.push_back(fmt::format("dump of snapshot '{}' {} ({} files, {} bytes read, {} confirmed)", s->id(),
+                                        state_name(s->state()), s->files(), s->bytes_read(), s->bytes_acked()));
+        return lines;
+    };
+    hooks.fail_in_flight = [parts]() -> asio::awaitable<void> {
+        for (const auto& s : unsettled(parts.registry))
+            parts.link.abort_snapshot(s, "img-proxyd stopped before the dump finished (shutdown grace period over)");
+        co_await parts.link.flush(kAbortFlush);
+        parts.link.stop();
+    };
+    return hooks;
+}
+
+}  // namespace imgx::proxyd

@@ -1,0 +1,228 @@
+// The daemons under a service manager: sd_notify messages, the watchdog, socket activation and
+// SIGHUP reload, against a real datagram NOTIFY_SOCKET and sockets passed as systemd passes them.
+#include <catch2/catch.hpp>
+
+#include "criu/stream_codec.hpp"
+#include "support/daemon_pair.hpp"
+#include "support/generated_dump.hpp"
+#include "support/service_daemon.hpp"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstring>
+#include <fstream>
+
+using namespace imgtest;
+
+namespace {
+
+constexpr auto kTimeout = seconds(20);
+
+void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+std::string serve_socket(const std::string& dir) { return dir + "/" + std::string(imgx::criu::kStreamServeSocket); }
+std::string capture_socket(const std::string& dir) {
+    return dir + "/" + std::string(imgx::criu::kStreamCaptureSocket);
+}
+
+// A listening TCP socket on 127.0.0.1 (any port); `port` gets its port.
+imgx::UniqueFd listening_tcp(std::uint16_t& port) {
+    imgx::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(fd.get(), 16) == 0);
+    REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    port = ntohs(address.sin_port);
+    return fd;
+}
+
+imgx::UniqueFd listening_unix(const std::string& path) {
+    imgx::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(fd.get(), 16) == 0);
+    return fd;
+}
+
+}  // namespace
+
+TEST_CASE("img-cached sends READY=1 once every socket listens, then STATUS= lines, and STOPPING=1 on SIGTERM") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    const auto port = pick_free_port();
+    const std::string control = dir.path() + "/cached.ctl";
+    const std::string serve = dir.make_dir("dst/job1");
+    ServiceDaemon cache(dir.path(), "img-cached",
+                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(port), "--serve", serve, "--control",
+                         control});
+    // READY=1 has arrived (the constructor waited for it): everything must listen already.
+    CHECK(tcp_port_listening(port));
+    CHECK(unix_socket_listening(control));
+    CHECK(unix_socket_listening(serve_socket(serve)));
+
+    auto status = cache.notify().wait_for("STATUS=", deadline_in(kTimeout));
+    REQUIRE(status);
+    CHECK(status->find("0 active snapshots") != std::string::npos);
+    CHECK(status->find("link on 127.0.0.1:" + std::to_string(port)) != std::string::npos);
+
+    cache.signal(SIGTERM);
+    CHECK(cache.notify().wait_for("STOPPING=1", deadline_in(kTimeout)));
+    CHECK(cache.wait_exit_status(deadline_in(kTimeout)) == 0);
+}
+
+TEST_CASE("img-proxyd sends READY=1 once its endpoints and control socket listen, even with img-cached away") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    const std::string control = dir.path() + "/proxyd.ctl";
+    const std::string capture = dir.make_dir("src/job1");
+    ServiceDaemon proxy(dir.path(), "img-proxyd",
+                        {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(pick_free_port()), "--capture",
+                         capture, "--control", control});
+    CHECK(unix_socket_listening(control));
+    CHECK(unix_socket_listening(capture_socket(capture)));
+    auto status = proxy.notify().wait_for("STATUS=", deadline_in(kTimeout));
+    REQUIRE(status);
+    CHECK(status->find("0 active snapshots") != std::string::npos);
+    proxy.signal(SIGINT);
+    CHECK(proxy.notify().wait_for("STOPPING=1", deadline_in(kTimeout)));
+    CHECK(proxy.wait_exit_status(deadline_in(kTimeout)) == 0);
+}
+
+TEST_CASE("with WATCHDOG_USEC set, the daemons send WATCHDOG=1 again and again") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    const auto port = pick_free_port();
+    ServiceEnvironment watchdog{{"WATCHDOG_USEC=400000"}, {}, {}};
+    ServiceDaemon cache(dir.path(), "img-cached",
+                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(port), "--control",
+                         dir.path() + "/cached.ctl"},
+                        watchdog);
+    ServiceDaemon proxy(dir.path(), "img-proxyd",
+                        {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(port), "--control",
+                         dir.path() + "/proxyd.ctl"},
+                        watchdog);
+    for (auto* daemon : {&cache, &proxy}) {
+        for (int ping = 0; ping < 3; ++ping) {
+            INFO("ping " << ping);
+            CHECK(daemon->notify().wait_for("WATCHDOG=1", deadline_in(kTimeout)));
+        }
+    }
+    // A watchdog meant for another process is not this daemon's.
+    ServiceDaemon other(dir.path(), "img-cached-other",
+                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(pick_free_port()), "--control",
+                         dir.path() + "/other.ctl"},
+                        ServiceEnvironment{{"WATCHDOG_USEC=400000", "WATCHDOG_PID=1"}, {}, {}});
+    CHECK_FALSE(other.notify().wait_for("WATCHDOG=1", deadline_in(seconds(1))));
+}
+
+TEST_CASE("SIGHUP reloads the log level and the configured endpoints; flag endpoints stay; a bad file changes nothing") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    const auto port = pick_free_port();
+    const std::string config = dir.path() + "/img-cached.toml";
+    const std::string from_file = dir.make_dir("dst/file1");
+    const std::string added = dir.make_dir("dst/file2");
+    const std::string from_flag = dir.make_dir("dst/flag1");
+    const std::string listen = "listen = \"127.0.0.1:" + std::to_string(port) + "\"\n";
+    write_file(config, listen + "log_level = \"info\"\n[[serve]]\ndir = \"" + from_file + "\"\n");
+    ServiceDaemon cache(dir.path(), "img-cached",
+                        {paths.cached, "--config", config, "--serve", from_flag, "--control",
+                         dir.path() + "/cached.ctl"});
+    CHECK(unix_socket_listening(serve_socket(from_file)));
+    CHECK(unix_socket_listening(serve_socket(from_flag)));
+
+    // The file now lists another endpoint (and no longer the first) and a lower log level.
+    write_file(config, listen + "log_level = \"debug\"\n[[serve]]\ndir = \"" + added + "\"\n");
+    cache.signal(SIGHUP);
+    auto reloading = cache.notify().wait_for("RELOADING=1", deadline_in(kTimeout));
+    REQUIRE(reloading);
+    CHECK(reloading->find("MONOTONIC_USEC=") != std::string::npos);
+    REQUIRE(cache.notify().wait_for("READY=1", deadline_in(kTimeout)));
+    // The reload is applied before READY=1.
+    CHECK(unix_socket_listening(serve_socket(added)));
+    CHECK_FALSE(unix_socket_listening(serve_socket(from_file)));
+    CHECK(unix_socket_listening(serve_socket(from_flag)));
+    CHECK(cache.log().find("reload: log level debug (was info)") != std::string::npos);
+
+    // An invalid file: the exact place is logged, the daemon keeps its configuration.
+    write_file(config, listen + "log_level = \"loud\"\n");
+    cache.signal(SIGHUP);
+    REQUIRE(cache.notify().wait_for("RELOADING=1", deadline_in(kTimeout)));
+    REQUIRE(cache.notify().wait_for("READY=1", deadline_in(kTimeout)));
+    CHECK(cache.process().running());
+    CHECK(cache.log().find(config + ":2: key 'log_level'") != std::string::npos);
+    CHECK(unix_socket_listening(serve_socket(added)));
+    CHECK(unix_socket_listening(serve_socket(from_flag)));
+}
+
+TEST_CASE("socket activation: the daemons use the link and control sockets they are given") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    std::uint16_t link_port = 0;
+    auto link = listening_tcp(link_port);
+    const std::string cache_control = dir.path() + "/cached-passed.ctl";
+    const std::string proxy_control = dir.path() + "/proxyd-passed.ctl";
+    auto cache_control_fd = listening_unix(cache_control);
+    auto proxy_control_fd = listening_unix(proxy_control);
+    // The flags name other addresses: the passed sockets must win.
+    const auto unused_port = pick_free_port();
+    const std::string serve = dir.make_dir("dst/job1");
+    const std::string capture = dir.make_dir("src/job1");
+    ServiceDaemon cache(dir.path(), "img-cached",
+                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(unused_port), "--serve", serve,
+                         "--control", dir.path() + "/cached-own.ctl"},
+                        ServiceEnvironment{{}, {link.get(), cache_control_fd.get()}, {"link", "control"}});
+    ServiceDaemon proxy(dir.path(), "img-proxyd",
+                        {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(link_port), "--capture", capture,
+                         "--control", dir.path() + "/proxyd-own.ctl"},
+                        ServiceEnvironment{{}, {proxy_control_fd.get()}, {"control"}});
+    // Only the daemons hold the sockets now.
+    link.reset();
+    cache_control_fd.reset();
+    proxy_control_fd.reset();
+    CHECK_FALSE(tcp_port_listening(unused_port));
+    CHECK_FALSE(unix_socket_listening(dir.path() + "/cached-own.ctl"));
+    CHECK_FALSE(unix_socket_listening(dir.path() + "/proxyd-own.ctl"));
+
+    const auto files = generate_files("img", 71, 5);
+    auto dumped = dump_files(capture, files, deadline_in(kTimeout));
+    INFO(dumped);
+    REQUIRE(dumped.empty());
+    auto restored = restore_and_compare(serve, files, {"missing.img"}, deadline_in(kTimeout));
+    INFO(restored);
+    CHECK(restored.empty());
+    for (const auto& control : {cache_control, proxy_control}) {
+        auto wait = run_command({paths.ctl, "--control", control, "wait", "job1"}, kTimeout);
+        INFO(control << ": " << wait.out << wait.err);
+        CHECK(wait.exit_status == 0);
+    }
+}
+
+TEST_CASE("socket activation: a passed socket of the wrong kind or name stops the daemon with a clear error") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    const std::vector<std::string> argv = {paths.cached, "--listen", "127.0.0.1:" + std::to_string(pick_free_port()),
+                                           "--control", dir.path() + "/cached.ctl"};
+    SECTION("a UNIX socket named link") {
+        auto wrong = listening_unix(dir.path() + "/not-tcp.sock");
+        ServiceDaemon cache(dir.path(), "img-cached", argv, ServiceEnvironment{{}, {wrong.get()}, {"link"}}, false);
+        CHECK(cache.wait_exit_status(deadline_in(kTimeout)) == 1);
+        CHECK(cache.log().find("fd 3 named 'link' is not a listening TCP socket") != std::string::npos);
+    }
+    SECTION("an unknown name") {
+        std::uint16_t port = 0;
+        auto tcp = listening_tcp(port);
+        ServiceDaemon cache(dir.path(), "img-cached", argv, ServiceEnvironment{{}, {tcp.get()}, {"bogus"}}, false);
+        CHECK(cache.wait_exit_status(deadline_in(kTimeout)) == 1);
+        CHECK(cache.log().find("fd 3 named 'bogus'; img-cached takes sockets named 'link', 'control'") !=
+              std::string::npos);
+    }
+}
