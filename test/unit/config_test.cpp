@@ -236,3 +236,23 @@ TEST_CASE("quoted strings are valid TOML basic strings") {
     CHECK(config::quoted("a\"b\\c\n") == "\"a\\\"b\\\\c\\n\"");
     CHECK(config::quoted(std::string("\x01", 1)) == "\"\\u0001\"");
 }
+
+TEST_CASE("a reload knows which endpoints came from the files and which from flags") {
+    TempDir dir;
+    const std::string main = dir.path() + "/c.toml";
+    write_file(main,
+               "listen = \"127.0.0.1:7411\"\nshutdown_grace_seconds = 5\n[[serve]]\ndir = \"/srv/a\"\n"
+               "[[serve]]\ndir = \"/srv/b\"\n");
+    auto c = cache({"--config", main, "--serve", "/srv/b", "--serve", "/srv/c", "--shutdown-grace", "7"});
+    REQUIRE(c.file_endpoints.size() == 2);
+    CHECK(c.file_endpoints[0].dir == "/srv/a");
+    CHECK(c.file_endpoints[1].dir == "/srv/b");
+    REQUIRE(c.flag_endpoints.size() == 2);
+    CHECK(c.flag_endpoints[0].dir == "/srv/b");
+    CHECK(c.flag_endpoints[1].dir == "/srv/c");
+    CHECK(c.options.serves.size() == 3);             // /srv/b once
+    CHECK(c.options.shutdown_grace_seconds == 7);    // the flag wins over the file
+    CHECK(cache({"--config", main}).options.shutdown_grace_seconds == 5);
+    CHECK(proxy({"--cache", "h:1"}).options.shutdown_grace_seconds == 30);  // the documented default
+    CHECK_THROWS_AS(proxy({"--cache", "h:1", "--shutdown-grace", "3601"}), UsageError);
+}
