@@ -16,7 +16,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kProgressInterval = 500ms;
+// img-ctl redraws a terminal line at most 4 times a second.
+constexpr auto kProgressInterval = 250ms;
 constexpr const char* kDaemon = "img-cached";
 
 void describe(const store::Snapshot& s, control::SnapshotStatus& out) {
@@ -34,6 +35,11 @@ void describe(const store::Snapshot& s, control::SnapshotStatus& out) {
     out.set_rate_bytes_per_second(seconds > 0 ? static_cast<double>(bytes) / seconds : 0);
     out.set_error(s.error());
     out.set_readers(s.readers);
+    // The size of a dump is announced only by its end.
+    const bool total_known = s.state() == store::SnapshotState::complete;
+    out.set_total_known(total_known);
+    out.set_total_bytes(total_known ? s.byte_count() : 0);
+    out.set_duration_seconds(seconds);
 }
 
 }  // namespace

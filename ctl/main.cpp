@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -125,6 +126,10 @@ control::Request build_request(const Command& c) {
     return r;
 }
 
+double seconds_now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 void on_timeout(int) {
     static const char kMessage[] = "img-ctl: timed out\n";
     (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
@@ -146,14 +151,20 @@ int run(const Command& c) {
     int status = 0;
     for (const auto& path : targets(c)) {
         control::ControlClient client(path);
+        // A terminal gets one line redrawn in place; a pipe or file gets a line every few seconds.
+        ctl::ProgressMeter meter;
         bool drew_progress = false;
         auto response = client.call(request, [&](const control::Response& r) {
-            if (r.final() || c.words[0] != "wait") return;
+            if (r.final() || c.words[0] != "wait" || c.json) return;
+            const double now = seconds_now();
+            meter.add(r, now);
+            if (!meter.due(now, terminal)) return;
+            meter.drawn(now);
             if (terminal) {
-                std::printf("\r\033[K%s", ctl::progress_line(r, true).c_str());
+                std::printf("\r\033[K%s", meter.line(true).c_str());
                 drew_progress = true;
             } else {
-                std::printf("%s\n", ctl::progress_line(r, false).c_str());
+                std::printf("%s\n", meter.line(false).c_str());
             }
             std::fflush(stdout);
         });
@@ -163,7 +174,8 @@ int run(const Command& c) {
         } else if (c.words[0] == "status") {
             std::printf("%s", ctl::status_table(response).c_str());
         } else if (c.words[0] == "wait" && response.snapshots_size() > 0) {
-            std::printf("%s\n", ctl::progress_line(response, false).c_str());
+            meter.add(response, seconds_now());
+            std::printf("%s\n", meter.summary().c_str());
         }
         if (!response.ok()) {
             std::fprintf(stderr, "img-ctl: %s: %s\n", response.daemon().c_str(), response.error().c_str());

@@ -16,7 +16,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kProgressInterval = 500ms;
+// img-ctl redraws a terminal line at most 4 times a second.
+constexpr auto kProgressInterval = 250ms;
 constexpr const char* kDaemon = "img-proxyd";
 
 void describe(const OutgoingSnapshot& s, control::SnapshotStatus& out) {
@@ -32,6 +33,11 @@ void describe(const OutgoingSnapshot& s, control::SnapshotStatus& out) {
     out.set_age_seconds(duration<double>(steady_clock::now() - s.started()).count());
     out.set_rate_bytes_per_second(seconds > 0 ? static_cast<double>(s.bytes_read()) / seconds : 0);
     out.set_error(s.error());
+    // Every byte was read from CRIU once it is sending: what remains is the link.
+    const bool total_known = s.state() == OutgoingState::sending || s.state() == OutgoingState::acknowledged;
+    out.set_total_known(total_known);
+    out.set_total_bytes(total_known ? s.bytes_read() : 0);
+    out.set_duration_seconds(seconds);
 }
 
 }  // namespace

@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <future>
+#include <string>
+#include <vector>
 #include <thread>
 
 using namespace imgtest;
@@ -43,6 +45,31 @@ void check_usage_error(const std::vector<std::string>& argv) {
     CHECK_FALSE(r.timed_out);
     CHECK(r.exit_status == 2);
     CHECK(line_count(r.err) == 1);
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        lines.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    return lines;
+}
+
+// Output of `img-ctl wait` into a pipe: plain lines only (no carriage return, no terminal escape),
+// each naming the daemon, the last one the summary. Returns the last line.
+std::string check_plain_wait_output(const CommandResult& r, const std::string& daemon) {
+    INFO(describe(r));
+    CHECK(r.out.find('\r') == std::string::npos);
+    CHECK(r.out.find('\033') == std::string::npos);
+    CHECK((!r.out.empty() && r.out.back() == '\n'));
+    const auto lines = lines_of(r.out);
+    REQUIRE_FALSE(lines.empty());
+    for (const auto& line : lines) CHECK(line.rfind(daemon + ": ", 0) == 0);
+    return lines.back();
 }
 
 }  // namespace
@@ -118,19 +145,45 @@ TEST_CASE("img-ctl wait started before the dump returns 0 when it completes") {
     CHECK(p.exit_status == 0);
 }
 
-TEST_CASE("img-ctl wait fails for a snapshot whose dump failed") {
+TEST_CASE("img-ctl wait fails (exit 1) for a snapshot whose dump failed, its last line saying what had moved") {
     DaemonPair pair;
     StreamDumpSession dump(pair.capture_dir("job1"));
     REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
     dump.send_raw(imgx::criu::encode_stream_request("../escape"));
     CHECK(dump.closed_by_daemon(deadline_in(kTimeout)));
-    for (auto side : {Side::cache, Side::proxy}) {
-        INFO((side == Side::cache ? "img-cached" : "img-proxyd"));
+    for (auto [side, daemon] : {std::pair{Side::cache, "img-cached"}, std::pair{Side::proxy, "img-proxyd"}}) {
         auto wait = pair.ctl(side, {"wait", "job1"}, kTimeout);
         INFO(describe(wait));
         CHECK_FALSE(wait.timed_out);
-        CHECK(wait.exit_status != 0);
+        CHECK(wait.exit_status == 1);
+        const auto last = check_plain_wait_output(wait, daemon);
+        CHECK(last.rfind(std::string(daemon) + ": snapshot 'job1' failed after ", 0) == 0);
+        CHECK(last.find("moved") != std::string::npos);
+        CHECK(wait.err.find(daemon) != std::string::npos);
     }
+}
+
+TEST_CASE("img-ctl wait into a pipe prints plain progress lines and a final summary, exit 0 when complete") {
+    DaemonPair pair;
+    StreamDumpSession dump(pair.capture_dir("job1"));
+    auto open_pipe = dump.announce("inventory.img");
+    std::this_thread::sleep_for(milliseconds(200));
+    // Started while the dump runs: a first progress line at once, then the summary.
+    auto proxy_wait = std::async(std::launch::async, [&] { return pair.ctl(Side::proxy, {"wait", "job1"}, kTimeout); });
+    std::this_thread::sleep_for(milliseconds(500));
+    REQUIRE(write_and_close(std::move(open_pipe), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
+    dump.close();
+    auto p = proxy_wait.get();
+    CHECK(p.exit_status == 0);
+    const auto last = check_plain_wait_output(p, "img-proxyd");
+    CHECK(line_count(p.out) >= 2);
+    CHECK(last.rfind("img-proxyd: snapshot 'job1' complete: 1 files, 3 B in ", 0) == 0);
+    CHECK(last.find("/s)") != std::string::npos);
+    CHECK(p.out.find("'job1' capturing: ") != std::string::npos);
+
+    auto c = pair.ctl(Side::cache, {"wait", "job1"}, kTimeout);
+    CHECK(c.exit_status == 0);
+    CHECK(check_plain_wait_output(c, "img-cached").rfind("img-cached: snapshot 'job1' complete: 1 files, 3 B in ", 0) == 0);
 }
 
 TEST_CASE("img-ctl drop forgets a complete snapshot on the cache") {
