@@ -3,6 +3,7 @@
 
 #include "link.pb.h"
 #include "link/link_codec.hpp"
+#include "util/log.hpp"
 #include "util/names.hpp"
 
 #include <boost/asio/read.hpp>
@@ -35,6 +36,17 @@ struct IncomingFile {
     std::unique_ptr<store::ImageFileBuilder> builder;
 };
 
+// The one line that ends every snapshot received here: what arrived, how fast, and why it failed.
+void log_snapshot_end(const store::Snapshot& s, const std::string& peer, std::string_view image = {}) {
+    const double seconds = std::chrono::duration<double>(s.settled() - s.started()).count();
+    const std::string moved = describe_transfer(s.file_count(), s.byte_count(), seconds);
+    const LogFields fields{.snapshot = s.id(), .image = image, .peer = peer};
+    if (s.state() == store::SnapshotState::complete)
+        log_info(fields, "snapshot '{}' complete: {} from {}", s.id(), moved, peer);
+    else
+        log_error(fields, "snapshot '{}' failed after {} verified from {}: {}", s.id(), moved, peer, s.error());
+}
+
 std::string host_name() {
     char name[256] = {};
     ::gethostname(name, sizeof name - 1);
@@ -61,7 +73,7 @@ public:
         std::string out(link::kPreamble.begin(), link::kPreamble.end());
         out += link::encode_message(link::FrameType::hello, answer);
         co_await asio::async_write(socket_, asio::buffer(out), asio::use_awaitable);
-        spdlog::info("img-proxyd on {} ({}) connected", peer_, hello.node());
+        log_info({.peer = peer_}, "img-proxyd on {} ({}) connected", peer_, hello.node());
     }
 
     asio::awaitable<void> run() {
@@ -85,8 +97,7 @@ public:
         for (auto& [tag, in] : snapshots_) {
             if (in.snapshot->state() != store::SnapshotState::receiving) continue;
             in.snapshot->mark_failed("link from img-proxyd " + peer_ + " lost before the end of the dump: " + why);
-            spdlog::error("snapshot '{}' failed: link from {} lost before the end of the dump ({})",
-                          in.snapshot->id(), peer_, why);
+            log_snapshot_end(*in.snapshot, peer_);
         }
         for (auto& [tag, file] : files_) {
             auto it = snapshots_.find(file.snapshot_tag);
@@ -141,7 +152,8 @@ private:
             store_.set_chain(begin.chain(), {begin.chain_ids().begin(), begin.chain_ids().end()});
         }
         snapshots_[begin.snapshot_tag()] = {snapshot};
-        spdlog::info("receiving snapshot '{}' ({} protocol) from {}", snapshot->id(), snapshot->protocol(), peer_);
+        log_info({.snapshot = snapshot->id(), .peer = peer_}, "snapshot '{}' begins: receiving a {} dump from {}",
+                 snapshot->id(), snapshot->protocol(), peer_);
     }
 
     void on_file_begin(const std::string& body) {
@@ -189,7 +201,7 @@ private:
         if (!image) {
             const std::string reason = "file " + file.builder->name() + " from " + peer_ + " is corrupt: " + problem;
             in.snapshot->mark_failed(reason);
-            spdlog::error("snapshot '{}' failed: {}", in.snapshot->id(), reason);
+            log_snapshot_end(*in.snapshot, peer_, file.builder->name());
             link::SnapshotResult result;
             result.set_snapshot_tag(file.snapshot_tag);
             result.set_ok(false);
@@ -222,14 +234,7 @@ private:
         result.set_snapshot_tag(end.snapshot_tag());
         result.set_ok(snapshot->state() == store::SnapshotState::complete);
         result.set_reason(snapshot->error());
-        if (result.ok()) {
-            const double seconds = std::chrono::duration<double>(snapshot->settled() - snapshot->started()).count();
-            spdlog::info("snapshot '{}' complete: {} files, {} bytes in {:.3f} s ({:.1f} MB/s) from {}", snapshot->id(),
-                         snapshot->file_count(), snapshot->byte_count(), seconds,
-                         seconds > 0 ? static_cast<double>(snapshot->byte_count()) / seconds / 1e6 : 0.0, peer_);
-        } else {
-            spdlog::error("snapshot '{}' failed at its end: {}", snapshot->id(), snapshot->error());
-        }
+        log_snapshot_end(*snapshot, peer_);
         snapshots_.erase(end.snapshot_tag());
         co_await send(link::FrameType::snapshot_result, result);
     }
@@ -238,9 +243,10 @@ private:
         link::SnapshotAbort abort;
         wire::decode_body(body, abort, "SNAPSHOT_ABORT");
         auto& in = snapshot_of(abort.snapshot_tag(), "SNAPSHOT_ABORT");
-        in.snapshot->mark_failed("img-proxyd aborted the dump: " + abort.reason());
-        spdlog::error("snapshot '{}' failed: img-proxyd {} aborted the dump: {}", in.snapshot->id(), peer_,
-                      abort.reason());
+        if (in.snapshot->state() == store::SnapshotState::receiving) {
+            in.snapshot->mark_failed("img-proxyd aborted the dump: " + abort.reason());
+            log_snapshot_end(*in.snapshot, peer_);
+        }
         // Files of the aborted dump may still be in flight; keep their tags known so their
         // remaining frames are consumed, and forget the snapshot once they have ended.
     }
@@ -271,10 +277,10 @@ asio::awaitable<void> run_link_session(tcp::socket socket, store::ImageStore& st
         if (e.code() == asio::error::eof) why = "connection closed";
     } catch (const std::exception& e) {
         why = e.what();
-        spdlog::error("link from {}: {}; closing it", peer, why);
+        log_error({.peer = peer}, "link from {}: {}; closing it", peer, why);
     }
     receiver.fail_unfinished(why);
-    spdlog::info("img-proxyd on {} disconnected ({})", peer, why);
+    log_info({.peer = peer}, "img-proxyd on {} disconnected ({})", peer, why);
 }
 
 }  // namespace imgx::cached

@@ -2,6 +2,7 @@
 #include "link_client.hpp"
 
 #include "link.pb.h"
+#include "util/log.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -48,6 +49,19 @@ std::string describe_link_failure(std::exception_ptr failure) {
         return e.what();
     }
     return "connection closed";
+}
+
+// The one line that ends every dump sent from here: what moved, how fast, and why it failed.
+void log_snapshot_end(const OutgoingSnapshot& s, const std::string& cache) {
+    const double seconds = std::chrono::duration<double>(s.finished() - s.started()).count();
+    const LogFields fields{.snapshot = s.id(), .peer = cache};
+    if (s.state() == OutgoingState::acknowledged) {
+        log_info(fields, "snapshot '{}' complete: {} to img-cached at {}", s.id(),
+                 describe_transfer(s.files_acked(), s.bytes_acked(), seconds), cache);
+    } else {
+        log_error(fields, "snapshot '{}' failed after {} read from CRIU, {} bytes confirmed by img-cached at {}: {}",
+                  s.id(), describe_transfer(s.files(), s.bytes_read(), seconds), s.bytes_acked(), cache, s.error());
+    }
 }
 
 std::string host_name() {
@@ -112,7 +126,8 @@ asio::awaitable<void> LinkClient::run() {
         }
         if (ec) {
             if (ec == asio::error::timed_out) last_error_ = "no answer to the link handshake";
-            if (!reported) spdlog::warn("cannot reach img-cached at {}: {}; retrying", cache_.to_string(), last_error_);
+            const std::string cache = cache_.to_string();
+            if (!reported) log_warn({.peer = cache}, "cannot reach img-cached at {}: {}; retrying", cache, last_error_);
             reported = true;
             if (stopping_) break;
             co_await sleep_for(backoff);
@@ -126,7 +141,8 @@ asio::awaitable<void> LinkClient::run() {
         last_error_.clear();
         backoff = kFirstBackoff;
         link_changed_.notify();
-        spdlog::info("link to img-cached at {} is up", cache_.to_string());
+        const std::string cache = cache_.to_string();
+        log_info({.peer = cache}, "link to img-cached at {} is up", cache);
         first_failure_.clear();
         try {
             // Both loops end only by failing; `&&` stops the other at the first failure (the
@@ -233,14 +249,12 @@ void LinkClient::handle_ack(link::FrameType type, const std::string& body) {
         if (it == snapshots_.end()) return;
         auto snapshot = it->second;
         snapshots_.erase(it);
-        if (result.ok()) {
+        const bool was_settled = snapshot->settled();
+        if (result.ok())
             snapshot->mark_acknowledged();
-            spdlog::info("snapshot '{}': img-cached confirmed {} files, {} bytes", snapshot->id(),
-                         snapshot->files_acked(), snapshot->bytes_acked());
-        } else {
+        else
             snapshot->mark_failed("img-cached refused the snapshot: " + result.reason());
-            spdlog::error("snapshot '{}': img-cached refused it: {}", snapshot->id(), result.reason());
-        }
+        if (!was_settled) log_snapshot_end(*snapshot, cache_.to_string());
         std::erase_if(files_, [&](const auto& kv) { return kv.second.snapshot == snapshot; });
     } else {
         throw wire::ProtocolError(fmt::format("img-cached sent an unexpected {} frame", link::frame_type_name(type)));
@@ -251,12 +265,13 @@ void LinkClient::connection_lost(const std::string& why) {
     connected_ = false;
     queue_.clear();
     written_.notify();
-    if (!stopping_) spdlog::error("link to img-cached at {} lost: {}", cache_.to_string(), why);
+    const std::string cache = cache_.to_string();
+    if (!stopping_) log_error({.peer = cache}, "link to img-cached at {} lost: {}", cache, why);
     last_error_ = why;
     for (auto& [tag, snapshot] : snapshots_) {
         if (snapshot->settled()) continue;
-        snapshot->mark_failed("link to img-cached at " + cache_.to_string() + " lost: " + why);
-        spdlog::error("snapshot '{}' failed: link lost before img-cached confirmed it", snapshot->id());
+        snapshot->mark_failed("link to img-cached at " + cache + " lost before it confirmed the dump: " + why);
+        log_snapshot_end(*snapshot, cache);
     }
     snapshots_.clear();
     files_.clear();
@@ -352,7 +367,9 @@ void LinkClient::end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot,
 
 void LinkClient::abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& reason) {
     const bool tell_cache = usable(snapshot);
+    const bool was_settled = snapshot->settled();
     snapshot->mark_failed(reason);
+    if (!was_settled) log_snapshot_end(*snapshot, cache_.to_string());
     if (!tell_cache) return;
     link::SnapshotAbort abort;
     abort.set_snapshot_tag(snapshot->tag());

@@ -1,6 +1,8 @@
 // img-remote chain book-keeping on the proxy.
 #include "remote_chains.hpp"
 
+#include "util/log.hpp"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -63,10 +65,10 @@ asio::awaitable<void> RemoteChains::announce(const std::string& chain_name, cons
     now->pushed[id].outgoing = snapshot;
     changed_.notify();
     if (snapshot->settled())
-        spdlog::error("dump of snapshot '{}' refused: {}", id, snapshot->error());
+        log_error({.snapshot = id}, "dump of snapshot '{}' refused: {}", id, snapshot->error());
     else
-        spdlog::info("snapshot '{}' pushed on chain '{}' (position {} of {})", id, chain_name,
-                     std::find(ids.begin(), ids.end(), id) - ids.begin() + 1, ids.size());
+        log_info({.snapshot = id}, "snapshot '{}' begins: pushed on chain '{}' (position {} of {})", id, chain_name,
+                 std::find(ids.begin(), ids.end(), id) - ids.begin() + 1, ids.size());
 }
 
 std::vector<std::string> RemoteChains::ids(const std::string& chain) const {

@@ -5,6 +5,7 @@
 #include "criu/framed_socket.hpp"
 #include "criu/stream_codec.hpp"
 #include "pipe_drain.hpp"
+#include "util/log.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -55,14 +56,17 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
     // replaced it when the new one began (restores that got nothing yet follow the new one), and
     // here its CRIU is stopped (connection and pipes closed).
     if (older && !older->settled()) {
-        spdlog::warn("snapshot '{}': a new dump by CRIU ({}) replaces the one still running", endpoint.snapshot_id, peer);
+        log_warn({.snapshot = endpoint.snapshot_id, .peer = peer},
+                 "snapshot '{}': a new dump by CRIU ({}) replaces the one still running", endpoint.snapshot_id, peer);
         ctx.link.abort_snapshot(older, "replaced by a newer dump of the same snapshot id");
     }
     if (snapshot->settled()) {
-        spdlog::error("dump of snapshot '{}' by CRIU ({}) refused: {}", snapshot->id(), peer, snapshot->error());
+        log_error({.snapshot = snapshot->id(), .peer = peer}, "dump of snapshot '{}' by CRIU ({}) refused: {}",
+                  snapshot->id(), peer, snapshot->error());
         co_return;
     }
-    spdlog::info("dump of snapshot '{}' started by CRIU ({}) in {}", snapshot->id(), peer, endpoint.dir);
+    log_info({.snapshot = snapshot->id(), .peer = peer}, "snapshot '{}' begins: dump by CRIU ({}) in {}",
+             snapshot->id(), peer, endpoint.dir);
 
     // If the snapshot fails (link lost, cache refused), stop CRIU instead of letting it finish a
     // dump that cannot be restored.
@@ -82,7 +86,8 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
             pipe->non_blocking(true);
             state->pipes.push_back(pipe);
             ++state->active;
-            spdlog::debug("snapshot '{}': CRIU opened {}", snapshot->id(), name);
+            log_debug({.snapshot = snapshot->id(), .image = name, .peer = peer}, "snapshot '{}': CRIU opened {}",
+                      snapshot->id(), name);
             asio::co_spawn(ex, [state, pipe, name, snapshot, ctx]() -> asio::awaitable<void> {
                 auto size = co_await drain_to_link(*pipe, name, snapshot, ctx.link, ctx.pool);
                 if (size) {
@@ -99,9 +104,8 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
         }
     } catch (const std::exception& e) {
         if (!snapshot->settled()) {
-            const std::string reason = "bad input from CRIU (" + peer + "): " + e.what();
-            spdlog::error("snapshot '{}': {}; dump aborted", snapshot->id(), reason);
-            ctx.link.abort_snapshot(snapshot, reason);
+            // abort_snapshot logs the snapshot's end line with this reason.
+            ctx.link.abort_snapshot(snapshot, "bad input from CRIU (" + peer + "): " + e.what());
         }
         state->close_everything();
         co_return;
@@ -111,8 +115,9 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
     while (state->active > 0) co_await state->drained.wait();
     if (snapshot->settled()) co_return;
     ctx.link.end_snapshot(snapshot, state->files, state->bytes);
-    spdlog::info("snapshot '{}': CRIU handed over {} files, {} bytes; waiting for img-cached to confirm",
-                 snapshot->id(), state->files, state->bytes);
+    log_info({.snapshot = snapshot->id(), .peer = peer},
+             "snapshot '{}': CRIU handed over {} files, {} bytes; waiting for img-cached to confirm", snapshot->id(),
+             state->files, state->bytes);
 }
 
 }  // namespace imgx::proxyd
