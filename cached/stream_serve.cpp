@@ -5,6 +5,7 @@
 #include "criu/framed_socket.hpp"
 #include "criu/stream_codec.hpp"
 #include "criu/image_feed.hpp"
+#include "util/log.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -50,6 +51,8 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
                                        store::ImageStore& store) {
     const std::string peer = criu::describe_peer(socket.native_handle());
     const std::string context = fmt::format("restore of '{}' by CRIU ({})", endpoint.snapshot_id, peer);
+    const LogFields fields{.snapshot = endpoint.snapshot_id, .peer = peer};
+    auto about = [&](const std::string& image) { return LogFields{fields.snapshot, image, fields.peer}; };
     std::optional<ReaderCount> reading;
     std::size_t served = 0, missing = 0;
     try {
@@ -61,10 +64,10 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
                 // A restore binds to the snapshot current at its first request, for all of its run.
                 auto snapshot = store.find(endpoint.snapshot_id);
                 if (!snapshot) {
-                    spdlog::info("{}: waiting for a dump of it to start", context);
+                    log_info(fields, "{}: waiting for a dump of it to start", context);
                     auto r = co_await (store.wait_for(endpoint.snapshot_id) || wait_hangup(socket));
                     if (r.index() == 1) {
-                        spdlog::info("{}: CRIU went away while waiting for the dump", context);
+                        log_info(fields, "{}: CRIU went away while waiting for the dump", context);
                         co_return;
                     }
                     snapshot = std::get<0>(r);
@@ -74,7 +77,7 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
             std::shared_ptr<const store::ImageFile> file;
             FileLookup answer = reading->snapshot->lookup(name, &file);
             if (answer == FileLookup::pending) {
-                spdlog::debug("{}: {} has not arrived yet; waiting", context, name);
+                log_debug(about(name), "{}: {} has not arrived yet; waiting", context, name);
                 answer = co_await wait_or_hangup(*reading->snapshot, name, file, socket);
             }
             if (answer == FileLookup::failed && served == 0 && missing == 0) {
@@ -82,20 +85,20 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
                 // cannot mix two dumps.
                 auto current = store.find(endpoint.snapshot_id);
                 if (current && current != reading->snapshot) {
-                    spdlog::info("{}: the dump it was waiting on was replaced; following the newer one", context);
+                    log_info(fields, "{}: the dump it was waiting on was replaced; following the newer one", context);
                     reading.reset();
                     reading.emplace(current);
                     answer = co_await wait_or_hangup(*reading->snapshot, name, file, socket);
                 }
             }
             if (!answer_known(answer)) {
-                spdlog::info("{}: CRIU went away while waiting for {}", context, name);
+                log_info(about(name), "{}: CRIU went away while waiting for {}", context, name);
                 co_return;
             }
             if (answer == FileLookup::failed) {
                 // No "missing" answer and no data: closing makes CRIU fail the restore loudly.
-                spdlog::error("{}: snapshot failed ({}); closing CRIU's connection before {}", context,
-                              reading->snapshot->error(), name);
+                log_error(about(name), "{}: snapshot failed ({}); closing CRIU's connection before {}", context,
+                          reading->snapshot->error(), name);
                 co_return;
             }
             const bool exists = answer == FileLookup::present;
@@ -109,10 +112,10 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
             asio::co_spawn(socket.get_executor(), criu::feed_pipe(std::move(pipe), std::move(file), context), asio::detached);
         }
     } catch (const std::exception& e) {
-        spdlog::error("{}: {}; closing the connection", context, e.what());
+        log_error(fields, "{}: {}; closing the connection", context, e.what());
         co_return;
     }
-    spdlog::info("{} ended: {} files served, {} answered missing", context, served, missing);
+    log_info(fields, "{} ended: {} files served, {} answered missing", context, served, missing);
 }
 
 }  // namespace imgx::cached
