@@ -27,6 +27,8 @@ constexpr auto kStartupTimeout = seconds(10);
 constexpr auto kStopGrace = seconds(5);
 constexpr auto kPollInterval = milliseconds(20);
 constexpr std::size_t kLogTailLines = 150;
+// Teardown stops with SIGTERM: a transfer a test left unfinished must not hold the drain up.
+constexpr const char* kShutdownGrace = "1";  // seconds
 
 std::string env_or_empty(const char* name) {
     const char* value = std::getenv(name);
@@ -185,6 +187,7 @@ void DaemonPair::start_cache() {
         sockets.push_back(serve_dir(id) + "/" + std::string(imgx::criu::kStreamServeSocket));
     }
     argv.insert(argv.end(), {"--control", cache_control_, "--log-level", log_level()});
+    argv.insert(argv.end(), {"--shutdown-grace", kShutdownGrace});
     argv.insert(argv.end(), options_.cache_args.begin(), options_.cache_args.end());
     cache_ = std::make_unique<ChildProcess>(argv, dir_.path() + "/img-cached.log");
     await_ready(*cache_, "img-cached", sockets, true);
@@ -201,6 +204,7 @@ void DaemonPair::start_proxy() {
         sockets.push_back(capture_dir(id) + "/" + std::string(imgx::criu::kStreamCaptureSocket));
     }
     argv.insert(argv.end(), {"--control", proxy_control_, "--log-level", log_level()});
+    argv.insert(argv.end(), {"--shutdown-grace", kShutdownGrace});
     argv.insert(argv.end(), options_.proxy_args.begin(), options_.proxy_args.end());
     proxy_ = std::make_unique<ChildProcess>(argv, dir_.path() + "/img-proxyd.log");
     await_ready(*proxy_, "img-proxyd", sockets, false);
