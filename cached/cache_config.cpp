@@ -8,7 +8,7 @@ namespace imgx::cached {
 
 void apply_cache_config(const config::Section& document, CacheOptions& out) {
     document.only_keys(
-        {"listen", "serve", "control", "log_level", "shutdown_grace_seconds", "remote_data", "remote_wait_seconds"});
+        {"listen", "serve", "control", "log_level", "shutdown_grace_seconds", "remote_data", "remote_wait_seconds", "metrics", "metrics_allow_remote"});
     document.string("listen", [&](std::string_view v) {
         out.listen = parse_host_port(v, /*allow_port_zero=*/true);
     });
@@ -18,6 +18,7 @@ void apply_cache_config(const config::Section& document, CacheOptions& out) {
         out.control = std::string(v);
     });
     document.string("log_level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
+    metrics::read_metrics_keys(document, out.metrics);
     document.integer("shutdown_grace_seconds", 0, config::kMaxShutdownGraceSeconds,
                      [&](std::int64_t v) { out.shutdown_grace_seconds = static_cast<unsigned>(v); });
     document.string("remote_data", [&](std::string_view v) {
@@ -37,6 +38,7 @@ std::string format_cache_config(const CacheOptions& options) {
     out += "remote_data = " +
            config::quoted(config::remote_data_name(options.remote_reads_on_socket)) + "\n";
     out += "remote_wait_seconds = " + std::to_string(options.remote_wait_seconds) + "\n";
+    out += metrics::format_metrics_keys(options.metrics);
     out += config::format_endpoints("serve", options.serves);
     return out;
 }

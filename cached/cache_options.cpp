@@ -16,6 +16,7 @@ constexpr const char* kUsage =
     "usage: img-cached [--config FILE] [--listen ADDR:PORT] [--serve DIR[=SNAPSHOT]]...\n"
     "                  [--control PATH] [--log-level LEVEL] [--remote-data pipe|socket]\n"
     "                  [--remote-wait SECONDS] [--shutdown-grace SECONDS]\n"
+    "                  [--metrics ADDR:PORT [--metrics-allow-remote]]\n"
     "                  [--check-config | --print-config]\n"
     "\n"
     "Receives snapshots from img-proxyd and serves them to `criu restore --stream -D DIR` on\n"
@@ -31,6 +32,8 @@ constexpr const char* kUsage =
     "  --serve DIR[=ID]      listen in DIR; snapshot id ID, default the last component of DIR\n"
     "  --control PATH        control socket for img-ctl (default /run/img-cached/control.sock)\n"
     "  --log-level LEVEL     trace, debug, info, warning, error, critical, off (default info)\n"
+    "  --metrics ADDR:PORT   serve Prometheus metrics on http://ADDR:PORT/metrics (default off);\n"
+    "                        a loopback address unless --metrics-allow-remote is given\n"
     "  --shutdown-grace SECONDS  on SIGTERM, how long transfers in flight may take to finish\n"
     "                        before they are failed (default 30)\n"
     "  --remote-data MODE    how --remote restores read images: pipe (2020 builds, default)\n"
@@ -71,6 +74,7 @@ ArgReader make_reader(CacheOptions& settings, Actions& actions) {
         settings.control = std::string(v);
     });
     args.value("--log-level", [&](std::string_view v) { settings.log_level = parse_log_level(v); });
+    metrics::add_metrics_flags(args, settings.metrics);
     args.value("--shutdown-grace", [&](std::string_view v) {
         settings.shutdown_grace_seconds = config::parse_number(v, 0, config::kMaxShutdownGraceSeconds);
     });
@@ -103,6 +107,7 @@ CacheCommand parse_cache_command(int argc, char** argv, const std::string& defau
     // Second pass: the flags, over what the files set.
     Actions ignored;
     make_reader(command.options, ignored).parse(argc, argv);
+    metrics::check_metrics_settings(command.options.metrics);
     if (command.options.listen.host.empty())
         throw UsageError(
             "no link address: give --listen ADDR:PORT or set listen = \"ADDR:PORT\" in " +

@@ -29,7 +29,8 @@ std::optional<std::chrono::seconds> reload(CacheParts& parts, CacheOptions& curr
     note_restart_needed({{"listen", current.listen.to_string(), next.listen.to_string()},
                          {"control", current.control, next.control},
                          {"remote_data", std::to_string(current.remote_reads_on_socket),
-                          std::to_string(next.remote_reads_on_socket)}});
+                          std::to_string(next.remote_reads_on_socket)},
+                         {"metrics", current.metrics.address.to_string(), next.metrics.address.to_string()}});
     spdlog::info("reload: remote_wait_seconds = {}, shutdown_grace_seconds = {}", next.remote_wait_seconds,
                  next.shutdown_grace_seconds);
     // Keys that need a restart keep their running values.

@@ -1,6 +1,7 @@
 // Link receiver: link frames -> verified files in the image store.
 #include "link_session.hpp"
 
+#include "cache_metrics.hpp"
 #include "link.pb.h"
 #include "link/link_codec.hpp"
 #include "util/log.hpp"
@@ -97,6 +98,7 @@ public:
         for (auto& [tag, in] : snapshots_) {
             if (in.snapshot->state() != store::SnapshotState::receiving) continue;
             in.snapshot->mark_failed("link from img-proxyd " + peer_ + " lost before the end of the dump: " + why);
+            ++metrics_.errors.link_lost;
             log_snapshot_end(*in.snapshot, peer_);
         }
         for (auto& [tag, file] : files_) {
@@ -177,12 +179,14 @@ private:
             // Replaced or dropped meanwhile: consume the bytes, keep nothing.
             scratch_.resize(size);
             co_await asio::async_read(socket_, asio::buffer(scratch_), asio::use_awaitable);
+            metrics_.received_bytes += size;
             co_return;
         }
         char* into = file.builder->prepare_segment(size);
         co_await asio::async_read(socket_, asio::buffer(into, size), asio::use_awaitable);
         file.builder->commit_segment();
         in.snapshot->bytes_in_flight += size;
+        metrics_.received_bytes += size;
     }
 
     asio::awaitable<void> on_file_end(const std::string& body) {
@@ -201,6 +205,7 @@ private:
         if (!image) {
             const std::string reason = "file " + file.builder->name() + " from " + peer_ + " is corrupt: " + problem;
             in.snapshot->mark_failed(reason);
+            ++metrics_.errors.checksum;
             log_snapshot_end(*in.snapshot, peer_, file.builder->name());
             link::SnapshotResult result;
             result.set_snapshot_tag(file.snapshot_tag);
@@ -210,6 +215,7 @@ private:
             co_return;
         }
         ++in.files_done;
+        ++metrics_.files;
         in.bytes_done += image->size;
         const std::uint64_t size = image->size;
         in.snapshot->add_file(std::move(image));
@@ -235,6 +241,7 @@ private:
         result.set_ok(snapshot->state() == store::SnapshotState::complete);
         result.set_reason(snapshot->error());
         log_snapshot_end(*snapshot, peer_);
+        count_snapshot_end(*snapshot);
         snapshots_.erase(end.snapshot_tag());
         co_await send(link::FrameType::snapshot_result, result);
     }
@@ -245,6 +252,7 @@ private:
         auto& in = snapshot_of(abort.snapshot_tag(), "SNAPSHOT_ABORT");
         if (in.snapshot->state() == store::SnapshotState::receiving) {
             in.snapshot->mark_failed("img-proxyd aborted the dump: " + abort.reason());
+            ++metrics_.errors.aborted;
             log_snapshot_end(*in.snapshot, peer_);
         }
         // Files of the aborted dump may still be in flight; keep their tags known so their
@@ -257,6 +265,7 @@ private:
     std::map<std::uint64_t, IncomingSnapshot> snapshots_;
     std::map<std::uint64_t, IncomingFile> files_;
     std::vector<char> scratch_;
+    CacheMetrics& metrics_ = cache_metrics();
 };
 
 }  // namespace
@@ -268,6 +277,8 @@ asio::awaitable<void> run_link_session(tcp::socket socket, store::ImageStore& st
     if (!ec) peer = fmt::format("{}:{}", remote.address().to_string(), remote.port());
     socket.set_option(tcp::no_delay(true), ec);
     Receiver receiver(socket, store, peer);
+    ++cache_metrics().link_sessions;
+    const metrics::GaugeGuard open(cache_metrics().link_sessions_open);
     std::string why;
     try {
         co_await receiver.handshake();
@@ -277,6 +288,7 @@ asio::awaitable<void> run_link_session(tcp::socket socket, store::ImageStore& st
         if (e.code() == asio::error::eof) why = "connection closed";
     } catch (const std::exception& e) {
         why = e.what();
+        ++cache_metrics().errors.protocol;
         log_error({.peer = peer}, "link from {}: {}; closing it", peer, why);
     }
     receiver.fail_unfinished(why);

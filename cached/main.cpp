@@ -1,5 +1,6 @@
 // img-cached: receives snapshots from img-proxyd and serves them to `criu restore --stream`.
 #include "cache_control.hpp"
+#include "cache_metrics.hpp"
 #include "cache_options.hpp"
 #include "cache_service.hpp"
 #include "criu/endpoint_set.hpp"
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
     StaticEndpoints static_endpoints(endpoints);
     std::unique_ptr<cached::LinkListener> listener;
     std::unique_ptr<control::ControlServer> control;
+    std::unique_ptr<metrics::MetricsServer> metrics_server;  // null unless --metrics
     try {
         auto passed = PassedSockets::from_environment("img-cached", {"link", "control"});
         if (auto fd = passed.take_tcp_listener("link"))
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
             control = std::make_unique<control::ControlServer>(ex, std::move(*fd), std::move(handler));
         else
             control = std::make_unique<control::ControlServer>(ex, options.control, std::move(handler));
+        metrics_server = cached::start_metrics(ex, options, store);
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
         return 1;

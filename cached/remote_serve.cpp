@@ -1,6 +1,7 @@
 // img-remote on the destination side: answer reads once the whole chain has arrived (spec 3.6, 3.10).
 #include "remote_serve.hpp"
 
+#include "cache_metrics.hpp"
 #include "criu/fd_passing.hpp"
 #include "criu/framed_socket.hpp"
 #include "criu/image_feed.hpp"
@@ -105,10 +106,12 @@ asio::awaitable<void> handle_read(stream_protocol::socket& socket, store::ImageS
         socket, options.wait_limit);
     if (outcome == Outcome::hung_up) {
         spdlog::info("{}: CRIU went away while waiting", context);
+        ++cache_metrics().errors.client_gone;
         co_return;
     }
     std::uint32_t error = criu::kReplyOk;
     if (outcome == Outcome::timed_out) {
+        ++cache_metrics().errors.timeout;
         spdlog::error("{}: the dump did not finish within {} s; answering error 5", context, options.wait_limit.count());
         error = criu::kReplyFailed;
     } else if (answer == store::FileLookup::failed) {
@@ -120,12 +123,14 @@ asio::awaitable<void> handle_read(stream_protocol::socket& socket, store::ImageS
     }
     co_await criu::write_frame(socket, criu::remote_reply_frame(error));
     if (error != criu::kReplyOk) co_return;
+    std::uint64_t written = 0;
     if (options.reads_on_socket) {
-        co_await criu::feed_socket(socket, std::move(file), context);
+        written = co_await criu::feed_socket(socket, std::move(file), context);
     } else {
         UniqueFd pipe = co_await criu::receive_fd(socket, kPipeAfterReplyLimit);
-        co_await criu::feed_pipe(std::move(pipe), std::move(file), context);
+        written = co_await criu::feed_pipe(std::move(pipe), std::move(file), context);
     }
+    cache_metrics().served_bytes += written;
 }
 
 }  // namespace
@@ -133,6 +138,7 @@ asio::awaitable<void> handle_read(stream_protocol::socket& socket, store::ImageS
 asio::awaitable<void> run_remote_serve(stream_protocol::socket socket, criu::Endpoint endpoint,
                                        store::ImageStore& store, RemoteServeOptions options) {
     const std::string peer = criu::describe_peer(socket.native_handle());
+    const metrics::GaugeGuard connection(cache_metrics().criu_connections);
     std::string context = fmt::format("img-remote restore connection from CRIU ({}) in {}", peer, endpoint.dir);
     try {
         auto body = co_await criu::read_frame(socket);
@@ -155,6 +161,7 @@ asio::awaitable<void> run_remote_serve(stream_protocol::socket socket, criu::End
                 break;
         }
     } catch (const std::exception& e) {
+        ++cache_metrics().errors.protocol;
         spdlog::error("{}: {}; closing the connection", context, e.what());
     }
 }

@@ -1,6 +1,7 @@
 // G4 serve: answer each request once the answer is certain, serve files through CRIU's pipes.
 #include "stream_serve.hpp"
 
+#include "cache_metrics.hpp"
 #include "criu/fd_passing.hpp"
 #include "criu/framed_socket.hpp"
 #include "criu/stream_codec.hpp"
@@ -52,6 +53,7 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
     const std::string peer = criu::describe_peer(socket.native_handle());
     const std::string context = fmt::format("restore of '{}' by CRIU ({})", endpoint.snapshot_id, peer);
     const LogFields fields{.snapshot = endpoint.snapshot_id, .peer = peer};
+    const metrics::GaugeGuard connection(cache_metrics().criu_connections);
     auto about = [&](const std::string& image) { return LogFields{fields.snapshot, image, fields.peer}; };
     std::optional<ReaderCount> reading;
     std::size_t served = 0, missing = 0;
@@ -68,6 +70,7 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
                     auto r = co_await (store.wait_for(endpoint.snapshot_id) || wait_hangup(socket));
                     if (r.index() == 1) {
                         log_info(fields, "{}: CRIU went away while waiting for the dump", context);
+                        ++cache_metrics().errors.client_gone;
                         co_return;
                     }
                     snapshot = std::get<0>(r);
@@ -93,6 +96,7 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
             }
             if (!answer_known(answer)) {
                 log_info(about(name), "{}: CRIU went away while waiting for {}", context, name);
+                ++cache_metrics().errors.client_gone;
                 co_return;
             }
             if (answer == FileLookup::failed) {
@@ -109,9 +113,13 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
             }
             UniqueFd pipe = co_await criu::receive_fd(socket);
             ++served;
-            asio::co_spawn(socket.get_executor(), criu::feed_pipe(std::move(pipe), std::move(file), context), asio::detached);
+            asio::co_spawn(socket.get_executor(), criu::feed_pipe(std::move(pipe), std::move(file), context),
+                           [&served_bytes = cache_metrics().served_bytes](std::exception_ptr, std::uint64_t written) {
+                               served_bytes += written;
+                           });
         }
     } catch (const std::exception& e) {
+        ++cache_metrics().errors.protocol;
         log_error(fields, "{}: {}; closing the connection", context, e.what());
         co_return;
     }

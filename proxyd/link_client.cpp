@@ -2,6 +2,7 @@
 #include "link_client.hpp"
 
 #include "link.pb.h"
+#include "proxy_metrics.hpp"
 #include "util/log.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -136,6 +137,7 @@ asio::awaitable<void> LinkClient::run() {
         }
         socket->set_option(tcp::no_delay(true));
         ++generation_;
+        if (generation_ > 1) ++proxy_metrics().link_reconnects;
         connected_ = true;
         reported = false;
         last_error_.clear();
@@ -202,12 +204,15 @@ asio::awaitable<void> LinkClient::handshake(tcp::socket& socket) {
 asio::awaitable<void> LinkClient::write_loop(tcp::socket& socket) {
     std::vector<asio::const_buffer> buffers;
     buffers.reserve(2 * kFramesPerWrite);
+    auto& sent_bytes = proxy_metrics().sent_bytes;
     for (;;) {
         while (queue_.empty()) co_await queued_.wait();
         buffers.clear();
         const std::size_t count = std::min(queue_.size(), kFramesPerWrite);
+        std::size_t data_bytes = 0;
         for (std::size_t i = 0; i < count; ++i) {
             const OutFrame& f = queue_[i];
+            data_bytes += f.size;  // 0 for control frames
             if (!f.message.empty()) {
                 buffers.emplace_back(f.message.data(), f.message.size());
             } else {
@@ -216,6 +221,7 @@ asio::awaitable<void> LinkClient::write_loop(tcp::socket& socket) {
             }
         }
         co_await asio::async_write(socket, buffers, asio::use_awaitable);
+        sent_bytes += data_bytes;
         // Written frames give their buffers back to the pool, which lets readers drain CRIU again.
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
         written_.notify();
@@ -241,6 +247,7 @@ void LinkClient::handle_ack(link::FrameType type, const std::string& body) {
         auto it = files_.find(ack.file_tag());
         if (it == files_.end()) return;  // its snapshot already settled
         it->second.snapshot->add_acked(ack.size());
+        ++proxy_metrics().files;
         files_.erase(it);
     } else if (type == link::FrameType::snapshot_result) {
         link::SnapshotResult result;
@@ -255,6 +262,7 @@ void LinkClient::handle_ack(link::FrameType type, const std::string& body) {
         else
             snapshot->mark_failed("img-cached refused the snapshot: " + result.reason());
         if (!was_settled) log_snapshot_end(*snapshot, cache_.to_string());
+        if (!was_settled) count_snapshot_end(*snapshot, result.ok());
         std::erase_if(files_, [&](const auto& kv) { return kv.second.snapshot == snapshot; });
     } else {
         throw wire::ProtocolError(fmt::format("img-cached sent an unexpected {} frame", link::frame_type_name(type)));
@@ -268,6 +276,7 @@ void LinkClient::connection_lost(const std::string& why) {
     const std::string cache = cache_.to_string();
     if (!stopping_) log_error({.peer = cache}, "link to img-cached at {} lost: {}", cache, why);
     last_error_ = why;
+    if (!stopping_) ++proxy_metrics().errors.link_lost;
     for (auto& [tag, snapshot] : snapshots_) {
         if (snapshot->settled()) continue;
         snapshot->mark_failed("link to img-cached at " + cache + " lost before it confirmed the dump: " + why);
@@ -305,6 +314,7 @@ asio::awaitable<std::shared_ptr<OutgoingSnapshot>> LinkClient::begin_snapshot(
     }
     auto snapshot = std::make_shared<OutgoingSnapshot>(ex_, id, protocol, next_tag_++, generation_);
     if (!connected_) {
+        ++proxy_metrics().errors.unreachable;
         std::string why = last_error_;
         if (why.empty()) why = "no connection";
         snapshot->mark_failed("img-cached at " + cache_.to_string() + " is unreachable: " + why);

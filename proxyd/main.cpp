@@ -3,6 +3,7 @@
 #include "criu/stream_codec.hpp"
 #include "link_client.hpp"
 #include "proxy_control.hpp"
+#include "proxy_metrics.hpp"
 #include "proxy_options.hpp"
 #include "proxy_service.hpp"
 #include "criu/remote_codec.hpp"
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
         });
     StaticEndpoints static_endpoints(endpoints);
     std::unique_ptr<control::ControlServer> control;
+    std::unique_ptr<metrics::MetricsServer> metrics_server;  // null unless --metrics
     try {
         auto passed = PassedSockets::from_environment("img-proxyd", {"control"});
         static_endpoints.open_at_start(command.file_endpoints, command.flag_endpoints);
@@ -69,6 +71,7 @@ int main(int argc, char** argv) {
             control = std::make_unique<control::ControlServer>(ex, std::move(*fd), std::move(handler));
         else
             control = std::make_unique<control::ControlServer>(ex, options.control, std::move(handler));
+        metrics_server = proxyd::start_metrics(ex, options, pool, registry, chains, link);
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
         return 1;

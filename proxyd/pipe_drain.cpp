@@ -1,6 +1,8 @@
 // CRIU's pipe (or G2 socket) -> link: the proxy's data path.
 #include "pipe_drain.hpp"
 
+#include "proxy_metrics.hpp"
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <xxhash.h>
@@ -26,6 +28,8 @@ asio::awaitable<std::optional<std::uint64_t>> drain_to_link(Source& source, cons
                                                             LinkClient& link, BufferPool& pool,
                                                             std::string_view first_bytes,
                                                             const KeepChunk& keep) {
+    auto& read_bytes = proxy_metrics().read_bytes;
+    const metrics::GaugeGuard reading(proxy_metrics().files_reading);
     std::unique_ptr<XXH3_state_t, HashStateDeleter> hash(XXH3_createState());
     XXH3_64bits_reset(hash.get());
     const std::uint64_t tag = link.begin_file(snapshot, name);
@@ -56,6 +60,7 @@ asio::awaitable<std::optional<std::uint64_t>> drain_to_link(Source& source, cons
         if (keep && !keep(buffer.data(), size)) co_return std::nullopt;
         total += size;
         snapshot->add_read(size);
+        read_bytes += size;
         link.send_data(snapshot, tag, std::move(buffer), size);
     }
     link.end_file(snapshot, tag, total, XXH3_64bits_digest(hash.get()));

@@ -8,7 +8,7 @@ namespace imgx::proxyd {
 
 void apply_proxy_config(const config::Section& document, ProxyOptions& out) {
     document.only_keys({"cache", "capture", "control", "log_level", "shutdown_grace_seconds", "buffers", "link_wait_seconds",
-                        "remote_data", "chain_memory_mib"});
+                        "remote_data", "chain_memory_mib", "metrics", "metrics_allow_remote"});
     document.string("cache", [&](std::string_view v) { out.cache = parse_host_port(v); });
     config::read_endpoints(document, "capture", out.captures);
     document.string("control", [&](std::string_view v) {
@@ -16,6 +16,7 @@ void apply_proxy_config(const config::Section& document, ProxyOptions& out) {
         out.control = std::string(v);
     });
     document.string("log_level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
+    metrics::read_metrics_keys(document, out.metrics);
     document.integer("shutdown_grace_seconds", 0, config::kMaxShutdownGraceSeconds,
                      [&](std::int64_t v) { out.shutdown_grace_seconds = static_cast<unsigned>(v); });
     document.integer("buffers", kMinBuffers, kMaxBuffers,
@@ -41,6 +42,7 @@ std::string format_proxy_config(const ProxyOptions& options) {
     out += "remote_data = " +
            config::quoted(config::remote_data_name(options.remote_reads_on_socket)) + "\n";
     out += "chain_memory_mib = " + std::to_string(options.chain_memory_bytes >> 20) + "\n";
+    out += metrics::format_metrics_keys(options.metrics);
     out += config::format_endpoints("capture", options.captures);
     return out;
 }

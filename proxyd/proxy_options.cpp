@@ -16,6 +16,7 @@ constexpr const char* kUsage =
     "usage: img-proxyd [--config FILE] [--cache HOST:PORT] [--capture DIR[=SNAPSHOT]]...\n"
     "                  [--control PATH] [--log-level LEVEL] [--buffers N] [--link-wait SECONDS]\n"
     "                  [--remote-data pipe|socket] [--chain-memory MIB] [--shutdown-grace SECONDS]\n"
+    "                  [--metrics ADDR:PORT [--metrics-allow-remote]]\n"
     "                  [--check-config | --print-config]\n"
     "\n"
     "Receives image files from `criu dump --stream -D DIR` on DIR/streamer-capture.sock, and from\n"
@@ -31,6 +32,8 @@ constexpr const char* kUsage =
     "  --capture DIR[=ID]    listen in DIR; snapshot id ID, default the last component of DIR\n"
     "  --control PATH        control socket for img-ctl (default /run/img-proxyd/control.sock)\n"
     "  --log-level LEVEL     trace, debug, info, warning, error, critical, off (default info)\n"
+    "  --metrics ADDR:PORT   serve Prometheus metrics on http://ADDR:PORT/metrics (default off);\n"
+    "                        a loopback address unless --metrics-allow-remote is given\n"
     "  --shutdown-grace SECONDS  on SIGTERM, how long transfers in flight may take to finish\n"
     "                        before they are failed (default 30)\n"
     "  --buffers N           1 MiB chunks in flight, the proxy's data memory budget (default 16)\n"
@@ -71,6 +74,7 @@ ArgReader make_reader(ProxyOptions& settings, Actions& actions) {
         settings.control = std::string(v);
     });
     args.value("--log-level", [&](std::string_view v) { settings.log_level = parse_log_level(v); });
+    metrics::add_metrics_flags(args, settings.metrics);
     args.value("--shutdown-grace", [&](std::string_view v) {
         settings.shutdown_grace_seconds = config::parse_number(v, 0, config::kMaxShutdownGraceSeconds);
     });
@@ -110,6 +114,7 @@ ProxyCommand parse_proxy_command(int argc, char** argv, const std::string& defau
     // Second pass: the flags, over what the files set.
     Actions ignored;
     make_reader(command.options, ignored).parse(argc, argv);
+    metrics::check_metrics_settings(command.options.metrics);
     if (command.options.cache.host.empty())
         throw UsageError(
             "no img-cached address: give --cache HOST:PORT or set cache = \"HOST:PORT\" in " +

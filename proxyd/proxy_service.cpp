@@ -29,7 +29,8 @@ std::optional<std::chrono::seconds> reload(ProxyParts& parts, ProxyOptions& curr
                          {"control", current.control, next.control},
                          {"buffers", std::to_string(current.buffer_count), std::to_string(next.buffer_count)},
                          {"remote_data", std::to_string(current.remote_reads_on_socket),
-                          std::to_string(next.remote_reads_on_socket)}});
+                          std::to_string(next.remote_reads_on_socket)},
+                         {"metrics", current.metrics.address.to_string(), next.metrics.address.to_string()}});
     spdlog::info("reload: link_wait_seconds = {}, chain_memory_mib = {}, shutdown_grace_seconds = {}",
                  next.link_wait_seconds, next.chain_memory_bytes >> 20, next.shutdown_grace_seconds);
     // Keys that need a restart keep their running values.

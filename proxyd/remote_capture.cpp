@@ -6,6 +6,7 @@
 #include "criu/image_feed.hpp"
 #include "criu/remote_codec.hpp"
 #include "pipe_drain.hpp"
+#include "proxy_metrics.hpp"
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <fmt/format.h>
@@ -96,6 +97,7 @@ asio::awaitable<void> handle_write(stream_protocol::socket& socket, const criu::
         socket.non_blocking(true);
         size = co_await drain_to_link(socket, req.name, snapshot, ctx.link, ctx.pool, source.first_bytes, keep);
     }
+    if (!size && !snapshot->settled()) ++proxy_metrics().errors.client_gone;
     if (!size && !snapshot->settled() && ctx.chains.current(target))
         ctx.chains.fail_chain_of(req.snapshot_id, fmt::format("reading {} from CRIU ({}) failed", req.name, peer));
     ctx.chains.write_ended(target, req.name, size ? kept.take() : nullptr, reserved);
@@ -127,6 +129,7 @@ asio::awaitable<void> handle_parent_read(stream_protocol::socket& socket, const 
 asio::awaitable<void> run_remote_capture(stream_protocol::socket socket, criu::Endpoint endpoint,
                                          std::unique_ptr<OrderTicket> ticket, RemoteContext ctx) {
     const std::string peer = criu::describe_peer(socket.native_handle());
+    const metrics::GaugeGuard connection(proxy_metrics().criu_connections);
     const std::string& chain = endpoint.snapshot_id;
     std::string context = fmt::format("img-remote connection from CRIU ({}) in {}", peer, endpoint.dir);
     try {
@@ -165,6 +168,7 @@ asio::awaitable<void> run_remote_capture(stream_protocol::socket socket, criu::E
                 break;  // not expected on the dump side; CRIU accepts a close
         }
     } catch (const std::exception& e) {
+        ++proxy_metrics().errors.protocol;
         spdlog::error("{}: {}; closing the connection", context, e.what());
     }
 }

@@ -1,6 +1,7 @@
 // img-remote chain book-keeping on the proxy.
 #include "remote_chains.hpp"
 
+#include "proxy_metrics.hpp"
 #include "util/log.hpp"
 
 #include <fmt/format.h>
@@ -121,6 +122,7 @@ bool RemoteChains::reserve(const std::string& id, std::uint64_t bytes) {
         held_ += bytes;
         return true;
     }
+    ++proxy_metrics().errors.budget;
     fail_chain_of(id, fmt::format("img-remote chain memory budget of {} MiB exceeded (img-proxyd --chain-memory)",
                                   budget_ >> 20));
     return false;

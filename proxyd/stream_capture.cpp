@@ -5,6 +5,7 @@
 #include "criu/framed_socket.hpp"
 #include "criu/stream_codec.hpp"
 #include "pipe_drain.hpp"
+#include "proxy_metrics.hpp"
 #include "util/log.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -46,6 +47,7 @@ struct CaptureState {
 asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket socket, criu::Endpoint endpoint,
                                          CaptureContext ctx) {
     const std::string peer = criu::describe_peer(socket.native_handle());
+    const metrics::GaugeGuard connection(proxy_metrics().criu_connections);
     auto ex = socket.get_executor();
     auto state = std::make_shared<CaptureState>(std::move(socket));
 
@@ -59,6 +61,7 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
         log_warn({.snapshot = endpoint.snapshot_id, .peer = peer},
                  "snapshot '{}': a new dump by CRIU ({}) replaces the one still running", endpoint.snapshot_id, peer);
         ctx.link.abort_snapshot(older, "replaced by a newer dump of the same snapshot id");
+        ++proxy_metrics().errors.aborted;
     }
     if (snapshot->settled()) {
         log_error({.snapshot = snapshot->id(), .peer = peer}, "dump of snapshot '{}' by CRIU ({}) refused: {}",
@@ -94,6 +97,7 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
                     ++state->files;
                     state->bytes += *size;
                 } else if (!snapshot->settled()) {
+                    ++proxy_metrics().errors.client_gone;
                     ctx.link.abort_snapshot(snapshot, "reading " + name + " from CRIU failed");
                 }
                 boost::system::error_code ignored;
@@ -104,6 +108,7 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
         }
     } catch (const std::exception& e) {
         if (!snapshot->settled()) {
+            ++proxy_metrics().errors.protocol;
             // abort_snapshot logs the snapshot's end line with this reason.
             ctx.link.abort_snapshot(snapshot, "bad input from CRIU (" + peer + "): " + e.what());
         }

@@ -193,6 +193,15 @@ void Section::integer(std::string_view key, std::int64_t min, std::int64_t max,
     }
 }
 
+void Section::boolean(std::string_view key, const std::function<void(bool)>& apply) const {
+    const auto* node = find(key);
+    if (!node) return;
+    const auto* value = node->as_boolean();
+    if (!value)
+        fail_at(*node, key, "expected true or false, got " + std::string(type_name(node->type())));
+    apply(value->get());
+}
+
 void Section::tables(std::string_view key, const std::function<void(const Section&)>& apply) const {
     const auto* node = find(key);
     if (!node) return;

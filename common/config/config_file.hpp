@@ -60,6 +60,7 @@ class Section {
     void string(std::string_view key, const std::function<void(std::string_view)>& apply) const;
     void integer(std::string_view key, std::int64_t min, std::int64_t max,
                  const std::function<void(std::int64_t)>& apply) const;
+    void boolean(std::string_view key, const std::function<void(bool)>& apply) const;
     // An array of tables (`[[key]]`); `apply` gets each element in order.
     void tables(std::string_view key, const std::function<void(const Section&)>& apply) const;
 

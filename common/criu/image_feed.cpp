@@ -30,7 +30,7 @@ std::vector<asio::const_buffer> pieces_of(const store::ImageFile& file) {
 }
 
 template <typename Stream>
-asio::awaitable<void> write_file(Stream& out, const store::ImageFile& file, const std::string& context) {
+asio::awaitable<std::uint64_t> write_file(Stream& out, const store::ImageFile& file, const std::string& context) {
     boost::system::error_code ec;
     std::size_t written =
         co_await asio::async_write(out, pieces_of(file), asio::redirect_error(asio::use_awaitable, ec));
@@ -38,22 +38,25 @@ asio::awaitable<void> write_file(Stream& out, const store::ImageFile& file, cons
         spdlog::debug("{}: CRIU closed {} after {} of {} bytes", context, file.name, written, file.size);
     else if (ec)
         spdlog::warn("{}: writing {} to CRIU failed after {} bytes: {}", context, file.name, written, ec.message());
+    co_return written;
 }
 
 }  // namespace
 
-asio::awaitable<void> feed_pipe(UniqueFd fd, std::shared_ptr<const store::ImageFile> file, std::string context) {
+asio::awaitable<std::uint64_t> feed_pipe(UniqueFd fd, std::shared_ptr<const store::ImageFile> file, std::string context) {
     enlarge_pipe(fd.get(), kServePipeBytes);
     asio::posix::stream_descriptor pipe(co_await asio::this_coro::executor, fd.release());
     pipe.non_blocking(true);
-    co_await write_file(pipe, *file, context);
+    const std::uint64_t written = co_await write_file(pipe, *file, context);
+    co_return written;
 }
 
-asio::awaitable<void> feed_socket(asio::local::stream_protocol::socket& socket,
+asio::awaitable<std::uint64_t> feed_socket(asio::local::stream_protocol::socket& socket,
                                   std::shared_ptr<const store::ImageFile> file, std::string context) {
-    co_await write_file(socket, *file, context);
+    const std::uint64_t written = co_await write_file(socket, *file, context);
     boost::system::error_code ignored;
     socket.shutdown(asio::socket_base::shutdown_send, ignored);
+    co_return written;
 }
 
 }  // namespace imgx::criu

@@ -1,0 +1,206 @@
+// The /metrics endpoint of both daemons, run for real: counters after a snapshot moved through
+// the pair, 404/405 answers, and a client that stalls halfway through its request.
+#include <catch2/catch.hpp>
+
+#include "support/daemon_pair.hpp"
+#include "support/generated_dump.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <optional>
+#include <regex>
+#include <thread>
+
+using namespace imgtest;
+
+namespace {
+
+constexpr auto kTimeout = seconds(30);
+// Shorter than the daemons' 10 s limit for one scrape, so a stalled client is still
+// connected when another one has been answered.
+constexpr auto kAnswerTimeout = seconds(8);
+constexpr int kFiles = 12;
+
+struct Fd {
+    int fd = -1;
+    explicit Fd(int f) : fd(f) {}
+    Fd(Fd&& other) noexcept : fd(other.fd) { other.fd = -1; }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    ~Fd() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+// The port from the daemon's "metrics on 127.0.0.1:PORT" log line (written before it is ready).
+std::uint16_t metrics_port(DaemonPair& pair, Side side) {
+    const std::regex line(R"(metrics on 127\.0\.0\.1:(\d+))");
+    std::smatch match;
+    const std::string log = read_text_file(pair.process(side).log_path());
+    if (!std::regex_search(log, match, line)) return 0;
+    return static_cast<std::uint16_t>(std::stoi(match[1]));
+}
+
+Fd connect_to(std::uint16_t port) {
+    Fd socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(socket.fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        ::close(socket.fd);
+        socket.fd = -1;
+    }
+    return socket;
+}
+
+// Sends `request` on a new connection and returns everything the daemon answers before closing.
+std::string ask(std::uint16_t port, const std::string& request, Clock::duration timeout = kAnswerTimeout) {
+    Fd socket = connect_to(port);
+    if (socket.fd < 0) return "(cannot connect)";
+    const auto deadline = deadline_in(timeout);
+    if (write_all(socket.fd, request, deadline).status != IoStatus::ok) return "(cannot send)";
+    return read_to_eof(socket.fd, deadline).data;
+}
+
+std::string get(std::uint16_t port, const std::string& path) {
+    return ask(port, "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n");
+}
+
+std::string body_of(const std::string& response) {
+    const auto end = response.find("\r\n\r\n");
+    return end == std::string::npos ? std::string() : response.substr(end + 4);
+}
+
+// The value of the sample `series` (a name, with its labels if it has any).
+std::optional<double> value_of(const std::string& exposition, const std::string& series) {
+    const std::string prefix = "\n" + series + " ";
+    const auto at = ("\n" + exposition).find(prefix);
+    if (at == std::string::npos) return std::nullopt;
+    return std::stod(exposition.substr(at + prefix.size() - 1));
+}
+
+// Scrapes until `series` reaches `expected` (a feed to CRIU ends just after CRIU read its last
+// byte), at most a few seconds; returns the last scrape.
+std::string scrape_until(std::uint16_t port, const std::string& series, double expected) {
+    std::string text;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        text = body_of(get(port, "/metrics"));
+        if (value_of(text, series) == expected) break;
+        std::this_thread::sleep_for(milliseconds(100));
+    }
+    return text;
+}
+
+}  // namespace
+
+TEST_CASE("a snapshot moved through the pair shows in both daemons' counters, gauges and histograms") {
+    DaemonPair pair({.proxy_args = {"--metrics", "127.0.0.1:0"}, .cache_args = {"--metrics", "127.0.0.1:0"}});
+    const std::uint16_t proxy_port = metrics_port(pair, Side::proxy);
+    const std::uint16_t cache_port = metrics_port(pair, Side::cache);
+    INFO(pair.logs());
+    REQUIRE(proxy_port != 0);
+    REQUIRE(cache_port != 0);
+
+    const auto files = generate_files("metrics", 7, kFiles);
+    double total = 0;
+    for (const auto& f : files) total += static_cast<double>(f.content.size());
+    REQUIRE(dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout)).empty());
+    REQUIRE(pair.ctl(Side::proxy, {"wait", "job1"}, kTimeout).exit_status == 0);
+    REQUIRE(restore_and_compare(pair.serve_dir("job1"), files, {}, deadline_in(kTimeout)).empty());
+
+    const std::string proxy_response = get(proxy_port, "/metrics");
+    CHECK(proxy_response.starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(proxy_response.find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
+    const std::string proxy = body_of(proxy_response);
+    INFO(proxy);
+    CHECK(value_of(proxy, "imgx_proxyd_read_bytes_total") == total);
+    CHECK(value_of(proxy, "imgx_proxyd_sent_bytes_total") == total);
+    CHECK(value_of(proxy, "imgx_proxyd_files_total") == kFiles);
+    CHECK(value_of(proxy, "imgx_proxyd_snapshots_active") == 0);
+    CHECK(value_of(proxy, "imgx_proxyd_files_reading") == 0);
+    CHECK(value_of(proxy, "imgx_proxyd_buffer_bytes_used") == 0);
+    CHECK(value_of(proxy, "imgx_proxyd_link_up") == 1);
+    CHECK(value_of(proxy, "imgx_proxyd_transfer_seconds_count") == 1);
+    CHECK(value_of(proxy, "imgx_proxyd_transfer_seconds_bucket{le=\"+Inf\"}") == 1);
+    CHECK(value_of(proxy, "imgx_proxyd_errors_total{reason=\"protocol\"}") == 0);
+    CHECK(value_of(proxy, "imgx_proxyd_errors_total{reason=\"link_lost\"}") == 0);
+    CHECK(proxy.find("imgx_proxyd_build_info{version=\"") != std::string::npos);
+    CHECK(proxy.find("# TYPE imgx_proxyd_read_bytes_total counter\n") != std::string::npos);
+
+    const std::string cache = scrape_until(cache_port, "imgx_cached_served_bytes_total", total);
+    INFO(cache);
+    CHECK(value_of(cache, "imgx_cached_received_bytes_total") == total);
+    CHECK(value_of(cache, "imgx_cached_served_bytes_total") == total);
+    CHECK(value_of(cache, "imgx_cached_files_total") == kFiles);
+    CHECK(value_of(cache, "imgx_cached_snapshots_active") == 0);
+    CHECK(value_of(cache, "imgx_cached_snapshots_held") == 1);
+    CHECK(value_of(cache, "imgx_cached_image_bytes_held") == total);
+    CHECK(value_of(cache, "imgx_cached_link_sessions_total") == 1);
+    CHECK(value_of(cache, "imgx_cached_link_sessions") == 1);
+    CHECK(value_of(cache, "imgx_cached_transfer_seconds_count") == 1);
+    CHECK(value_of(cache, "imgx_cached_errors_total{reason=\"checksum\"}") == 0);
+    CHECK(cache.find("imgx_cached_build_info{version=\"") != std::string::npos);
+}
+
+TEST_CASE("the metrics endpoint answers 404 for other paths, 405 for other methods, 431 for a huge request") {
+    DaemonPair pair({.cache_args = {"--metrics", "127.0.0.1:0"}});
+    const std::uint16_t port = metrics_port(pair, Side::cache);
+    INFO(pair.logs());
+    REQUIRE(port != 0);
+    CHECK(get(port, "/").starts_with("HTTP/1.1 404 "));
+    CHECK(get(port, "/metrics/extra").starts_with("HTTP/1.1 404 "));
+    const std::string post = ask(port, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    CHECK(post.starts_with("HTTP/1.1 405 "));
+    CHECK(post.find("Allow: GET\r\n") != std::string::npos);
+    CHECK(ask(port, "GET /metrics HTTP/1.1\r\nX: " + std::string(20000, 'x')).starts_with("HTTP/1.1 431 "));
+    CHECK(ask(port, "NONSENSE\r\n\r\n").starts_with("HTTP/1.1 400 "));
+    CHECK(pair.running(Side::cache));
+}
+
+TEST_CASE("a client that sends half a request does not keep another from being answered") {
+    DaemonPair pair({.proxy_args = {"--metrics", "127.0.0.1:0"}});
+    const std::uint16_t port = metrics_port(pair, Side::proxy);
+    INFO(pair.logs());
+    REQUIRE(port != 0);
+
+    Fd stalled = connect_to(port);
+    REQUIRE(stalled.fd >= 0);
+    REQUIRE(write_all(stalled.fd, "GET /metr", deadline_in(kAnswerTimeout)).status == IoStatus::ok);
+
+    const std::string answered = get(port, "/metrics");
+    CHECK(answered.starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(value_of(body_of(answered), "imgx_proxyd_criu_connections") == 0);
+    // The stalled client is still connected, so the answer did not wait for it to go away...
+    CHECK_FALSE(wait_peer_closed(stalled.fd, deadline_in(milliseconds(0))));
+    // ...and it is answered once its request is whole.
+    REQUIRE(write_all(stalled.fd, "ics HTTP/1.1\r\n\r\n", deadline_in(kAnswerTimeout)).status == IoStatus::ok);
+    CHECK(read_to_eof(stalled.fd, deadline_in(kAnswerTimeout)).data.starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(pair.running(Side::proxy));
+}
+
+TEST_CASE("metrics are off by default, and a non-loopback address needs metrics-allow-remote") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    // An empty configuration file, so that no file of this host is read.
+    const std::string none = dir.path() + "/empty.toml";
+    { std::ofstream create(none); }
+    auto refused = run_command({paths.cached, "--config", none, "--listen", "127.0.0.1:0", "--metrics",
+                                "0.0.0.0:9100", "--check-config"},
+                               kAnswerTimeout);
+    CHECK(refused.exit_status == 2);
+    CHECK(refused.err.find("metrics_allow_remote") != std::string::npos);
+    auto allowed = run_command({paths.cached, "--config", none, "--listen", "127.0.0.1:0", "--metrics",
+                                "0.0.0.0:9100", "--metrics-allow-remote", "--check-config"},
+                               kAnswerTimeout);
+    CHECK(allowed.exit_status == 0);
+    auto printed = run_command({paths.proxyd, "--config", none, "--cache", "127.0.0.1:7411", "--print-config"},
+                               kAnswerTimeout);
+    CHECK(printed.exit_status == 0);
+    CHECK(printed.out.find("metrics = \"\"\n") != std::string::npos);
+    CHECK(printed.out.find("metrics_allow_remote = false\n") != std::string::npos);
+}
