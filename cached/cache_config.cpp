@@ -8,7 +8,7 @@ namespace imgx::cached {
 
 void apply_cache_config(const config::Section& document, CacheOptions& out) {
     document.only_keys(
-        {"listen", "serve", "control", "log_level", "shutdown_grace_seconds", "remote_data", "remote_wait_seconds", "metrics", "metrics_allow_remote"});
+        {"listen", "serve", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "remote_data", "remote_wait_seconds", "metrics", "metrics_allow_remote"});
     document.string("listen", [&](std::string_view v) {
         out.listen = parse_host_port(v, /*allow_port_zero=*/true);
     });
@@ -19,6 +19,8 @@ void apply_cache_config(const config::Section& document, CacheOptions& out) {
     });
     document.string("log_level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
     metrics::read_metrics_keys(document, out.metrics);
+    config::read_ids(document, "allow_uids", out.allow_uids);
+    config::read_ids(document, "allow_gids", out.allow_gids);
     document.integer("shutdown_grace_seconds", 0, config::kMaxShutdownGraceSeconds,
                      [&](std::int64_t v) { out.shutdown_grace_seconds = static_cast<unsigned>(v); });
     document.string("remote_data", [&](std::string_view v) {
@@ -35,6 +37,8 @@ std::string format_cache_config(const CacheOptions& options) {
     out += "control = " + config::quoted(options.control) + "\n";
     out += "log_level = " + config::quoted(config::log_level_name(options.log_level)) + "\n";
     out += "shutdown_grace_seconds = " + std::to_string(options.shutdown_grace_seconds) + "\n";
+    out += config::format_ids("allow_uids", options.allow_uids);
+    out += config::format_ids("allow_gids", options.allow_gids);
     out += "remote_data = " +
            config::quoted(config::remote_data_name(options.remote_reads_on_socket)) + "\n";
     out += "remote_wait_seconds = " + std::to_string(options.remote_wait_seconds) + "\n";

@@ -17,6 +17,7 @@ constexpr const char* kUsage =
     "                  [--control PATH] [--log-level LEVEL] [--remote-data pipe|socket]\n"
     "                  [--remote-wait SECONDS] [--shutdown-grace SECONDS]\n"
     "                  [--metrics ADDR:PORT [--metrics-allow-remote]]\n"
+    "                  [--allow-uid UID]... [--allow-gid GID]...\n"
     "                  [--check-config | --print-config]\n"
     "\n"
     "Receives snapshots from img-proxyd and serves them to `criu restore --stream -D DIR` on\n"
@@ -36,6 +37,9 @@ constexpr const char* kUsage =
     "                        a loopback address unless --metrics-allow-remote is given\n"
     "  --shutdown-grace SECONDS  on SIGTERM, how long transfers in flight may take to finish\n"
     "                        before they are failed (default 30)\n"
+    "  --allow-uid UID       a user besides root and the daemon's own that may connect to its\n"
+    "                        sockets (CRIU endpoints, control); repeatable, adds to allow_uids\n"
+    "  --allow-gid GID       the same for a group (the peer's primary group)\n"
     "  --remote-data MODE    how --remote restores read images: pipe (2020 builds, default)\n"
     "                        or socket (2017-2019 builds)\n"
     "  --remote-wait SECONDS longest a --remote read waits for its dump to finish, then error 5\n"
@@ -75,6 +79,8 @@ ArgReader make_reader(CacheOptions& settings, Actions& actions) {
     });
     args.value("--log-level", [&](std::string_view v) { settings.log_level = parse_log_level(v); });
     metrics::add_metrics_flags(args, settings.metrics);
+    args.value("--allow-uid", [&](std::string_view v) { settings.allow_uids.push_back(config::parse_id(v)); });
+    args.value("--allow-gid", [&](std::string_view v) { settings.allow_gids.push_back(config::parse_id(v)); });
     args.value("--shutdown-grace", [&](std::string_view v) {
         settings.shutdown_grace_seconds = config::parse_number(v, 0, config::kMaxShutdownGraceSeconds);
     });

@@ -25,6 +25,8 @@ struct CacheOptions {
     bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for --remote restores
     unsigned remote_wait_seconds = 600;   // longest an img-remote read waits for its dump
     unsigned shutdown_grace_seconds = config::kDefaultShutdownGraceSeconds;  // drain on SIGTERM
+    std::vector<unsigned> allow_uids;  // may connect besides root and the daemon's own user
+    std::vector<unsigned> allow_gids;
 };
 
 // What the command line asks for.

@@ -2,6 +2,7 @@
 #include "cache_service.hpp"
 
 #include "cache_config.hpp"
+#include "service/local_access.hpp"
 #include "service/reload_notes.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -25,6 +26,7 @@ std::optional<std::chrono::seconds> reload(CacheParts& parts, CacheOptions& curr
     const CacheOptions& next = fresh->options;
     apply_log_level(current.log_level, next.log_level);
     parts.static_endpoints.reload(fresh->file_endpoints);
+    apply_local_access(parts.endpoints, parts.control, next.allow_uids, next.allow_gids);
     parts.remote.wait_limit = std::chrono::seconds(next.remote_wait_seconds);
     note_restart_needed({{"listen", current.listen.to_string(), next.listen.to_string()},
                          {"control", current.control, next.control},
@@ -38,6 +40,8 @@ std::optional<std::chrono::seconds> reload(CacheParts& parts, CacheOptions& curr
     current.serves = next.serves;
     current.remote_wait_seconds = next.remote_wait_seconds;
     current.shutdown_grace_seconds = next.shutdown_grace_seconds;
+    current.allow_uids = next.allow_uids;
+    current.allow_gids = next.allow_gids;
     return std::chrono::seconds(next.shutdown_grace_seconds);
 }
 

@@ -11,6 +11,7 @@
 #include "stream_serve.hpp"
 #include "util/cli.hpp"
 #include "util/log.hpp"
+#include "service/local_access.hpp"
 #include "service/passed_sockets.hpp"
 #include "service/service_lifecycle.hpp"
 #include "service/static_endpoints.hpp"
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
         else
             control = std::make_unique<control::ControlServer>(ex, options.control, std::move(handler));
         metrics_server = cached::start_metrics(ex, options, store);
+        apply_local_access(endpoints, *control, options.allow_uids, options.allow_gids);
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
         return 1;

@@ -12,6 +12,7 @@
 #include "service/service_lifecycle.hpp"
 #include "service/static_endpoints.hpp"
 #include "stream_capture.hpp"
+#include "service/local_access.hpp"
 #include "util/cli.hpp"
 #include "util/log.hpp"
 
@@ -72,6 +73,7 @@ int main(int argc, char** argv) {
         else
             control = std::make_unique<control::ControlServer>(ex, options.control, std::move(handler));
         metrics_server = proxyd::start_metrics(ex, options, pool, registry, chains, link);
+        apply_local_access(endpoints, *control, options.allow_uids, options.allow_gids);
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
         return 1;

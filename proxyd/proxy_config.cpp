@@ -7,7 +7,7 @@
 namespace imgx::proxyd {
 
 void apply_proxy_config(const config::Section& document, ProxyOptions& out) {
-    document.only_keys({"cache", "capture", "control", "log_level", "shutdown_grace_seconds", "buffers", "link_wait_seconds",
+    document.only_keys({"cache", "capture", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "buffers", "link_wait_seconds",
                         "remote_data", "chain_memory_mib", "metrics", "metrics_allow_remote"});
     document.string("cache", [&](std::string_view v) { out.cache = parse_host_port(v); });
     config::read_endpoints(document, "capture", out.captures);
@@ -17,6 +17,8 @@ void apply_proxy_config(const config::Section& document, ProxyOptions& out) {
     });
     document.string("log_level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
     metrics::read_metrics_keys(document, out.metrics);
+    config::read_ids(document, "allow_uids", out.allow_uids);
+    config::read_ids(document, "allow_gids", out.allow_gids);
     document.integer("shutdown_grace_seconds", 0, config::kMaxShutdownGraceSeconds,
                      [&](std::int64_t v) { out.shutdown_grace_seconds = static_cast<unsigned>(v); });
     document.integer("buffers", kMinBuffers, kMaxBuffers,
@@ -37,6 +39,8 @@ std::string format_proxy_config(const ProxyOptions& options) {
     out += "control = " + config::quoted(options.control) + "\n";
     out += "log_level = " + config::quoted(config::log_level_name(options.log_level)) + "\n";
     out += "shutdown_grace_seconds = " + std::to_string(options.shutdown_grace_seconds) + "\n";
+    out += config::format_ids("allow_uids", options.allow_uids);
+    out += config::format_ids("allow_gids", options.allow_gids);
     out += "buffers = " + std::to_string(options.buffer_count) + "\n";
     out += "link_wait_seconds = " + std::to_string(options.link_wait_seconds) + "\n";
     out += "remote_data = " +

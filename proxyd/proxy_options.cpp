@@ -17,6 +17,7 @@ constexpr const char* kUsage =
     "                  [--control PATH] [--log-level LEVEL] [--buffers N] [--link-wait SECONDS]\n"
     "                  [--remote-data pipe|socket] [--chain-memory MIB] [--shutdown-grace SECONDS]\n"
     "                  [--metrics ADDR:PORT [--metrics-allow-remote]]\n"
+    "                  [--allow-uid UID]... [--allow-gid GID]...\n"
     "                  [--check-config | --print-config]\n"
     "\n"
     "Receives image files from `criu dump --stream -D DIR` on DIR/streamer-capture.sock, and from\n"
@@ -36,6 +37,9 @@ constexpr const char* kUsage =
     "                        a loopback address unless --metrics-allow-remote is given\n"
     "  --shutdown-grace SECONDS  on SIGTERM, how long transfers in flight may take to finish\n"
     "                        before they are failed (default 30)\n"
+    "  --allow-uid UID       a user besides root and the daemon's own that may connect to its\n"
+    "                        sockets (CRIU endpoints, control); repeatable, adds to allow_uids\n"
+    "  --allow-gid GID       the same for a group (the peer's primary group)\n"
     "  --buffers N           1 MiB chunks in flight, the proxy's data memory budget (default 16)\n"
     "  --link-wait SECONDS   how long a new dump waits for an unreachable img-cached (default 30)\n"
     "  --remote-data MODE    how --remote dumps read parent images: pipe (2020 builds, default)\n"
@@ -75,6 +79,8 @@ ArgReader make_reader(ProxyOptions& settings, Actions& actions) {
     });
     args.value("--log-level", [&](std::string_view v) { settings.log_level = parse_log_level(v); });
     metrics::add_metrics_flags(args, settings.metrics);
+    args.value("--allow-uid", [&](std::string_view v) { settings.allow_uids.push_back(config::parse_id(v)); });
+    args.value("--allow-gid", [&](std::string_view v) { settings.allow_gids.push_back(config::parse_id(v)); });
     args.value("--shutdown-grace", [&](std::string_view v) {
         settings.shutdown_grace_seconds = config::parse_number(v, 0, config::kMaxShutdownGraceSeconds);
     });

@@ -33,6 +33,8 @@ struct ProxyOptions {
     bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for dump-side reads
     std::uint64_t chain_memory_bytes = 4ull << 30;  // images kept for img-remote pre-dump chains
     unsigned shutdown_grace_seconds = config::kDefaultShutdownGraceSeconds;  // drain on SIGTERM
+    std::vector<unsigned> allow_uids;  // may connect besides root and the daemon's own user
+    std::vector<unsigned> allow_gids;
 };
 
 // What the command line asks for.

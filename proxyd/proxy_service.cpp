@@ -2,6 +2,7 @@
 #include "proxy_service.hpp"
 
 #include "proxy_config.hpp"
+#include "service/local_access.hpp"
 #include "service/reload_notes.hpp"
 
 #include <fmt/format.h>
@@ -25,6 +26,7 @@ std::optional<std::chrono::seconds> reload(ProxyParts& parts, ProxyOptions& curr
     parts.static_endpoints.reload(fresh->file_endpoints);
     parts.link.set_connect_wait(std::chrono::seconds(next.link_wait_seconds));
     parts.chains.set_memory_budget(next.chain_memory_bytes);
+    apply_local_access(parts.endpoints, parts.control, next.allow_uids, next.allow_gids);
     note_restart_needed({{"cache", current.cache.to_string(), next.cache.to_string()},
                          {"control", current.control, next.control},
                          {"buffers", std::to_string(current.buffer_count), std::to_string(next.buffer_count)},
@@ -39,6 +41,8 @@ std::optional<std::chrono::seconds> reload(ProxyParts& parts, ProxyOptions& curr
     current.link_wait_seconds = next.link_wait_seconds;
     current.chain_memory_bytes = next.chain_memory_bytes;
     current.shutdown_grace_seconds = next.shutdown_grace_seconds;
+    current.allow_uids = next.allow_uids;
+    current.allow_gids = next.allow_gids;
     return std::chrono::seconds(next.shutdown_grace_seconds);
 }
 

@@ -83,12 +83,19 @@ asio::awaitable<WriteTarget> RemoteChains::for_write(const std::string& chain_na
         const auto push = record_push(chain_name, id);
         co_await announce(chain_name, id, push);
     }
-    // A push still being announced to the cache has no snapshot yet: wait for it.
+    // The write belongs to the push current now. One still being announced to the cache has no
+    // snapshot yet: wait for it, unless a newer push replaces it meanwhile.
+    const std::uint64_t push = chain_holding(id)->pushed[id].push;
     for (;;) {
         Chain* chain = chain_holding(id);
-        if (!chain) {
+        const char* gone = nullptr;  // no ?: in coroutines (gcc 12)
+        if (!chain)
+            gone = "its chain was dropped";
+        else if (chain->pushed[id].push != push)
+            gone = "its push was replaced by a newer one";
+        if (gone) {
             auto failed = std::make_shared<OutgoingSnapshot>(ex_, id, "remote", 0, 0);
-            failed->mark_failed("its chain was dropped");
+            failed->mark_failed(gone);
             co_return WriteTarget{std::move(failed), nullptr};
         }
         if (auto snapshot = chain->pushed[id].outgoing) co_return WriteTarget{std::move(snapshot), kept_.find(id)};

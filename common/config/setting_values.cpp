@@ -56,6 +56,21 @@ void read_endpoints(const Section& section, std::string_view key, std::vector<En
     });
 }
 
+unsigned parse_id(std::string_view text) { return parse_number(text, 0, kMaxId); }
+
+void read_ids(const Section& section, std::string_view key, std::vector<unsigned>& out) {
+    section.integers(key, 0, kMaxId, [&](std::vector<std::int64_t> values) {
+        out.clear();
+        for (auto v : values) out.push_back(static_cast<unsigned>(v));
+    });
+}
+
+std::string format_ids(std::string_view key, const std::vector<unsigned>& ids) {
+    std::string out = std::string(key) + " = [";
+    for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? ", " : "") + std::to_string(ids[i]);
+    return out + "]\n";
+}
+
 std::string format_endpoints(std::string_view key, const std::vector<EndpointSpec>& specs) {
     std::string out;
     for (const auto& spec : specs) {

@@ -28,6 +28,13 @@ std::string_view remote_data_name(bool socket);
 // The name parse_log_level() reads back ("warning", not "warn").
 std::string_view log_level_name(spdlog::level::level_enum level);
 
+// Local access (--allow-uid/--allow-gid, allow_uids/allow_gids): user or group ids besides root
+// and the daemon's own user that may connect to its UNIX sockets.
+inline constexpr unsigned kMaxId = 4294967294u;  // (uid_t)-1 means "no id"
+unsigned parse_id(std::string_view text);
+void read_ids(const Section& section, std::string_view key, std::vector<unsigned>& out);
+std::string format_ids(std::string_view key, const std::vector<unsigned>& ids);
+
 // Endpoint lists: `[[KEY]]` tables with `dir` (required) and `snapshot` (default: the last
 // component of dir), the same as --capture/--serve DIR[=SNAPSHOT]. Appends to `out`.
 void read_endpoints(const Section& section, std::string_view key, std::vector<EndpointSpec>& out);

@@ -46,6 +46,7 @@ void ControlServer::start() {
             auto socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
             if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
             if (ec) continue;
+            if (!access_.admit(socket.native_handle(), "the control socket " + path_)) continue;  // closes it
             asio::co_spawn(acceptor_.get_executor(), serve(std::move(socket)), asio::detached);
         }
     }, asio::detached);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "control.pb.h"
+#include "util/peer_access.hpp"
 #include "util/unique_fd.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -37,6 +38,8 @@ public:
     ~ControlServer();
 
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
+    // Who may connect from now on (others are closed at once, with a log line).
+    void set_peer_access(PeerAccess access) { access_ = std::move(access); }
     void close();
 
 private:
@@ -46,6 +49,7 @@ private:
     std::string path_;
     boost::asio::local::stream_protocol::acceptor acceptor_;
     Handler handler_;
+    PeerAccess access_;
     bool owns_path_ = true;
 };
 

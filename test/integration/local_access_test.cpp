@@ -16,8 +16,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 using namespace imgtest;
 
@@ -60,6 +62,38 @@ Probe probe_as_nobody(const std::string& path, const std::string& name) {
     return static_cast<Probe>(WEXITSTATUS(status));
 }
 
+// Runs `img-ctl --control <side's socket> status` as nobody; its exit status (-1 if it hung).
+int ctl_status_as_nobody(DaemonPair& pair, Side side) {
+    const std::string ctl = daemon_paths_or_skip().ctl;
+    const std::string control = pair.control(side);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) ::_exit(120);
+        const char* argv[] = {ctl.c_str(), "--control", control.c_str(), "status", nullptr};
+        ::execv(ctl.c_str(), const_cast<char* const*>(argv));
+        ::_exit(121);
+    }
+    const auto deadline = deadline_in(kTimeout);
+    int status = 0;
+    while (::waitpid(child, &status, WNOHANG) == 0) {
+        if (Clock::now() >= deadline) {
+            ::kill(child, SIGKILL);
+            ::waitpid(child, &status, 0);
+            return -1;
+        }
+        std::this_thread::sleep_for(milliseconds(20));
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Lets nobody reach the control sockets: as if an operator had loosened the modes.
+void open_control_sockets(const DaemonPair& pair) {
+    std::filesystem::permissions(pair.dir().path(), std::filesystem::perms(0711));
+    for (auto side : {Side::proxy, Side::cache})
+        std::filesystem::permissions(pair.control(side), std::filesystem::perms(0666));
+}
+
 }  // namespace
 
 TEST_CASE("sockets are created 0600 and the directories created for them 0700") {
@@ -77,7 +111,7 @@ TEST_CASE("sockets are created 0600 and the directories created for them 0700") 
     CHECK(mode_of(fresh + "/streamer-capture.sock") == 0600);
 }
 
-// Last in this file: without root it skips the whole executable.
+// The last two need root; without it they skip the whole executable.
 TEST_CASE("a user not on the allow-list is refused and logged; CRIU as root goes on") {
     if (::geteuid() != 0) skip_test("connecting as another user needs root");
     DaemonPair pair;
@@ -102,4 +136,24 @@ TEST_CASE("a user not on the allow-list is refused and logged; CRIU as root goes
     const auto restored = restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout));
     INFO(restored);
     CHECK(restored.empty());
+}
+
+TEST_CASE("the control socket refuses users not on the allow-list and serves those on it") {
+    if (::geteuid() != 0) skip_test("connecting as another user needs root");
+    PairOptions refused_options;
+    DaemonPair refused(refused_options);
+    open_control_sockets(refused);
+    CHECK(ctl_status_as_nobody(refused, Side::proxy) != 0);
+    CHECK(ctl_status_as_nobody(refused, Side::cache) != 0);
+    CHECK(refused.logs().find("refused a connection to the control socket") != std::string::npos);
+
+    PairOptions allowed_options;
+    allowed_options.proxy_args = {"--allow-uid", std::to_string(kNobody)};
+    allowed_options.cache_args = {"--allow-gid", std::to_string(kNobody)};
+    DaemonPair allowed(allowed_options);
+    open_control_sockets(allowed);
+    CHECK(ctl_status_as_nobody(allowed, Side::proxy) == 0);
+    CHECK(ctl_status_as_nobody(allowed, Side::cache) == 0);
+    CHECK(allowed.logs().find("local access to CRIU endpoints and the control socket: uid 0, 65534") !=
+          std::string::npos);
 }

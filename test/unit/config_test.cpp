@@ -256,3 +256,26 @@ TEST_CASE("a reload knows which endpoints came from the files and which from fla
     CHECK(proxy({"--cache", "h:1"}).options.shutdown_grace_seconds == 30);  // the documented default
     CHECK_THROWS_AS(proxy({"--cache", "h:1", "--shutdown-grace", "3601"}), UsageError);
 }
+
+TEST_CASE("allow_uids and allow_gids are integer arrays; --allow-uid/--allow-gid add to them") {
+    TempDir dir;
+    const std::string main = dir.path() + "/img-cached.toml";
+    write_file(main, "listen = \"127.0.0.1:7411\"\nallow_uids = [1000, 1001]\nallow_gids = [27]\n");
+    auto command = cache({"--config", main, "--allow-uid", "5", "--allow-gid", "4"});
+    CHECK(command.options.allow_uids == std::vector<unsigned>{1000, 1001, 5});
+    CHECK(command.options.allow_gids == std::vector<unsigned>{27, 4});
+    CHECK(proxy({"--cache", "d:1"}).options.allow_uids.empty());
+
+    write_file(main, "listen = \"127.0.0.1:7411\"\n\nallow_uids = [1000, \"backup\"]\n");
+    auto e = config_error([&] { cache({"--config", main}); });
+    CHECK(e.line() == 3);
+    CHECK(e.key() == "allow_uids");
+    CHECK(std::string(e.what()).find("expected an array of integers, found a string") != std::string::npos);
+    write_file(main, "listen = \"127.0.0.1:7411\"\nallow_gids = 27\n");
+    e = config_error([&] { cache({"--config", main}); });
+    CHECK(std::string(e.what()).find("expected an array of integers, got an integer") != std::string::npos);
+    write_file(main, "listen = \"127.0.0.1:7411\"\nallow_uids = [-1]\n");
+    e = config_error([&] { cache({"--config", main}); });
+    CHECK(std::string(e.what()).find("-1 is not a number from 0 to 4294967294") != std::string::npos);
+    CHECK_THROWS_AS(proxy({"--cache", "d:1", "--allow-uid", "root"}), UsageError);
+}
