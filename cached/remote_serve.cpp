@@ -6,6 +6,7 @@
 #include "criu/framed_socket.hpp"
 #include "criu/image_feed.hpp"
 #include "criu/remote_codec.hpp"
+#include "util/log.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -74,7 +75,8 @@ asio::awaitable<bool> wait_chain_complete(store::ImageStore& store, const std::s
 }
 
 asio::awaitable<void> handle_pull(stream_protocol::socket& socket, store::ImageStore& store, const std::string& chain,
-                                  const RemoteServeOptions& options, const std::string& context) {
+                                  const RemoteServeOptions& options, const std::string& context,
+                                  const LogFields& fields) {
     bool complete = false;
     auto outcome = co_await bounded(
         [&]() -> asio::awaitable<void> { complete = co_await wait_chain_complete(store, chain); }(), socket,
@@ -85,7 +87,7 @@ asio::awaitable<void> handle_pull(stream_protocol::socket& socket, store::ImageS
         const char* why = "failed";
         if (outcome == Outcome::timed_out) why = "did not arrive in time";
         if (outcome == Outcome::hung_up) why = "was still arriving when CRIU went away";
-        spdlog::error("{}: chain '{}' {}; closing without a list so the restore aborts", context, chain, why);
+        log_error(fields, "{}: chain '{}' {}; closing without a list so the restore aborts", context, chain, why);
         co_return;
     }
     std::string out = criu::remote_reply_frame(criu::kReplyOk);
@@ -95,7 +97,7 @@ asio::awaitable<void> handle_pull(stream_protocol::socket& socket, store::ImageS
 
 asio::awaitable<void> handle_read(stream_protocol::socket& socket, store::ImageStore& store,
                                   const criu::RemoteRequest& req, const RemoteServeOptions& options,
-                                  const std::string& context) {
+                                  const std::string& context, const LogFields& fields) {
     std::shared_ptr<const store::ImageFile> file;
     store::FileLookup answer = store::FileLookup::failed;
     auto outcome = co_await bounded(
@@ -105,18 +107,20 @@ asio::awaitable<void> handle_read(stream_protocol::socket& socket, store::ImageS
         }(),
         socket, options.wait_limit);
     if (outcome == Outcome::hung_up) {
-        spdlog::info("{}: CRIU went away while waiting", context);
+        log_info(fields, "{}: CRIU went away while waiting", context);
         ++cache_metrics().errors.client_gone;
         co_return;
     }
     std::uint32_t error = criu::kReplyOk;
     if (outcome == Outcome::timed_out) {
         ++cache_metrics().errors.timeout;
-        spdlog::error("{}: the dump did not finish within {} s; answering error 5", context, options.wait_limit.count());
+        log_error(fields, "{}: the dump did not finish within {} s; answering error 5", context,
+                  options.wait_limit.count());
         error = criu::kReplyFailed;
     } else if (answer == store::FileLookup::failed) {
         auto snapshot = store.find(req.snapshot_id);
-        spdlog::error("{}: snapshot failed ({}); answering error 5", context, snapshot ? snapshot->error() : "dropped");
+        const std::string why = snapshot ? snapshot->error() : "dropped";
+        log_error(fields, "{}: snapshot failed ({}); answering error 5", context, why);
         error = criu::kReplyFailed;
     } else if (answer == store::FileLookup::absent) {
         error = criu::kReplyNoImage;
@@ -140,29 +144,35 @@ asio::awaitable<void> run_remote_serve(stream_protocol::socket socket, criu::End
     const std::string peer = criu::describe_peer(socket.native_handle());
     const metrics::GaugeGuard connection(cache_metrics().criu_connections);
     std::string context = fmt::format("img-remote restore connection from CRIU ({}) in {}", peer, endpoint.dir);
+    // What the connection concerns, kept here so the catch handler's log line can still name it.
+    std::string about_snapshot = endpoint.snapshot_id, about_image;
+    LogFields fields{.snapshot = about_snapshot, .peer = peer};
     try {
         auto body = co_await criu::read_frame(socket);
         if (!body) co_return;
         const auto req = criu::decode_remote_request(*body);
         switch (req.kind) {
             case Kind::pull_ids:
-                co_await handle_pull(socket, store, endpoint.snapshot_id, options, context);
+                co_await handle_pull(socket, store, endpoint.snapshot_id, options, context, fields);
                 break;
             case Kind::read:
                 context = fmt::format("read of {} in snapshot '{}' by CRIU ({})", req.name, req.snapshot_id, peer);
-                co_await handle_read(socket, store, req, options, context);
+                about_snapshot = req.snapshot_id;
+                about_image = req.name;
+                fields = {.snapshot = about_snapshot, .image = about_image, .peer = peer};
+                co_await handle_read(socket, store, req, options, context, fields);
                 break;
             case Kind::finish_restore:
-                spdlog::info("{}: restore finished", context);
+                log_info(fields, "{}: restore finished", context);
                 break;  // close without a reply, as CRIU's own cache did
             default:
-                spdlog::error("{}: {} request on img-cache.sock; CRIU writes only to img-proxy.sock", context,
-                              criu::kind_name(req.kind));
+                log_error(fields, "{}: {} request on img-cache.sock; CRIU writes only to img-proxy.sock", context,
+                          criu::kind_name(req.kind));
                 break;
         }
     } catch (const std::exception& e) {
         ++cache_metrics().errors.protocol;
-        spdlog::error("{}: {}; closing the connection", context, e.what());
+        log_error(fields, "{}: {}; closing the connection", context, e.what());
     }
 }
 

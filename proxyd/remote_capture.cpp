@@ -7,6 +7,7 @@
 #include "criu/remote_codec.hpp"
 #include "pipe_drain.hpp"
 #include "proxy_metrics.hpp"
+#include "util/log.hpp"
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <fmt/format.h>
@@ -111,7 +112,8 @@ asio::awaitable<void> handle_parent_read(stream_protocol::socket& socket, const 
         co_return;
     }
     if (read.answer == ParentRead::Answer::failed) {
-        spdlog::error("{}: chain failed; answering error 5 for {}", context, req.name);
+        log_error({.snapshot = req.snapshot_id, .image = req.name}, "{}: chain failed; answering error 5 for {}",
+                  context, req.name);
         co_await criu::write_frame(socket, criu::remote_reply_frame(criu::kReplyFailed));
         co_return;
     }
@@ -132,13 +134,18 @@ asio::awaitable<void> run_remote_capture(stream_protocol::socket socket, criu::E
     const metrics::GaugeGuard connection(proxy_metrics().criu_connections);
     const std::string& chain = endpoint.snapshot_id;
     std::string context = fmt::format("img-remote connection from CRIU ({}) in {}", peer, endpoint.dir);
+    // What the connection concerns, kept here so the catch handler's log line can still name it.
+    std::string about_snapshot = chain, about_image;
     try {
         auto body = co_await criu::read_frame(socket);
         if (!body) co_return;
         const auto req = criu::decode_remote_request(*body);
-        if (!req.snapshot_id.empty() && !req.g1_control)
+        if (!req.snapshot_id.empty() && !req.g1_control) {
             context = fmt::format("{} of {} in snapshot '{}' by CRIU ({})", criu::kind_name(req.kind), req.name,
                                   req.snapshot_id, peer);
+            about_snapshot = req.snapshot_id;
+            about_image = req.name;
+        }
         spdlog::debug("{}", context);
         switch (req.kind) {
             case Kind::push_id:
@@ -169,7 +176,8 @@ asio::awaitable<void> run_remote_capture(stream_protocol::socket socket, criu::E
         }
     } catch (const std::exception& e) {
         ++proxy_metrics().errors.protocol;
-        spdlog::error("{}: {}; closing the connection", context, e.what());
+        log_error({.snapshot = about_snapshot, .image = about_image, .peer = peer}, "{}: {}; closing the connection",
+                  context, e.what());
     }
 }
 
