@@ -40,8 +40,10 @@ asio::awaitable<std::optional<std::uint64_t>> drain_to_link(Source& source, cons
         PooledBuffer buffer = co_await pool.acquire();
         if (snapshot->settled()) co_return std::nullopt;
         std::size_t size = std::min(first_bytes.size(), buffer.capacity());
-        std::memcpy(buffer.data(), first_bytes.data(), size);
-        first_bytes.remove_prefix(size);
+        if (size > 0) {  // first_bytes may be empty with a null data(): no memcpy then (UBSan)
+            std::memcpy(buffer.data(), first_bytes.data(), size);
+            first_bytes.remove_prefix(size);
+        }
         boost::system::error_code ec;
         if (size == 0) {
             size = co_await source.async_read_some(asio::buffer(buffer.data(), buffer.capacity()),
