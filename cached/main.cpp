@@ -11,6 +11,7 @@
 #include "stream_serve.hpp"
 #include "util/cli.hpp"
 #include "util/log.hpp"
+#include "service/daemon_io_context.hpp"
 #include "service/local_access.hpp"
 #include "service/passed_sockets.hpp"
 #include "service/service_lifecycle.hpp"
@@ -47,7 +48,7 @@ int main(int argc, char** argv) {
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
 
-    asio::io_context io(1);
+    DaemonIoContext io(1);
     auto ex = io.get_executor();
     store::ImageStore store(ex);
     cached::RemoteServeOptions remote{options.remote_reads_on_socket,
@@ -87,6 +88,8 @@ int main(int argc, char** argv) {
                              cached::make_cache_hooks({store, endpoints, static_endpoints, *control, *listener, remote},
                                                       options, argc, argv),
                              std::chrono::seconds(options.shutdown_grace_seconds));
-    return service.run(fmt::format("img-cached {} ready: link on {}, {} serve endpoint(s), control socket {}",
+    const int status = service.run(fmt::format("img-cached {} ready: link on {}, {} serve endpoint(s), control socket {}",
                                    IMGX_VERSION, listener->bound(), endpoints.list().size(), control->path()));
+    io.destroy_pending_work();
+    return status;
 }

@@ -12,6 +12,7 @@
 #include "service/service_lifecycle.hpp"
 #include "service/static_endpoints.hpp"
 #include "stream_capture.hpp"
+#include "service/daemon_io_context.hpp"
 #include "service/local_access.hpp"
 #include "util/cli.hpp"
 #include "util/log.hpp"
@@ -40,7 +41,7 @@ int main(int argc, char** argv) {
     // A restore or dump that closes its end early must not kill the daemon.
     std::signal(SIGPIPE, SIG_IGN);
 
-    asio::io_context io(1);
+    DaemonIoContext io(1);
     auto ex = io.get_executor();
     BufferPool pool(ex, options.chunk_bytes, options.buffer_count);
     proxyd::LinkClient link(ex, options.cache, std::chrono::seconds(options.link_wait_seconds));
@@ -84,6 +85,8 @@ int main(int argc, char** argv) {
         io, "img-proxyd",
         proxyd::make_proxy_hooks({link, registry, chains, endpoints, static_endpoints, *control}, options, argc, argv),
         std::chrono::seconds(options.shutdown_grace_seconds));
-    return service.run(fmt::format("img-proxyd {} ready: {} capture endpoint(s), control socket {}, forwarding to {}",
+    const int status = service.run(fmt::format("img-proxyd {} ready: {} capture endpoint(s), control socket {}, forwarding to {}",
                                    IMGX_VERSION, endpoints.list().size(), control->path(), options.cache.to_string()));
+    io.destroy_pending_work();
+    return status;
 }
