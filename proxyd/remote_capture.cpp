@@ -61,6 +61,8 @@ asio::awaitable<void> handle_write(stream_protocol::socket& socket, const criu::
                                    const std::string& chain, RemoteContext& ctx, const std::string& peer) {
     const auto target = co_await ctx.chains.for_write(chain, req.snapshot_id);
     const auto& snapshot = target.outgoing;
+    // From here a finish waits for this image, also while CRIU's pipe is still on its way.
+    ctx.chains.write_started(req.snapshot_id, req.name);
     criu::WriteSource source;
     std::string failure;
     try {
@@ -72,6 +74,7 @@ asio::awaitable<void> handle_write(stream_protocol::socket& socket, const criu::
         // The image CRIU meant to write is lost: the chain must not complete without it.
         if (ctx.chains.current(target))
             ctx.chains.fail_chain_of(req.snapshot_id, fmt::format("write of {} by CRIU ({}): {}", req.name, peer, failure));
+        ctx.chains.write_ended(target, req.name, nullptr, 0);
         throw wire::ProtocolError(failure);
     }
     store::ImageFileBuilder kept(req.name);
@@ -83,7 +86,6 @@ asio::awaitable<void> handle_write(stream_protocol::socket& socket, const criu::
         kept.commit_segment();
         return true;
     };
-    ctx.chains.write_started(req.snapshot_id, req.name);
     std::optional<std::uint64_t> size;
     if (source.pipe) {
         // G3: CRIU closes the socket now and writes into the pipe.
