@@ -1,0 +1,178 @@
+// The link's resume logic: frame numbering, cumulative acknowledgement, resending after a new
+// connection, when acknowledgements go out, stall detection and reconnection backoff.
+#include <catch2/catch.hpp>
+
+#include "link/resume_window.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace imgx;
+using namespace imgx::link;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Writes every unwritten frame, as a writer loop does; returns them.
+std::vector<std::string> write_all(SendWindow<std::string>& window) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < window.unwritten(); ++i) out.push_back(window.unwritten_at(i));
+    window.mark_written(out.size());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("frames are numbered from 1 in the order queued") {
+    SendWindow<std::string> window;
+    CHECK(window.push("a") == 1);
+    CHECK(window.push("b") == 2);
+    window.mark_written(2);
+    window.acknowledge(2);
+    CHECK(window.push("c") == 3);
+    CHECK(window.queued() == 3);
+}
+
+TEST_CASE("an acknowledgement releases every frame through its number and no other") {
+    SendWindow<std::string> window;
+    for (auto f : {"a", "b", "c", "d"}) window.push(f);
+    write_all(window);
+    CHECK(window.outstanding());
+    window.acknowledge(3);
+    CHECK(window.held() == 1);
+    CHECK(window.acknowledged() == 3);
+    window.acknowledge(3);  // repeated (a heartbeat): nothing changes
+    CHECK(window.held() == 1);
+    window.acknowledge(4);
+    CHECK(window.held() == 0);
+    CHECK_FALSE(window.outstanding());
+}
+
+TEST_CASE("a frame stays held until acknowledged, so a pooled buffer goes back only then") {
+    SendWindow<std::shared_ptr<int>> window;
+    auto buffer = std::make_shared<int>(7);
+    std::weak_ptr<int> watch = buffer;
+    window.push(std::move(buffer));
+    window.mark_written(1);
+    CHECK_FALSE(watch.expired());  // written is not enough
+    window.acknowledge(1);
+    CHECK(watch.expired());
+}
+
+TEST_CASE("an acknowledgement going backwards or naming a frame never written is a protocol error") {
+    SendWindow<std::string> window;
+    for (auto f : {"a", "b", "c"}) window.push(f);
+    window.mark_written(2);
+    CHECK_THROWS_AS(window.acknowledge(3), wire::ProtocolError);  // queued but not written
+    window.acknowledge(2);
+    CHECK_THROWS_AS(window.acknowledge(1), wire::ProtocolError);
+}
+
+TEST_CASE("after a new connection every frame the peer lacks is written again, in order, once") {
+    SendWindow<std::string> window;
+    for (auto f : {"a", "b", "c", "d", "e"}) window.push(f);
+    CHECK(write_all(window).size() == 5);
+    window.acknowledge(1);
+    // The connection drops; the peer had handled frames through 3 (its last ACK said 1).
+    window.resume_from(3);
+    CHECK(write_all(window) == std::vector<std::string>{"d", "e"});
+    window.push("f");
+    CHECK(write_all(window) == std::vector<std::string>{"f"});
+}
+
+TEST_CASE("a peer that resumes from a frame it was never sent is a protocol error") {
+    SendWindow<std::string> window;
+    window.push("a");
+    window.push("b");
+    window.mark_written(1);
+    CHECK_THROWS_AS(window.resume_from(2), wire::ProtocolError);
+}
+
+TEST_CASE("frames queued while disconnected are written after the resent ones") {
+    SendWindow<std::string> window;
+    window.push("a");
+    window.push("b");
+    window.mark_written(2);
+    window.push("c");  // the connection is down
+    window.resume_from(1);
+    CHECK(write_all(window) == std::vector<std::string>{"b", "c"});
+}
+
+TEST_CASE("clearing a window restarts numbering at 1") {
+    SendWindow<std::string> window;
+    window.push("a");
+    window.mark_written(1);
+    window.clear();
+    CHECK(window.held() == 0);
+    CHECK(window.push("b") == 1);
+}
+
+TEST_CASE("a receiver acknowledges after 64 frames or 1 MiB, and reports pending frames otherwise") {
+    ReceiveCounter counter;
+    CHECK_FALSE(counter.ack_pending());
+    for (std::uint64_t i = 1; i < kAckEveryFrames; ++i) counter.received(20);
+    CHECK(counter.ack_pending());
+    CHECK_FALSE(counter.ack_due());
+    counter.received(20);
+    CHECK(counter.ack_due());
+    CHECK(counter.take_ack() == kAckEveryFrames);
+    CHECK_FALSE(counter.ack_pending());
+
+    counter.received(kAckEveryBytes);
+    CHECK(counter.ack_due());
+    CHECK(counter.take_ack() == kAckEveryFrames + 1);
+    CHECK(counter.through() == kAckEveryFrames + 1);
+}
+
+TEST_CASE("a link is stalled when nothing is heard for the idle timeout") {
+    const auto t0 = LinkLiveness::Clock::time_point{} + 1h;
+    LinkLiveness liveness(15s, t0);
+    CHECK_FALSE(liveness.check(t0 + 14s, false));
+    liveness.heard(t0 + 10s);
+    CHECK_FALSE(liveness.check(t0 + 20s, false));
+    auto why = liveness.check(t0 + 25s, false);
+    REQUIRE(why);
+    CHECK(why->find("nothing heard") != std::string::npos);
+}
+
+TEST_CASE("a link is stalled when outstanding frames see no acknowledgement progress for the idle timeout") {
+    const auto t0 = LinkLiveness::Clock::time_point{} + 1h;
+    LinkLiveness liveness(15s, t0);
+    // Heartbeats keep arriving, but the acknowledgement does not move.
+    for (int s = 0; s <= 30; ++s) liveness.heard(t0 + std::chrono::seconds(s));
+    CHECK_FALSE(liveness.check(t0 + 10s, true));  // outstanding from here
+    liveness.acknowledged(t0 + 20s);               // progress resets the wait
+    CHECK_FALSE(liveness.check(t0 + 30s, true));
+    CHECK(liveness.check(t0 + 35s, true));
+}
+
+TEST_CASE("a long idle period with nothing outstanding does not count against the next wait") {
+    const auto t0 = LinkLiveness::Clock::time_point{} + 1h;
+    LinkLiveness liveness(15s, t0);
+    liveness.heard(t0 + 100s);
+    CHECK_FALSE(liveness.check(t0 + 100s, false));
+    CHECK_FALSE(liveness.check(t0 + 101s, true));  // the wait starts now, not at t0
+    liveness.heard(t0 + 110s);
+    CHECK_FALSE(liveness.check(t0 + 115s, true));
+}
+
+TEST_CASE("a heartbeat is due after a third of the idle timeout without sending") {
+    const auto t0 = LinkLiveness::Clock::time_point{} + 1h;
+    LinkLiveness liveness(15s, t0);
+    CHECK_FALSE(liveness.heartbeat_due(t0 + 4s));
+    CHECK(liveness.heartbeat_due(t0 + 5s));
+    liveness.sent(t0 + 5s);
+    CHECK_FALSE(liveness.heartbeat_due(t0 + 9s));
+}
+
+TEST_CASE("reconnection backoff doubles from its first wait up to its cap, and restarts after a reset") {
+    Backoff backoff(100ms, 500ms);
+    CHECK(backoff.next() == 100ms);
+    CHECK(backoff.next() == 200ms);
+    CHECK(backoff.next() == 400ms);
+    CHECK(backoff.next() == 500ms);
+    CHECK(backoff.next() == 500ms);
+    backoff.reset();
+    CHECK(backoff.next() == 100ms);
+}
