@@ -44,7 +44,9 @@ std::string restore_answer(const std::string& serve_dir, const std::string& name
 
 }  // namespace
 
-TEST_CASE("malformed dump input closes that connection and fails that snapshot while a parallel dump completes") {
+TEST_CASE("fault: malformed dump input (oversized frame, not protobuf, no name, ../x, a/b) -> that connection is "
+          "closed, that snapshot fails; a parallel dump completes",
+          "[fault]") {
     PairOptions options;
     options.snapshots = {"good"};
     for (const auto& c : bad_cases()) options.snapshots.push_back(c.id);
@@ -85,7 +87,9 @@ TEST_CASE("malformed dump input closes that connection and fails that snapshot w
     CHECK(pair.running(Side::cache));
 }
 
-TEST_CASE("a dump client that closes its socket between a request and its pipe fails the snapshot") {
+TEST_CASE("fault: a dump client closes its socket between a request and its pipe -> the snapshot fails, its "
+          "restores are closed; another dump completes",
+          "[fault]") {
     DaemonPair pair({.snapshots = {"job1", "good"}});
     {
         StreamDumpSession dump(pair.capture_dir("job1"));
@@ -106,7 +110,8 @@ TEST_CASE("a dump client that closes its socket between a request and its pipe f
     CHECK(restored.empty());
 }
 
-TEST_CASE("a dump client that sends a descriptor that is not a pipe is disconnected") {
+TEST_CASE("fault: a dump client passes a descriptor that is not a pipe -> it is disconnected and the snapshot fails",
+          "[fault]") {
     DaemonPair pair({.snapshots = {"job1"}});
     StreamDumpSession dump(pair.capture_dir("job1"));
     dump.send_raw(imgx::criu::encode_stream_request("inventory.img"));
@@ -117,7 +122,9 @@ TEST_CASE("a dump client that sends a descriptor that is not a pipe is disconnec
     CHECK(restore_answer(pair.serve_dir("job1"), "memfd.img") == to_string(Answer::closed));
 }
 
-TEST_CASE("malformed restore requests close only that restore connection") {
+TEST_CASE("fault: malformed restore requests -> only that restore connection is closed; the snapshot is still "
+          "served",
+          "[fault]") {
     DaemonPair pair({.snapshots = {"job1"}});
     const auto files = generate_files("img", 33, 4);
     auto dumped = dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout));
@@ -135,7 +142,9 @@ TEST_CASE("malformed restore requests close only that restore connection") {
     CHECK(restored.empty());
 }
 
-TEST_CASE("a restore client that disconnects while waiting does not disturb the transfer") {
+TEST_CASE("fault: restore clients vanish while waiting, before taking their pipe, or mid-file -> the other restores "
+          "get every file",
+          "[fault]") {
     DaemonPair pair({.snapshots = {"job1"}});
     {
         StreamRestoreSession impatient(pair.serve_dir("job1"));

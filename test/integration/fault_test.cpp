@@ -9,6 +9,7 @@
 #include "support/fault_relay.hpp"
 #include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
+#include "support/relayed_pair.hpp"
 
 #include <memory>
 
@@ -18,23 +19,6 @@ namespace {
 
 constexpr auto kTimeout = seconds(20);
 constexpr std::size_t kPagesBytes = 3 << 20;  // several DATA frames
-
-// Both daemons with a relay on the link; the fault is armed before img-proxyd connects.
-struct RelayedPair {
-    std::unique_ptr<DaemonPair> pair;
-    std::unique_ptr<FaultRelay> relay;
-
-    template <typename Arm>
-    explicit RelayedPair(Arm&& arm) {
-        PairOptions options;
-        options.start_proxy = false;
-        pair = std::make_unique<DaemonPair>(options);
-        relay = std::make_unique<FaultRelay>(pair->port());
-        arm(*relay);
-        pair->route_link_through(relay->port());
-        pair->start_proxy();
-    }
-};
 
 // One CRIU dump of pages-1.img and inventory.img on job1; "" or what went wrong.
 std::string dump_pages(const DaemonPair& pair, const std::string& pages) {
@@ -64,7 +48,9 @@ void expect_restore_refused(const DaemonPair& pair) {
 
 }  // namespace
 
-TEST_CASE("a corrupted byte of image data fails the snapshot on both sides, and a new dump then succeeds") {
+TEST_CASE("fault: a byte of image data corrupted on the link -> the snapshot fails on both sides, its restores are "
+          "closed; the next dump succeeds",
+          "[fault]") {
     RelayedPair rig([](FaultRelay& relay) { relay.corrupt_data_byte(kPagesBytes / 2); });
     auto& pair = *rig.pair;
     const auto pages = make_content(61, kPagesBytes);
@@ -89,7 +75,9 @@ TEST_CASE("a corrupted byte of image data fails the snapshot on both sides, and 
     CHECK(got == pages);
 }
 
-TEST_CASE("a link cut in the middle of a file fails the snapshot on both sides, and a new dump then succeeds") {
+TEST_CASE("fault: link cut mid-file -> the snapshot fails on both sides, its restores are closed; img-proxyd "
+          "reconnects and the next dump succeeds",
+          "[fault]") {
     RelayedPair rig([](FaultRelay& relay) { relay.cut_at(kPagesBytes / 3); });
     auto& pair = *rig.pair;
     const auto pages = make_content(62, kPagesBytes);
@@ -115,7 +103,9 @@ TEST_CASE("a link cut in the middle of a file fails the snapshot on both sides, 
     CHECK(rig.relay->connections() >= 2);
 }
 
-TEST_CASE("a stalled link holds the dump back (no unbounded buffering) and, released, delivers every byte") {
+TEST_CASE("fault: link stalled mid-file -> the dump is held back without unbounded buffering and, released, every "
+          "byte arrives",
+          "[fault]") {
     RelayedPair rig([](FaultRelay& relay) { relay.stall_at(kPagesBytes / 4); });
     auto& pair = *rig.pair;
     const auto pages = make_content(64, 48 << 20);  // more than img-proxyd's 16 MiB of buffers

@@ -17,7 +17,9 @@ constexpr auto kTimeout = seconds(20);
 
 }  // namespace
 
-TEST_CASE("killing img-proxyd mid-dump closes the restores waiting on that snapshot") {
+TEST_CASE("fault: img-proxyd killed mid-dump -> restores waiting on the snapshot (for a missing or a partial file) "
+          "are closed, never told false",
+          "[fault]") {
     DaemonPair pair;
     StreamDumpSession dump(pair.capture_dir("job1"));
     REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
@@ -47,7 +49,7 @@ TEST_CASE("killing img-proxyd mid-dump closes the restores waiting on that snaps
     CHECK(pair.running(Side::cache));
 }
 
-TEST_CASE("after a lost link a restarted img-proxyd can dump the snapshot again") {
+TEST_CASE("fault: img-proxyd killed mid-dump and restarted -> the next dump of the snapshot succeeds", "[fault]") {
     DaemonPair pair;
     {
         StreamDumpSession dump(pair.capture_dir("job1"));

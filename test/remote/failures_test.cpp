@@ -38,7 +38,9 @@ long long elapsed_ms(Clock::time_point since) {
 
 }  // namespace
 
-TEST_CASE("link lost before the finish: parked and later reads answer error 5, never error 2") {
+TEST_CASE("fault: img-proxyd killed before the --remote finish -> parked and later reads answer error 5, never "
+          "error 2",
+          "[fault]") {
     DaemonPair pair(one_endpoint());
     await_remote_sockets(pair, {"job"});
     const std::string id = pair.dir().path() + "/img";
@@ -67,7 +69,7 @@ TEST_CASE("link lost before the finish: parked and later reads answer error 5, n
     CHECK(cache.pull(deadline_in(kTimeout)).reply.describe() == "connection closed without a reply");
 }
 
-TEST_CASE("--remote-wait 2: a read for a snapshot whose dump never finishes answers error 5 after about 2 s") {
+TEST_CASE("fault: a --remote dump never finishes -> reads answer error 5 after --remote-wait (2 s)", "[fault]") {
     DaemonPair pair(one_endpoint({"--remote-wait", "2"}));
     await_remote_sockets(pair, {"job"});
     const std::string id = pair.dir().path() + "/img";
@@ -93,7 +95,9 @@ TEST_CASE("--remote-wait 2: a read for a snapshot whose dump never finishes answ
     CHECK(cache.pull(deadline_in(kTimeout)).reply.describe() == "connection closed without a reply");
 }
 
-TEST_CASE("a chain dropped on the proxy makes the cache answer error 5 and the proxy's parent reads error 5 or 2") {
+TEST_CASE("fault: a --remote chain dropped on img-proxyd mid-dump -> the cache answers error 5; parent reads on the "
+          "proxy answer 5 or 2",
+          "[fault]") {
     DaemonPair pair(one_endpoint());
     await_remote_sockets(pair, {"job"});
     const std::string id = pair.dir().path() + "/img";
@@ -112,7 +116,8 @@ TEST_CASE("a chain dropped on the proxy makes the cache answer error 5 and the p
     CHECK((parent == "error=2" || parent == "error=5"));
 }
 
-TEST_CASE("a chain over --chain-memory fails: the cache answers error 5 instead of serving part of it") {
+TEST_CASE("fault: a --remote chain over --chain-memory -> the cache answers error 5, never part of the chain",
+          "[fault]") {
     DaemonPair pair(one_endpoint({}, {"--chain-memory", "1"}));
     await_remote_sockets(pair, {"job"});
     const std::string id = pair.dir().path() + "/img";
@@ -128,7 +133,7 @@ TEST_CASE("a chain over --chain-memory fails: the cache answers error 5 instead 
     CHECK(cache.pull(deadline_in(kTimeout)).reply.describe() == "connection closed without a reply");
 }
 
-TEST_CASE("after img-cached restarts, the next --remote dump reaches the new img-cached") {
+TEST_CASE("fault: img-cached restarted between --remote dumps -> the next dump reaches the new img-cached", "[fault]") {
     CacheRestartRig rig;
     const auto& proxy = rig.proxy;
     const auto& cache = rig.cache;
@@ -147,4 +152,39 @@ TEST_CASE("after img-cached restarts, the next --remote dump reaches the new img
     dump("/srv/b");
     CHECK(cache.fetch("inventory.img", "/srv/b", got, deadline_in(seconds(10))).describe() == "error=0");
     CHECK(got == "/srv/b");
+}
+
+TEST_CASE("fault: an img-remote dump vanishes mid-image without its finish -> its reads answer error 5 after "
+          "--remote-wait; a concurrent dump of another snapshot completes",
+          "[fault]") {
+    PairOptions options = one_endpoint({"--remote-wait", "2"});
+    options.snapshots.push_back("other");
+    DaemonPair pair(options);
+    await_remote_sockets(pair, {"job", "other"});
+    const std::string lost_id = pair.dir().path() + "/img";
+    const std::string other_id = pair.dir().path() + "/other-img";
+    const RemoteClient lost(proxy_socket(pair, "job"), Generation::g3);
+    const RemoteClient other(proxy_socket(pair, "other"), Generation::g3);
+    push_and_pull(lost, lost_id);
+    push_and_pull(other, other_id);
+    REQUIRE(write_image(lost, "core-1.img", lost_id, make_content(5, 4000), deadline_in(kTimeout)).status ==
+            IoStatus::ok);
+    const auto other_pages = make_content(6, 300'000);
+    {
+        auto pages = lost.open_write("pages-1.img", lost_id);
+        auto other_write = other.open_write("pages-1.img", other_id);
+        REQUIRE(write_all(pages.get(), make_content(7, 50'000), deadline_in(kTimeout)).status == IoStatus::ok);
+        REQUIRE(write_all(other_write.get(), other_pages, deadline_in(kTimeout)).status == IoStatus::ok);
+    }  // both images end; only `other` sends its finish: the first CRIU is gone
+    other.finish_dump();
+
+    const RemoteClient cache_other(cache_socket(pair, "other"), Generation::g3);
+    std::string got;
+    CHECK(cache_other.fetch("pages-1.img", other_id, got, deadline_in(kTimeout)).describe() == "error=0");
+    CHECK(got == other_pages);
+    const RemoteClient cache(cache_socket(pair, "job"), Generation::g3);
+    for (const char* name : {"core-1.img", "pages-1.img", "inventory.img"}) {
+        INFO("read of " << name << " from the vanished dump");
+        CHECK(cache.open_read(name, lost_id, deadline_in(kTimeout)).reply.describe() == "error=5");
+    }
 }

@@ -148,7 +148,7 @@ DaemonPair::~DaemonPair() {
     bool died = false;
     for (auto [side, child] : {std::pair{"img-proxyd", proxy_.get()}, {"img-cached", cache_.get()}}) {
         if (!child) continue;
-        if (child == proxy_.get() && proxy_killed_) continue;
+        if ((child == proxy_.get() && proxy_killed_) || (child == cache_.get() && cache_killed_)) continue;
         if (!child->running()) {
             died = true;
             notes << side << " exited during the test: " << child->describe() << "\n";
@@ -232,17 +232,24 @@ void DaemonPair::await_ready(ChildProcess& child, const std::string& what,
     }
 }
 
-void DaemonPair::kill_proxy() {
-    if (!proxy_) return;
-    proxy_killed_ = true;
-    proxy_->kill_now();
+void DaemonPair::kill(Side side) {
+    auto& child = side == Side::proxy ? proxy_ : cache_;
+    if (!child) return;
+    (side == Side::proxy ? proxy_killed_ : cache_killed_) = true;
+    child->kill_now();
 }
 
-void DaemonPair::restart_proxy() {
-    if (proxy_ && proxy_->running()) throw std::logic_error("restart_proxy: img-proxyd is still running");
-    proxy_.reset();
-    proxy_killed_ = false;
-    start_proxy();
+void DaemonPair::restart(Side side) {
+    auto& child = side == Side::proxy ? proxy_ : cache_;
+    if (child && child->running()) throw std::logic_error("DaemonPair::restart: the daemon is still running");
+    child.reset();
+    if (side == Side::proxy) {
+        proxy_killed_ = false;
+        start_proxy();
+    } else {
+        cache_killed_ = false;
+        start_cache();
+    }
 }
 
 bool DaemonPair::running(Side side) {

@@ -68,10 +68,14 @@ public:
     void start_proxy();
     // Where img-proxyd started after this connects: a relay's port instead of img-cached's.
     void route_link_through(std::uint16_t port) { link_port_ = port; }
-    // SIGKILL the proxy (link loss without goodbye).
-    void kill_proxy();
-    // Starts a new img-proxyd with the same arguments (after kill_proxy); its log is appended.
-    void restart_proxy();
+    // SIGKILL a daemon (no goodbye on the link, no cleanup); teardown does not count it as a
+    // daemon that died on its own.
+    void kill(Side side);
+    // Starts a new daemon with the same arguments (after kill), on the same port and sockets; its
+    // log is appended to the old one.
+    void restart(Side side);
+    void kill_proxy() { kill(Side::proxy); }
+    void restart_proxy() { restart(Side::proxy); }
     [[nodiscard]] bool running(Side side);
     ChildProcess& process(Side side);
 
@@ -96,6 +100,7 @@ private:
     std::unique_ptr<ChildProcess> cache_;
     std::unique_ptr<ChildProcess> proxy_;
     bool proxy_killed_ = false;
+    bool cache_killed_ = false;
 };
 
 }  // namespace imgtest

@@ -60,6 +60,9 @@ int connect_loopback(std::uint16_t port) {
 // Follows the link's frames in one direction to find where image bytes are (docs/link-protocol.md).
 class DataTracker {
 public:
+    // Image bytes seen so far.
+    [[nodiscard]] std::uint64_t data_seen() const { return data_seen_; }
+
     // Calls `on_data(index_in_chunk, data_offset)` for every image byte of `chunk`.
     template <typename OnData>
     void feed(std::string_view chunk, OnData&& on_data) {
@@ -145,26 +148,26 @@ FaultRelay::~FaultRelay() {
     ::close(listener_);
 }
 
-void FaultRelay::corrupt_data_byte(std::uint64_t data_offset) {
+void FaultRelay::arm(Fault fault, std::uint64_t offset, bool relative) {
     std::lock_guard lock(mutex_);
-    fault_ = Fault::corrupt;
-    offset_ = data_offset;
-    fault_happened_ = false;
-}
-
-void FaultRelay::cut_at(std::uint64_t stream_offset) {
-    std::lock_guard lock(mutex_);
-    fault_ = Fault::cut;
-    offset_ = stream_offset;
-    fault_happened_ = false;
-}
-
-void FaultRelay::stall_at(std::uint64_t stream_offset) {
-    std::lock_guard lock(mutex_);
-    fault_ = Fault::stall;
-    offset_ = stream_offset;
+    fault_ = fault;
+    offset_ = offset;
+    relative_ = relative;
     fault_happened_ = false;
     stall_released_ = false;
+}
+
+void FaultRelay::corrupt_data_byte(std::uint64_t data_offset) { arm(Fault::corrupt, data_offset, false); }
+void FaultRelay::cut_at(std::uint64_t stream_offset) { arm(Fault::cut, stream_offset, false); }
+void FaultRelay::stall_at(std::uint64_t stream_offset) { arm(Fault::stall, stream_offset, false); }
+void FaultRelay::corrupt_data_byte_after(std::uint64_t n) { arm(Fault::corrupt, n, true); }
+void FaultRelay::cut_after(std::uint64_t n) { arm(Fault::cut, n, true); }
+void FaultRelay::stall_after(std::uint64_t n) { arm(Fault::stall, n, true); }
+
+void FaultRelay::disarm() {
+    std::lock_guard lock(mutex_);
+    fault_ = Fault::none;
+    stall_released_ = true;
 }
 
 void FaultRelay::release_stall() { stall_released_ = true; }
@@ -183,6 +186,10 @@ bool FaultRelay::pump_up(Link& link) {
     std::uint64_t offset;
     {
         std::lock_guard lock(mutex_);
+        if (relative_) {
+            offset_ += fault_ == Fault::corrupt ? link.tracker.data_seen() : link.up_read;
+            relative_ = false;
+        }
         fault = fault_;
         offset = offset_;
     }

@@ -29,6 +29,13 @@ public:
     void cut_at(std::uint64_t stream_offset);
     void stall_at(std::uint64_t stream_offset);
     void release_stall();
+    // The same faults `n` bytes after what the connection has carried when the relay next moves
+    // data (a new connection counts from its start): for a relay reused by many transfers.
+    void corrupt_data_byte_after(std::uint64_t n);
+    void cut_after(std::uint64_t n);
+    void stall_after(std::uint64_t n);
+    // Forgets a fault that has not happened (a stall that has is released too).
+    void disarm();
 
     // Whether the armed fault has happened (the byte was flipped, the cut made, the stall reached).
     [[nodiscard]] bool fault_happened() const noexcept { return fault_happened_; }
@@ -40,6 +47,7 @@ public:
 private:
     enum class Fault { none, corrupt, cut, stall };
     struct Link;
+    void arm(Fault fault, std::uint64_t offset, bool relative);
     void run();
     bool pump_up(Link& link);
     bool pump_down(Link& link);
@@ -51,9 +59,10 @@ private:
     std::atomic<bool> fault_happened_{false};
     std::atomic<bool> stall_released_{false};
     std::atomic<int> connections_{0};
-    std::mutex mutex_;  // guards fault_ and offset_
+    std::mutex mutex_;  // guards fault_, offset_ and relative_
     Fault fault_ = Fault::none;
     std::uint64_t offset_ = 0;
+    bool relative_ = false;  // offset_ still counts from wherever the connection is
     std::thread thread_;
 };
 
