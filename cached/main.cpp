@@ -12,6 +12,7 @@
 #include "util/cli.hpp"
 #include "util/log.hpp"
 #include "service/daemon_io_context.hpp"
+#include "service/fd_limit.hpp"
 #include "service/local_access.hpp"
 #include "service/passed_sockets.hpp"
 #include "service/service_lifecycle.hpp"
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
     }
     cached::CacheOptions& options = command.options;
     setup_logging("img-cached", options.log_level);
+    report_fd_limit("img-cached", raise_fd_limit(), kWantedFds);
     // CRIU closing a pipe early must not kill the daemon.
     std::signal(SIGPIPE, SIG_IGN);
     // Keep freed image memory for the next snapshot instead of returning it to the kernel:

@@ -13,6 +13,7 @@
 #include "service/static_endpoints.hpp"
 #include "stream_capture.hpp"
 #include "service/daemon_io_context.hpp"
+#include "service/fd_limit.hpp"
 #include "service/local_access.hpp"
 #include "util/cli.hpp"
 #include "util/log.hpp"
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
     }
     proxyd::ProxyOptions& options = command.options;
     setup_logging("img-proxyd", options.log_level);
+    report_fd_limit("img-proxyd", raise_fd_limit(), kWantedFds);
     // A restore or dump that closes its end early must not kill the daemon.
     std::signal(SIGPIPE, SIG_IGN);
 
