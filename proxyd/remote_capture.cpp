@@ -57,12 +57,35 @@ asio::awaitable<void> handle_pull(stream_protocol::socket& socket, const std::st
     co_await criu::write_frame(socket, out);
 }
 
+// Counts an image write for the finish from the moment its request is read until it ends, or
+// until its connection does (an error, shutdown): a finish never ends a chain without it.
+class WriteInProgress {
+public:
+    WriteInProgress(RemoteChains& chains, std::string id, std::string name)
+        : chains_(chains), id_(std::move(id)), name_(std::move(name)) {
+        chains_.write_started(id_, name_);
+    }
+    WriteInProgress(const WriteInProgress&) = delete;
+    WriteInProgress& operator=(const WriteInProgress&) = delete;
+    ~WriteInProgress() {
+        if (!ended_) chains_.write_abandoned(id_, name_);
+    }
+    void end(const WriteTarget& target, std::shared_ptr<const store::ImageFile> file, std::uint64_t reserved) {
+        ended_ = true;
+        chains_.write_ended(target, name_, std::move(file), reserved);
+    }
+
+private:
+    RemoteChains& chains_;
+    std::string id_, name_;
+    bool ended_ = false;
+};
+
 asio::awaitable<void> handle_write(stream_protocol::socket& socket, const criu::RemoteRequest& req,
-                                   const std::string& chain, RemoteContext& ctx, const std::string& peer) {
+                                   const std::string& chain, RemoteContext& ctx, const std::string& peer,
+                                   WriteInProgress& write) {
     const auto target = co_await ctx.chains.for_write(chain, req.snapshot_id);
     const auto& snapshot = target.outgoing;
-    // From here a finish waits for this image, also while CRIU's pipe is still on its way.
-    ctx.chains.write_started(req.snapshot_id, req.name);
     criu::WriteSource source;
     std::string failure;
     try {
@@ -74,7 +97,7 @@ asio::awaitable<void> handle_write(stream_protocol::socket& socket, const criu::
         // The image CRIU meant to write is lost: the chain must not complete without it.
         if (ctx.chains.current(target))
             ctx.chains.fail_chain_of(req.snapshot_id, fmt::format("write of {} by CRIU ({}): {}", req.name, peer, failure));
-        ctx.chains.write_ended(target, req.name, nullptr, 0);
+        write.end(target, nullptr, 0);
         throw wire::ProtocolError(failure);
     }
     store::ImageFileBuilder kept(req.name);
@@ -103,7 +126,9 @@ asio::awaitable<void> handle_write(stream_protocol::socket& socket, const criu::
     if (!size && !snapshot->settled()) ++proxy_metrics().errors.client_gone;
     if (!size && !snapshot->settled() && ctx.chains.current(target))
         ctx.chains.fail_chain_of(req.snapshot_id, fmt::format("reading {} from CRIU ({}) failed", req.name, peer));
-    ctx.chains.write_ended(target, req.name, size ? kept.take() : nullptr, reserved);
+    std::shared_ptr<const store::ImageFile> file;  // no ?: in coroutines (gcc 12)
+    if (size) file = kept.take();
+    write.end(target, std::move(file), reserved);
 }
 
 asio::awaitable<void> handle_parent_read(stream_protocol::socket& socket, const criu::RemoteRequest& req,
@@ -158,11 +183,13 @@ asio::awaitable<void> run_remote_capture(stream_protocol::socket socket, criu::E
                 co_await wait_for_earlier(*ticket, ctx, context);
                 co_await handle_pull(socket, chain, ctx);
                 break;
-            case Kind::write:
+            case Kind::write: {
                 ticket->settle();
+                WriteInProgress write(ctx.chains, req.snapshot_id, req.name);
                 co_await wait_for_earlier(*ticket, ctx, context);
-                co_await handle_write(socket, req, chain, ctx, peer);
+                co_await handle_write(socket, req, chain, ctx, peer, write);
                 break;
+            }
             case Kind::read:
                 ticket->settle();
                 co_await wait_for_earlier(*ticket, ctx, context);

@@ -111,6 +111,11 @@ void RemoteChains::write_started(const std::string& id, const std::string& name)
     writing_.emplace(id, name);
 }
 
+void RemoteChains::write_abandoned(const std::string& id, const std::string& name) {
+    if (auto it = writing_.find({id, name}); it != writing_.end()) writing_.erase(it);
+    changed_.notify();
+}
+
 void RemoteChains::write_ended(const WriteTarget& target, const std::string& name,
                                std::shared_ptr<const store::ImageFile> file, std::uint64_t reserved) {
     writing_.erase(writing_.find({target.outgoing->id(), name}));
@@ -159,9 +164,12 @@ asio::awaitable<void> RemoteChains::finish(const std::string& chain_name) {
     }
     // Spec 3.10 item 8: CRIU closed its pipes, but up to a pipe's worth may still be unread.
     // A push still being announced must reach img-cached before the chain ends.
+    // A write of an id no chain holds yet is about to push it implicitly (for_write).
     auto busy = [&] {
         for (const auto& [id, name] : writing_)
-            if (std::find(it->second.ids.begin(), it->second.ids.end(), id) != it->second.ids.end()) return true;
+            if (std::find(it->second.ids.begin(), it->second.ids.end(), id) != it->second.ids.end() ||
+                !chain_holding(id))
+                return true;
         for (const auto& [id, pushed] : it->second.pushed)
             if (!pushed.outgoing) return true;
         return false;

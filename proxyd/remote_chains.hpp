@@ -53,7 +53,11 @@ public:
     bool current(const WriteTarget& target);
 
     // Book-keeping around one image write (for finish, and for parent reads of images in flight).
+    // A write counts from the moment its request is read: CRIU sends no answer to wait for, so
+    // its finish may arrive while the write still waits for its push to be announced.
     void write_started(const std::string& id, const std::string& name);
+    // The write's connection ended before write_ended() (a protocol error, shutdown).
+    void write_abandoned(const std::string& id, const std::string& name);
     // `file` is null if the write did not complete; `reserved` is what reserve() granted for it.
     // A file of a push since replaced is let go.
     void write_ended(const WriteTarget& target, const std::string& name, std::shared_ptr<const store::ImageFile> file,

@@ -4,6 +4,7 @@
 
 #include "remote/remote_pair.hpp"
 #include "support/content.hpp"
+#include "support/fault_relay.hpp"
 
 #include <thread>
 
@@ -216,4 +217,39 @@ TEST_CASE("the restore's pull waits for the final dump's finish and then lists t
     CHECK(pulled.reply.describe() == "error=0");
     CHECK(pulled.ids == s.ids);
     CHECK(pulled.ended_by_eof);
+}
+
+TEST_CASE("a finish sent while the link is still coming up waits for the images written before it") {
+    // CRIU answers nothing to a write, so its finish may reach img-proxyd while every write still
+    // waits for the push to be announced; the chain must end with those images, not without them.
+    auto s = chain_of(1);
+    s.options.start_proxy = false;
+    DaemonPair pair(s.options);
+    FaultRelay relay(pair.port());
+    relay.stall_at(0);  // nothing reaches img-cached: the link handshake cannot finish
+    pair.route_link_through(relay.port());
+    pair.start_proxy();
+    await_remote_sockets(pair, s.dirs);
+    s.ids.push_back(pair.dir().path() + "/img/1");
+    const auto& id = s.ids.front();
+
+    const RemoteClient proxy(proxy_socket(pair, s.dirs.front()), Generation::g3);
+    proxy.push(id);
+    auto pulled = proxy.pull(deadline_in(kTimeout));
+    REQUIRE(pulled.reply.describe() == "error=0");
+    const auto pagemap = pagemap_of(1);  // small enough to sit in CRIU's pipe unread
+    REQUIRE(write_image(proxy, "pagemap-1.img", id, pagemap, deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(write_image(proxy, "inventory.img", id, "inventory of " + id, deadline_in(kTimeout)).status ==
+            IoStatus::ok);
+    proxy.finish_dump();
+    REQUIRE(relay.wait_for_fault(deadline_in(kTimeout)));
+    std::this_thread::sleep_for(milliseconds(300));  // lets the finish reach img-proxyd and wait
+    relay.release_stall();
+
+    const RemoteClient cache(cache_socket(pair, s.dirs.front()), Generation::g3);
+    std::string got;
+    CHECK(cache.fetch("pagemap-1.img", id, got, deadline_in(kTimeout)).describe() == "error=0");
+    CHECK(got == pagemap);
+    CHECK(cache.fetch("inventory.img", id, got, deadline_in(kTimeout)).describe() == "error=0");
+    CHECK(got == "inventory of " + id);
 }
