@@ -1,0 +1,124 @@
+// Serving a stored file into CRIU's pipe: every byte arrives, and none depends on memory that
+// the cache reuses after the feed has ended (the pipe refers to lent pages while it is fed).
+#include "criu/fd_passing.hpp"
+#include "criu/image_feed.hpp"
+
+#include "asio_helpers.hpp"
+#include "store_helpers.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+using namespace imgx;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string random_bytes(std::size_t size, unsigned seed) {
+    std::mt19937_64 rng(seed);
+    std::string out(size, '\0');
+    for (auto& c : out) c = static_cast<char>(rng());
+    return out;
+}
+
+// Reads `fd` to EOF (at most 20 s). Once `pause_at` bytes are read it waits (at most 10 s) for
+// `resume` before reading on, so the feed can end while the rest is still in the pipe.
+std::string read_all(int fd, std::size_t pause_at, const std::atomic<bool>& resume) {
+    std::string got;
+    char buffer[64 * 1024];
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    bool paused = false;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (!paused && got.size() >= pause_at) {
+            paused = true;
+            for (int i = 0; i < 1000 && !resume.load(); ++i) std::this_thread::sleep_for(10ms);
+        }
+        const std::size_t want = paused ? sizeof buffer : std::min(sizeof buffer, pause_at - got.size());
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) continue;
+        const ssize_t n = ::read(fd, buffer, want);
+        if (n <= 0) break;
+        got.append(buffer, static_cast<std::size_t>(n));
+    }
+    return got;
+}
+
+// The offset of the first byte where the two differ, or -1 when they are equal (keeps failure
+// messages readable: the contents are megabytes of random bytes).
+long first_difference(const std::string& got, const std::string& want) {
+    const std::size_t n = std::min(got.size(), want.size());
+    for (std::size_t i = 0; i < n; ++i)
+        if (got[i] != want[i]) return static_cast<long>(i);
+    return got.size() == want.size() ? -1 : static_cast<long>(n);
+}
+
+}  // namespace
+
+TEST_CASE("a file larger than the pipe arrives whole even when its memory is reused right after the feed") {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    UniqueFd read_end(fds[0]);
+    const std::size_t pipe_bytes = criu::enlarge_pipe(fds[1], 1 << 20);
+    REQUIRE(pipe_bytes >= 4096);
+
+    const std::string content = random_bytes(4 * pipe_bytes + 12345, 7);
+    auto file = imgtest::make_file("pages-1.img", content, 1 << 20);
+    std::atomic<bool> reused{false};
+    std::string received;
+    std::thread reader([&] { received = read_all(read_end.get(), content.size() - pipe_bytes / 2, reused); });
+
+    boost::asio::io_context io;
+    auto written = imgtest::start(io, criu::feed_pipe(UniqueFd(fds[1]), file, "test feed"));
+    for (int i = 0; i < 200 && !*written; ++i) imgtest::settle(io, 100ms);
+    // The feed has ended: the cache may now reuse the memory (a dropped snapshot). Scribble it.
+    if (*written)
+        for (const auto& segment : file->segments) std::memset(segment.bytes.get(), 0xEE, segment.size);
+    reused = true;
+    reader.join();
+
+    REQUIRE(written->has_value());
+    CHECK(**written == content.size());
+    CHECK(received.size() == content.size());
+    CHECK(first_difference(received, content) == -1);
+}
+
+TEST_CASE("a file no larger than the pipe is written as a copy") {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    UniqueFd read_end(fds[0]);
+    const std::string content = random_bytes(3000, 8);
+    auto file = imgtest::make_file("core-1.img", content, 1000);
+    boost::asio::io_context io;
+    auto written = imgtest::start(io, criu::feed_pipe(UniqueFd(fds[1]), file, "test feed"));
+    for (int i = 0; i < 100 && !*written; ++i) imgtest::settle(io, 50ms);
+    REQUIRE(written->has_value());
+    CHECK(**written == content.size());
+    std::atomic<bool> go{true};
+    CHECK(first_difference(read_all(read_end.get(), content.size(), go), content) == -1);
+}
+
+TEST_CASE("a reader that closes early ends the feed with the bytes it took") {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    const std::size_t pipe_bytes = criu::enlarge_pipe(fds[1], 1 << 20);
+    const std::string content = random_bytes(3 * pipe_bytes, 9);
+    std::signal(SIGPIPE, SIG_IGN);  // as the daemons do
+    auto file = imgtest::make_file("pages-2.img", content, 1 << 20);
+    ::close(fds[0]);
+    boost::asio::io_context io;
+    auto written = imgtest::start(io, criu::feed_pipe(UniqueFd(fds[1]), file, "test feed"));
+    for (int i = 0; i < 100 && !*written; ++i) imgtest::settle(io, 50ms);
+    REQUIRE(written->has_value());
+    CHECK(**written < content.size());
+}
