@@ -21,7 +21,7 @@ constexpr const char* kUsage =
     "one JSON line per scenario; exits 1 if any transfer failed or delivered wrong bytes.\n"
     "\n"
     "  --scenario NAME   1gib: one process with a large pages image; small: 1000 files of\n"
-    "                    4-64 KiB; concurrent: 16 dumps of 64 MiB at once; all (default)\n"
+    "                    4-64 KiB; concurrent: 64 dumps of 2-40 MiB at once; all (default)\n"
     "  --size-mib N      pages-1.img size for 1gib (default 1024)\n"
     "  --runs N          rounds per scenario; medians are reported (default 5)\n"
     "  --time-limit S    no new round once a scenario has used its share of what is left of\n"

@@ -31,8 +31,10 @@ constexpr std::size_t kSmallFileCount = 1000;
 constexpr std::size_t kSmallFileMin = 4 * kKiB;
 constexpr std::size_t kSmallFileMax = 64 * kKiB;
 constexpr std::size_t kSmallFilePipes = 8;
-constexpr std::size_t kConcurrentDumps = 16;
-constexpr std::size_t kConcurrentPagesMiB = 64;
+// 64 processes of mixed sizes (2, 6, 16 and 40 MiB of pages, in turn): 1 GiB in all, like the
+// 1gib scenario, so that their throughputs compare.
+constexpr std::size_t kConcurrentDumps = 64;
+constexpr std::size_t kConcurrentPagesMiB[] = {2, 6, 16, 40};
 
 // Calls `play(i)` for every image: on this thread for one image, one thread per image otherwise
 // (like as many CRIU processes). Rethrows the first failure once all have finished.
@@ -193,11 +195,12 @@ Scenario make_small_files_scenario() {
 Scenario make_concurrent_scenario() {
     Scenario s;
     s.name = "concurrent";
-    s.description = fmt::format("{} processes of {} MiB dumped at once into {} capture dirs",
-                                kConcurrentDumps, kConcurrentPagesMiB, kConcurrentDumps);
+    s.description = fmt::format("{} processes of 2, 6, 16 or 40 MiB dumped at once into {} capture dirs",
+                                kConcurrentDumps, kConcurrentDumps);
+    constexpr std::size_t kSizes = std::size(kConcurrentPagesMiB);
     for (std::size_t i = 0; i < kConcurrentDumps; ++i)
-        s.images.push_back(
-            make_process_image(fmt::format("c{:02}", i), kConcurrentPagesMiB * kMiB, kSeed + i));
+        s.images.push_back(make_process_image(fmt::format("c{:02}", i), kConcurrentPagesMiB[i % kSizes] * kMiB,
+                                              kSeed + i));
     s.player.open_files = 2;
     return s;
 }
