@@ -22,7 +22,7 @@ constexpr const char* kCacheSocket = "/run/img-cached/control.sock";
 constexpr int kExitFailure = 1;
 
 constexpr const char* kUsage =
-    "usage: img-ctl [--control PATH] COMMAND\n"
+    "usage: img-ctl [--control PATH] COMMAND | --help | --version\n"
     "\n"
     "  capture DIR [--snapshot ID]  img-proxyd: listen for `criu dump --stream -D DIR`\n"
     "  serve DIR [--snapshot ID]    img-cached: listen for `criu restore --stream -D DIR`\n"
@@ -43,6 +43,7 @@ struct Command {
     bool json = false;
     unsigned timeout = 0;
     bool help = false;
+    bool version = false;
 };
 
 Command parse(int argc, char** argv) {
@@ -60,9 +61,10 @@ Command parse(int argc, char** argv) {
     });
     args.toggle("--json", [&] { c.json = true; });
     args.toggle("--help", [&] { c.help = true; });
+    args.toggle("--version", [&] { c.version = true; });
     args.positional([&](std::string_view w) { c.words.emplace_back(w); });
     args.parse(argc, argv);
-    if (c.help) return c;
+    if (c.help || c.version) return c;
     // CRIU runs an action script without arguments, so the hook also takes its settings from
     // the environment CRIU passes on (see img-criu-hook).
     if (c.words.size() == 1 && c.words[0] == "criu-hook") {
@@ -197,6 +199,10 @@ int main(int argc, char** argv) {
     }
     if (command.help) {
         std::fputs(kUsage, stdout);
+        return 0;
+    }
+    if (command.version) {
+        std::printf("img-ctl %s\n", IMGX_VERSION);
         return 0;
     }
     try {

@@ -102,6 +102,20 @@ TEST_CASE("argument errors of all three programs exit 2 with a one-line message"
     check_usage_error({paths.proxyd, "--cache", "127.0.0.1:7411", "--frobnicate", "--control", control});
 }
 
+TEST_CASE("all three programs print their name and version with --version, exit 0") {
+    const auto& paths = daemon_paths_or_skip();
+    for (const auto& [program, name] : {std::pair{paths.ctl, "img-ctl"}, std::pair{paths.proxyd, "img-proxyd"},
+                                        std::pair{paths.cached, "img-cached"}}) {
+        auto r = run_command({program, "--version"}, kUsageTimeout);
+        INFO(describe(r));
+        CHECK(r.exit_status == 0);
+        const auto lines = lines_of(r.out);
+        REQUIRE(lines.size() == 1);
+        CHECK(lines[0].rfind(std::string(name) + " ", 0) == 0);
+        CHECK(lines[0].size() > std::string(name).size() + 1);
+    }
+}
+
 TEST_CASE("img-ctl wait returns 0 on both daemons once a dump is complete, and status --json parses") {
     DaemonPair pair;
     const auto files = generate_files("img", 51, 6);
