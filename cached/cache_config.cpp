@@ -8,7 +8,7 @@ namespace imgx::cached {
 
 void apply_cache_config(const config::Section& document, CacheOptions& out) {
     document.only_keys(
-        {"listen", "serve", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "remote_data", "remote_wait_seconds", "metrics", "metrics_allow_remote"});
+        {"listen", "serve", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "remote_data", "remote_wait_seconds", "metrics", "metrics_allow_remote", "plain_tcp", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_min_version", "tls_allowed_clients"});
     document.string("listen", [&](std::string_view v) {
         out.listen = parse_host_port(v, /*allow_port_zero=*/true);
     });
@@ -19,6 +19,7 @@ void apply_cache_config(const config::Section& document, CacheOptions& out) {
     });
     document.string("log_level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
     metrics::read_metrics_keys(document, out.metrics);
+    link::read_tls_keys(document, out.tls, link::TlsRole::server);
     config::read_ids(document, "allow_uids", out.allow_uids);
     config::read_ids(document, "allow_gids", out.allow_gids);
     document.integer("shutdown_grace_seconds", 0, config::kMaxShutdownGraceSeconds,
@@ -43,6 +44,7 @@ std::string format_cache_config(const CacheOptions& options) {
            config::quoted(config::remote_data_name(options.remote_reads_on_socket)) + "\n";
     out += "remote_wait_seconds = " + std::to_string(options.remote_wait_seconds) + "\n";
     out += metrics::format_metrics_keys(options.metrics);
+    out += link::format_tls_keys(options.tls, link::TlsRole::server);
     out += config::format_endpoints("serve", options.serves);
     return out;
 }

@@ -79,6 +79,7 @@ ArgReader make_reader(CacheOptions& settings, Actions& actions) {
     });
     args.value("--log-level", [&](std::string_view v) { settings.log_level = parse_log_level(v); });
     metrics::add_metrics_flags(args, settings.metrics);
+    link::add_tls_flags(args, settings.tls, link::TlsRole::server);
     args.value("--allow-uid", [&](std::string_view v) { settings.allow_uids.push_back(config::parse_id(v)); });
     args.value("--allow-gid", [&](std::string_view v) { settings.allow_gids.push_back(config::parse_id(v)); });
     args.value("--shutdown-grace", [&](std::string_view v) {
@@ -118,6 +119,8 @@ CacheCommand parse_cache_command(int argc, char** argv, const std::string& defau
         throw UsageError(
             "no link address: give --listen ADDR:PORT or set listen = \"ADDR:PORT\" in " +
             main_file);
+    if (command.options.tls.tls_keys_given() || command.options.tls.plain_tcp)
+        link::check_tls_settings(command.options.tls, link::TlsRole::server, main_file);
     return command;
 }
 

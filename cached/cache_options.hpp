@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/setting_values.hpp"
+#include "link/tls_settings.hpp"
 #include "metrics/metrics_settings.hpp"
 #include "util/address.hpp"
 #include "util/names.hpp"
@@ -22,6 +23,7 @@ struct CacheOptions {
     std::string control = "/run/img-cached/control.sock";
     spdlog::level::level_enum log_level = spdlog::level::info;
     metrics::MetricsSettings metrics;     // --metrics: off unless an address is given
+    link::TlsSettings tls;                // the link: TLS, or plain TCP when said explicitly
     bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for --remote restores
     unsigned remote_wait_seconds = 600;   // longest an img-remote read waits for its dump
     unsigned shutdown_grace_seconds = config::kDefaultShutdownGraceSeconds;  // drain on SIGTERM

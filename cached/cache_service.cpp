@@ -24,6 +24,9 @@ std::optional<std::chrono::seconds> reload(CacheParts& parts, CacheOptions& curr
     auto fresh = parse_for_reload([&] { return parse_cache_command(argc, argv, kDefaultCacheConfig); });
     if (!fresh) return std::nullopt;
     const CacheOptions& next = fresh->options;
+    std::shared_ptr<link::LinkTls> tls;
+    if (!link::reload_link_tls(current.tls, next.tls, link::TlsRole::server, std::string(), tls)) return std::nullopt;
+    if (tls) parts.listener.set_tls(tls);
     apply_log_level(current.log_level, next.log_level);
     parts.static_endpoints.reload(fresh->file_endpoints);
     apply_local_access(parts.endpoints, parts.control, next.allow_uids, next.allow_gids);
@@ -32,11 +35,14 @@ std::optional<std::chrono::seconds> reload(CacheParts& parts, CacheOptions& curr
                          {"control", current.control, next.control},
                          {"remote_data", std::to_string(current.remote_reads_on_socket),
                           std::to_string(next.remote_reads_on_socket)},
-                         {"metrics", current.metrics.address.to_string(), next.metrics.address.to_string()}});
+                         {"metrics", current.metrics.address.to_string(), next.metrics.address.to_string()},
+                         {"plain_tcp", link::plain_link(current.tls) ? "true" : "false",
+                          link::plain_link(next.tls) ? "true" : "false"}});
     spdlog::info("reload: remote_wait_seconds = {}, shutdown_grace_seconds = {}", next.remote_wait_seconds,
                  next.shutdown_grace_seconds);
     // Keys that need a restart keep their running values.
     current.log_level = next.log_level;
+    if (tls) current.tls = next.tls;
     current.serves = next.serves;
     current.remote_wait_seconds = next.remote_wait_seconds;
     current.shutdown_grace_seconds = next.shutdown_grace_seconds;
@@ -48,6 +54,10 @@ std::optional<std::chrono::seconds> reload(CacheParts& parts, CacheOptions& curr
 bool receiving(const store::Snapshot& s) { return s.state() == store::SnapshotState::receiving; }
 
 }  // namespace
+
+std::shared_ptr<link::LinkTls> start_link_tls(const CacheOptions& options) {
+    return link::start_link_tls(options.tls, link::TlsRole::server, std::string(), "img-proxyd");
+}
 
 ServiceHooks make_cache_hooks(CacheParts parts, CacheOptions& current, int argc, char** argv) {
     ServiceHooks hooks;

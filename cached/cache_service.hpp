@@ -25,6 +25,10 @@ struct CacheParts {
 // A reload parses `argc`/`argv` again exactly as at start (same --config, flags still win).
 // In flight: snapshots still being received, and snapshots restores are reading; after the
 // grace period the snapshots still receiving are marked failed, so their restores fail loudly.
+// The link's TLS from the settings, or null for plain TCP (plain_tcp), logged either way.
+// Throws std::runtime_error naming the key and file that cannot be used.
+std::shared_ptr<link::LinkTls> start_link_tls(const CacheOptions& options);
+
 ServiceHooks make_cache_hooks(CacheParts parts, CacheOptions& current, int argc, char** argv);
 
 }  // namespace imgx::cached

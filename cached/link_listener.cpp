@@ -19,8 +19,9 @@ namespace imgx::cached {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-LinkListener::LinkListener(const asio::any_io_executor& ex, const HostPort& address, store::ImageStore& store)
-    : acceptor_(ex), store_(store) {
+LinkListener::LinkListener(const asio::any_io_executor& ex, const HostPort& address, store::ImageStore& store,
+                           std::shared_ptr<link::LinkTls> tls)
+    : acceptor_(ex), store_(store), tls_(std::move(tls)) {
     boost::system::error_code ec;
     tcp::resolver resolver(ex);
     auto results = resolver.resolve(address.host, std::to_string(address.port), tcp::resolver::passive, ec);
@@ -35,8 +36,9 @@ LinkListener::LinkListener(const asio::any_io_executor& ex, const HostPort& addr
     start();
 }
 
-LinkListener::LinkListener(const asio::any_io_executor& ex, UniqueFd listening, store::ImageStore& store)
-    : acceptor_(ex), store_(store) {
+LinkListener::LinkListener(const asio::any_io_executor& ex, UniqueFd listening, store::ImageStore& store,
+                           std::shared_ptr<link::LinkTls> tls)
+    : acceptor_(ex), store_(store), tls_(std::move(tls)) {
     sockaddr_storage address{};
     socklen_t length = sizeof address;
     ::getsockname(listening.get(), reinterpret_cast<sockaddr*>(&address), &length);
@@ -54,7 +56,12 @@ void LinkListener::start() {
                 spdlog::warn("accepting a link connection failed: {}", ec.message());
                 continue;
             }
-            asio::co_spawn(acceptor_.get_executor(), run_link_session(std::move(socket), store_), asio::detached);
+            if (tls_)
+                asio::co_spawn(acceptor_.get_executor(), run_link_session(link::LinkStream(std::move(socket), tls_), store_),
+                               asio::detached);
+            else
+                asio::co_spawn(acceptor_.get_executor(), run_link_session(link::LinkStream(std::move(socket)), store_),
+                               asio::detached);
         }
     }, asio::detached);
 }

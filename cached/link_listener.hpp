@@ -1,6 +1,7 @@
 // The TCP listener img-proxyd connects to; each connection becomes a link session.
 #pragma once
 
+#include "link/link_tls.hpp"
 #include "store/image_store.hpp"
 #include "util/address.hpp"
 #include "util/unique_fd.hpp"
@@ -14,10 +15,16 @@ namespace imgx::cached {
 class LinkListener {
 public:
     // Binds `address` (a numeric address or a name resolving to one). Throws std::runtime_error.
-    LinkListener(const boost::asio::any_io_executor& ex, const HostPort& address, store::ImageStore& store);
+    // `tls` null: plain TCP (plain_tcp); otherwise every connection is TLS with it.
+    LinkListener(const boost::asio::any_io_executor& ex, const HostPort& address, store::ImageStore& store,
+                 std::shared_ptr<link::LinkTls> tls = {});
     // Accepts on a TCP socket that is already listening (passed by the service manager).
-    LinkListener(const boost::asio::any_io_executor& ex, UniqueFd listening, store::ImageStore& store);
+    LinkListener(const boost::asio::any_io_executor& ex, UniqueFd listening, store::ImageStore& store,
+                 std::shared_ptr<link::LinkTls> tls = {});
     void close();
+    // The TLS context of connections accepted from now on (a reload with new certificates);
+    // connections already open keep theirs.
+    void set_tls(std::shared_ptr<link::LinkTls> tls) { tls_ = std::move(tls); }
     // "ADDR:PORT" actually bound (the port is known even when 0 was asked for).
     [[nodiscard]] std::string bound() const;
 
@@ -26,6 +33,7 @@ private:
 
     boost::asio::ip::tcp::acceptor acceptor_;
     store::ImageStore& store_;
+    std::shared_ptr<link::LinkTls> tls_;
 };
 
 }  // namespace imgx::cached

@@ -8,6 +8,7 @@
 #include "util/names.hpp"
 
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
@@ -22,8 +23,12 @@ namespace imgx::cached {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
+using namespace std::chrono_literals;
 
 namespace {
+
+// A connection that has not finished the TLS handshake and HELLO by then is closed.
+constexpr auto kHandshakeTimeout = 10s;
 
 struct IncomingSnapshot {
     std::shared_ptr<store::Snapshot> snapshot;
@@ -57,7 +62,7 @@ std::string host_name() {
 // The receiving state of one link connection.
 class Receiver {
 public:
-    Receiver(tcp::socket& socket, store::ImageStore& store, std::string peer)
+    Receiver(link::LinkStream& socket, store::ImageStore& store, std::string peer)
         : socket_(socket), store_(store), peer_(std::move(peer)) {}
 
     asio::awaitable<void> handshake() {
@@ -259,7 +264,7 @@ private:
         // remaining frames are consumed, and forget the snapshot once they have ended.
     }
 
-    tcp::socket& socket_;
+    link::LinkStream& socket_;
     store::ImageStore& store_;
     std::string peer_;
     std::map<std::uint64_t, IncomingSnapshot> snapshots_;
@@ -270,27 +275,50 @@ private:
 
 }  // namespace
 
-asio::awaitable<void> run_link_session(tcp::socket socket, store::ImageStore& store) {
+asio::awaitable<void> run_link_session(link::LinkStream stream, store::ImageStore& store) {
     boost::system::error_code ec;
-    auto remote = socket.remote_endpoint(ec);
+    auto remote = stream.tcp().remote_endpoint(ec);
     std::string peer = "unknown peer";
     if (!ec) peer = fmt::format("{}:{}", remote.address().to_string(), remote.port());
-    socket.set_option(tcp::no_delay(true), ec);
-    Receiver receiver(socket, store, peer);
+    stream.tcp().set_option(tcp::no_delay(true), ec);
+    Receiver receiver(stream, store, peer);
     ++cache_metrics().link_sessions;
     const metrics::GaugeGuard open(cache_metrics().link_sessions_open);
+    // A peer that connects and says nothing must not hold the connection: past the timeout the
+    // socket is closed, which ends the handshake with an error.
+    auto handshake_state = std::make_shared<int>(0);  // 0 running, 1 done, 2 timed out
+    asio::steady_timer handshake_timer(stream.get_executor(), kHandshakeTimeout);
+    handshake_timer.async_wait([handshake_state, &stream](boost::system::error_code timer_error) {
+        if (timer_error || *handshake_state != 0) return;
+        *handshake_state = 2;
+        stream.close();
+    });
     std::string why;
     try {
+        co_await stream.handshake(peer);
+        if (stream.encrypted()) log_info({.peer = peer}, "TLS link from {}: certificate identity {}", peer, stream.identity());
         co_await receiver.handshake();
+        *handshake_state = 1;
+        handshake_timer.cancel();
         co_await receiver.run();
+    } catch (const link::LinkTlsError& e) {
+        // Refused before anything was received: nothing to fail, no session to end.
+        *handshake_state = 1;
+        log_error({.peer = peer}, "link from {} refused: {}", peer, e.what());
+        co_return;
     } catch (const boost::system::system_error& e) {
-        why = e.code().message();
+        why = link::explain_link_error(e.code());
         if (e.code() == asio::error::eof) why = "connection closed";
+        if (*handshake_state == 2) {
+            why = fmt::format("no TLS handshake and HELLO within {} s", kHandshakeTimeout.count());
+            log_warn({.peer = peer}, "link from {}: {}; closed it", peer, why);
+        }
     } catch (const std::exception& e) {
         why = e.what();
         ++cache_metrics().errors.protocol;
         log_error({.peer = peer}, "link from {}: {}; closing it", peer, why);
     }
+    *handshake_state = 1;  // the timer's handler, if already queued, must not touch the stream
     receiver.fail_unfinished(why);
     log_info({.peer = peer}, "img-proxyd on {} disconnected ({})", peer, why);
 }

@@ -50,6 +50,14 @@ int main(int argc, char** argv) {
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
 
+    std::shared_ptr<link::LinkTls> tls;  // null: plain TCP
+    try {
+        tls = cached::start_link_tls(options);
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        return 1;
+    }
+
     DaemonIoContext io(1);
     auto ex = io.get_executor();
     store::ImageStore store(ex);
@@ -70,9 +78,9 @@ int main(int argc, char** argv) {
     try {
         auto passed = PassedSockets::from_environment("img-cached", {"link", "control"});
         if (auto fd = passed.take_tcp_listener("link"))
-            listener = std::make_unique<cached::LinkListener>(ex, std::move(*fd), store);
+            listener = std::make_unique<cached::LinkListener>(ex, std::move(*fd), store, tls);
         else
-            listener = std::make_unique<cached::LinkListener>(ex, options.listen, store);
+            listener = std::make_unique<cached::LinkListener>(ex, options.listen, store, tls);
         static_endpoints.open_at_start(command.file_endpoints, command.flag_endpoints);
         auto handler = cached::make_control_handler(endpoints, store, "listening on " + listener->bound());
         if (auto fd = passed.take_unix_listener("control"))

@@ -45,7 +45,7 @@ std::string describe_link_failure(std::exception_ptr failure) {
         if (failure) std::rethrow_exception(failure);
     } catch (const boost::system::system_error& e) {
         if (e.code() == asio::error::eof) return "img-cached closed the connection";
-        return e.code().message();
+        return link::explain_link_error(e.code());
     } catch (const std::exception& e) {
         return e.what();
     }
@@ -74,8 +74,14 @@ std::string host_name() {
 }  // namespace
 
 LinkClient::LinkClient(const asio::any_io_executor& ex, HostPort cache,
-                       std::chrono::steady_clock::duration connect_wait)
-    : ex_(ex), cache_(std::move(cache)), connect_wait_(connect_wait), queued_(ex), written_(ex), link_changed_(ex) {}
+                       std::chrono::steady_clock::duration connect_wait, std::shared_ptr<link::LinkTls> tls)
+    : ex_(ex),
+      cache_(std::move(cache)),
+      connect_wait_(connect_wait),
+      tls_(std::move(tls)),
+      queued_(ex),
+      written_(ex),
+      link_changed_(ex) {}
 
 void LinkClient::start() {
     asio::co_spawn(ex_, run(), [](std::exception_ptr e) {
@@ -90,10 +96,7 @@ void LinkClient::start() {
 
 void LinkClient::stop() {
     stopping_ = true;
-    if (socket_) {
-        boost::system::error_code ignored;
-        socket_->close(ignored);
-    }
+    if (socket_) socket_->close();
     link_changed_.notify();
 }
 
@@ -106,13 +109,16 @@ asio::awaitable<void> LinkClient::run() {
     auto backoff = std::chrono::steady_clock::duration(kFirstBackoff);
     bool reported = false;
     while (!stopping_) {
-        socket_ = std::make_shared<tcp::socket>(ex_);
+        if (tls_)
+            socket_ = std::make_shared<link::LinkStream>(tcp::socket(ex_), tls_);
+        else
+            socket_ = std::make_shared<link::LinkStream>(tcp::socket(ex_));
         auto socket = socket_;
         boost::system::error_code ec;
         tcp::resolver resolver(ex_);
         auto endpoints = co_await resolver.async_resolve(cache_.host, std::to_string(cache_.port),
                                                          asio::redirect_error(asio::use_awaitable, ec));
-        if (!ec) co_await asio::async_connect(*socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec) co_await asio::async_connect(socket->tcp(), endpoints, asio::redirect_error(asio::use_awaitable, ec));
         if (!ec) {
             // `||` waits for the first branch to *succeed*, so the handshake reports failure as a value.
             auto outcome = co_await (try_handshake(*socket) || sleep_for(kHandshakeTimeout));
@@ -135,7 +141,7 @@ asio::awaitable<void> LinkClient::run() {
             backoff = std::min<std::chrono::steady_clock::duration>(backoff * 2, kMaxBackoff);
             continue;
         }
-        socket->set_option(tcp::no_delay(true));
+        socket->tcp().set_option(tcp::no_delay(true));
         ++generation_;
         if (generation_ > 1) ++proxy_metrics().link_reconnects;
         connected_ = true;
@@ -144,7 +150,10 @@ asio::awaitable<void> LinkClient::run() {
         backoff = kFirstBackoff;
         link_changed_.notify();
         const std::string cache = cache_.to_string();
-        log_info({.peer = cache}, "link to img-cached at {} is up", cache);
+        if (socket->encrypted())
+            log_info({.peer = cache}, "link to img-cached at {} is up (TLS, certificate of {})", cache, socket->identity());
+        else
+            log_info({.peer = cache}, "link to img-cached at {} is up (plain TCP)", cache);
         first_failure_.clear();
         try {
             // Both loops end only by failing; `&&` stops the other at the first failure (the
@@ -167,19 +176,21 @@ asio::awaitable<void> LinkClient::guarded(asio::awaitable<void> loop) {
     }
 }
 
-asio::awaitable<std::string> LinkClient::try_handshake(tcp::socket& socket) {
+asio::awaitable<std::string> LinkClient::try_handshake(link::LinkStream& socket) {
     try {
         co_await handshake(socket);
     } catch (const boost::system::system_error& e) {
         if (e.code() == asio::error::eof) co_return std::string("img-cached closed the connection during the handshake");
-        co_return e.code().message();
+        co_return link::explain_link_error(e.code());
     } catch (const std::exception& e) {
         co_return std::string(e.what());
     }
     co_return std::string();
 }
 
-asio::awaitable<void> LinkClient::handshake(tcp::socket& socket) {
+asio::awaitable<void> LinkClient::handshake(link::LinkStream& socket) {
+    std::string peer = "img-cached at " + cache_.to_string();
+    co_await socket.handshake(std::move(peer));
     link::Hello hello;
     hello.set_version(link::kVersion);
     hello.set_node(host_name());
@@ -201,7 +212,7 @@ asio::awaitable<void> LinkClient::handshake(tcp::socket& socket) {
     spdlog::debug("img-cached at {} is {} (link version {})", cache_.to_string(), answer.node(), answer.version());
 }
 
-asio::awaitable<void> LinkClient::write_loop(tcp::socket& socket) {
+asio::awaitable<void> LinkClient::write_loop(link::LinkStream& socket) {
     std::vector<asio::const_buffer> buffers;
     buffers.reserve(2 * kFramesPerWrite);
     auto& sent_bytes = proxy_metrics().sent_bytes;
@@ -228,7 +239,7 @@ asio::awaitable<void> LinkClient::write_loop(tcp::socket& socket) {
     }
 }
 
-asio::awaitable<void> LinkClient::read_loop(tcp::socket& socket) {
+asio::awaitable<void> LinkClient::read_loop(link::LinkStream& socket) {
     std::string body;
     for (;;) {
         link::HeaderBytes header_bytes;

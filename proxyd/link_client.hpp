@@ -6,6 +6,7 @@
 #include "util/async_event.hpp"
 #include "util/buffer_pool.hpp"
 #include "link/link_codec.hpp"
+#include "link/link_stream.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -21,8 +22,9 @@ namespace imgx::proxyd {
 
 class LinkClient {
 public:
+    // `tls` null: plain TCP (plain_tcp); otherwise every connection is TLS with it.
     LinkClient(const boost::asio::any_io_executor& ex, HostPort cache,
-               std::chrono::steady_clock::duration connect_wait);
+               std::chrono::steady_clock::duration connect_wait, std::shared_ptr<link::LinkTls> tls = {});
 
     // Starts the connect/reconnect loop.
     void start();
@@ -48,6 +50,9 @@ public:
     boost::asio::awaitable<void> flush(std::chrono::steady_clock::duration limit);
     // How long a new dump waits for an absent link (a reload may change it).
     void set_connect_wait(std::chrono::steady_clock::duration wait) { connect_wait_ = wait; }
+    // The TLS context of the next connections (a reload with new certificates); the current
+    // connection keeps its own.
+    void set_tls(std::shared_ptr<link::LinkTls> tls) { tls_ = std::move(tls); }
 
     [[nodiscard]] std::string describe() const;
     [[nodiscard]] bool connected() const noexcept { return connected_; }
@@ -65,11 +70,11 @@ private:
     };
 
     boost::asio::awaitable<void> run();
-    boost::asio::awaitable<void> handshake(boost::asio::ip::tcp::socket& socket);
+    boost::asio::awaitable<void> handshake(link::LinkStream& socket);
     // The handshake's failure as text (empty on success).
-    boost::asio::awaitable<std::string> try_handshake(boost::asio::ip::tcp::socket& socket);
-    boost::asio::awaitable<void> write_loop(boost::asio::ip::tcp::socket& socket);
-    boost::asio::awaitable<void> read_loop(boost::asio::ip::tcp::socket& socket);
+    boost::asio::awaitable<std::string> try_handshake(link::LinkStream& socket);
+    boost::asio::awaitable<void> write_loop(link::LinkStream& socket);
+    boost::asio::awaitable<void> read_loop(link::LinkStream& socket);
     // Runs a loop, recording the first failure of a connection in first_failure_.
     boost::asio::awaitable<void> guarded(boost::asio::awaitable<void> loop);
     void handle_ack(link::FrameType type, const std::string& body);
@@ -80,6 +85,7 @@ private:
     boost::asio::any_io_executor ex_;
     HostPort cache_;
     std::chrono::steady_clock::duration connect_wait_;
+    std::shared_ptr<link::LinkTls> tls_;
     bool stopping_ = false;
     bool connected_ = false;
     std::uint64_t generation_ = 0;  // counts connections; snapshots belong to one
@@ -92,7 +98,7 @@ private:
     AsyncEvent link_changed_;
     std::map<std::uint64_t, std::shared_ptr<OutgoingSnapshot>> snapshots_;  // by tag, until settled
     std::map<std::uint64_t, FileInFlight> files_;                           // by tag, until acked
-    std::shared_ptr<boost::asio::ip::tcp::socket> socket_;
+    std::shared_ptr<link::LinkStream> socket_;
 };
 
 }  // namespace imgx::proxyd

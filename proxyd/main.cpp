@@ -43,10 +43,18 @@ int main(int argc, char** argv) {
     // A restore or dump that closes its end early must not kill the daemon.
     std::signal(SIGPIPE, SIG_IGN);
 
+    std::shared_ptr<link::LinkTls> tls;  // null: plain TCP
+    try {
+        tls = proxyd::start_link_tls(options);
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        return 1;
+    }
+
     DaemonIoContext io(1);
     auto ex = io.get_executor();
     BufferPool pool(ex, options.chunk_bytes, options.buffer_count);
-    proxyd::LinkClient link(ex, options.cache, std::chrono::seconds(options.link_wait_seconds));
+    proxyd::LinkClient link(ex, options.cache, std::chrono::seconds(options.link_wait_seconds), tls);
     proxyd::SnapshotRegistry registry(ex);
     proxyd::CaptureContext context{link, pool, registry};
     proxyd::RemoteChains chains(ex, link, registry, options.chain_memory_bytes);

@@ -8,7 +8,7 @@ namespace imgx::proxyd {
 
 void apply_proxy_config(const config::Section& document, ProxyOptions& out) {
     document.only_keys({"cache", "capture", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "buffers", "link_wait_seconds",
-                        "remote_data", "chain_memory_mib", "metrics", "metrics_allow_remote"});
+                        "remote_data", "chain_memory_mib", "metrics", "metrics_allow_remote", "plain_tcp", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_min_version", "tls_server_name"});
     document.string("cache", [&](std::string_view v) { out.cache = parse_host_port(v); });
     config::read_endpoints(document, "capture", out.captures);
     document.string("control", [&](std::string_view v) {
@@ -17,6 +17,7 @@ void apply_proxy_config(const config::Section& document, ProxyOptions& out) {
     });
     document.string("log_level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
     metrics::read_metrics_keys(document, out.metrics);
+    link::read_tls_keys(document, out.tls, link::TlsRole::client);
     config::read_ids(document, "allow_uids", out.allow_uids);
     config::read_ids(document, "allow_gids", out.allow_gids);
     document.integer("shutdown_grace_seconds", 0, config::kMaxShutdownGraceSeconds,
@@ -47,6 +48,7 @@ std::string format_proxy_config(const ProxyOptions& options) {
            config::quoted(config::remote_data_name(options.remote_reads_on_socket)) + "\n";
     out += "chain_memory_mib = " + std::to_string(options.chain_memory_bytes >> 20) + "\n";
     out += metrics::format_metrics_keys(options.metrics);
+    out += link::format_tls_keys(options.tls, link::TlsRole::client);
     out += config::format_endpoints("capture", options.captures);
     return out;
 }

@@ -79,6 +79,7 @@ ArgReader make_reader(ProxyOptions& settings, Actions& actions) {
     });
     args.value("--log-level", [&](std::string_view v) { settings.log_level = parse_log_level(v); });
     metrics::add_metrics_flags(args, settings.metrics);
+    link::add_tls_flags(args, settings.tls, link::TlsRole::client);
     args.value("--allow-uid", [&](std::string_view v) { settings.allow_uids.push_back(config::parse_id(v)); });
     args.value("--allow-gid", [&](std::string_view v) { settings.allow_gids.push_back(config::parse_id(v)); });
     args.value("--shutdown-grace", [&](std::string_view v) {
@@ -125,6 +126,8 @@ ProxyCommand parse_proxy_command(int argc, char** argv, const std::string& defau
         throw UsageError(
             "no img-cached address: give --cache HOST:PORT or set cache = \"HOST:PORT\" in " +
             main_file);
+    if (command.options.tls.tls_keys_given() || command.options.tls.plain_tcp)
+        link::check_tls_settings(command.options.tls, link::TlsRole::client, main_file);
     return command;
 }
 

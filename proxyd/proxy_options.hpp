@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/setting_values.hpp"
+#include "link/tls_settings.hpp"
 #include "metrics/metrics_settings.hpp"
 #include "util/address.hpp"
 #include "util/names.hpp"
@@ -27,6 +28,7 @@ struct ProxyOptions {
     std::string control = "/run/img-proxyd/control.sock";
     spdlog::level::level_enum log_level = spdlog::level::info;
     metrics::MetricsSettings metrics;     // --metrics: off unless an address is given
+    link::TlsSettings tls;                // the link: TLS, or plain TCP when said explicitly
     std::size_t chunk_bytes = 1 << 20;    // one DATA frame at most
     std::size_t buffer_count = 16;        // chunks in flight: the memory budget for data
     unsigned link_wait_seconds = 30;      // how long a new dump waits for an absent link

@@ -22,6 +22,9 @@ std::optional<std::chrono::seconds> reload(ProxyParts& parts, ProxyOptions& curr
     auto fresh = parse_for_reload([&] { return parse_proxy_command(argc, argv, kDefaultProxyConfig); });
     if (!fresh) return std::nullopt;
     const ProxyOptions& next = fresh->options;
+    std::shared_ptr<link::LinkTls> tls;
+    if (!link::reload_link_tls(current.tls, next.tls, link::TlsRole::client, next.cache.host, tls)) return std::nullopt;
+    if (tls) parts.link.set_tls(tls);
     apply_log_level(current.log_level, next.log_level);
     parts.static_endpoints.reload(fresh->file_endpoints);
     parts.link.set_connect_wait(std::chrono::seconds(next.link_wait_seconds));
@@ -32,11 +35,14 @@ std::optional<std::chrono::seconds> reload(ProxyParts& parts, ProxyOptions& curr
                          {"buffers", std::to_string(current.buffer_count), std::to_string(next.buffer_count)},
                          {"remote_data", std::to_string(current.remote_reads_on_socket),
                           std::to_string(next.remote_reads_on_socket)},
-                         {"metrics", current.metrics.address.to_string(), next.metrics.address.to_string()}});
+                         {"metrics", current.metrics.address.to_string(), next.metrics.address.to_string()},
+                         {"plain_tcp", link::plain_link(current.tls) ? "true" : "false",
+                          link::plain_link(next.tls) ? "true" : "false"}});
     spdlog::info("reload: link_wait_seconds = {}, chain_memory_mib = {}, shutdown_grace_seconds = {}",
                  next.link_wait_seconds, next.chain_memory_bytes >> 20, next.shutdown_grace_seconds);
     // Keys that need a restart keep their running values.
     current.log_level = next.log_level;
+    if (tls) current.tls = next.tls;
     current.captures = next.captures;
     current.link_wait_seconds = next.link_wait_seconds;
     current.chain_memory_bytes = next.chain_memory_bytes;
@@ -54,6 +60,10 @@ std::vector<std::shared_ptr<OutgoingSnapshot>> unsettled(const SnapshotRegistry&
 }
 
 }  // namespace
+
+std::shared_ptr<link::LinkTls> start_link_tls(const ProxyOptions& options) {
+    return link::start_link_tls(options.tls, link::TlsRole::client, options.cache.host, "img-cached");
+}
 
 ServiceHooks make_proxy_hooks(ProxyParts parts, ProxyOptions& current, int argc, char** argv) {
     ServiceHooks hooks;

@@ -25,6 +25,10 @@ struct ProxyParts {
 // A reload parses `argc`/`argv` again exactly as at start (same --config, flags still win).
 // In flight: dumps CRIU is still handing over or img-cached has not confirmed; after the grace
 // period they are aborted on the link, so img-cached marks them failed.
+// The link's TLS from the settings, or null for plain TCP (plain_tcp), logged either way.
+// Throws std::runtime_error naming the key and file that cannot be used.
+std::shared_ptr<link::LinkTls> start_link_tls(const ProxyOptions& options);
+
 ServiceHooks make_proxy_hooks(ProxyParts parts, ProxyOptions& current, int argc, char** argv);
 
 }  // namespace imgx::proxyd

@@ -222,6 +222,26 @@ void Section::integers(std::string_view key, std::int64_t min, std::int64_t max,
     apply(std::move(values));
 }
 
+void Section::strings(std::string_view key,
+                      const std::function<void(std::vector<std::string>)>& apply) const {
+    const auto* node = find(key);
+    if (!node) return;
+    const auto* array = node->as_array();
+    if (!array) fail_at(*node, key, "expected an array of strings, got " + std::string(type_name(node->type())));
+    std::vector<std::string> values;
+    for (const auto& element : *array) {
+        const auto* value = element.as_string();
+        if (!value)
+            fail_at(element, key, "expected an array of strings, found " + std::string(type_name(element.type())));
+        values.push_back(value->get());
+    }
+    try {
+        apply(std::move(values));
+    } catch (const std::invalid_argument& e) {
+        fail_at(*node, key, e.what());
+    }
+}
+
 void Section::tables(std::string_view key, const std::function<void(const Section&)>& apply) const {
     const auto* node = find(key);
     if (!node) return;

@@ -188,6 +188,7 @@ void DaemonPair::start_cache() {
     }
     argv.insert(argv.end(), {"--control", cache_control_, "--log-level", log_level()});
     argv.insert(argv.end(), {"--shutdown-grace", kShutdownGrace});
+    if (options_.plain_tcp) argv.push_back("--plain-tcp");
     argv.insert(argv.end(), options_.cache_args.begin(), options_.cache_args.end());
     cache_ = std::make_unique<ChildProcess>(argv, dir_.path() + "/img-cached.log");
     await_ready(*cache_, "img-cached", sockets, true);
@@ -205,6 +206,7 @@ void DaemonPair::start_proxy() {
     }
     argv.insert(argv.end(), {"--control", proxy_control_, "--log-level", log_level()});
     argv.insert(argv.end(), {"--shutdown-grace", kShutdownGrace});
+    if (options_.plain_tcp) argv.push_back("--plain-tcp");
     argv.insert(argv.end(), options_.proxy_args.begin(), options_.proxy_args.end());
     proxy_ = std::make_unique<ChildProcess>(argv, dir_.path() + "/img-proxyd.log");
     await_ready(*proxy_, "img-proxyd", sockets, false);

@@ -43,6 +43,9 @@ struct PairOptions {
     // `--serve ROOT/dst/ID=NAME` (e.g. every -D of a pre-dump chain with the same NAME). Ids
     // not listed keep the default name, the last component of the directory.
     std::map<std::string, std::string> chains;
+    // The link: plain TCP (--plain-tcp on both daemons) unless false; then the test gives the
+    // TLS flags in proxy_args and cache_args.
+    bool plain_tcp = true;
     // Extra arguments appended to each daemon's command line (e.g. {"--remote-data", "socket"}).
     std::vector<std::string> proxy_args;
     std::vector<std::string> cache_args;

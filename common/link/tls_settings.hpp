@@ -1,0 +1,45 @@
+// The link's TLS settings, the same keys and flags on both daemons (docs/configuration.md).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/config_file.hpp"
+#include "util/cli.hpp"
+
+namespace imgx::link {
+
+// Which end of the link a daemon is: img-proxyd connects (client), img-cached accepts (server).
+enum class TlsRole { client, server };
+
+struct TlsSettings {
+    std::string ca;    // tls_ca / --tls-ca: PEM file of the CA(s) the peer's certificate must chain to
+    std::string cert;  // tls_cert / --tls-cert: PEM file of this daemon's certificate (chain)
+    std::string key;   // tls_key / --tls-key: PEM file of its private key
+    std::string crl;   // tls_crl / --tls-crl: PEM file of revoked certificates; empty: none
+    std::string min_version = "1.3";  // tls_min_version: "1.3" or "1.2"
+    bool plain_tcp = false;           // plain_tcp / --plain-tcp: no TLS at all, said explicitly
+    // img-cached: identities allowed to push (tls_allowed_clients / --tls-allow-client).
+    std::vector<std::string> allowed_clients;
+    // img-proxyd: the name img-cached's certificate must carry (tls_server_name /
+    // --tls-server-name); empty: the host part of `cache`.
+    std::string server_name;
+
+    [[nodiscard]] bool tls_keys_given() const { return !ca.empty() || !cert.empty() || !key.empty(); }
+};
+
+// Registers the TLS flags of `role`'s daemon.
+void add_tls_flags(ArgReader& args, TlsSettings& settings, TlsRole role);
+// Reads the TLS keys of `role`'s daemon (the caller lists tls_key_names(role) as known keys).
+void read_tls_keys(const config::Section& document, TlsSettings& settings, TlsRole role);
+// The same keys as configuration lines that read back to `settings`.
+std::string format_tls_keys(const TlsSettings& settings, TlsRole role);
+// After files and flags are merged: throws UsageError when neither TLS nor plain_tcp is
+// configured, when both are, or when the TLS keys are incomplete. Files are not read here
+// (load_link_tls does that at start and on reload).
+void check_tls_settings(const TlsSettings& settings, TlsRole role, const std::string& config_file);
+
+// "1.3" or "1.2"; throws std::invalid_argument otherwise.
+std::string parse_tls_version(std::string_view text);
+
+}  // namespace imgx::link
