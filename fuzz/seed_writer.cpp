@@ -1,6 +1,6 @@
 // Writes the seed corpora of the fuzz targets: frames split from the recorded CRIU runs
 // (IMG_TRACES_DIR layout: <scenario>/manifest.json + files/), link sessions, control requests,
-// names and configuration files built with the daemons' own encoders.
+// names, configuration files and metrics HTTP requests built with the daemons' own encoders.
 // Usage: fuzz-seed-writer TRACES_DIR SOURCE_DIR OUT_DIR   (writes OUT_DIR/<target>/<seed>)
 #include "control.pb.h"
 #include "criu/remote_codec.hpp"
@@ -244,6 +244,19 @@ void write_config_seeds(const fs::path& source_root, Corpus& corpus) {
     corpus.add("bad-key", "cahce = \"host:1\"\n");
 }
 
+// Requests to the metrics endpoint. The first byte is how many bytes each read takes, minus one.
+void write_metrics_http_seeds(Corpus& corpus) {
+    const std::string scrape = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nUser-Agent: Prometheus/2.42\r\n"
+                               "Accept: text/plain;version=0.0.4\r\n\r\n";
+    corpus.add("scrape-whole", std::string(1, '\xff') + scrape);
+    corpus.add("scrape-bytewise", std::string(1, '\0') + scrape);
+    corpus.add("query-lf", std::string(1, '\x07') + "GET /metrics?name=x HTTP/1.0\n\n");
+    corpus.add("other-path", std::string(1, '\x10') + "GET / HTTP/1.1\r\n\r\n");
+    corpus.add("post", std::string(1, '\x10') + "POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+    corpus.add("not-http", std::string(1, '\x10') + "GET /metrics SPDY/3\r\n\r\n");
+    corpus.add("no-end", std::string(1, '\x40') + "GET /metrics HTTP/1.1\r\nX: " + std::string(300, 'h'));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -256,15 +269,17 @@ int main(int argc, char** argv) {
         const auto recordings = load_recordings(argv[1]);
         if (recordings.empty()) std::cerr << "no recordings in " << argv[1] << ": handmade seeds only\n";
         Corpus stream(out, "stream_codec"), remote(out, "remote_codec"), wire(out, "wire_frame"),
-            link(out, "link_codec"), control(out, "control_request"), names(out, "names"), config(out, "config");
+            link(out, "link_codec"), control(out, "control_request"), names(out, "names"), config(out, "config"),
+            metrics_http(out, "metrics_http");
         write_criu_seeds(recordings, stream, remote, wire);
         write_link_seeds(recordings, link);
         write_control_seeds(recordings, control, names);
         write_config_seeds(argv[2], config);
+        write_metrics_http_seeds(metrics_http);
         std::cout << "seeds from " << recordings.size() << " recordings: stream_codec " << stream.size()
                   << ", remote_codec " << remote.size() << ", wire_frame " << wire.size() << ", link_codec "
                   << link.size() << ", control_request " << control.size() << ", names " << names.size()
-                  << ", config " << config.size() << "\n";
+                  << ", config " << config.size() << ", metrics_http " << metrics_http.size() << "\n";
     } catch (const std::exception& e) {
         std::cerr << "fuzz-seed-writer: " << e.what() << "\n";
         return 1;
