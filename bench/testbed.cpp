@@ -61,10 +61,11 @@ Testbed::Testbed(const DaemonPaths& paths, const std::vector<std::string>& snaps
     proxy_control_ = root_ + "/p.sock";
     cache_control_ = root_ + "/c.sock";
     const std::string address = "127.0.0.1:" + std::to_string(free_loopback_port());
-    std::vector<std::string> cache_args = {"--listen",     address,       "--control",
-                                           cache_control_, "--log-level", "warning"};
-    std::vector<std::string> proxy_args = {"--cache",      address,       "--control",
-                                           proxy_control_, "--log-level", "warning"};
+    // The link as plain TCP: img-bench measures the transfer itself on loopback.
+    std::vector<std::string> cache_args = {"--listen", address, "--plain-tcp", "--control", cache_control_,
+                                           "--log-level", "warning"};
+    std::vector<std::string> proxy_args = {"--cache", address, "--plain-tcp", "--control", proxy_control_,
+                                           "--log-level", "warning"};
     for (const auto& id : ids_) {
         cache_args.insert(cache_args.end(), {"--serve", root_ + "/dst/" + id + "=" + id});
         proxy_args.insert(proxy_args.end(), {"--capture", root_ + "/src/" + id + "=" + id});

@@ -56,7 +56,7 @@ TEST_CASE(
     const std::string file = dir.path() + "/img-cached.toml";
     write_file(
         file,
-        "# destination\nlisten = \"127.0.0.1:7411\"\n[[serve]]\ndir = \"/srv/migrate/job1\"\n");
+        "# destination\nlisten = \"127.0.0.1:7411\"\nplain_tcp = true\n[[serve]]\ndir = \"/srv/migrate/job1\"\n");
 
     auto ok = run_command({paths.cached, "--config", file, "--check-config"}, kCommandTimeout);
     INFO(describe(ok));
@@ -96,7 +96,7 @@ TEST_CASE(
     CHECK(missing.err == "img-proxyd: " + dir.path() + "/nope.toml: no such file\n");
 
     const std::string proxy_file = dir.path() + "/img-proxyd.toml";
-    write_file(proxy_file, "cache = \"dest.example:7411\"\nbuffers = 1\n");
+    write_file(proxy_file, "cache = \"dest.example:7411\"\nplain_tcp = true\nbuffers = 1\n");
     auto range =
         run_command({paths.proxyd, "--config", proxy_file, "--check-config"}, kCommandTimeout);
     INFO(describe(range));
@@ -109,7 +109,7 @@ TEST_CASE("--print-config prints the merged configuration, which reads back to i
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
     const std::string file = dir.path() + "/img-proxyd.toml";
-    write_file(file, "cache = \"dest.example:7411\"\nbuffers = 8\n[[capture]]\ndir = \"/srv/a\"\n");
+    write_file(file, "cache = \"dest.example:7411\"\nplain_tcp = true\nbuffers = 8\n[[capture]]\ndir = \"/srv/a\"\n");
     dir.make_dir("img-proxyd.toml.d");
     write_file(file + ".d/50-more.toml", "buffers = 64\nlink_wait_seconds = 3\n");
 
@@ -135,7 +135,7 @@ TEST_CASE("--print-config prints the merged configuration, which reads back to i
         {paths.cached, "--config", dir.path() + "/none.toml", "--print-config"}, kCommandTimeout);
     CHECK(cache.exit_status == 2);
     auto flags_only =
-        run_command({paths.cached, "--listen", "[::1]:7411", "--print-config"}, kCommandTimeout);
+        run_command({paths.cached, "--listen", "[::1]:7411", "--plain-tcp", "--print-config"}, kCommandTimeout);
     INFO(describe(flags_only));
     CHECK(flags_only.exit_status == 0);
     CHECK(flags_only.out.find("listen = \"[::1]:7411\"\n") != std::string::npos);
@@ -152,11 +152,11 @@ TEST_CASE(
     const std::string proxy_control = dir.path() + "/proxyd.ctl";
 
     const std::string cache_file = dir.path() + "/img-cached.toml";
-    write_file(cache_file, "listen = \"127.0.0.1:" + std::to_string(port) + "\"\ncontrol = \"" +
+    write_file(cache_file, "listen = \"127.0.0.1:" + std::to_string(port) + "\"\nplain_tcp = true\ncontrol = \"" +
                                cache_control + "\"\nlog_level = \"debug\"\n[[serve]]\ndir = \"" +
                                dst + "\"\n");
     const std::string proxy_file = dir.path() + "/img-proxyd.toml";
-    write_file(proxy_file, "cache = \"127.0.0.1:" + std::to_string(port) + "\"\ncontrol = \"" +
+    write_file(proxy_file, "cache = \"127.0.0.1:" + std::to_string(port) + "\"\nplain_tcp = true\ncontrol = \"" +
                                proxy_control +
                                "\"\nlog_level = \"debug\"\nbuffers = 4\n[[capture]]\ndir = \"" +
                                src + "\"\nsnapshot = \"job1\"\n");

@@ -28,10 +28,10 @@ struct ServicePair {
           serve(dir.make_dir("dst/job1")),
           capture(dir.make_dir("src/job1")),
           cache(dir.path(), "img-cached",
-                {daemon_paths_or_skip().cached, "--listen", "127.0.0.1:" + std::to_string(port), "--serve", serve,
+                {daemon_paths_or_skip().cached, "--listen", "127.0.0.1:" + std::to_string(port), "--plain-tcp", "--serve", serve,
                  "--control", dir.path() + "/cached.ctl", "--log-level", "debug", "--shutdown-grace", cache_grace}),
           proxy(dir.path(), "img-proxyd",
-                {daemon_paths_or_skip().proxyd, "--cache", "127.0.0.1:" + std::to_string(port), "--capture", capture,
+                {daemon_paths_or_skip().proxyd, "--cache", "127.0.0.1:" + std::to_string(port), "--plain-tcp", "--capture", capture,
                  "--control", dir.path() + "/proxyd.ctl", "--log-level", "debug", "--shutdown-grace",
                  proxy_grace}) {}
 

@@ -189,16 +189,16 @@ TEST_CASE("metrics are off by default, and a non-loopback address needs metrics-
     // An empty configuration file, so that no file of this host is read.
     const std::string none = dir.path() + "/empty.toml";
     { std::ofstream create(none); }
-    auto refused = run_command({paths.cached, "--config", none, "--listen", "127.0.0.1:0", "--metrics",
+    auto refused = run_command({paths.cached, "--config", none, "--listen", "127.0.0.1:0", "--plain-tcp", "--metrics",
                                 "0.0.0.0:9100", "--check-config"},
                                kAnswerTimeout);
     CHECK(refused.exit_status == 2);
     CHECK(refused.err.find("metrics_allow_remote") != std::string::npos);
-    auto allowed = run_command({paths.cached, "--config", none, "--listen", "127.0.0.1:0", "--metrics",
+    auto allowed = run_command({paths.cached, "--config", none, "--listen", "127.0.0.1:0", "--plain-tcp", "--metrics",
                                 "0.0.0.0:9100", "--metrics-allow-remote", "--check-config"},
                                kAnswerTimeout);
     CHECK(allowed.exit_status == 0);
-    auto printed = run_command({paths.proxyd, "--config", none, "--cache", "127.0.0.1:7411", "--print-config"},
+    auto printed = run_command({paths.proxyd, "--config", none, "--cache", "127.0.0.1:7411", "--plain-tcp", "--print-config"},
                                kAnswerTimeout);
     CHECK(printed.exit_status == 0);
     CHECK(printed.out.find("metrics = \"\"\n") != std::string::npos);

@@ -31,10 +31,10 @@ trap cleanup EXIT
 
 # A free loopback port: let the kernel pick one for a moment.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$IMG_CACHED" --listen "127.0.0.1:$port" --serve "$work/restore=real" --control "$work/cached.sock" \
+"$IMG_CACHED" --listen "127.0.0.1:$port" --plain-tcp --serve "$work/restore=real" --control "$work/cached.sock" \
     --log-level debug 2>"$work/img-cached.log" &
 pids="$pids $!"
-"$IMG_PROXYD" --cache "127.0.0.1:$port" --capture "$work/dump=real" --control "$work/proxyd.sock" \
+"$IMG_PROXYD" --cache "127.0.0.1:$port" --plain-tcp --capture "$work/dump=real" --control "$work/proxyd.sock" \
     --log-level debug 2>"$work/img-proxyd.log" &
 pids="$pids $!"
 tries=0

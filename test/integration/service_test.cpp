@@ -61,7 +61,7 @@ TEST_CASE("img-cached sends READY=1 once every socket listens, then STATUS= line
     const std::string control = dir.path() + "/cached.ctl";
     const std::string serve = dir.make_dir("dst/job1");
     ServiceDaemon cache(dir.path(), "img-cached",
-                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(port), "--serve", serve, "--control",
+                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(port), "--plain-tcp", "--serve", serve, "--control",
                          control});
     // READY=1 has arrived (the constructor waited for it): everything must listen already.
     CHECK(tcp_port_listening(port));
@@ -84,7 +84,7 @@ TEST_CASE("img-proxyd sends READY=1 once its endpoints and control socket listen
     const std::string control = dir.path() + "/proxyd.ctl";
     const std::string capture = dir.make_dir("src/job1");
     ServiceDaemon proxy(dir.path(), "img-proxyd",
-                        {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(pick_free_port()), "--capture",
+                        {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(pick_free_port()), "--plain-tcp", "--capture",
                          capture, "--control", control});
     CHECK(unix_socket_listening(control));
     CHECK(unix_socket_listening(capture_socket(capture)));
@@ -102,11 +102,11 @@ TEST_CASE("with WATCHDOG_USEC set, the daemons send WATCHDOG=1 again and again")
     const auto port = pick_free_port();
     ServiceEnvironment watchdog{{"WATCHDOG_USEC=400000"}, {}, {}};
     ServiceDaemon cache(dir.path(), "img-cached",
-                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(port), "--control",
+                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(port), "--plain-tcp", "--control",
                          dir.path() + "/cached.ctl"},
                         watchdog);
     ServiceDaemon proxy(dir.path(), "img-proxyd",
-                        {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(port), "--control",
+                        {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(port), "--plain-tcp", "--control",
                          dir.path() + "/proxyd.ctl"},
                         watchdog);
     for (auto* daemon : {&cache, &proxy}) {
@@ -117,7 +117,7 @@ TEST_CASE("with WATCHDOG_USEC set, the daemons send WATCHDOG=1 again and again")
     }
     // A watchdog meant for another process is not this daemon's.
     ServiceDaemon other(dir.path(), "img-cached-other",
-                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(pick_free_port()), "--control",
+                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(pick_free_port()), "--plain-tcp", "--control",
                          dir.path() + "/other.ctl"},
                         ServiceEnvironment{{"WATCHDOG_USEC=400000", "WATCHDOG_PID=1"}, {}, {}});
     CHECK_FALSE(other.notify().wait_for("WATCHDOG=1", deadline_in(seconds(1))));
@@ -131,7 +131,7 @@ TEST_CASE("SIGHUP reloads the log level and the configured endpoints; flag endpo
     const std::string from_file = dir.make_dir("dst/file1");
     const std::string added = dir.make_dir("dst/file2");
     const std::string from_flag = dir.make_dir("dst/flag1");
-    const std::string listen = "listen = \"127.0.0.1:" + std::to_string(port) + "\"\n";
+    const std::string listen = "listen = \"127.0.0.1:" + std::to_string(port) + "\"\nplain_tcp = true\n";
     write_file(config, listen + "log_level = \"info\"\n[[serve]]\ndir = \"" + from_file + "\"\n");
     ServiceDaemon cache(dir.path(), "img-cached",
                         {paths.cached, "--config", config, "--serve", from_flag, "--control",
@@ -177,11 +177,11 @@ TEST_CASE("socket activation: the daemons use the link and control sockets they 
     const std::string serve = dir.make_dir("dst/job1");
     const std::string capture = dir.make_dir("src/job1");
     ServiceDaemon cache(dir.path(), "img-cached",
-                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(unused_port), "--serve", serve,
+                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(unused_port), "--plain-tcp", "--serve", serve,
                          "--control", dir.path() + "/cached-own.ctl"},
                         ServiceEnvironment{{}, {link.get(), cache_control_fd.get()}, {"link", "control"}});
     ServiceDaemon proxy(dir.path(), "img-proxyd",
-                        {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(link_port), "--capture", capture,
+                        {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(link_port), "--plain-tcp", "--capture", capture,
                          "--control", dir.path() + "/proxyd-own.ctl"},
                         ServiceEnvironment{{}, {proxy_control_fd.get()}, {"control"}});
     // Only the daemons hold the sockets now.
@@ -209,7 +209,7 @@ TEST_CASE("socket activation: the daemons use the link and control sockets they 
 TEST_CASE("socket activation: a passed socket of the wrong kind or name stops the daemon with a clear error") {
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
-    const std::vector<std::string> argv = {paths.cached, "--listen", "127.0.0.1:" + std::to_string(pick_free_port()),
+    const std::vector<std::string> argv = {paths.cached, "--listen", "127.0.0.1:" + std::to_string(pick_free_port()), "--plain-tcp",
                                            "--control", dir.path() + "/cached.ctl"};
     SECTION("a UNIX socket named link") {
         auto wrong = listening_unix(dir.path() + "/not-tcp.sock");

@@ -23,7 +23,7 @@ public:
           src(dir.make_dir("src/job")),
           dst(dir.make_dir("dst/job")),
           first_cache(start_cache("1")),
-          proxyd_({paths_.proxyd, "--cache", "127.0.0.1:" + port, "--capture", src, "--control",
+          proxyd_({paths_.proxyd, "--cache", "127.0.0.1:" + port, "--plain-tcp", "--capture", src, "--control",
                    dir.path() + "/proxyd.ctl", "--log-level", "debug"},
                   dir.path() + "/img-proxyd.log"),
           proxy(src + "/img-proxy.sock", Generation::g3),
@@ -42,7 +42,7 @@ public:
     // Starts an img-cached (logging to img-cached-TAG.log) and waits until it serves `dst`.
     std::unique_ptr<ChildProcess> start_cache(const std::string& tag) {
         auto child = std::make_unique<ChildProcess>(
-            std::vector<std::string>{paths_.cached, "--listen", "127.0.0.1:" + port, "--serve", dst, "--control",
+            std::vector<std::string>{paths_.cached, "--listen", "127.0.0.1:" + port, "--plain-tcp", "--serve", dst, "--control",
                                      dir.path() + "/cached-" + tag + ".ctl", "--log-level", "debug"},
             dir.path() + "/img-cached-" + tag + ".log");
         REQUIRE(wait_until_listening(dst + "/img-cache.sock", deadline_in(seconds(10))));
