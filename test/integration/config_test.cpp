@@ -96,7 +96,7 @@ TEST_CASE(
     CHECK(missing.err == "img-proxyd: " + dir.path() + "/nope.toml: no such file\n");
 
     const std::string proxy_file = dir.path() + "/img-proxyd.toml";
-    write_file(proxy_file, "cache = \"dest.example:7411\"\nplain_tcp = true\nbuffers = 1\n");
+    write_file(proxy_file, "cache = \"dest.example:7411\"\nbuffers = 1\nplain_tcp = true\n");
     auto range =
         run_command({paths.proxyd, "--config", proxy_file, "--check-config"}, kCommandTimeout);
     INFO(describe(range));

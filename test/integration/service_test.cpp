@@ -131,10 +131,10 @@ TEST_CASE("SIGHUP reloads the log level and the configured endpoints; flag endpo
     const std::string from_file = dir.make_dir("dst/file1");
     const std::string added = dir.make_dir("dst/file2");
     const std::string from_flag = dir.make_dir("dst/flag1");
-    const std::string listen = "listen = \"127.0.0.1:" + std::to_string(port) + "\"\nplain_tcp = true\n";
+    const std::string listen = "listen = \"127.0.0.1:" + std::to_string(port) + "\"\n";
     write_file(config, listen + "log_level = \"info\"\n[[serve]]\ndir = \"" + from_file + "\"\n");
     ServiceDaemon cache(dir.path(), "img-cached",
-                        {paths.cached, "--config", config, "--serve", from_flag, "--control",
+                        {paths.cached, "--config", config, "--plain-tcp", "--serve", from_flag, "--control",
                          dir.path() + "/cached.ctl"});
     CHECK(unix_socket_listening(serve_socket(from_file)));
     CHECK(unix_socket_listening(serve_socket(from_flag)));
