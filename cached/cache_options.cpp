@@ -119,8 +119,7 @@ CacheCommand parse_cache_command(int argc, char** argv, const std::string& defau
         throw UsageError(
             "no link address: give --listen ADDR:PORT or set listen = \"ADDR:PORT\" in " +
             main_file);
-    if (command.options.tls.tls_keys_given() || command.options.tls.plain_tcp)
-        link::check_tls_settings(command.options.tls, link::TlsRole::server, main_file);
+    link::check_tls_settings(command.options.tls, link::TlsRole::server, main_file);
     return command;
 }
 

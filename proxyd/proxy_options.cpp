@@ -126,8 +126,7 @@ ProxyCommand parse_proxy_command(int argc, char** argv, const std::string& defau
         throw UsageError(
             "no img-cached address: give --cache HOST:PORT or set cache = \"HOST:PORT\" in " +
             main_file);
-    if (command.options.tls.tls_keys_given() || command.options.tls.plain_tcp)
-        link::check_tls_settings(command.options.tls, link::TlsRole::client, main_file);
+    link::check_tls_settings(command.options.tls, link::TlsRole::client, main_file);
     return command;
 }
 

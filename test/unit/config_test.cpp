@@ -28,14 +28,39 @@ auto run(Parse parse, std::vector<std::string> args, const std::string& default_
     return parse(static_cast<int>(argv.size()), argv.data(), default_config);
 }
 
+// The daemons as the tests below mostly use them: the link as plain TCP, said explicitly.
+proxyd::ProxyCommand proxy_link_as_given(std::vector<std::string> args,
+                                         const std::string& default_config = "/nonexistent/p.toml") {
+    return run(proxyd::parse_proxy_command, std::move(args), default_config);
+}
+
+cached::CacheCommand cache_link_as_given(std::vector<std::string> args,
+                                         const std::string& default_config = "/nonexistent/c.toml") {
+    return run(cached::parse_cache_command, std::move(args), default_config);
+}
+
 proxyd::ProxyCommand proxy(std::vector<std::string> args,
                            const std::string& default_config = "/nonexistent/p.toml") {
-    return run(proxyd::parse_proxy_command, std::move(args), default_config);
+    args.push_back("--plain-tcp");
+    return proxy_link_as_given(std::move(args), default_config);
 }
 
 cached::CacheCommand cache(std::vector<std::string> args,
                            const std::string& default_config = "/nonexistent/c.toml") {
-    return run(cached::parse_cache_command, std::move(args), default_config);
+    args.push_back("--plain-tcp");
+    return cache_link_as_given(std::move(args), default_config);
+}
+
+// The message of the UsageError `f` throws (fails the test if it throws nothing).
+template <class F>
+std::string usage_error(F&& f) {
+    try {
+        f();
+    } catch (const UsageError& e) {
+        return e.what();
+    }
+    FAIL("no UsageError");
+    return {};
 }
 
 // The ConfigError a parse throws (fails the test if it throws nothing or something else).
@@ -278,4 +303,54 @@ TEST_CASE("allow_uids and allow_gids are integer arrays; --allow-uid/--allow-gid
     e = config_error([&] { cache({"--config", main}); });
     CHECK(std::string(e.what()).find("-1 is not a number from 0 to 4294967294") != std::string::npos);
     CHECK_THROWS_AS(proxy({"--cache", "d:1", "--allow-uid", "root"}), UsageError);
+}
+
+TEST_CASE("the link needs TLS or plain_tcp said explicitly; both, or half of TLS, is refused") {
+    const std::vector<std::string> tls = {"--tls-ca", "/etc/t/ca.pem", "--tls-cert", "/etc/t/c.pem", "--tls-key",
+                                          "/etc/t/c.key"};
+    auto neither = usage_error([] { proxy_link_as_given({"--cache", "h:1"}); });
+    CHECK(neither.find("tls_ca, tls_cert and tls_key") != std::string::npos);
+    CHECK(neither.find("plain_tcp = true (--plain-tcp)") != std::string::npos);
+    CHECK(usage_error([] { cache_link_as_given({"--listen", "127.0.0.1:1"}); }).find("plain_tcp") != std::string::npos);
+
+    std::vector<std::string> both = {"--cache", "h:1", "--plain-tcp"};
+    both.insert(both.end(), tls.begin(), tls.end());
+    CHECK(usage_error([&] { proxy_link_as_given(both); }).find("choose one") != std::string::npos);
+    CHECK(usage_error([] { proxy_link_as_given({"--cache", "h:1", "--tls-ca", "/ca.pem"}); })
+              .find("missing: tls_cert, tls_key") != std::string::npos);
+
+    // img-cached with TLS also needs the identities allowed to push.
+    std::vector<std::string> cache_tls = {"--listen", "127.0.0.1:1"};
+    cache_tls.insert(cache_tls.end(), tls.begin(), tls.end());
+    CHECK(usage_error([&] { cache_link_as_given(cache_tls); }).find("tls_allowed_clients") != std::string::npos);
+    cache_tls.insert(cache_tls.end(), {"--tls-allow-client", "src1.example"});
+    auto command = cache_link_as_given(cache_tls);
+    CHECK(command.options.tls.allowed_clients == std::vector<std::string>{"src1.example"});
+    CHECK(command.options.tls.min_version == "1.3");  // the documented default
+
+    // The files are not read here: they may not exist yet (checked at start and on reload).
+    std::vector<std::string> proxy_tls = {"--cache", "dest.example:1", "--tls-min-version", "1.2"};
+    proxy_tls.insert(proxy_tls.end(), tls.begin(), tls.end());
+    auto p = proxy_link_as_given(proxy_tls);
+    CHECK(p.options.tls.min_version == "1.2");
+    CHECK(p.options.tls.server_name.empty());  // the host of `cache` at start
+    CHECK_THROWS_AS(proxy({"--cache", "h:1", "--tls-min-version", "1.1"}), UsageError);
+}
+
+TEST_CASE("TLS keys in a file: tls_allowed_clients is a string array, flags add to it, print-config reads back") {
+    TempDir dir;
+    const std::string main = dir.path() + "/c.toml";
+    write_file(main, "listen = \"127.0.0.1:7411\"\ntls_ca = \"/t/ca.pem\"\ntls_cert = \"/t/c.pem\"\n"
+                     "tls_key = \"/t/c.key\"\ntls_crl = \"/t/crl.pem\"\ntls_allowed_clients = [\"a.example\"]\n");
+    auto command = cache_link_as_given({"--config", main, "--tls-allow-client", "b.example"});
+    CHECK(command.options.tls.allowed_clients == std::vector<std::string>{"a.example", "b.example"});
+    CHECK(command.options.tls.crl == "/t/crl.pem");
+    const std::string printed = dir.path() + "/printed.toml";
+    write_file(printed, cached::format_cache_config(command.options));
+    CHECK(cache_link_as_given({"--config", printed}).options.tls.allowed_clients == command.options.tls.allowed_clients);
+
+    write_file(main, "listen = \"127.0.0.1:7411\"\nplain_tcp = true\ntls_allowed_clients = \"a.example\"\n");
+    auto wrong = config_error([&] { cache_link_as_given({"--config", main}); });
+    CHECK(wrong.key() == "tls_allowed_clients");
+    CHECK(wrong.line() == 3);
 }
