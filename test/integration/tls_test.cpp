@@ -5,6 +5,7 @@
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
 #include "support/daemon_pair.hpp"
+#include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
 #include "support/test_pki.hpp"
 
@@ -51,17 +52,8 @@ PairOptions tls_pair(const Certificates& c, std::vector<std::string> cache_extra
 
 // One CRIU dump of pages-1.img and inventory.img on job1; "" or what went wrong.
 std::string dump_pages(const DaemonPair& pair, const std::string& pages) {
-    try {
-        StreamDumpSession dump(pair.capture_dir("job1"));
-        if (write_and_close(dump.announce("pages-1.img"), pages, deadline_in(kTimeout)).status != IoStatus::ok)
-            return "writing pages-1.img failed";
-        if (write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status != IoStatus::ok)
-            return "writing inventory.img failed";
-        dump.close();
-    } catch (const std::exception& e) {
-        return e.what();  // img-proxyd closed CRIU's socket: the dump failed
-    }
-    return "";
+    return dump_files(pair.capture_dir("job1"), {{"pages-1.img", pages}, {"inventory.img", "inv"}},
+                      deadline_in(kTimeout));
 }
 
 std::string log_of(DaemonPair& pair, Side side) { return read_text_file(pair.process(side).log_path()); }
