@@ -37,12 +37,17 @@ struct Fd {
 };
 
 // The port from the daemon's "metrics on 127.0.0.1:PORT" log line (written before it is ready).
+// The port from the daemon's "metrics on ..." line, 0 if it does not appear within 10 s (the
+// daemon may log it just after the harness saw it ready: its sockets come first).
 std::uint16_t metrics_port(DaemonPair& pair, Side side) {
     const std::regex line(R"(metrics on 127\.0\.0\.1:(\d+))");
-    std::smatch match;
-    const std::string log = read_text_file(pair.process(side).log_path());
-    if (!std::regex_search(log, match, line)) return 0;
-    return static_cast<std::uint16_t>(std::stoi(match[1]));
+    for (int attempt = 0; attempt < 200; ++attempt) {
+        std::smatch match;
+        const std::string log = read_text_file(pair.process(side).log_path());
+        if (std::regex_search(log, match, line)) return static_cast<std::uint16_t>(std::stoi(match[1]));
+        std::this_thread::sleep_for(milliseconds(50));
+    }
+    return 0;
 }
 
 Fd connect_to(std::uint16_t port) {
