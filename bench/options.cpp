@@ -28,7 +28,9 @@ constexpr const char* kUsage =
     "                    S seconds; the table says how many rounds ran (default 240)\n"
     "  --pipe-write M    how page data enters the pipes: vmsplice (as CRIU, default) or write\n"
     "  --proxyd PATH     img-proxyd to measure (default: the one built beside img-bench)\n"
-    "  --cached PATH     img-cached to measure (default: the one built beside img-bench)\n";
+    "  --cached PATH     img-cached to measure (default: the one built beside img-bench)\n"
+    "  --tls DIR         a TLS link with the certificates scripts/make-throwaway-pki DIR made\n"
+    "                    (default: plain TCP); the baseline stays plain\n";
 
 unsigned parse_number(std::string_view text, unsigned min, unsigned max) {
     unsigned value = 0;
@@ -67,6 +69,7 @@ bool parse_bench_options(int argc, char** argv, BenchOptions& out) {
     });
     args.value("--proxyd", [&](std::string_view v) { out.daemons.proxyd = std::string(v); });
     args.value("--cached", [&](std::string_view v) { out.daemons.cached = std::string(v); });
+    args.value("--tls", [&](std::string_view v) { out.daemons.tls_dir = std::string(v); });
     args.toggle("--help", [&] {
         std::fputs(kUsage, stdout);
         done = true;

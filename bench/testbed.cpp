@@ -61,11 +61,18 @@ Testbed::Testbed(const DaemonPaths& paths, const std::vector<std::string>& snaps
     proxy_control_ = root_ + "/p.sock";
     cache_control_ = root_ + "/c.sock";
     const std::string address = "127.0.0.1:" + std::to_string(free_loopback_port());
-    // The link as plain TCP: img-bench measures the transfer itself on loopback.
-    std::vector<std::string> cache_args = {"--listen", address, "--plain-tcp", "--control", cache_control_,
-                                           "--log-level", "warning"};
-    std::vector<std::string> proxy_args = {"--cache", address, "--plain-tcp", "--control", proxy_control_,
-                                           "--log-level", "warning"};
+    std::vector<std::string> cache_args = {"--listen", address, "--control", cache_control_, "--log-level", "warning"};
+    std::vector<std::string> proxy_args = {"--cache", address, "--control", proxy_control_, "--log-level", "warning"};
+    if (paths.tls_dir.empty()) {
+        cache_args.push_back("--plain-tcp");
+        proxy_args.push_back("--plain-tcp");
+    } else {
+        const std::string& d = paths.tls_dir;
+        cache_args.insert(cache_args.end(), {"--tls-ca", d + "/ca.pem", "--tls-cert", d + "/cache.pem", "--tls-key",
+                                             d + "/cache.key", "--tls-allow-client", "img-proxyd"});
+        proxy_args.insert(proxy_args.end(), {"--tls-ca", d + "/ca.pem", "--tls-cert", d + "/proxy.pem", "--tls-key",
+                                             d + "/proxy.key"});
+    }
     for (const auto& id : ids_) {
         cache_args.insert(cache_args.end(), {"--serve", root_ + "/dst/" + id + "=" + id});
         proxy_args.insert(proxy_args.end(), {"--capture", root_ + "/src/" + id + "=" + id});

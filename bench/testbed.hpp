@@ -12,6 +12,8 @@ namespace imgx::bench {
 struct DaemonPaths {
     std::string proxyd;
     std::string cached;
+    // Certificates made by scripts/make-throwaway-pki for a TLS link; empty: plain TCP.
+    std::string tls_dir;
 };
 
 class Testbed {
