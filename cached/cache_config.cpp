@@ -8,7 +8,7 @@ namespace imgx::cached {
 
 void apply_cache_config(const config::Section& document, CacheOptions& out) {
     document.only_keys(
-        {"listen", "serve", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "remote_data", "remote_wait_seconds", "metrics", "metrics_allow_remote", "plain_tcp", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_min_version", "tls_allowed_clients"});
+        {"listen", "serve", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "remote_data", "remote_wait_seconds", "metrics", "metrics_allow_remote", "plain_tcp", "state_dir", "spool_dir", "memory_budget_mib", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_min_version", "tls_allowed_clients"});
     document.string("listen", [&](std::string_view v) {
         out.listen = parse_host_port(v, /*allow_port_zero=*/true);
     });
@@ -24,6 +24,10 @@ void apply_cache_config(const config::Section& document, CacheOptions& out) {
     config::read_ids(document, "allow_gids", out.allow_gids);
     document.integer("shutdown_grace_seconds", 0, config::kMaxShutdownGraceSeconds,
                      [&](std::int64_t v) { out.shutdown_grace_seconds = static_cast<unsigned>(v); });
+    document.string("state_dir", [&](std::string_view v) { out.state_dir = std::string(v); });
+    document.string("spool_dir", [&](std::string_view v) { out.spool_dir = std::string(v); });
+    document.integer("memory_budget_mib", 0, static_cast<std::int64_t>(kMaxMemoryBudgetMib),
+                     [&](std::int64_t v) { out.memory_budget_mib = static_cast<std::uint64_t>(v); });
     document.string("remote_data", [&](std::string_view v) {
         out.remote_reads_on_socket = config::parse_remote_data_socket(v);
     });
@@ -43,6 +47,9 @@ std::string format_cache_config(const CacheOptions& options) {
     out += "remote_data = " +
            config::quoted(config::remote_data_name(options.remote_reads_on_socket)) + "\n";
     out += "remote_wait_seconds = " + std::to_string(options.remote_wait_seconds) + "\n";
+    out += "state_dir = " + config::quoted(options.state_dir) + "\n";
+    out += "spool_dir = " + config::quoted(options.spool_dir) + "\n";
+    out += "memory_budget_mib = " + std::to_string(options.memory_budget_mib) + "\n";
     out += metrics::format_metrics_keys(options.metrics);
     out += link::format_tls_keys(options.tls, link::TlsRole::server);
     out += config::format_endpoints("serve", options.serves);

@@ -10,7 +10,7 @@ namespace {
 
 constexpr const char* kErrors = "imgx_cached_errors_total";
 constexpr const char* kErrorsHelp =
-    "Errors by reason: protocol, checksum, link_lost, client_gone, timeout, aborted.";
+    "Errors by reason: protocol, checksum, link_lost, client_gone, timeout, aborted, storage.";
 
 }  // namespace
 
@@ -34,7 +34,14 @@ CacheMetrics::CacheMetrics()
              registry.counter(kErrors, kErrorsHelp, {{"reason", "link_lost"}}),
              registry.counter(kErrors, kErrorsHelp, {{"reason", "client_gone"}}),
              registry.counter(kErrors, kErrorsHelp, {{"reason", "timeout"}}),
-             registry.counter(kErrors, kErrorsHelp, {{"reason", "aborted"}})} {
+             registry.counter(kErrors, kErrorsHelp, {{"reason", "aborted"}}),
+             registry.counter(kErrors, kErrorsHelp, {{"reason", "storage"}})},
+      snapshots_loaded(registry.counter("imgx_cached_snapshots_loaded_total",
+                                        "Complete snapshots read back from the state directory at start-up.")),
+      snapshots_discarded(registry.counter("imgx_cached_snapshots_discarded_total",
+                                           "Partial snapshots of an earlier run removed at start-up.")),
+      snapshots_set_aside(registry.counter("imgx_cached_snapshots_set_aside_total",
+                                           "Snapshots in the state directory that did not match their manifest.")) {
     registry.gauge("imgx_cached_build_info", "Always 1; the version is a label.",
                    {{"version", IMGX_VERSION}})
         .set(1);
@@ -43,6 +50,15 @@ CacheMetrics::CacheMetrics()
 CacheMetrics& cache_metrics() {
     static CacheMetrics instance;
     return instance;
+}
+
+void count_state_load(const store::ImageStore& store) {
+    const auto* state = store.state_dir();
+    if (!state) return;
+    auto& m = cache_metrics();
+    m.snapshots_loaded += state->loaded;
+    m.snapshots_discarded += state->discarded;
+    m.snapshots_set_aside += state->set_aside;
 }
 
 void count_snapshot_end(const store::Snapshot& snapshot) {
@@ -64,8 +80,13 @@ std::unique_ptr<metrics::MetricsServer> start_metrics(const boost::asio::any_io_
     });
     r.gauge_reader("imgx_cached_snapshots_held", "Snapshots held (any state).",
                    [&store] { return static_cast<std::int64_t>(store.all().size()); });
-    r.gauge_reader("imgx_cached_image_bytes_held", "Image bytes held in memory, arriving or stored.",
+    r.gauge_reader("imgx_cached_image_bytes_held", "Image bytes held, arriving or stored, in memory or on disk.",
                    [&store] { return static_cast<std::int64_t>(store.bytes_held()); });
+    r.gauge_reader("imgx_cached_memory_bytes", "Image bytes held in memory (what memory_budget_mib limits).",
+                   [&store] { return static_cast<std::int64_t>(store.memory().used()); });
+    r.gauge_reader("imgx_cached_spilled_bytes",
+                   "Image bytes kept on disk instead of memory because of the memory budget, since start.",
+                   [&store] { return static_cast<std::int64_t>(store.memory().spilled_bytes); });
     return metrics::serve_metrics(ex, options.metrics.address, r);
 }
 

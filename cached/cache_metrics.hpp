@@ -40,11 +40,19 @@ struct CacheMetrics {
         metrics::Counter& client_gone;  // CRIU went away while waiting for an answer
         metrics::Counter& timeout;      // an img-remote read waited longer than --remote-wait
         metrics::Counter& aborted;      // img-proxyd aborted a dump (replaced, failed there)
+        metrics::Counter& storage;      // a dump the store could not keep (memory budget, disk full, I/O)
     } errors;
+    // The state directory at start-up.
+    metrics::Counter& snapshots_loaded;     // complete snapshots verified and served again
+    metrics::Counter& snapshots_discarded;  // partial snapshots of an earlier run, removed
+    metrics::Counter& snapshots_set_aside;  // snapshots that did not match their manifest
 };
 
 // The process's metrics, created on first use.
 CacheMetrics& cache_metrics();
+
+// What the store did with its state directory at start-up.
+void count_state_load(const store::ImageStore& store);
 
 // A dump's end arrived: its duration if the snapshot is complete.
 void count_snapshot_end(const store::Snapshot& snapshot);

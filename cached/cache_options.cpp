@@ -18,6 +18,7 @@ constexpr const char* kUsage =
     "                  [--remote-wait SECONDS] [--shutdown-grace SECONDS]\n"
     "                  [--metrics ADDR:PORT [--metrics-allow-remote]]\n"
     "                  [--allow-uid UID]... [--allow-gid GID]...\n"
+    "                  [--state-dir DIR] [--spool-dir DIR] [--memory-budget MIB]\n"
     "                  [--check-config | --print-config]\n"
     "\n"
     "Receives snapshots from img-proxyd and serves them to `criu restore --stream -D DIR` on\n"
@@ -40,6 +41,12 @@ constexpr const char* kUsage =
     "  --allow-uid UID       a user besides root and the daemon's own that may connect to its\n"
     "                        sockets (CRIU endpoints, control); repeatable, adds to allow_uids\n"
     "  --allow-gid GID       the same for a group (the peer's primary group)\n"
+    "  --state-dir DIR       keep complete snapshots in DIR and serve them again after a restart\n"
+    "                        (default: none, snapshots live in memory only)\n"
+    "  --memory-budget MIB   image bytes kept in memory; beyond it they go to the state or spool\n"
+    "                        directory (default 0: no limit)\n"
+    "  --spool-dir DIR       without --state-dir: where bytes beyond the memory budget go (default\n"
+    "                        none: a dump that reaches the budget fails)\n"
     "  --remote-data MODE    how --remote restores read images: pipe (2020 builds, default)\n"
     "                        or socket (2017-2019 builds)\n"
     "  --remote-wait SECONDS longest a --remote read waits for its dump to finish, then error 5\n"
@@ -84,6 +91,11 @@ ArgReader make_reader(CacheOptions& settings, Actions& actions) {
     args.value("--allow-gid", [&](std::string_view v) { settings.allow_gids.push_back(config::parse_id(v)); });
     args.value("--shutdown-grace", [&](std::string_view v) {
         settings.shutdown_grace_seconds = config::parse_number(v, 0, config::kMaxShutdownGraceSeconds);
+    });
+    args.value("--state-dir", [&](std::string_view v) { settings.state_dir = std::string(v); });
+    args.value("--spool-dir", [&](std::string_view v) { settings.spool_dir = std::string(v); });
+    args.value("--memory-budget", [&](std::string_view v) {
+        settings.memory_budget_mib = config::parse_number(v, 0, kMaxMemoryBudgetMib);
     });
     args.value("--remote-data", [&](std::string_view v) {
         settings.remote_reads_on_socket = config::parse_remote_data_socket(v);

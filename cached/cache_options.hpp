@@ -3,6 +3,7 @@
 
 #include <spdlog/common.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@ namespace imgx::cached {
 
 // Limits of the settings, the same for a flag and its configuration key.
 inline constexpr unsigned kMaxRemoteWaitSeconds = 7 * 86400;
+inline constexpr unsigned kMaxMemoryBudgetMib = 1U << 24;  // 16 TiB
 
 struct CacheOptions {
     HostPort listen;  // required (from --listen or the configuration); empty host: not given
@@ -29,6 +31,9 @@ struct CacheOptions {
     unsigned shutdown_grace_seconds = config::kDefaultShutdownGraceSeconds;  // drain on SIGTERM
     std::vector<unsigned> allow_uids;  // may connect besides root and the daemon's own user
     std::vector<unsigned> allow_gids;
+    std::string state_dir;               // complete snapshots kept here across restarts; "": memory only
+    std::string spool_dir;               // without state_dir: where bytes beyond the memory budget go
+    std::uint64_t memory_budget_mib = 0;  // image bytes in memory; 0: no limit
 };
 
 // What the command line asks for.

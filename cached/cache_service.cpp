@@ -37,7 +37,11 @@ std::optional<std::chrono::seconds> reload(CacheParts& parts, CacheOptions& curr
                           std::to_string(next.remote_reads_on_socket)},
                          {"metrics", current.metrics.address.to_string(), next.metrics.address.to_string()},
                          {"plain_tcp", link::plain_link(current.tls) ? "true" : "false",
-                          link::plain_link(next.tls) ? "true" : "false"}});
+                          link::plain_link(next.tls) ? "true" : "false"},
+                         {"state_dir", current.state_dir, next.state_dir},
+                         {"spool_dir", current.spool_dir, next.spool_dir},
+                         {"memory_budget_mib", std::to_string(current.memory_budget_mib),
+                          std::to_string(next.memory_budget_mib)}});
     spdlog::info("reload: remote_wait_seconds = {}, shutdown_grace_seconds = {}", next.remote_wait_seconds,
                  next.shutdown_grace_seconds);
     // Keys that need a restart keep their running values.

@@ -35,6 +35,7 @@ struct IncomingSnapshot {
     std::uint32_t files_done = 0;
     std::uint64_t bytes_done = 0;
     std::size_t files_open = 0;
+    bool failure_sent = false;  // the proxy was told this snapshot failed here
 };
 
 struct IncomingFile {
@@ -87,7 +88,7 @@ public:
             auto header = co_await read_header();
             switch (header.type) {
                 case link::FrameType::snapshot_begin: on_snapshot_begin(co_await read_body(header)); break;
-                case link::FrameType::file_begin: on_file_begin(co_await read_body(header)); break;
+                case link::FrameType::file_begin: co_await on_file_begin(co_await read_body(header)); break;
                 case link::FrameType::data: co_await on_data(header.body_length); break;
                 case link::FrameType::file_end: co_await on_file_end(co_await read_body(header)); break;
                 case link::FrameType::snapshot_end: co_await on_snapshot_end(co_await read_body(header)); break;
@@ -157,21 +158,23 @@ private:
             for (const auto& id : begin.chain_ids())
                 if (auto problem = snapshot_id_problem(id)) throw wire::ProtocolError("SNAPSHOT_BEGIN chain: " + *problem);
             store_.set_chain(begin.chain(), {begin.chain_ids().begin(), begin.chain_ids().end()});
+            snapshot->set_chain(begin.chain(), {begin.chain_ids().begin(), begin.chain_ids().end()});
         }
         snapshots_[begin.snapshot_tag()] = {snapshot};
         log_info({.snapshot = snapshot->id(), .peer = peer_}, "snapshot '{}' begins: receiving a {} dump from {}",
                  snapshot->id(), snapshot->protocol(), peer_);
     }
 
-    void on_file_begin(const std::string& body) {
+    asio::awaitable<void> on_file_begin(const std::string& body) {
         link::FileBegin begin;
         wire::decode_body(body, begin, "FILE_BEGIN");
         auto& in = snapshot_of(begin.snapshot_tag(), "FILE_BEGIN");
         if (auto problem = image_name_problem(begin.name())) throw wire::ProtocolError("FILE_BEGIN: " + *problem);
         if (files_.contains(begin.file_tag()))
             throw wire::ProtocolError(fmt::format("file tag {} used twice", begin.file_tag()));
-        files_[begin.file_tag()] = {begin.snapshot_tag(), std::make_unique<store::ImageFileBuilder>(begin.name())};
+        files_[begin.file_tag()] = {begin.snapshot_tag(), in.snapshot->new_file(begin.name())};
         ++in.files_open;
+        co_await report_storage_failure(in, begin.snapshot_tag(), begin.name());
     }
 
     asio::awaitable<void> on_data(std::uint32_t body_length) {
@@ -189,9 +192,38 @@ private:
         }
         char* into = file.builder->prepare_segment(size);
         co_await asio::async_read(socket_, asio::buffer(into, size), asio::use_awaitable);
-        file.builder->commit_segment();
-        in.snapshot->bytes_in_flight += size;
         metrics_.received_bytes += size;
+        std::string problem;
+        try {
+            file.builder->commit_segment();
+            in.snapshot->bytes_in_flight += size;
+        } catch (const store::StorageError& e) {
+            problem = e.what();
+        }
+        if (problem.empty()) co_return;
+        in.snapshot->mark_failed(problem);
+        co_await report_storage_failure(in, file.snapshot_tag, file.builder->name());
+    }
+
+    // A snapshot the store failed (memory budget, disk full, I/O error): logged once and told to
+    // the proxy at once, so its dump stops instead of sending the rest for nothing.
+    asio::awaitable<void> report_storage_failure(IncomingSnapshot& in, std::uint64_t snapshot_tag,
+                                                 std::string image) {
+        if (in.snapshot->state() != store::SnapshotState::failed || in.failure_sent) co_return;
+        in.failure_sent = true;
+        ++metrics_.errors.storage;
+        // The files still open keep consuming their frames, but hold no memory or disk any more.
+        for (auto& [tag, file] : files_) {
+            if (file.snapshot_tag != snapshot_tag) continue;
+            in.snapshot->bytes_in_flight -= std::min(in.snapshot->bytes_in_flight, file.builder->size());
+            file.builder = std::make_unique<store::ImageFileBuilder>(file.builder->name());
+        }
+        log_snapshot_end(*in.snapshot, peer_, image);
+        link::SnapshotResult result;
+        result.set_snapshot_tag(snapshot_tag);
+        result.set_ok(false);
+        result.set_reason(in.snapshot->error());
+        co_await send(link::FrameType::snapshot_result, result);
     }
 
     asio::awaitable<void> on_file_end(const std::string& body) {
@@ -224,6 +256,10 @@ private:
         in.bytes_done += image->size;
         const std::uint64_t size = image->size;
         in.snapshot->add_file(std::move(image));
+        if (in.snapshot->state() == store::SnapshotState::failed) {
+            co_await report_storage_failure(in, file.snapshot_tag, file.builder->name());
+            co_return;
+        }
         link::FileAck ack;
         ack.set_file_tag(end.file_tag());
         ack.set_size(size);
@@ -240,12 +276,14 @@ private:
         else if (end.file_count() != in.files_done || end.total_bytes() != in.bytes_done)
             snapshot->mark_failed(fmt::format("dump ended with {} files / {} bytes announced but {} / {} received",
                                               end.file_count(), end.total_bytes(), in.files_done, in.bytes_done));
-        snapshot->mark_complete();
+        const bool was_receiving = snapshot->state() == store::SnapshotState::receiving;
+        snapshot->mark_complete();  // a persisted snapshot may fail here (disk full)
+        if (was_receiving && snapshot->state() == store::SnapshotState::failed) ++metrics_.errors.storage;
         link::SnapshotResult result;
         result.set_snapshot_tag(end.snapshot_tag());
         result.set_ok(snapshot->state() == store::SnapshotState::complete);
         result.set_reason(snapshot->error());
-        log_snapshot_end(*snapshot, peer_);
+        if (!in.failure_sent) log_snapshot_end(*snapshot, peer_);
         count_snapshot_end(*snapshot);
         snapshots_.erase(end.snapshot_tag());
         co_await send(link::FrameType::snapshot_result, result);

@@ -60,7 +60,18 @@ int main(int argc, char** argv) {
 
     DaemonIoContext io(1);
     auto ex = io.get_executor();
-    store::ImageStore store(ex);
+    // With a state directory, the snapshots kept there are verified and loaded before anything
+    // listens, so the first restore already finds them.
+    std::unique_ptr<store::ImageStore> stored;
+    try {
+        stored = std::make_unique<store::ImageStore>(
+            ex, store::StoreSettings{options.state_dir, options.spool_dir, options.memory_budget_mib << 20});
+    } catch (const std::exception& e) {
+        spdlog::critical("state directory {}: {}", options.state_dir, e.what());
+        return 1;
+    }
+    store::ImageStore& store = *stored;
+    cached::count_state_load(store);
     cached::RemoteServeOptions remote{options.remote_reads_on_socket,
                                             std::chrono::seconds(options.remote_wait_seconds)};
     criu::EndpointSet endpoints(

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/uio.h>
 
 namespace imgx::criu {
@@ -28,6 +29,8 @@ namespace {
 // CRIU may keep a pagemap pipe unread while it asks for the pages file; a larger pipe lets us
 // finish small files at once. Harmless if refused.
 constexpr std::size_t kServePipeBytes = 1 << 20;
+// The most one sendfile(2) call moves, so one large file does not hold the event loop long.
+constexpr std::uint64_t kSendfileChunk = 4 << 20;
 
 // Where a feed stands in a file: segment index and offset inside it.
 struct Cursor {
@@ -118,6 +121,82 @@ asio::awaitable<std::uint64_t> lend_pages(asio::posix::stream_descriptor& pipe, 
     co_return lent;
 }
 
+// Writes `size` bytes of `from` at `offset` to `out` with sendfile(2): the kernel copies from
+// the page cache, nothing passes through our memory. `out` is non-blocking; a full pipe or
+// socket buffer is waited for on the event loop.
+template <typename Stream>
+asio::awaitable<std::uint64_t> write_from_file(Stream& out, const store::BackingFile& from, std::uint64_t offset,
+                                               std::uint64_t size, boost::system::error_code& ec) {
+    std::uint64_t written = 0;
+    while (written < size) {
+        off_t at = static_cast<off_t>(offset + written);
+        const ssize_t n = ::sendfile(out.native_handle(), from.fd.get(), &at,
+                                     static_cast<std::size_t>(std::min<std::uint64_t>(size - written, kSendfileChunk)));
+        if (n > 0) {
+            written += static_cast<std::uint64_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            co_await out.async_wait(Stream::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+            if (ec) co_return written;
+            continue;
+        }
+        // 0: the file is shorter than the stored piece (changed behind our back).
+        ec = n == 0 ? boost::system::error_code(EIO, boost::system::system_category())
+                    : boost::system::error_code(errno, boost::system::system_category());
+        co_return written;
+    }
+    co_return written;
+}
+
+// Writes the in-memory pieces collected so far, if any, and forgets them.
+template <typename Stream>
+asio::awaitable<std::uint64_t> write_gathered(Stream& out, std::vector<asio::const_buffer>& pieces,
+                                              boost::system::error_code& ec) {
+    if (pieces.empty()) co_return 0;
+    const std::size_t written =
+        co_await asio::async_write(out, pieces, asio::redirect_error(asio::use_awaitable, ec));
+    pieces.clear();
+    co_return written;
+}
+
+// Writes the segments in order: runs of in-memory pieces in one gathered write, pieces on disk
+// with write_from_file(). For files with pieces on disk (the memory budget, the state directory).
+template <typename Stream>
+asio::awaitable<std::uint64_t> write_segments(Stream& out, const store::ImageFile& file,
+                                              boost::system::error_code& ec) {
+    std::uint64_t written = 0;
+    std::vector<asio::const_buffer> pieces;
+    for (const auto& segment : file.segments) {
+        if (segment.bytes) {
+            pieces.emplace_back(segment.bytes.get(), segment.size);
+            continue;
+        }
+        written += co_await write_gathered(out, pieces, ec);
+        if (ec) co_return written;
+        written += co_await write_from_file(out, *segment.backing, segment.offset, segment.size, ec);
+        if (ec) co_return written;
+    }
+    written += co_await write_gathered(out, pieces, ec);
+    co_return written;
+}
+
+template <typename Stream>
+asio::awaitable<std::uint64_t> write_with_disk_pieces(Stream& out, const store::ImageFile& file, const std::string& context) {
+    boost::system::error_code ec;
+    const std::uint64_t written = co_await write_segments(out, file, ec);
+    if (ec == asio::error::broken_pipe || ec == asio::error::connection_reset)
+        spdlog::debug("{}: CRIU closed {} after {} of {} bytes", context, file.name, written, file.size);
+    else if (ec)
+        spdlog::warn("{}: writing {} to CRIU failed after {} bytes: {}", context, file.name, written, ec.message());
+    co_return written;
+}
+
+bool has_disk_pieces(const store::ImageFile& file) {
+    return std::any_of(file.segments.begin(), file.segments.end(), [](const auto& s) { return !s.bytes; });
+}
+
 }  // namespace
 
 // Stored bytes never change, so a pipe may refer to them instead of a copy (vmsplice). But the
@@ -129,6 +208,11 @@ asio::awaitable<std::uint64_t> feed_pipe(UniqueFd fd, std::shared_ptr<const stor
     const std::size_t pipe_bytes = enlarge_pipe(fd.get(), kServePipeBytes);
     asio::posix::stream_descriptor pipe(co_await asio::this_coro::executor, fd.release());
     pipe.non_blocking(true);
+    if (has_disk_pieces(*file)) {
+        // Pieces on disk go through sendfile (the kernel copies from the page cache): nothing is lent.
+        const std::uint64_t written = co_await write_with_disk_pieces(pipe, *file, context);
+        co_return written;
+    }
     std::uint64_t to_lend = 0;
     if (pipe_bytes > 0 && file->size > pipe_bytes) to_lend = file->size - pipe_bytes;
     Cursor at;
@@ -140,7 +224,11 @@ asio::awaitable<std::uint64_t> feed_pipe(UniqueFd fd, std::shared_ptr<const stor
 
 asio::awaitable<std::uint64_t> feed_socket(asio::local::stream_protocol::socket& socket,
                                   std::shared_ptr<const store::ImageFile> file, std::string context) {
-    const std::uint64_t written = co_await write_rest(socket, *file, Cursor{}, 0, context);
+    std::uint64_t written = 0;
+    if (has_disk_pieces(*file))
+        written = co_await write_with_disk_pieces(socket, *file, context);
+    else
+        written = co_await write_rest(socket, *file, Cursor{}, 0, context);
     boost::system::error_code ignored;
     socket.shutdown(asio::socket_base::shutdown_send, ignored);
     co_return written;

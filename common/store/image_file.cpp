@@ -1,17 +1,62 @@
-// Building and verifying image files.
+// Building and verifying image files, in memory or (beyond the memory budget) on disk.
 #include "store/image_file.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <new>
 
 namespace imgx::store {
 
-ImageFileBuilder::ImageFileBuilder(std::string name)
-    : file_(std::make_shared<ImageFile>()), hash_(XXH3_createState()) {
+namespace {
+
+// An unnamed file in `dir` (gone when closed, so a crash leaves nothing behind); a named file
+// removed at once where O_TMPFILE is not supported.
+UniqueFd open_spool_file(const std::string& dir) {
+    UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    if (fd || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) return fd;
+    std::string path = dir + "/img-cached-spool-XXXXXX";
+    fd.reset(::mkostemp(path.data(), O_CLOEXEC));
+    if (fd) ::unlink(path.c_str());
+    return fd;
+}
+
+// "64 MiB", or the exact bytes when the limit is not whole MiB.
+std::string describe_budget(const MemoryBudget& budget) {
+    constexpr std::uint64_t kMib = 1 << 20;
+    if (budget.limit() % kMib == 0) return fmt::format("{} MiB", budget.limit() / kMib);
+    return fmt::format("{} bytes", budget.limit());
+}
+
+}  // namespace
+
+bool write_fully_at(int fd, const char* data, std::size_t size, std::uint64_t offset) {
+    while (size > 0) {
+        const ssize_t n = ::pwrite(fd, data, size, static_cast<off_t>(offset));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            if (n == 0) errno = EIO;
+            return false;
+        }
+        data += n;
+        size -= static_cast<std::size_t>(n);
+        offset += static_cast<std::uint64_t>(n);
+    }
+    return true;
+}
+
+ImageFileBuilder::ImageFileBuilder(std::string name, FileStorage storage)
+    : file_(std::make_shared<ImageFile>()),
+      storage_(std::move(storage)),
+      hash_(XXH3_createState()) {
     if (!hash_) throw std::bad_alloc();
     XXH3_64bits_reset(hash_);
     file_->name = std::move(name);
+    file_->memory = MemoryCharge(storage_.budget);
 }
 
 ImageFileBuilder::~ImageFileBuilder() { XXH3_freeState(hash_); }
@@ -24,14 +69,80 @@ char* ImageFileBuilder::prepare_segment(std::size_t size) {
 
 void ImageFileBuilder::commit_segment() {
     if (pending_.size == 0) return;
+    const std::uint64_t at = file_->size;
+    if (storage_.persist) write_pending(*storage_.persist, at);
+    if (file_->memory.try_add(pending_.size)) {
+        add_piece(std::move(pending_));
+    } else if (storage_.persist) {
+        // Already on disk: serve this piece from there.
+        storage_.budget->spilled_bytes += pending_.size;
+        add_piece_from(storage_.persist, at);
+    } else if (!storage_.spool_dir.empty()) {
+        auto& into = spool();
+        write_pending(*into, spool_size_);
+        storage_.budget->spilled_bytes += pending_.size;
+        add_piece_from(into, spool_size_);
+        spool_size_ += pending_.size;
+    } else {
+        throw StorageError(fmt::format(
+            "{}: memory budget of {} reached and no spool directory configured "
+            "(file {} at byte {}; set spool_dir or state_dir, or raise memory_budget_mib)",
+            storage_.owner, describe_budget(*storage_.budget), file_->name, at));
+    }
+    pending_ = {};
+}
+
+void ImageFileBuilder::add_piece(Segment piece) {
+    XXH3_64bits_update(hash_, piece.bytes.get(), piece.size);
+    file_->size += piece.size;
+    file_->segments.push_back(std::move(piece));
+}
+
+void ImageFileBuilder::add_piece_from(const std::shared_ptr<BackingFile>& backing,
+                                      std::uint64_t offset) {
     XXH3_64bits_update(hash_, pending_.bytes.get(), pending_.size);
     file_->size += pending_.size;
-    file_->segments.push_back(std::move(pending_));
-    pending_ = {};
+    // Pieces that follow each other in the same file are served as one.
+    auto& segments = file_->segments;
+    if (!segments.empty() && segments.back().backing == backing &&
+        segments.back().offset + segments.back().size == offset) {
+        segments.back().size += pending_.size;
+        return;
+    }
+    Segment piece;
+    piece.size = pending_.size;
+    piece.backing = backing;
+    piece.offset = offset;
+    segments.push_back(std::move(piece));
+}
+
+void ImageFileBuilder::write_pending(const BackingFile& into, std::uint64_t offset) {
+    if (!write_fully_at(into.fd.get(), pending_.bytes.get(), pending_.size, offset)) {
+        const int error = errno;
+        throw StorageError(fmt::format("{}: cannot write file {} to {}: {}", storage_.owner,
+                                       file_->name, into.path, std::strerror(error)));
+    }
+}
+
+std::shared_ptr<BackingFile>& ImageFileBuilder::spool() {
+    if (!spool_) {
+        UniqueFd fd = open_spool_file(storage_.spool_dir);
+        if (!fd) {
+            const int error = errno;
+            throw StorageError(
+                fmt::format("{}: memory budget of {} reached and no spool file can be created in "
+                            "{} for file {}: {}",
+                            storage_.owner, describe_budget(*storage_.budget), storage_.spool_dir,
+                            file_->name, std::strerror(error)));
+        }
+        spool_ = std::make_shared<BackingFile>(BackingFile{std::move(fd), storage_.spool_dir});
+    }
+    return spool_;
 }
 
 std::shared_ptr<const ImageFile> ImageFileBuilder::take() {
     file_->xxh3 = XXH3_64bits_digest(hash_);
+    file_->persisted = storage_.persist;
     return std::move(file_);
 }
 
@@ -39,15 +150,17 @@ std::shared_ptr<const ImageFile> ImageFileBuilder::finish(std::uint64_t size, st
                                                           std::string& problem) {
     const std::uint64_t digest = XXH3_64bits_digest(hash_);
     if (size != file_->size) {
-        problem = fmt::format("size mismatch: sender says {} bytes, received {}", size, file_->size);
+        problem =
+            fmt::format("size mismatch: sender says {} bytes, received {}", size, file_->size);
         return nullptr;
     }
     if (xxh3 != digest) {
-        problem = fmt::format("checksum mismatch: sender says xxh3 {:016x}, received data has {:016x}", xxh3,
-                              digest);
+        problem = fmt::format(
+            "checksum mismatch: sender says xxh3 {:016x}, received data has {:016x}", xxh3, digest);
         return nullptr;
     }
     file_->xxh3 = digest;
+    file_->persisted = storage_.persist;
     return std::move(file_);
 }
 

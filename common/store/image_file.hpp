@@ -1,20 +1,33 @@
 // The bytes of one image file: immutable once complete, shared by every reader.
 #pragma once
 
+#include <xxhash.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include <xxhash.h>
+#include "store/memory_budget.hpp"
+#include "util/unique_fd.hpp"
 
 namespace imgx::store {
 
-// A piece of a file as it arrived (one link DATA frame).
+// An open file that holds pieces of image files: a persisted image in the state directory, or
+// an unnamed spool file. Its contents are never changed once a piece of it is stored.
+struct BackingFile {
+    UniqueFd fd;
+    std::string path;  // for messages: the file, or the directory of an unnamed spool file
+};
+
+// A piece of a file as it arrived (one link DATA frame), in memory or in a backing file.
 struct Segment {
-    std::unique_ptr<char[]> bytes;
+    std::unique_ptr<char[]> bytes;  // the piece in memory; null when it is in `backing`
     std::size_t size = 0;
+    std::shared_ptr<const BackingFile> backing;  // set when the piece is not in memory
+    std::uint64_t offset = 0;                    // where the piece starts in `backing`
 };
 
 struct ImageFile {
@@ -22,18 +35,42 @@ struct ImageFile {
     std::vector<Segment> segments;
     std::uint64_t size = 0;
     std::uint64_t xxh3 = 0;
+    MemoryCharge memory;  // what the in-memory segments take from the daemon's budget
+    // The whole file on disk when its snapshot is persisted (the state directory), else null.
+    std::shared_ptr<const BackingFile> persisted;
+};
+
+// A piece could be kept neither in memory nor on disk (budget reached without a spool
+// directory, disk full, I/O error). The message names the snapshot, the file and the directory.
+class StorageError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// Where a builder keeps a file's bytes. The default is memory without a limit.
+struct FileStorage {
+    std::shared_ptr<MemoryBudget> budget;  // null: no limit
+    // Every byte is also written here (a persisted snapshot); null: not persisted. Pieces that
+    // do not fit the budget are then served from this file.
+    std::shared_ptr<BackingFile> persist;
+    // Without `persist`: pieces that do not fit the budget go to an unnamed file in this
+    // directory; "" means nowhere, and such a piece fails the file.
+    std::string spool_dir;
+    std::string owner = "image store";  // "snapshot 'ID'", for messages
 };
 
 // Accumulates a file while it arrives and checks it against the sender's size and checksum.
 class ImageFileBuilder {
-public:
-    explicit ImageFileBuilder(std::string name);
+  public:
+    explicit ImageFileBuilder(std::string name, FileStorage storage = {});
     ImageFileBuilder(const ImageFileBuilder&) = delete;
     ImageFileBuilder& operator=(const ImageFileBuilder&) = delete;
     ~ImageFileBuilder();
 
     // Room for the next `size` bytes; fill it, then call commit_segment().
     char* prepare_segment(std::size_t size);
+    // Adds the prepared piece. Throws StorageError when it can be kept neither in memory nor on
+    // disk; the file is unusable then.
     void commit_segment();
 
     [[nodiscard]] std::uint64_t size() const noexcept { return file_->size; }
@@ -42,13 +79,26 @@ public:
     // The finished file as received, for data whose integrity was checked elsewhere.
     std::shared_ptr<const ImageFile> take();
 
-    // Returns the finished file if size and XXH3-64 match, otherwise nothing and `problem` says why.
-    std::shared_ptr<const ImageFile> finish(std::uint64_t size, std::uint64_t xxh3, std::string& problem);
+    // Returns the finished file if size and XXH3-64 match, otherwise nothing and `problem` says
+    // why.
+    std::shared_ptr<const ImageFile> finish(std::uint64_t size, std::uint64_t xxh3,
+                                            std::string& problem);
 
-private:
+  private:
+    void write_pending(const BackingFile& into, std::uint64_t offset);
+    void add_piece(Segment piece);
+    void add_piece_from(const std::shared_ptr<BackingFile>& backing, std::uint64_t offset);
+    std::shared_ptr<BackingFile>& spool();
+
     std::shared_ptr<ImageFile> file_;
+    FileStorage storage_;
     XXH3_state_t* hash_;
     Segment pending_;
+    std::shared_ptr<BackingFile> spool_;
+    std::uint64_t spool_size_ = 0;
 };
+
+// Writes all of `size` bytes at `offset`; false with errno set on failure.
+bool write_fully_at(int fd, const char* data, std::size_t size, std::uint64_t offset);
 
 }  // namespace imgx::store

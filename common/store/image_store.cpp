@@ -3,13 +3,54 @@
 
 namespace imgx::store {
 
-ImageStore::ImageStore(const boost::asio::any_io_executor& ex) : ex_(ex), changed_(ex) {}
+ImageStore::ImageStore(const boost::asio::any_io_executor& ex) : ImageStore(ex, StoreSettings{}) {}
+
+ImageStore::ImageStore(const boost::asio::any_io_executor& ex, const StoreSettings& settings)
+    : ex_(ex),
+      budget_(std::make_shared<MemoryBudget>(settings.memory_budget_bytes)),
+      spool_dir_(settings.spool_dir),
+      changed_(ex) {
+    if (settings.state_dir.empty()) return;
+    state_ = std::make_unique<StateDir>(settings.state_dir);
+    load_state();
+}
+
+void ImageStore::load_state() {
+    for (auto& loaded : state_->load()) {
+        const Manifest& manifest = loaded.manifest;
+        const bool remote = manifest.protocol == "remote";
+        auto snapshot = std::make_shared<Snapshot>(ex_, manifest.id, manifest.protocol,
+                                                   remote ? ServePolicy::whole_snapshot : ServePolicy::per_file);
+        for (auto& file : loaded.files) snapshot->add_file(std::move(file));
+        snapshot->mark_complete();
+        snapshots_[manifest.id] = snapshot;
+        // The latest push of a chain knows the longest list of its ids.
+        if (!manifest.chain.empty()) {
+            auto& ids = chains_[manifest.chain];
+            if (manifest.chain_ids.size() > ids.size()) ids = manifest.chain_ids;
+        }
+    }
+}
 
 std::shared_ptr<Snapshot> ImageStore::begin(const std::string& id, const std::string& protocol, ServePolicy policy) {
     auto fresh = std::make_shared<Snapshot>(ex_, id, protocol, policy);
     auto& slot = snapshots_[id];
     if (slot) slot->mark_failed("replaced by a newer dump of the same snapshot id");
     slot = fresh;
+    FileStorage storage{budget_, nullptr, state_ ? std::string() : spool_dir_};
+    std::unique_ptr<SnapshotDir> disk;
+    std::string problem;
+    if (state_) {
+        // From now on a restore gets the new dump, also after a restart: the older copy goes.
+        state_->forget(id);
+        try {
+            disk = state_->create(id);
+        } catch (const StorageError& e) {
+            problem = e.what();
+        }
+    }
+    fresh->use_storage(std::move(storage), std::move(disk));
+    if (!problem.empty()) fresh->mark_failed(problem);
     changed_.notify();
     return fresh;
 }
@@ -31,6 +72,7 @@ bool ImageStore::drop(const std::string& id) {
     if (it == snapshots_.end()) return false;
     it->second->mark_failed("dropped by the operator");
     snapshots_.erase(it);
+    if (state_) state_->forget(id);
     changed_.notify();
     return true;
 }

@@ -13,9 +13,20 @@
 
 namespace imgx::store {
 
+// Where a store keeps image bytes (img-cached's state_dir, spool_dir, memory_budget_mib).
+struct StoreSettings {
+    std::string state_dir;                 // "": nothing persisted
+    std::string spool_dir;                 // without a state directory: where bytes beyond the budget go
+    std::uint64_t memory_budget_bytes = 0;  // 0: no limit
+};
+
 class ImageStore {
 public:
+    // Everything in memory, without a limit (img-proxyd's kept images; tests).
     explicit ImageStore(const boost::asio::any_io_executor& ex);
+    // With a state directory, loads the complete snapshots kept there (see StateDir::load).
+    // Throws std::runtime_error if the state directory cannot be created.
+    ImageStore(const boost::asio::any_io_executor& ex, const StoreSettings& settings);
 
     // Starts a new dump of `id`, replacing any earlier one. A replaced snapshot that was still
     // receiving fails; readers already holding a replaced complete snapshot keep reading it.
@@ -28,7 +39,7 @@ public:
     // Waits until a snapshot of `id` exists (a restore may start before its dump).
     boost::asio::awaitable<std::shared_ptr<Snapshot>> wait_for(std::string id);  // by value: a coroutine
 
-    // Forgets `id`; a snapshot still receiving fails. False if unknown.
+    // Forgets `id` (and its copy on disk); a snapshot still receiving fails. False if unknown.
     bool drop(const std::string& id);
 
     std::vector<std::shared_ptr<Snapshot>> all() const;
@@ -40,9 +51,17 @@ public:
     // Waits until something in the store changes (a snapshot begins, is dropped, a chain moves).
     boost::asio::awaitable<void> wait_change() { co_await changed_.wait(); }
     [[nodiscard]] std::uint64_t bytes_held() const;
+    [[nodiscard]] const MemoryBudget& memory() const noexcept { return *budget_; }
+    // Null without a state directory.
+    [[nodiscard]] const StateDir* state_dir() const noexcept { return state_.get(); }
 
 private:
+    void load_state();
+
     boost::asio::any_io_executor ex_;
+    std::shared_ptr<MemoryBudget> budget_;
+    std::string spool_dir_;
+    std::unique_ptr<StateDir> state_;
     std::map<std::string, std::shared_ptr<Snapshot>, std::less<>> snapshots_;
     std::map<std::string, std::vector<std::string>, std::less<>> chains_;
     AsyncEvent changed_;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "store/image_file.hpp"
+#include "store/state_dir.hpp"
 #include "util/async_event.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -10,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace imgx::store {
 
@@ -39,12 +41,23 @@ public:
     [[nodiscard]] SnapshotState state() const noexcept { return state_; }
     [[nodiscard]] const std::string& error() const noexcept { return error_; }
 
+    // Where new files keep their bytes: `base` (memory budget, spool directory) and, for a
+    // persisted snapshot, `disk` (its partial directory in the state directory).
+    void use_storage(FileStorage base, std::unique_ptr<SnapshotDir> disk);
+    // img-remote: the chain this snapshot was pushed on, written to its manifest.
+    void set_chain(std::string chain, std::vector<std::string> ids);
+    // A builder for a new file of this snapshot. When its file cannot be created on disk, the
+    // snapshot fails (the builder still takes bytes, for a caller that must consume them).
+    std::unique_ptr<ImageFileBuilder> new_file(const std::string& name);
+
     // Adds a verified file; a later file of the same name replaces it (last complete wins).
-    // Ignored unless receiving.
+    // Ignored unless receiving. A persisted file that cannot be kept fails the snapshot.
     void add_file(std::shared_ptr<const ImageFile> file);
-    // receiving -> complete. Ignored otherwise.
+    // receiving -> complete, once a persisted snapshot is safely on disk (otherwise failed).
+    // Ignored unless receiving.
     void mark_complete();
-    // receiving -> failed with a reason. Ignored otherwise.
+    // receiving -> failed with a reason: its files are let go, its partial directory removed.
+    // Ignored otherwise.
     void mark_failed(std::string reason);
 
     // The current answer for `name`; `file` is set when present.
@@ -56,7 +69,7 @@ public:
     // Waits until the snapshot is complete or failed.
     boost::asio::awaitable<SnapshotState> wait_settled();
 
-    [[nodiscard]] std::size_t file_count() const noexcept { return files_.size(); }
+    [[nodiscard]] std::size_t file_count() const noexcept { return file_count_; }
     [[nodiscard]] std::uint64_t byte_count() const noexcept { return bytes_; }
     // Bytes of files still arriving, for progress reports.
     std::uint64_t bytes_in_flight = 0;
@@ -71,7 +84,12 @@ private:
     SnapshotState state_ = SnapshotState::receiving;
     std::string error_;
     std::map<std::string, std::shared_ptr<const ImageFile>, std::less<>> files_;
+    std::size_t file_count_ = 0;  // kept when a failure lets the files go
     std::uint64_t bytes_ = 0;
+    FileStorage storage_;
+    std::unique_ptr<SnapshotDir> disk_;  // null: not persisted
+    std::string chain_;
+    std::vector<std::string> chain_ids_;
     std::chrono::steady_clock::time_point started_;
     std::chrono::steady_clock::time_point settled_;
     AsyncEvent changed_;

@@ -254,6 +254,12 @@ void DaemonPair::restart(Side side) {
     }
 }
 
+bool DaemonPair::stop_cache() {
+    if (!cache_) return true;
+    cache_killed_ = true;  // stopped on purpose: teardown does not count it as died
+    return cache_->stop(kStopGrace);
+}
+
 bool DaemonPair::running(Side side) {
     auto& child = side == Side::proxy ? proxy_ : cache_;
     return child && child->running();

@@ -79,6 +79,11 @@ public:
     void restart(Side side);
     void kill_proxy() { kill(Side::proxy); }
     void restart_proxy() { restart(Side::proxy); }
+    void kill_cache() { kill(Side::cache); }
+    void restart_cache() { restart(Side::cache); }
+    // SIGTERM img-cached and wait for it to exit (a clean stop, before restart); true if it
+    // exited within the grace period.
+    bool stop_cache();
     [[nodiscard]] bool running(Side side);
     ChildProcess& process(Side side);
 

@@ -3,6 +3,8 @@
 
 #include "store/image_file.hpp"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -26,10 +28,20 @@ inline std::shared_ptr<const imgx::store::ImageFile> make_file(const std::string
     return file;
 }
 
-// The bytes of a stored file, segments concatenated.
+// The bytes of a stored file, segments concatenated (pieces on disk read back).
 inline std::string file_bytes(const imgx::store::ImageFile& file) {
     std::string out;
-    for (const auto& s : file.segments) out.append(s.bytes.get(), s.size);
+    for (const auto& s : file.segments) {
+        if (s.bytes) {
+            out.append(s.bytes.get(), s.size);
+            continue;
+        }
+        std::string piece(s.size, '\0');
+        if (::pread(s.backing->fd.get(), piece.data(), s.size, static_cast<off_t>(s.offset)) !=
+            static_cast<ssize_t>(s.size))
+            throw std::runtime_error("file_bytes: cannot read a piece from " + s.backing->path);
+        out += piece;
+    }
     return out;
 }
 
