@@ -95,7 +95,9 @@ const std::vector<std::string>* ImageStore::chain(const std::string& chain) cons
 
 std::uint64_t ImageStore::bytes_held() const {
     std::uint64_t total = 0;
-    for (const auto& [id, snapshot] : snapshots_) total += snapshot->byte_count() + snapshot->bytes_in_flight;
+    for (const auto& [id, snapshot] : snapshots_)
+        if (snapshot->state() != SnapshotState::failed)  // a failed snapshot let its files go
+            total += snapshot->byte_count() + snapshot->bytes_in_flight;
     return total;
 }
 

@@ -5,6 +5,7 @@
 #include "remote/remote_pair.hpp"
 #include "support/content.hpp"
 #include "support/fault_relay.hpp"
+#include "support/temp_dir.hpp"
 
 #include <thread>
 
@@ -127,6 +128,22 @@ TEST_CASE("a two-snapshot pre-dump chain: the dump reads its parent from the pro
 
 TEST_CASE("a three-snapshot pre-dump chain: every later dump reads its parent, the restore follows the chain") {
     run_chain(3);
+}
+
+TEST_CASE("a chain kept in img-cached's state directory is pulled and restored after img-cached restarts") {
+    TempDir state;
+    auto s = chain_of(2);
+    s.options.cache_args = {"--state-dir", state.path() + "/state"};
+    DaemonPair pair(s.options);
+    await_remote_sockets(pair, s.dirs);
+    for (int k = 1; k <= 2; ++k) s.ids.push_back(pair.dir().path() + "/img/" + std::to_string(k));
+    dump_step(pair, s, 1, false);
+    dump_step(pair, s, 2, true);
+    for (const auto& id : s.ids) REQUIRE(pair.ctl(Side::cache, {"wait", id, "--timeout", "20"}).exit_status == 0);
+    pair.kill_cache();
+    pair.restart_cache();
+    await_remote_sockets(pair, s.dirs, /*proxy=*/false);
+    restore_chain(pair, s);
 }
 
 TEST_CASE("a snapshot id pushed again keeps its place in the chain and its images are replaced") {

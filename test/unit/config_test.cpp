@@ -354,3 +354,25 @@ TEST_CASE("TLS keys in a file: tls_allowed_clients is a string array, flags add 
     CHECK(wrong.key() == "tls_allowed_clients");
     CHECK(wrong.line() == 3);
 }
+
+TEST_CASE("state_dir, spool_dir and memory_budget_mib: keys, flags that win, limits, print-config") {
+    TempDir dir;
+    const std::string main = dir.path() + "/c.toml";
+    CHECK(cache({"--listen", "127.0.0.1:7411"}).options.state_dir.empty());
+    CHECK(cache({"--listen", "127.0.0.1:7411"}).options.memory_budget_mib == 0);
+    write_file(main, "listen = \"127.0.0.1:7411\"\nstate_dir = \"/var/lib/img-cached/state\"\n"
+                     "spool_dir = \"/var/tmp/spool\"\nmemory_budget_mib = 2048\n");
+    auto c = cache({"--config", main, "--memory-budget", "64"});
+    CHECK(c.options.state_dir == "/var/lib/img-cached/state");
+    CHECK(c.options.spool_dir == "/var/tmp/spool");
+    CHECK(c.options.memory_budget_mib == 64);
+    const std::string printed = cached::format_cache_config(c.options);
+    CHECK_THAT(printed, Catch::Contains("memory_budget_mib = 64"));
+    write_file(dir.path() + "/printed.toml", printed);
+    CHECK(cached::format_cache_config(cache({"--config", dir.path() + "/printed.toml"}).options) == printed);
+
+    write_file(main, "listen = \"127.0.0.1:7411\"\nmemory_budget_mib = -1\n");
+    auto e = config_error([&] { cache({"--config", main}); });
+    CHECK(e.key() == "memory_budget_mib");
+    CHECK_THROWS_AS(cache({"--listen", "127.0.0.1:7411", "--memory-budget", "99999999999"}), imgx::UsageError);
+}
