@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
         stored = std::make_unique<store::ImageStore>(
             ex, store::StoreSettings{options.state_dir, options.spool_dir, options.memory_budget_mib << 20});
     } catch (const std::exception& e) {
-        spdlog::critical("state directory {}: {}", options.state_dir, e.what());
+        spdlog::critical("{}", e.what());
         return 1;
     }
     store::ImageStore& store = *stored;

@@ -1,6 +1,11 @@
 // The snapshot table.
 #include "store/image_store.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <stdexcept>
+
 namespace imgx::store {
 
 ImageStore::ImageStore(const boost::asio::any_io_executor& ex) : ImageStore(ex, StoreSettings{}) {}
@@ -10,6 +15,14 @@ ImageStore::ImageStore(const boost::asio::any_io_executor& ex, const StoreSettin
       budget_(std::make_shared<MemoryBudget>(settings.memory_budget_bytes)),
       spool_dir_(settings.spool_dir),
       changed_(ex) {
+    if (!spool_dir_.empty() && settings.state_dir.empty()) {
+        // A spool directory that cannot be used is a start-up error, not a failed dump later.
+        std::error_code ec;
+        std::filesystem::create_directories(spool_dir_, ec);
+        if (ec || ::access(spool_dir_.c_str(), W_OK | X_OK) != 0)
+            throw std::runtime_error("spool directory " + spool_dir_ + " cannot be created or written to" +
+                                     (ec ? ": " + ec.message() : std::string()));
+    }
     if (settings.state_dir.empty()) return;
     state_ = std::make_unique<StateDir>(settings.state_dir);
     load_state();
