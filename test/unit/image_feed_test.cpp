@@ -5,6 +5,7 @@
 
 #include "asio_helpers.hpp"
 #include "store_helpers.hpp"
+#include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -121,4 +122,38 @@ TEST_CASE("a reader that closes early ends the feed with the bytes it took") {
     for (int i = 0; i < 100 && !*written; ++i) imgtest::settle(io, 50ms);
     REQUIRE(written->has_value());
     CHECK(**written < content.size());
+}
+
+TEST_CASE("a file partly in memory and partly in a spool file arrives whole, in order") {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    UniqueFd read_end(fds[0]);
+    const std::size_t pipe_bytes = criu::enlarge_pipe(fds[1], 1 << 20);
+    imgtest::TempDir spool;
+    // The budget holds the first two pieces; the rest goes to the spool file.
+    auto budget = std::make_shared<store::MemoryBudget>(2 * 100'000);
+    store::ImageFileBuilder builder("pages-1.img", {budget, nullptr, spool.path()});
+    const std::string content = random_bytes(3 * pipe_bytes + 777, 10);
+    for (std::size_t at = 0; at < content.size(); at += 100'000) {
+        const std::size_t n = std::min<std::size_t>(100'000, content.size() - at);
+        std::memcpy(builder.prepare_segment(n), content.data() + at, n);
+        builder.commit_segment();
+    }
+    std::string problem;
+    auto file = builder.finish(content.size(), XXH3_64bits(content.data(), content.size()), problem);
+    REQUIRE(file);
+    REQUIRE(file->segments.size() == 3);  // two in memory, the rest as one piece of the spool file
+    CHECK_FALSE(file->segments[2].bytes);
+    CHECK(budget->spilled_bytes == content.size() - 200'000);
+
+    std::atomic<bool> go{true};
+    std::string received;
+    std::thread reader([&] { received = read_all(read_end.get(), content.size(), go); });
+    boost::asio::io_context io;
+    auto written = imgtest::start(io, criu::feed_pipe(UniqueFd(fds[1]), file, "test feed"));
+    for (int i = 0; i < 200 && !*written; ++i) imgtest::settle(io, 50ms);
+    reader.join();
+    REQUIRE(written->has_value());
+    CHECK(**written == content.size());
+    CHECK(first_difference(received, content) == -1);
 }
