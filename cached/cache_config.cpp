@@ -8,7 +8,7 @@ namespace imgx::cached {
 
 void apply_cache_config(const config::Section& document, CacheOptions& out) {
     document.only_keys(
-        {"listen", "serve", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "remote_data", "remote_wait_seconds", "metrics", "metrics_allow_remote", "plain_tcp", "state_dir", "spool_dir", "memory_budget_mib", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_min_version", "tls_allowed_clients"});
+        {"listen", "serve", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "remote_data", "remote_wait_seconds", "link_resume_seconds", "metrics", "metrics_allow_remote", "plain_tcp", "state_dir", "spool_dir", "memory_budget_mib", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_min_version", "tls_allowed_clients"});
     document.string("listen", [&](std::string_view v) {
         out.listen = parse_host_port(v, /*allow_port_zero=*/true);
     });
@@ -33,6 +33,8 @@ void apply_cache_config(const config::Section& document, CacheOptions& out) {
     });
     document.integer("remote_wait_seconds", 1, kMaxRemoteWaitSeconds,
                      [&](std::int64_t v) { out.remote_wait_seconds = static_cast<unsigned>(v); });
+    document.integer("link_resume_seconds", 0, kMaxLinkResumeSeconds,
+                     [&](std::int64_t v) { out.link_resume_seconds = static_cast<unsigned>(v); });
 }
 
 std::string format_cache_config(const CacheOptions& options) {
@@ -50,6 +52,7 @@ std::string format_cache_config(const CacheOptions& options) {
     out += "state_dir = " + config::quoted(options.state_dir) + "\n";
     out += "spool_dir = " + config::quoted(options.spool_dir) + "\n";
     out += "memory_budget_mib = " + std::to_string(options.memory_budget_mib) + "\n";
+    out += "link_resume_seconds = " + std::to_string(options.link_resume_seconds) + "\n";
     out += metrics::format_metrics_keys(options.metrics);
     out += link::format_tls_keys(options.tls, link::TlsRole::server);
     out += config::format_endpoints("serve", options.serves);

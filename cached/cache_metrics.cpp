@@ -25,6 +25,8 @@ CacheMetrics::CacheMetrics()
                                         "Link connections from img-proxyd open now.")),
       link_sessions(registry.counter("imgx_cached_link_sessions_total",
                                      "Link connections from img-proxyd accepted.")),
+      link_resumes(registry.counter("imgx_cached_link_resumes_total",
+                                    "Link sessions img-proxyd continued on a new connection after a loss.")),
       transfer_seconds(registry.histogram(
           "imgx_cached_transfer_seconds",
           "Seconds from a dump's start to its last file verified (complete snapshots).",

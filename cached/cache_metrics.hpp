@@ -31,6 +31,7 @@ struct CacheMetrics {
     metrics::Gauge& criu_connections;
     metrics::Gauge& link_sessions_open;
     metrics::Counter& link_sessions;
+    metrics::Counter& link_resumes;  // link sessions continued on a new connection
     metrics::Histogram& transfer_seconds;
     // Errors by reason; a fixed set, so the label never grows.
     struct Errors {

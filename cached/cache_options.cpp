@@ -15,7 +15,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: img-cached [--config FILE] [--listen ADDR:PORT] [--serve DIR[=SNAPSHOT]]...\n"
     "                  [--control PATH] [--log-level LEVEL] [--remote-data pipe|socket]\n"
-    "                  [--remote-wait SECONDS] [--shutdown-grace SECONDS]\n"
+    "                  [--remote-wait SECONDS] [--link-resume SECONDS] [--shutdown-grace SECONDS]\n"
     "                  [--metrics ADDR:PORT [--metrics-allow-remote]]\n"
     "                  [--allow-uid UID]... [--allow-gid GID]...\n"
     "                  [--state-dir DIR] [--spool-dir DIR] [--memory-budget MIB]\n"
@@ -51,6 +51,8 @@ constexpr const char* kUsage =
     "                        or socket (2017-2019 builds)\n"
     "  --remote-wait SECONDS longest a --remote read waits for its dump to finish, then error 5\n"
     "                        (default 600)\n"
+    "  --link-resume SECONDS how long the dumps of a lost link wait for img-proxyd to reconnect\n"
+    "                        and resume them before they fail (default 60; 0: fail at once)\n"
     "\n"
     "For --remote, the endpoint's SNAPSHOT part names the pre-dump chain to answer pulls with\n"
     "(the same name as on img-proxyd).\n";
@@ -102,6 +104,9 @@ ArgReader make_reader(CacheOptions& settings, Actions& actions) {
     });
     args.value("--remote-wait", [&](std::string_view v) {
         settings.remote_wait_seconds = config::parse_number(v, 1, kMaxRemoteWaitSeconds);
+    });
+    args.value("--link-resume", [&](std::string_view v) {
+        settings.link_resume_seconds = config::parse_number(v, 0, kMaxLinkResumeSeconds);
     });
     return args;
 }

@@ -18,6 +18,7 @@ namespace imgx::cached {
 // Limits of the settings, the same for a flag and its configuration key.
 inline constexpr unsigned kMaxRemoteWaitSeconds = 7 * 86400;
 inline constexpr unsigned kMaxMemoryBudgetMib = 1U << 24;  // 16 TiB
+inline constexpr unsigned kMaxLinkResumeSeconds = 86400;
 
 struct CacheOptions {
     HostPort listen;  // required (from --listen or the configuration); empty host: not given
@@ -28,6 +29,7 @@ struct CacheOptions {
     link::TlsSettings tls;                // the link: TLS, or plain TCP when said explicitly
     bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for --remote restores
     unsigned remote_wait_seconds = 600;   // longest an img-remote read waits for its dump
+    unsigned link_resume_seconds = 60;    // how long a lost link's session waits for a resume
     unsigned shutdown_grace_seconds = config::kDefaultShutdownGraceSeconds;  // drain on SIGTERM
     std::vector<unsigned> allow_uids;  // may connect besides root and the daemon's own user
     std::vector<unsigned> allow_gids;

@@ -31,6 +31,7 @@ std::optional<std::chrono::seconds> reload(CacheParts& parts, CacheOptions& curr
     parts.static_endpoints.reload(fresh->file_endpoints);
     apply_local_access(parts.endpoints, parts.control, next.allow_uids, next.allow_gids);
     parts.remote.wait_limit = std::chrono::seconds(next.remote_wait_seconds);
+    parts.listener.sessions().set_resume(std::chrono::seconds(next.link_resume_seconds));
     note_restart_needed({{"listen", current.listen.to_string(), next.listen.to_string()},
                          {"control", current.control, next.control},
                          {"remote_data", std::to_string(current.remote_reads_on_socket),
@@ -42,13 +43,14 @@ std::optional<std::chrono::seconds> reload(CacheParts& parts, CacheOptions& curr
                          {"spool_dir", current.spool_dir, next.spool_dir},
                          {"memory_budget_mib", std::to_string(current.memory_budget_mib),
                           std::to_string(next.memory_budget_mib)}});
-    spdlog::info("reload: remote_wait_seconds = {}, shutdown_grace_seconds = {}", next.remote_wait_seconds,
-                 next.shutdown_grace_seconds);
+    spdlog::info("reload: remote_wait_seconds = {}, link_resume_seconds = {}, shutdown_grace_seconds = {}",
+                 next.remote_wait_seconds, next.link_resume_seconds, next.shutdown_grace_seconds);
     // Keys that need a restart keep their running values.
     current.log_level = next.log_level;
     if (tls) current.tls = next.tls;
     current.serves = next.serves;
     current.remote_wait_seconds = next.remote_wait_seconds;
+    current.link_resume_seconds = next.link_resume_seconds;
     current.shutdown_grace_seconds = next.shutdown_grace_seconds;
     current.allow_uids = next.allow_uids;
     current.allow_gids = next.allow_gids;

@@ -19,9 +19,9 @@ namespace imgx::cached {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-LinkListener::LinkListener(const asio::any_io_executor& ex, const HostPort& address, store::ImageStore& store,
+LinkListener::LinkListener(const asio::any_io_executor& ex, const HostPort& address, LinkSessions& sessions,
                            std::shared_ptr<link::LinkTls> tls)
-    : acceptor_(ex), store_(store), tls_(std::move(tls)) {
+    : acceptor_(ex), sessions_(sessions), tls_(std::move(tls)) {
     boost::system::error_code ec;
     tcp::resolver resolver(ex);
     auto results = resolver.resolve(address.host, std::to_string(address.port), tcp::resolver::passive, ec);
@@ -36,9 +36,9 @@ LinkListener::LinkListener(const asio::any_io_executor& ex, const HostPort& addr
     start();
 }
 
-LinkListener::LinkListener(const asio::any_io_executor& ex, UniqueFd listening, store::ImageStore& store,
+LinkListener::LinkListener(const asio::any_io_executor& ex, UniqueFd listening, LinkSessions& sessions,
                            std::shared_ptr<link::LinkTls> tls)
-    : acceptor_(ex), store_(store), tls_(std::move(tls)) {
+    : acceptor_(ex), sessions_(sessions), tls_(std::move(tls)) {
     sockaddr_storage address{};
     socklen_t length = sizeof address;
     ::getsockname(listening.get(), reinterpret_cast<sockaddr*>(&address), &length);
@@ -57,10 +57,10 @@ void LinkListener::start() {
                 continue;
             }
             if (tls_)
-                asio::co_spawn(acceptor_.get_executor(), run_link_session(link::LinkStream(std::move(socket), tls_), store_),
-                               asio::detached);
+                asio::co_spawn(acceptor_.get_executor(),
+                               run_link_session(link::LinkStream(std::move(socket), tls_), sessions_), asio::detached);
             else
-                asio::co_spawn(acceptor_.get_executor(), run_link_session(link::LinkStream(std::move(socket)), store_),
+                asio::co_spawn(acceptor_.get_executor(), run_link_session(link::LinkStream(std::move(socket)), sessions_),
                                asio::detached);
         }
     }, asio::detached);

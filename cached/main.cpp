@@ -83,15 +83,16 @@ int main(int argc, char** argv) {
                 asio::co_spawn(ex, cached::run_stream_serve(std::move(socket), endpoint, store), asio::detached);
         });
     StaticEndpoints static_endpoints(endpoints);
+    cached::LinkSessions sessions(ex, store, std::chrono::seconds(options.link_resume_seconds));
     std::unique_ptr<cached::LinkListener> listener;
     std::unique_ptr<control::ControlServer> control;
     std::unique_ptr<metrics::MetricsServer> metrics_server;  // null unless --metrics
     try {
         auto passed = PassedSockets::from_environment("img-cached", {"link", "control"});
         if (auto fd = passed.take_tcp_listener("link"))
-            listener = std::make_unique<cached::LinkListener>(ex, std::move(*fd), store, tls);
+            listener = std::make_unique<cached::LinkListener>(ex, std::move(*fd), sessions, tls);
         else
-            listener = std::make_unique<cached::LinkListener>(ex, options.listen, store, tls);
+            listener = std::make_unique<cached::LinkListener>(ex, options.listen, sessions, tls);
         static_endpoints.open_at_start(command.file_endpoints, command.flag_endpoints);
         auto handler = cached::make_control_handler(endpoints, store, "listening on " + listener->bound());
         if (auto fd = passed.take_unix_listener("control"))

@@ -1,4 +1,4 @@
-// Link client: connection loop, ordered frame queue, acknowledgement handling.
+// Link client: connection loop with resume, numbered frames held until acknowledged, acknowledgements.
 #include "link_client.hpp"
 
 #include "link.pb.h"
@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <random>
 
 namespace imgx::proxyd {
 
@@ -32,8 +33,17 @@ namespace {
 constexpr auto kFirstBackoff = 100ms;
 constexpr auto kMaxBackoff = 5s;
 constexpr auto kHandshakeTimeout = 10s;
-// One gathered write moves at most this many frames, so acks are read between batches.
-constexpr std::size_t kFramesPerWrite = 64;
+
+std::uint64_t new_session_id() {
+    std::random_device random;
+    std::uint64_t id = 0;
+    while (id == 0) id = (std::uint64_t(random()) << 32) | random();
+    return id;
+}
+
+long whole_seconds(std::chrono::steady_clock::duration d) {
+    return static_cast<long>(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+}
 
 asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
     asio::steady_timer timer(co_await asio::this_coro::executor, d);
@@ -73,13 +83,25 @@ std::string host_name() {
 
 }  // namespace
 
+void append_buffers(const LinkFrame& frame, std::vector<asio::const_buffer>& out) {
+    if (!frame.message.empty()) {
+        out.emplace_back(frame.message.data(), frame.message.size());
+    } else {
+        out.emplace_back(frame.data_header.data(), frame.data_header.size());
+        out.emplace_back(frame.buffer.data(), frame.size);
+    }
+}
+
 LinkClient::LinkClient(const asio::any_io_executor& ex, HostPort cache,
-                       std::chrono::steady_clock::duration connect_wait, std::shared_ptr<link::LinkTls> tls)
+                       std::chrono::steady_clock::duration connect_wait, LinkResumeSettings resume,
+                       std::shared_ptr<link::LinkTls> tls)
     : ex_(ex),
       cache_(std::move(cache)),
       connect_wait_(connect_wait),
+      resume_(resume),
       tls_(std::move(tls)),
-      queued_(ex),
+      session_id_(new_session_id()),
+      flow_(ex),
       written_(ex),
       link_changed_(ex) {}
 
@@ -102,11 +124,13 @@ void LinkClient::stop() {
 
 std::string LinkClient::describe() const {
     if (connected_) return "connected to " + cache_.to_string();
-    return "connecting to " + cache_.to_string() + (last_error_.empty() ? "" : " (" + last_error_ + ")");
+    std::string what = "connecting to ";
+    if (lost_at_) what = "resuming the link to ";
+    return what + cache_.to_string() + (last_error_.empty() ? "" : " (" + last_error_ + ")");
 }
 
 asio::awaitable<void> LinkClient::run() {
-    auto backoff = std::chrono::steady_clock::duration(kFirstBackoff);
+    link::Backoff backoff(kFirstBackoff, kMaxBackoff);
     bool reported = false;
     while (!stopping_) {
         if (tls_)
@@ -114,40 +138,39 @@ asio::awaitable<void> LinkClient::run() {
         else
             socket_ = std::make_shared<link::LinkStream>(tcp::socket(ex_));
         auto socket = socket_;
-        boost::system::error_code ec;
-        tcp::resolver resolver(ex_);
-        auto endpoints = co_await resolver.async_resolve(cache_.host, std::to_string(cache_.port),
-                                                         asio::redirect_error(asio::use_awaitable, ec));
-        if (!ec) co_await asio::async_connect(socket->tcp(), endpoints, asio::redirect_error(asio::use_awaitable, ec));
-        if (!ec) {
-            // `||` waits for the first branch to *succeed*, so the handshake reports failure as a value.
-            auto outcome = co_await (try_handshake(*socket) || sleep_for(kHandshakeTimeout));
-            if (outcome.index() == 1) {
-                ec = asio::error::timed_out;
-            } else if (auto failure = std::get<0>(outcome); !failure.empty()) {
-                last_error_ = failure;
-                ec = asio::error::connection_aborted;
-            }
-        } else {
-            last_error_ = ec.message();
-        }
-        if (ec) {
-            if (ec == asio::error::timed_out) last_error_ = "no answer to the link handshake";
+        const std::string failure = co_await try_connect(*socket);
+        if (!failure.empty()) {
+            last_error_ = failure;
             const std::string cache = cache_.to_string();
             if (!reported) log_warn({.peer = cache}, "cannot reach img-cached at {}: {}; retrying", cache, last_error_);
             reported = true;
             if (stopping_) break;
-            co_await sleep_for(backoff);
-            backoff = std::min<std::chrono::steady_clock::duration>(backoff * 2, kMaxBackoff);
+            // Sleep no longer than the resume budget lasts, so a session fails when it runs out.
+            auto wait = backoff.next();
+            if (lost_at_) wait = std::min(wait, resume_time_left());
+            co_await sleep_for(wait);
+            resume_time_left();
             continue;
         }
-        socket->tcp().set_option(tcp::no_delay(true));
-        ++generation_;
-        if (generation_ > 1) ++proxy_metrics().link_reconnects;
-        connected_ = true;
+        boost::system::error_code ignored;  // a socket that broke meanwhile fails its first read
+        socket->tcp().set_option(tcp::no_delay(true), ignored);
+        socket->tcp().set_option(asio::socket_base::keep_alive(true), ignored);
+        if (++connections_ > 1) ++proxy_metrics().link_reconnects;
         reported = false;
         last_error_.clear();
-        backoff = kFirstBackoff;
+        std::string refused;
+        try {
+            session_begins(answer_);
+        } catch (const std::exception& e) {
+            refused = e.what();
+        }
+        if (!refused.empty()) {
+            fail_session("img-cached at " + cache_.to_string() + " answered the resume wrongly: " + refused, true);
+            co_await sleep_for(backoff.next());
+            continue;
+        }
+        backoff.reset();
+        connected_ = true;
         link_changed_.notify();
         const std::string cache = cache_.to_string();
         if (socket->encrypted())
@@ -155,22 +178,75 @@ asio::awaitable<void> LinkClient::run() {
         else
             log_info({.peer = cache}, "link to img-cached at {} is up (plain TCP)", cache);
         first_failure_.clear();
+        protocol_failure_ = false;
+        link::LinkLiveness liveness(resume_.idle_timeout, std::chrono::steady_clock::now());
+        auto always = [] { return true; };  // one connection at a time: it always owns the session
+        auto& sent_bytes = proxy_metrics().sent_bytes;
+        auto& resent_bytes = proxy_metrics().resent_bytes;
+        auto on_written = [&](const LinkFrame& frame, bool resent) {
+            if (resent)
+                resent_bytes += frame.size;
+            else
+                sent_bytes += frame.size;
+            written_.notify();
+        };
         try {
-            // Both loops end only by failing; `&&` stops the other at the first failure (the
+            // Every loop ends only by failing; `&&` stops the others at the first failure (the
             // cache closing the link is seen at once, idle or not).
-            co_await (guarded(write_loop(*socket)) && guarded(read_loop(*socket)));
+            co_await (guarded(flow_.write_loop(*socket, liveness, always, on_written)) &&
+                      guarded(read_loop(*socket, liveness)) && guarded(flow_.tick_loop(liveness, always)));
         } catch (...) {
             if (first_failure_.empty()) first_failure_ = describe_link_failure(std::current_exception());
         }
         connection_lost(first_failure_);
     }
+    if (lost_at_) fail_session("img-proxyd stopped while resuming the link", true);
+}
+
+asio::awaitable<std::string> LinkClient::try_connect(link::LinkStream& socket) {
+    boost::system::error_code ec;
+    tcp::resolver resolver(ex_);
+    auto endpoints = co_await resolver.async_resolve(cache_.host, std::to_string(cache_.port),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) co_await asio::async_connect(socket.tcp(), endpoints, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return ec.message();
+    // `||` waits for the first branch to *succeed*, so the handshake reports failure as a value.
+    auto outcome = co_await (try_handshake(socket) || sleep_for(kHandshakeTimeout));
+    if (outcome.index() == 1) co_return std::string("no answer to the link handshake");
+    co_return std::get<0>(outcome);
+}
+
+void LinkClient::session_begins(const link::Hello& answer) {
+    const std::string cache = cache_.to_string();
+    if (session_known_ && answer.resume()) {
+        const auto written_before = flow_.window().written();
+        flow_.window().resume_from(answer.received_through());
+        ++proxy_metrics().link_resumes;
+        std::string after;
+        if (lost_at_) after = fmt::format(" after {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                              std::chrono::steady_clock::now() - *lost_at_).count());
+        log_info({.peer = cache}, "link session to img-cached at {} resumed{}: {} frames written again, {} new", cache,
+                 after, written_before - flow_.window().acknowledged(), flow_.window().queued() - written_before);
+    } else if (session_known_) {
+        fail_session("img-cached at " + cache + " no longer holds the link session (it restarted, or the session "
+                     "expired after its link_resume_seconds)", false);
+    }
+    session_known_ = true;
+    abandoned_session_ = 0;
+    lost_at_.reset();
 }
 
 asio::awaitable<void> LinkClient::guarded(asio::awaitable<void> loop) {
     try {
         co_await std::move(loop);
+    } catch (const wire::ProtocolError&) {
+        if (first_failure_.empty()) {
+            first_failure_ = describe_link_failure(std::current_exception());
+            protocol_failure_ = true;
+        }
+        throw;
     } catch (...) {
-        // The loop that fails first says why; the other one only sees its cancellation.
+        // The loop that fails first says why; the others only see their cancellation.
         if (first_failure_.empty()) first_failure_ = describe_link_failure(std::current_exception());
         throw;
     }
@@ -194,6 +270,12 @@ asio::awaitable<void> LinkClient::handshake(link::LinkStream& socket) {
     link::Hello hello;
     hello.set_version(link::kVersion);
     hello.set_node(host_name());
+    hello.set_session(session_id_);
+    hello.set_resume(session_known_);
+    hello.set_received_through(flow_.counter().take_ack());
+    hello.set_idle_timeout_ms(static_cast<std::uint32_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(resume_.idle_timeout).count()));
+    hello.set_abandoned_session(abandoned_session_);
     std::string out(link::kPreamble.begin(), link::kPreamble.end());
     out += link::encode_message(link::FrameType::hello, hello);
     co_await asio::async_write(socket, asio::buffer(out), asio::use_awaitable);
@@ -209,37 +291,12 @@ asio::awaitable<void> LinkClient::handshake(link::LinkStream& socket) {
     co_await asio::async_read(socket, asio::buffer(body), asio::use_awaitable);
     link::Hello answer;
     wire::decode_body(body, answer, "HELLO");
+    if (answer.session() != session_id_) throw wire::ProtocolError("img-cached answered for another link session");
+    answer_ = answer;
     spdlog::debug("img-cached at {} is {} (link version {})", cache_.to_string(), answer.node(), answer.version());
 }
 
-asio::awaitable<void> LinkClient::write_loop(link::LinkStream& socket) {
-    std::vector<asio::const_buffer> buffers;
-    buffers.reserve(2 * kFramesPerWrite);
-    auto& sent_bytes = proxy_metrics().sent_bytes;
-    for (;;) {
-        while (queue_.empty()) co_await queued_.wait();
-        buffers.clear();
-        const std::size_t count = std::min(queue_.size(), kFramesPerWrite);
-        std::size_t data_bytes = 0;
-        for (std::size_t i = 0; i < count; ++i) {
-            const OutFrame& f = queue_[i];
-            data_bytes += f.size;  // 0 for control frames
-            if (!f.message.empty()) {
-                buffers.emplace_back(f.message.data(), f.message.size());
-            } else {
-                buffers.emplace_back(f.data_header.data(), f.data_header.size());
-                buffers.emplace_back(f.buffer.data(), f.size);
-            }
-        }
-        co_await asio::async_write(socket, buffers, asio::use_awaitable);
-        sent_bytes += data_bytes;
-        // Written frames give their buffers back to the pool, which lets readers drain CRIU again.
-        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
-        written_.notify();
-    }
-}
-
-asio::awaitable<void> LinkClient::read_loop(link::LinkStream& socket) {
+asio::awaitable<void> LinkClient::read_loop(link::LinkStream& socket, link::LinkLiveness& liveness) {
     std::string body;
     for (;;) {
         link::HeaderBytes header_bytes;
@@ -247,7 +304,17 @@ asio::awaitable<void> LinkClient::read_loop(link::LinkStream& socket) {
         auto header = link::decode_header(header_bytes);
         body.resize(header.body_length);
         co_await asio::async_read(socket, asio::buffer(body), asio::use_awaitable);
+        const auto now = std::chrono::steady_clock::now();
+        liveness.heard(now);
+        if (header.type == link::FrameType::ack) {
+            if (flow_.acknowledged(body)) {
+                liveness.acknowledged(now);
+                written_.notify();
+            }
+            continue;
+        }
         handle_ack(header.type, body);
+        flow_.received(link::kHeaderBytes + body.size());
     }
 }
 
@@ -282,12 +349,35 @@ void LinkClient::handle_ack(link::FrameType type, const std::string& body) {
 
 void LinkClient::connection_lost(const std::string& why) {
     connected_ = false;
-    queue_.clear();
-    written_.notify();
     const std::string cache = cache_.to_string();
-    if (!stopping_) log_error({.peer = cache}, "link to img-cached at {} lost: {}", cache, why);
     last_error_ = why;
     if (!stopping_) ++proxy_metrics().errors.link_lost;
+    if (stopping_ || resume_.retry.count() == 0 || protocol_failure_) {
+        if (!stopping_) log_error({.peer = cache}, "link to img-cached at {} lost: {}", cache, why);
+        fail_session(why, true);
+    } else {
+        log_warn({.peer = cache}, "link to img-cached at {} lost: {}; resuming {} unfinished dumps within {} s "
+                 "(link_retry_seconds)", cache, why, snapshots_.size(), whole_seconds(resume_.retry));
+        lost_at_ = std::chrono::steady_clock::now();
+        loss_reason_ = why;
+    }
+    link_changed_.notify();
+    written_.notify();
+}
+
+std::chrono::steady_clock::duration LinkClient::resume_time_left() {
+    using namespace std::chrono;
+    if (!lost_at_) return steady_clock::duration::max();
+    const auto spent = steady_clock::now() - *lost_at_;
+    if (spent < resume_.retry) return resume_.retry - spent;
+    fail_session(fmt::format("{}; not resumed within {} s (link_retry_seconds): {}", loss_reason_,
+                             whole_seconds(resume_.retry), last_error_),
+                 true);
+    return steady_clock::duration::zero();
+}
+
+void LinkClient::fail_session(const std::string& why, bool renew) {
+    const std::string cache = cache_.to_string();
     for (auto& [tag, snapshot] : snapshots_) {
         if (snapshot->settled()) continue;
         snapshot->mark_failed("link to img-cached at " + cache + " lost before it confirmed the dump: " + why);
@@ -295,25 +385,31 @@ void LinkClient::connection_lost(const std::string& why) {
     }
     snapshots_.clear();
     files_.clear();
-    link_changed_.notify();
+    flow_.clear();
+    ++generation_;
+    if (renew) {
+        if (session_known_) abandoned_session_ = session_id_;
+        session_id_ = new_session_id();
+        session_known_ = false;
+    }
+    lost_at_.reset();
+    written_.notify();
 }
 
 asio::awaitable<void> LinkClient::flush(std::chrono::steady_clock::duration limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (connected_ && !queue_.empty() && std::chrono::steady_clock::now() < deadline) {
+    while (connected_ && flow_.window().unwritten() > 0 && std::chrono::steady_clock::now() < deadline) {
         asio::steady_timer timer(ex_, deadline);
         co_await (written_.wait() || timer.async_wait(asio::use_awaitable));
     }
 }
 
 bool LinkClient::usable(const std::shared_ptr<OutgoingSnapshot>& snapshot) const {
-    return connected_ && snapshot->link_generation() == generation_ && !snapshot->settled();
+    // While a lost connection is being resumed, frames wait in the window (data bounded by the pool).
+    return snapshot->link_generation() == generation_ && !snapshot->settled();
 }
 
-void LinkClient::enqueue(OutFrame frame) {
-    queue_.push_back(std::move(frame));
-    queued_.notify();
-}
+void LinkClient::enqueue(LinkFrame frame) { flow_.send(std::move(frame)); }
 
 asio::awaitable<std::shared_ptr<OutgoingSnapshot>> LinkClient::begin_snapshot(
     const std::string& id, const std::string& protocol, const std::string& chain,
@@ -358,7 +454,7 @@ std::uint64_t LinkClient::begin_file(const std::shared_ptr<OutgoingSnapshot>& sn
 void LinkClient::send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
                            PooledBuffer buffer, std::size_t size) {
     if (!usable(snapshot) || size == 0) return;
-    OutFrame frame;
+    LinkFrame frame;
     frame.data_header = link::encode_data_header(file_tag, static_cast<std::uint32_t>(size));
     frame.buffer = std::move(buffer);
     frame.size = size;

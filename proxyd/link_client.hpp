@@ -1,4 +1,5 @@
-// The proxy's TCP link to img-cached: connects (and reconnects), sends frames in order, reads acks.
+// The proxy's TCP link to img-cached: connects (and reconnects, resuming the link session within
+// the retry budget), sends frames in order, reads acknowledgements.
 #pragma once
 
 #include "outgoing_snapshot.hpp"
@@ -6,6 +7,7 @@
 #include "util/async_event.hpp"
 #include "util/buffer_pool.hpp"
 #include "link/link_codec.hpp"
+#include "link/link_flow.hpp"
 #include "link/link_stream.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -15,16 +17,34 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace imgx::proxyd {
 
+// A numbered frame to img-cached: a message, or a DATA frame whose bytes stay in their pool
+// buffer until img-cached acknowledges them.
+struct LinkFrame {
+    std::string message;  // a control frame, or empty for DATA
+    link::DataHeaderBytes data_header{};
+    PooledBuffer buffer;
+    std::size_t size = 0;
+};
+void append_buffers(const LinkFrame& frame, std::vector<boost::asio::const_buffer>& out);
+
+// How the link behaves when its connection breaks (a reload may change them).
+struct LinkResumeSettings {
+    std::chrono::steady_clock::duration retry;         // 0: unfinished dumps fail at once
+    std::chrono::steady_clock::duration idle_timeout;  // no answer this long: reconnect
+};
+
 class LinkClient {
 public:
     // `tls` null: plain TCP (plain_tcp); otherwise every connection is TLS with it.
     LinkClient(const boost::asio::any_io_executor& ex, HostPort cache,
-               std::chrono::steady_clock::duration connect_wait, std::shared_ptr<link::LinkTls> tls = {});
+               std::chrono::steady_clock::duration connect_wait, LinkResumeSettings resume,
+               std::shared_ptr<link::LinkTls> tls = {});
 
     // Starts the connect/reconnect loop.
     void start();
@@ -36,8 +56,8 @@ public:
     boost::asio::awaitable<std::shared_ptr<OutgoingSnapshot>> begin_snapshot(
         const std::string& id, const std::string& protocol, const std::string& chain = {},
         const std::vector<std::string>& chain_ids = {});
-    // Queue frames of a snapshot begun on the current connection. All are no-ops once the
-    // snapshot failed. File tags are unique per proxy run.
+    // Queue frames of a snapshot begun in the current link session (also while its connection
+    // is being resumed). All are no-ops once the snapshot failed. File tags are unique per run.
     std::uint64_t begin_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& name);
     void send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
                    PooledBuffer buffer, std::size_t size);
@@ -47,9 +67,11 @@ public:
     void abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& reason);
 
     // Waits until every queued frame is written or the link is down, at most `limit`.
+    // (Written is not acknowledged: stop() right after drops what img-cached did not confirm.)
     boost::asio::awaitable<void> flush(std::chrono::steady_clock::duration limit);
     // How long a new dump waits for an absent link (a reload may change it).
     void set_connect_wait(std::chrono::steady_clock::duration wait) { connect_wait_ = wait; }
+    void set_resume(LinkResumeSettings resume) { resume_ = resume; }
     // The TLS context of the next connections (a reload with new certificates); the current
     // connection keeps its own.
     void set_tls(std::shared_ptr<link::LinkTls> tls) { tls_ = std::move(tls); }
@@ -58,43 +80,53 @@ public:
     [[nodiscard]] bool connected() const noexcept { return connected_; }
 
 private:
-    struct OutFrame {
-        std::string message;                 // a control frame, or empty for DATA
-        link::DataHeaderBytes data_header{};
-        PooledBuffer buffer;
-        std::size_t size = 0;
-    };
     struct FileInFlight {
         std::shared_ptr<OutgoingSnapshot> snapshot;
         std::uint64_t size = 0;
     };
 
     boost::asio::awaitable<void> run();
-    boost::asio::awaitable<void> handshake(link::LinkStream& socket);
-    // The handshake's failure as text (empty on success).
+    // Resolves, connects and shakes hands; the failure as text (empty on success: answer_ is set).
+    boost::asio::awaitable<std::string> try_connect(link::LinkStream& socket);
     boost::asio::awaitable<std::string> try_handshake(link::LinkStream& socket);
-    boost::asio::awaitable<void> write_loop(link::LinkStream& socket);
-    boost::asio::awaitable<void> read_loop(link::LinkStream& socket);
+    boost::asio::awaitable<void> handshake(link::LinkStream& socket);
+    // Continues the session as img-cached's HELLO answer says (resumed, or it lost it).
+    void session_begins(const link::Hello& answer);
+    boost::asio::awaitable<void> read_loop(link::LinkStream& socket, link::LinkLiveness& liveness);
     // Runs a loop, recording the first failure of a connection in first_failure_.
     boost::asio::awaitable<void> guarded(boost::asio::awaitable<void> loop);
     void handle_ack(link::FrameType type, const std::string& body);
     bool usable(const std::shared_ptr<OutgoingSnapshot>& snapshot) const;
-    void enqueue(OutFrame frame);
+    void enqueue(LinkFrame frame);
     void connection_lost(const std::string& why);
+    // The time left to resume a lost session (zero: the budget ran out, and the session failed).
+    std::chrono::steady_clock::duration resume_time_left();
+    // Every unfinished dump of the session fails with `why`. `renew`: the next connection begins
+    // a new session (and tells img-cached to drop this one); otherwise img-cached already began
+    // a new one under the same id.
+    void fail_session(const std::string& why, bool renew);
 
     boost::asio::any_io_executor ex_;
     HostPort cache_;
     std::chrono::steady_clock::duration connect_wait_;
+    LinkResumeSettings resume_;
     std::shared_ptr<link::LinkTls> tls_;
     bool stopping_ = false;
     bool connected_ = false;
-    std::uint64_t generation_ = 0;  // counts connections; snapshots belong to one
+    std::uint64_t generation_ = 0;  // counts sessions; snapshots belong to one
+    std::uint64_t connections_ = 0;
     std::uint64_t next_tag_ = 1;
+    std::uint64_t session_id_;
+    bool session_known_ = false;  // img-cached has this session: the next connection resumes it
+    std::uint64_t abandoned_session_ = 0;
+    std::optional<std::chrono::steady_clock::time_point> lost_at_;  // the session waits for a resume
+    std::string loss_reason_;
+    link::Hello answer_;
     std::string last_error_;
     std::string first_failure_;
-    std::deque<OutFrame> queue_;
-    AsyncEvent queued_;
-    AsyncEvent written_;  // frames left the queue (written, or dropped with the connection)
+    bool protocol_failure_ = false;  // the connection broke on a bad frame: resuming would repeat it
+    link::LinkFlow<LinkFrame> flow_;
+    AsyncEvent written_;  // frames were written, acknowledged, or dropped with the session
     AsyncEvent link_changed_;
     std::map<std::uint64_t, std::shared_ptr<OutgoingSnapshot>> snapshots_;  // by tag, until settled
     std::map<std::uint64_t, FileInFlight> files_;                           // by tag, until acked

@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
     DaemonIoContext io(1);
     auto ex = io.get_executor();
     BufferPool pool(ex, options.chunk_bytes, options.buffer_count);
-    proxyd::LinkClient link(ex, options.cache, std::chrono::seconds(options.link_wait_seconds), tls);
+    proxyd::LinkClient link(ex, options.cache, std::chrono::seconds(options.link_wait_seconds),
+                            proxyd::link_resume_settings(options), tls);
     proxyd::SnapshotRegistry registry(ex);
     proxyd::CaptureContext context{link, pool, registry};
     proxyd::RemoteChains chains(ex, link, registry, options.chain_memory_bytes);

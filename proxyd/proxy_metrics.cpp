@@ -28,6 +28,10 @@ ProxyMetrics::ProxyMetrics()
       files_reading(registry.gauge("imgx_proxyd_files_reading", "Image files being read from CRIU.")),
       link_reconnects(registry.counter("imgx_proxyd_link_reconnects_total",
                                        "Times the link to img-cached came up again after it was lost.")),
+      link_resumes(registry.counter("imgx_proxyd_link_resumes_total",
+                                    "Times img-cached continued the link session after a loss.")),
+      resent_bytes(registry.counter("imgx_proxyd_resent_bytes_total",
+                                    "Image bytes written to the link again after a resume (not yet acknowledged when it broke).")),
       transfer_seconds(registry.histogram(
           "imgx_proxyd_transfer_seconds",
           "Seconds from a dump's start to img-cached confirming every file.", metrics::kTransferSecondsBuckets)),

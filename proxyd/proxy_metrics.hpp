@@ -33,6 +33,8 @@ struct ProxyMetrics {
     metrics::Gauge& criu_connections;
     metrics::Gauge& files_reading;  // image files being read from CRIU
     metrics::Counter& link_reconnects;
+    metrics::Counter& link_resumes;   // link sessions img-cached continued after a loss
+    metrics::Counter& resent_bytes;   // image bytes written again after a resume
     metrics::Histogram& transfer_seconds;
     // Errors by reason; a fixed set, so the label never grows.
     struct Errors {

@@ -15,6 +15,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: img-proxyd [--config FILE] [--cache HOST:PORT] [--capture DIR[=SNAPSHOT]]...\n"
     "                  [--control PATH] [--log-level LEVEL] [--buffers N] [--link-wait SECONDS]\n"
+    "                  [--link-retry SECONDS] [--link-idle-timeout SECONDS]\n"
     "                  [--remote-data pipe|socket] [--chain-memory MIB] [--shutdown-grace SECONDS]\n"
     "                  [--metrics ADDR:PORT [--metrics-allow-remote]]\n"
     "                  [--allow-uid UID]... [--allow-gid GID]...\n"
@@ -42,6 +43,10 @@ constexpr const char* kUsage =
     "  --allow-gid GID       the same for a group (the peer's primary group)\n"
     "  --buffers N           1 MiB chunks in flight, the proxy's data memory budget (default 16)\n"
     "  --link-wait SECONDS   how long a new dump waits for an unreachable img-cached (default 30)\n"
+    "  --link-retry SECONDS  how long a lost link may take to reconnect and resume its dumps\n"
+    "                        before they fail (default 60; 0: fail at once)\n"
+    "  --link-idle-timeout SECONDS  a link with no answer from img-cached this long counts as\n"
+    "                        lost and is reconnected (default 15)\n"
     "  --remote-data MODE    how --remote dumps read parent images: pipe (2020 builds, default)\n"
     "                        or socket (2017-2019 builds)\n"
     "  --chain-memory MIB    memory for images kept during --remote pre-dump chains (default "
@@ -90,6 +95,12 @@ ArgReader make_reader(ProxyOptions& settings, Actions& actions) {
     });
     args.value("--link-wait", [&](std::string_view v) {
         settings.link_wait_seconds = config::parse_number(v, 0, kMaxLinkWaitSeconds);
+    });
+    args.value("--link-retry", [&](std::string_view v) {
+        settings.link_retry_seconds = config::parse_number(v, 0, kMaxLinkRetrySeconds);
+    });
+    args.value("--link-idle-timeout", [&](std::string_view v) {
+        settings.link_idle_timeout_seconds = config::parse_number(v, 1, kMaxLinkIdleTimeoutSeconds);
     });
     args.value("--remote-data", [&](std::string_view v) {
         settings.remote_reads_on_socket = config::parse_remote_data_socket(v);

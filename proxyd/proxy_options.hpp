@@ -20,6 +20,8 @@ namespace imgx::proxyd {
 inline constexpr unsigned kMinBuffers = 2;
 inline constexpr unsigned kMaxBuffers = 4096;
 inline constexpr unsigned kMaxLinkWaitSeconds = 86400;
+inline constexpr unsigned kMaxLinkRetrySeconds = 86400;
+inline constexpr unsigned kMaxLinkIdleTimeoutSeconds = 3600;
 inline constexpr unsigned kMaxChainMemoryMib = 1u << 24;
 
 struct ProxyOptions {
@@ -32,6 +34,8 @@ struct ProxyOptions {
     std::size_t chunk_bytes = 1 << 20;    // one DATA frame at most
     std::size_t buffer_count = 16;        // chunks in flight: the memory budget for data
     unsigned link_wait_seconds = 30;      // how long a new dump waits for an absent link
+    unsigned link_retry_seconds = 60;     // how long a lost link may take to resume (0: fail at once)
+    unsigned link_idle_timeout_seconds = 15;  // a link without answers this long counts as stalled
     bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for dump-side reads
     std::uint64_t chain_memory_bytes = 4ull << 30;  // images kept for img-remote pre-dump chains
     unsigned shutdown_grace_seconds = config::kDefaultShutdownGraceSeconds;  // drain on SIGTERM

@@ -28,6 +28,7 @@ std::optional<std::chrono::seconds> reload(ProxyParts& parts, ProxyOptions& curr
     apply_log_level(current.log_level, next.log_level);
     parts.static_endpoints.reload(fresh->file_endpoints);
     parts.link.set_connect_wait(std::chrono::seconds(next.link_wait_seconds));
+    parts.link.set_resume(link_resume_settings(next));
     parts.chains.set_memory_budget(next.chain_memory_bytes);
     apply_local_access(parts.endpoints, parts.control, next.allow_uids, next.allow_gids);
     note_restart_needed({{"cache", current.cache.to_string(), next.cache.to_string()},
@@ -38,13 +39,17 @@ std::optional<std::chrono::seconds> reload(ProxyParts& parts, ProxyOptions& curr
                          {"metrics", current.metrics.address.to_string(), next.metrics.address.to_string()},
                          {"plain_tcp", link::plain_link(current.tls) ? "true" : "false",
                           link::plain_link(next.tls) ? "true" : "false"}});
-    spdlog::info("reload: link_wait_seconds = {}, chain_memory_mib = {}, shutdown_grace_seconds = {}",
-                 next.link_wait_seconds, next.chain_memory_bytes >> 20, next.shutdown_grace_seconds);
+    spdlog::info("reload: link_wait_seconds = {}, link_retry_seconds = {}, link_idle_timeout_seconds = {}, "
+                 "chain_memory_mib = {}, shutdown_grace_seconds = {}",
+                 next.link_wait_seconds, next.link_retry_seconds, next.link_idle_timeout_seconds,
+                 next.chain_memory_bytes >> 20, next.shutdown_grace_seconds);
     // Keys that need a restart keep their running values.
     current.log_level = next.log_level;
     if (tls) current.tls = next.tls;
     current.captures = next.captures;
     current.link_wait_seconds = next.link_wait_seconds;
+    current.link_retry_seconds = next.link_retry_seconds;
+    current.link_idle_timeout_seconds = next.link_idle_timeout_seconds;
     current.chain_memory_bytes = next.chain_memory_bytes;
     current.shutdown_grace_seconds = next.shutdown_grace_seconds;
     current.allow_uids = next.allow_uids;
@@ -63,6 +68,10 @@ std::vector<std::shared_ptr<OutgoingSnapshot>> unsettled(const SnapshotRegistry&
 
 std::shared_ptr<link::LinkTls> start_link_tls(const ProxyOptions& options) {
     return link::start_link_tls(options.tls, link::TlsRole::client, options.cache.host, "img-cached");
+}
+
+LinkResumeSettings link_resume_settings(const ProxyOptions& options) {
+    return {std::chrono::seconds(options.link_retry_seconds), std::chrono::seconds(options.link_idle_timeout_seconds)};
 }
 
 ServiceHooks make_proxy_hooks(ProxyParts parts, ProxyOptions& current, int argc, char** argv) {

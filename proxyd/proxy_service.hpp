@@ -22,6 +22,9 @@ struct ProxyParts {
     control::ControlServer& control;
 };
 
+// The link's resume behaviour as the options set it (at start and on reload).
+LinkResumeSettings link_resume_settings(const ProxyOptions& options);
+
 // A reload parses `argc`/`argv` again exactly as at start (same --config, flags still win).
 // In flight: dumps CRIU is still handing over or img-cached has not confirmed; after the grace
 // period they are aborted on the link, so img-cached marks them failed.

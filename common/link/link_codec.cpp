@@ -32,6 +32,7 @@ std::string_view frame_type_name(FrameType type) {
         case FrameType::snapshot_abort: return "SNAPSHOT_ABORT";
         case FrameType::file_ack: return "FILE_ACK";
         case FrameType::snapshot_result: return "SNAPSHOT_RESULT";
+        case FrameType::ack: return "ACK";
     }
     return "UNKNOWN";
 }
@@ -47,7 +48,7 @@ FrameHeader decode_header(const HeaderBytes& bytes) {
     const std::uint32_t length = get_le32(bytes.data());
     const auto raw_type = bytes[4];
     if (raw_type < static_cast<unsigned>(FrameType::hello) ||
-        raw_type > static_cast<unsigned>(FrameType::snapshot_result))
+        raw_type > static_cast<unsigned>(FrameType::ack))
         throw wire::ProtocolError("unknown link frame type " + std::to_string(raw_type));
     if (bytes[5] || bytes[6] || bytes[7])
         throw wire::ProtocolError("non-zero reserved bytes in a link frame header");

@@ -13,7 +13,7 @@
 
 namespace imgx::link {
 
-inline constexpr std::uint32_t kVersion = 1;
+inline constexpr std::uint32_t kVersion = 2;
 // Sent first by both sides: 7 bytes of magic and the version number as one byte.
 inline constexpr std::array<char, 8> kPreamble = {'I', 'M', 'G', 'X', 'L', 'N', 'K', char(kVersion)};
 
@@ -34,7 +34,11 @@ enum class FrameType : std::uint8_t {
     snapshot_abort = 7,
     file_ack = 8,
     snapshot_result = 9,
+    ack = 10,
 };
+
+// Whether frames of `type` carry a sequence number (every type but HELLO and ACK).
+constexpr bool is_numbered(FrameType type) { return type != FrameType::hello && type != FrameType::ack; }
 
 struct FrameHeader {
     FrameType type;

@@ -75,10 +75,13 @@ TEST_CASE("fault: a byte of image data corrupted on the link -> the snapshot fai
     CHECK(got == pages);
 }
 
-TEST_CASE("fault: link cut mid-file -> the snapshot fails on both sides, its restores are closed; img-proxyd "
-          "reconnects and the next dump succeeds",
+TEST_CASE("fault: link cut mid-file with resuming off (--link-retry 0) -> the snapshot fails on both sides, its "
+          "restores are closed; img-proxyd reconnects and the next dump succeeds",
           "[fault]") {
-    RelayedPair rig([](FaultRelay& relay) { relay.cut_at(kPagesBytes / 3); });
+    // Resuming is the default (link_resume_test.cpp); --link-retry 0 keeps the old fail-at-once path.
+    PairOptions options;
+    options.proxy_args = {"--link-retry", "0"};
+    RelayedPair rig([](FaultRelay& relay) { relay.cut_at(kPagesBytes / 3); }, options);
     auto& pair = *rig.pair;
     const auto pages = make_content(62, kPagesBytes);
     StreamRestoreSession early(pair.serve_dir("job1"));

@@ -20,7 +20,10 @@ constexpr auto kTimeout = seconds(20);
 TEST_CASE("fault: img-proxyd killed mid-dump -> restores waiting on the snapshot (for a missing or a partial file) "
           "are closed, never told false",
           "[fault]") {
-    DaemonPair pair;
+    // The cache keeps the snapshot for a resume for --link-resume seconds; the restores close then.
+    PairOptions options;
+    options.cache_args = {"--link-resume", "1"};
+    DaemonPair pair(options);
     StreamDumpSession dump(pair.capture_dir("job1"));
     REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
     auto pages = dump.announce("pages-1.img");

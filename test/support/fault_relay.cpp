@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <list>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -127,6 +128,8 @@ struct FaultRelay::Link {
     bool up_shut = false;
     bool down_shut = false;
     bool up_paused = false;  // stalled by the fault
+    bool stalled = false;    // this is the connection the stall fault hit
+    std::optional<std::uint64_t> cut_offset;  // cut_connections_at: where this connection is cut
     DataTracker tracker;
 
     void close_both() {
@@ -164,6 +167,13 @@ void FaultRelay::corrupt_data_byte_after(std::uint64_t n) { arm(Fault::corrupt, 
 void FaultRelay::cut_after(std::uint64_t n) { arm(Fault::cut, n, true); }
 void FaultRelay::stall_after(std::uint64_t n) { arm(Fault::stall, n, true); }
 
+void FaultRelay::cut_connections_at(std::vector<std::uint64_t> stream_offsets) {
+    std::lock_guard lock(mutex_);
+    cuts_.assign(stream_offsets.begin(), stream_offsets.end());
+    cuts_left_ = stream_offsets.size();
+    fault_happened_ = stream_offsets.empty();
+}
+
 void FaultRelay::disarm() {
     std::lock_guard lock(mutex_);
     fault_ = Fault::none;
@@ -193,15 +203,24 @@ bool FaultRelay::pump_up(Link& link) {
         fault = fault_;
         offset = offset_;
     }
-    const bool stream_fault = fault == Fault::cut || fault == Fault::stall;
+    const bool stream_fault = (fault == Fault::cut || fault == Fault::stall) && !fault_happened_;
     if (link.up.empty() && !link.up_eof) {
         std::size_t want = kReadBytes;
-        if (stream_fault && !fault_happened_) want = std::min<std::uint64_t>(want, offset - std::min(offset, link.up_read));
-        if (stream_fault && want == 0 && !fault_happened_) {
+        if (link.cut_offset) {
+            want = std::min<std::uint64_t>(want, *link.cut_offset - std::min(*link.cut_offset, link.up_read));
+            if (want == 0) {
+                std::lock_guard lock(mutex_);
+                if (--cuts_left_ == 0) fault_happened_ = true;
+                return false;
+            }
+        }
+        if (stream_fault) want = std::min<std::uint64_t>(want, offset - std::min(offset, link.up_read));
+        if (stream_fault && want == 0) {
             fault_happened_ = true;
             if (fault == Fault::cut) return false;
+            link.stalled = true;
         }
-        link.up_paused = fault == Fault::stall && fault_happened_ && !stall_released_;
+        link.up_paused = link.stalled && !stall_released_;
         if (link.up_paused) want = 0;
         if (want > 0) {
             std::string chunk(want, '\0');
@@ -210,12 +229,15 @@ bool FaultRelay::pump_up(Link& link) {
             if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
             if (n > 0) {
                 chunk.resize(static_cast<std::size_t>(n));
+                std::uint64_t data_bytes = 0;
                 link.tracker.feed(chunk, [&](std::size_t index, std::uint64_t data_offset) {
+                    ++data_bytes;
                     if (fault == Fault::corrupt && !fault_happened_ && data_offset == offset) {
                         chunk[index] = static_cast<char>(chunk[index] ^ 0x5a);
                         fault_happened_ = true;
                     }
                 });
+                data_relayed_ += data_bytes;
                 link.up_read += static_cast<std::uint64_t>(n);
                 link.up = std::move(chunk);
             }
@@ -253,18 +275,26 @@ void FaultRelay::run() {
         ::poll(fds.data(), fds.size(), kPollMillis);
         if (fds[0].revents & POLLIN) {
             const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-            if (client >= 0) {
-                const int server = connect_loopback(target_port_);
-                if (server < 0) {
-                    ::close(client);
-                } else {
-                    auto& link = links.emplace_back();
-                    link.client = client;
-                    link.server = server;
-                    ++connections_;
+            int server = -1;
+            int number = 0;
+            if (client >= 0) number = ++connections_;
+            const bool refused = refuse_from_ > 0 && number >= refuse_from_;
+            if (client >= 0 && !refused) server = connect_loopback(target_port_);
+            if (client >= 0 && server < 0) {
+                ::close(client);
+            } else if (client >= 0) {
+                auto& link = links.emplace_back();
+                link.client = client;
+                link.server = server;
+                std::lock_guard lock(mutex_);
+                if (!cuts_.empty()) {
+                    link.cut_offset = cuts_.front();
+                    cuts_.pop_front();
                 }
             }
         }
+        if (cut_all_.exchange(false))
+            for (auto& link : links) link.close_both();
         for (auto& link : links) {
             if (!pump_up(link) || !pump_down(link) || (link.up_shut && link.down_shut)) link.close_both();
         }

@@ -1,14 +1,17 @@
 // A test-only TCP relay between img-proxyd and img-cached on loopback that injects link faults:
-// it can stall the proxy->cache stream, cut the connection, or corrupt one byte of image data, each
-// at a chosen offset. Runs on its own thread; every wait in it is bounded by its stop flag.
+// it can stall the proxy->cache stream, cut the connection (once, or each of several connections
+// in turn), corrupt one byte of image data, or refuse new connections for a while. Runs on its
+// own thread; every wait in it is bounded by its stop flag.
 #pragma once
 
 #include "support/fd_io.hpp"
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace imgtest {
 
@@ -27,6 +30,11 @@ public:
     // offsets count image bytes inside DATA frames only (headers and file tags excluded).
     void corrupt_data_byte(std::uint64_t data_offset);
     void cut_at(std::uint64_t stream_offset);
+    // Cuts each of the next connections in turn: the first at offsets[0] of its own stream, the
+    // one after it at offsets[1], ...; fault_happened() once every cut was made.
+    void cut_connections_at(std::vector<std::uint64_t> stream_offsets);
+    // Stalls the connection that reaches the offset until release_stall(); later connections
+    // pass untouched (a reconnection gets through).
     void stall_at(std::uint64_t stream_offset);
     void release_stall();
     // The same faults `n` bytes after what the connection has carried when the relay next moves
@@ -36,13 +44,20 @@ public:
     void stall_after(std::uint64_t n);
     // Forgets a fault that has not happened (a stall that has is released too).
     void disarm();
+    // Connection number `first` (counting from 1 since the relay started) and every later one
+    // is closed as soon as it is accepted: the link stays down. 0 accepts every connection again.
+    void refuse_connections_from(int first) { refuse_from_ = first; }
+    // Closes every relayed connection now (both directions).
+    void cut_all_now() { cut_all_ = true; }
 
     // Whether the armed fault has happened (the byte was flipped, the cut made, the stall reached).
     [[nodiscard]] bool fault_happened() const noexcept { return fault_happened_; }
     // Waits (bounded) for fault_happened().
     bool wait_for_fault(Deadline deadline) const;
-    // Connections accepted so far.
+    // Connections accepted so far (refused ones included).
     [[nodiscard]] int connections() const noexcept { return connections_; }
+    // Image bytes of DATA frames passed on to img-cached, over every connection.
+    [[nodiscard]] std::uint64_t data_bytes_relayed() const noexcept { return data_relayed_; }
 
 private:
     enum class Fault { none, corrupt, cut, stall };
@@ -59,10 +74,15 @@ private:
     std::atomic<bool> fault_happened_{false};
     std::atomic<bool> stall_released_{false};
     std::atomic<int> connections_{0};
-    std::mutex mutex_;  // guards fault_, offset_ and relative_
+    std::atomic<int> refuse_from_{0};
+    std::atomic<bool> cut_all_{false};
+    std::atomic<std::uint64_t> data_relayed_{0};
+    std::mutex mutex_;  // guards fault_, offset_, relative_ and cuts_
     Fault fault_ = Fault::none;
     std::uint64_t offset_ = 0;
     bool relative_ = false;  // offset_ still counts from wherever the connection is
+    std::deque<std::uint64_t> cuts_;  // cut_connections_at: offsets of connections not yet accepted
+    std::size_t cuts_left_ = 0;       // cuts not yet made
     std::thread thread_;
 };
 

@@ -376,3 +376,25 @@ TEST_CASE("state_dir, spool_dir and memory_budget_mib: keys, flags that win, lim
     CHECK(e.key() == "memory_budget_mib");
     CHECK_THROWS_AS(cache({"--listen", "127.0.0.1:7411", "--memory-budget", "99999999999"}), imgx::UsageError);
 }
+
+TEST_CASE("link resume budgets: keys, flags that win, documented defaults and limits") {
+    TempDir dir;
+    const std::string pmain = dir.path() + "/img-proxyd.toml";
+    write_file(pmain, "cache = \"h:1\"\nlink_retry_seconds = 5\nlink_idle_timeout_seconds = 4\n");
+    auto p = proxy({"--config", pmain, "--link-retry", "0"});
+    CHECK(p.options.link_retry_seconds == 0);  // the flag wins; 0 fails at once
+    CHECK(p.options.link_idle_timeout_seconds == 4);
+    CHECK(proxyd::format_proxy_config(p.options).find("link_retry_seconds = 0\n") != std::string::npos);
+    CHECK(proxy({"--cache", "h:1"}).options.link_retry_seconds == 60);
+    CHECK(proxy({"--cache", "h:1"}).options.link_idle_timeout_seconds == 15);
+    CHECK_THROWS_AS(proxy({"--cache", "h:1", "--link-idle-timeout", "0"}), UsageError);
+    CHECK_THROWS_AS(proxy({"--cache", "h:1", "--link-retry", "86401"}), UsageError);
+
+    const std::string cmain = dir.path() + "/img-cached.toml";
+    write_file(cmain, "listen = \"127.0.0.1:7411\"\nlink_resume_seconds = 9\n");
+    CHECK(cache({"--config", cmain}).options.link_resume_seconds == 9);
+    CHECK(cache({"--config", cmain, "--link-resume", "0"}).options.link_resume_seconds == 0);
+    CHECK(cache({"--listen", "127.0.0.1:1"}).options.link_resume_seconds == 60);
+    write_file(cmain, "listen = \"127.0.0.1:7411\"\nlink_resume_seconds = -1\n");
+    CHECK(config_error([&] { cache({"--config", cmain}); }).key() == "link_resume_seconds");
+}

@@ -22,7 +22,7 @@ HeaderBytes header_from(const std::string& bytes) {
 TEST_CASE("a frame header round-trips every frame type") {
     for (auto type : {FrameType::hello, FrameType::snapshot_begin, FrameType::file_begin, FrameType::file_end,
                       FrameType::snapshot_end, FrameType::snapshot_abort, FrameType::file_ack,
-                      FrameType::snapshot_result}) {
+                      FrameType::snapshot_result, FrameType::ack}) {
         CAPTURE(frame_type_name(type));
         auto decoded = decode_header(encode_header(type, 123));
         CHECK(decoded.type == type);
@@ -36,7 +36,7 @@ TEST_CASE("a frame header is a little-endian length, the type byte and three zer
 }
 
 TEST_CASE("unknown frame types are rejected") {
-    for (unsigned char type : {0, 10, 0x7f, 0xff}) {
+    for (unsigned char type : {0, 11, 0x7f, 0xff}) {
         CAPTURE(int(type));
         HeaderBytes bytes{0, 0, 0, 0, type, 0, 0, 0};
         CHECK_THROWS_AS(decode_header(bytes), wire::ProtocolError);
@@ -97,6 +97,26 @@ TEST_CASE("the preamble is accepted as sent, and wrong magic or version is rejec
     }
     std::array<char, 8> http = {'G', 'E', 'T', ' ', '/', ' ', 'H', 'T'};
     CHECK_THROWS_AS(check_preamble(http), wire::ProtocolError);
+}
+
+TEST_CASE("a version 1 peer (no resume) is refused with both versions named") {
+    auto old = kPreamble;
+    old[7] = char(1);
+    try {
+        check_preamble(old);
+        FAIL("accepted version 1");
+    } catch (const wire::ProtocolError& e) {
+        CHECK_THAT(e.what(), Catch::Contains("version 1, we speak 2"));
+    }
+}
+
+TEST_CASE("every frame but HELLO and ACK is numbered for resending") {
+    CHECK_FALSE(is_numbered(FrameType::hello));
+    CHECK_FALSE(is_numbered(FrameType::ack));
+    for (auto type : {FrameType::snapshot_begin, FrameType::file_begin, FrameType::data, FrameType::file_end,
+                      FrameType::snapshot_end, FrameType::snapshot_abort, FrameType::file_ack,
+                      FrameType::snapshot_result})
+        CHECK(is_numbered(type));
 }
 
 TEST_CASE("an encoded message is a header followed by the protobuf body") {

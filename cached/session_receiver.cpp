@@ -1,0 +1,238 @@
+// Link session receiver: snapshots and files of one img-proxyd session into the image store.
+#include "session_receiver.hpp"
+
+#include "cache_metrics.hpp"
+#include "link.pb.h"
+#include "util/log.hpp"
+#include "util/names.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace imgx::cached {
+
+namespace {
+
+// The one line that ends every snapshot received here: what arrived, how fast, and why it failed.
+void log_snapshot_end(const store::Snapshot& s, const std::string& peer, std::string_view image = {}) {
+    const double seconds = std::chrono::duration<double>(s.settled() - s.started()).count();
+    const std::string moved = describe_transfer(s.file_count(), s.byte_count(), seconds);
+    const LogFields fields{.snapshot = s.id(), .image = image, .peer = peer};
+    if (s.state() == store::SnapshotState::complete)
+        log_info(fields, "snapshot '{}' complete: {} from {}", s.id(), moved, peer);
+    else
+        log_error(fields, "snapshot '{}' failed after {} verified from {}: {}", s.id(), moved, peer, s.error());
+}
+
+}  // namespace
+
+void SessionReceiver::on_message(link::FrameType type, const std::string& body) {
+    switch (type) {
+        case link::FrameType::snapshot_begin: on_snapshot_begin(body); break;
+        case link::FrameType::file_begin: on_file_begin(body); break;
+        case link::FrameType::file_end: on_file_end(body); break;
+        case link::FrameType::snapshot_end: on_snapshot_end(body); break;
+        case link::FrameType::snapshot_abort: on_snapshot_abort(body); break;
+        default: throw wire::ProtocolError(fmt::format("unexpected {} frame", link::frame_type_name(type)));
+    }
+}
+
+void SessionReceiver::fail_unfinished(const std::string& why) {
+    for (auto& [tag, in] : snapshots_) {
+        if (in.snapshot->state() != store::SnapshotState::receiving) continue;
+        in.snapshot->mark_failed("link from img-proxyd " + peer_ + " lost before the end of the dump: " + why);
+        ++cache_metrics().errors.link_lost;
+        log_snapshot_end(*in.snapshot, peer_);
+    }
+    for (auto& [tag, file] : files_) {
+        auto it = snapshots_.find(file.snapshot_tag);
+        if (it != snapshots_.end()) it->second.snapshot->bytes_in_flight -= file.builder->size();
+    }
+    snapshots_.clear();
+    files_.clear();
+    data_file_ = nullptr;
+    data_snapshot_ = nullptr;
+}
+
+std::size_t SessionReceiver::unfinished() const {
+    std::size_t count = 0;
+    for (const auto& [tag, in] : snapshots_)
+        if (in.snapshot->state() == store::SnapshotState::receiving) ++count;
+    return count;
+}
+
+SessionReceiver::IncomingSnapshot& SessionReceiver::snapshot_of(std::uint64_t tag, std::string_view frame) {
+    auto it = snapshots_.find(tag);
+    if (it == snapshots_.end()) throw wire::ProtocolError(fmt::format("{} for unknown snapshot tag {}", frame, tag));
+    return it->second;
+}
+
+SessionReceiver::IncomingFile& SessionReceiver::file_of(std::uint64_t tag, std::string_view frame) {
+    auto it = files_.find(tag);
+    if (it == files_.end()) throw wire::ProtocolError(fmt::format("{} for unknown file tag {}", frame, tag));
+    return it->second;
+}
+
+void SessionReceiver::on_snapshot_begin(const std::string& body) {
+    link::SnapshotBegin begin;
+    wire::decode_body(body, begin, "SNAPSHOT_BEGIN");
+    if (auto problem = snapshot_id_problem(begin.snapshot_id())) throw wire::ProtocolError("SNAPSHOT_BEGIN: " + *problem);
+    if (snapshots_.contains(begin.snapshot_tag()))
+        throw wire::ProtocolError(fmt::format("snapshot tag {} used twice", begin.snapshot_tag()));
+    const bool remote = begin.protocol() == "remote";
+    if (remote) {
+        for (const auto& id : begin.chain_ids())
+            if (auto problem = snapshot_id_problem(id)) throw wire::ProtocolError("SNAPSHOT_BEGIN chain: " + *problem);
+    }
+    auto snapshot = store_.begin(begin.snapshot_id(), begin.protocol(),
+                                 remote ? store::ServePolicy::whole_snapshot : store::ServePolicy::per_file);
+    if (remote) {
+        store_.set_chain(begin.chain(), {begin.chain_ids().begin(), begin.chain_ids().end()});
+        snapshot->set_chain(begin.chain(), {begin.chain_ids().begin(), begin.chain_ids().end()});
+    }
+    snapshots_[begin.snapshot_tag()] = {snapshot};
+    log_info({.snapshot = snapshot->id(), .peer = peer_}, "snapshot '{}' begins: receiving a {} dump from {}",
+             snapshot->id(), snapshot->protocol(), peer_);
+}
+
+void SessionReceiver::on_file_begin(const std::string& body) {
+    link::FileBegin begin;
+    wire::decode_body(body, begin, "FILE_BEGIN");
+    auto& in = snapshot_of(begin.snapshot_tag(), "FILE_BEGIN");
+    if (auto problem = image_name_problem(begin.name())) throw wire::ProtocolError("FILE_BEGIN: " + *problem);
+    if (files_.contains(begin.file_tag()))
+        throw wire::ProtocolError(fmt::format("file tag {} used twice", begin.file_tag()));
+    files_[begin.file_tag()] = {begin.snapshot_tag(), in.snapshot->new_file(begin.name())};
+    ++in.files_open;
+    report_storage_failure(in, begin.snapshot_tag(), begin.name());
+}
+
+char* SessionReceiver::data_target(std::uint64_t file_tag, std::size_t size) {
+    auto& file = file_of(file_tag, "DATA");
+    auto& in = snapshot_of(file.snapshot_tag, "DATA");
+    data_size_ = size;
+    if (in.snapshot->state() != store::SnapshotState::receiving) {
+        // Replaced or dropped meanwhile: consume the bytes, keep nothing.
+        data_file_ = nullptr;
+        data_snapshot_ = nullptr;
+        scratch_.resize(size);
+        return scratch_.data();
+    }
+    data_file_ = &file;
+    data_snapshot_ = &in;
+    return file.builder->prepare_segment(size);
+}
+
+void SessionReceiver::data_arrived() {
+    cache_metrics().received_bytes += data_size_;
+    if (!data_file_) return;
+    IncomingFile& file = *data_file_;
+    IncomingSnapshot& in = *data_snapshot_;
+    data_file_ = nullptr;
+    data_snapshot_ = nullptr;
+    try {
+        file.builder->commit_segment();
+        in.snapshot->bytes_in_flight += data_size_;
+    } catch (const store::StorageError& e) {
+        in.snapshot->mark_failed(e.what());
+        report_storage_failure(in, file.snapshot_tag, file.builder->name());
+    }
+}
+
+void SessionReceiver::report_storage_failure(IncomingSnapshot& in, std::uint64_t snapshot_tag,
+                                             const std::string& image) {
+    if (in.snapshot->state() != store::SnapshotState::failed || in.failure_sent) return;
+    in.failure_sent = true;
+    ++cache_metrics().errors.storage;
+    // The files still open keep consuming their frames, but hold no memory or disk any more.
+    for (auto& [tag, file] : files_) {
+        if (file.snapshot_tag != snapshot_tag) continue;
+        in.snapshot->bytes_in_flight -= std::min(in.snapshot->bytes_in_flight, file.builder->size());
+        file.builder = std::make_unique<store::ImageFileBuilder>(file.builder->name());
+    }
+    log_snapshot_end(*in.snapshot, peer_, image);
+    link::SnapshotResult result;
+    result.set_snapshot_tag(snapshot_tag);
+    result.set_ok(false);
+    result.set_reason(in.snapshot->error());
+    send_(link::FrameType::snapshot_result, result);
+}
+
+void SessionReceiver::on_file_end(const std::string& body) {
+    link::FileEnd end;
+    wire::decode_body(body, end, "FILE_END");
+    auto it = files_.find(end.file_tag());
+    if (it == files_.end()) throw wire::ProtocolError(fmt::format("FILE_END for unknown file tag {}", end.file_tag()));
+    IncomingFile file = std::move(it->second);
+    files_.erase(it);
+    auto& in = snapshot_of(file.snapshot_tag, "FILE_END");
+    --in.files_open;
+    in.snapshot->bytes_in_flight -= std::min(in.snapshot->bytes_in_flight, file.builder->size());
+    if (in.snapshot->state() != store::SnapshotState::receiving) return;
+    std::string problem;
+    auto image = file.builder->finish(end.size(), end.xxh3(), problem);
+    if (!image) {
+        const std::string reason = "file " + file.builder->name() + " from " + peer_ + " is corrupt: " + problem;
+        in.snapshot->mark_failed(reason);
+        ++cache_metrics().errors.checksum;
+        log_snapshot_end(*in.snapshot, peer_, file.builder->name());
+        link::SnapshotResult result;
+        result.set_snapshot_tag(file.snapshot_tag);
+        result.set_ok(false);
+        result.set_reason(reason);
+        send_(link::FrameType::snapshot_result, result);
+        return;
+    }
+    ++in.files_done;
+    ++cache_metrics().files;
+    in.bytes_done += image->size;
+    const std::uint64_t size = image->size;
+    in.snapshot->add_file(std::move(image));
+    if (in.snapshot->state() == store::SnapshotState::failed) {
+        report_storage_failure(in, file.snapshot_tag, file.builder->name());
+        return;
+    }
+    link::FileAck ack;
+    ack.set_file_tag(end.file_tag());
+    ack.set_size(size);
+    send_(link::FrameType::file_ack, ack);
+}
+
+void SessionReceiver::on_snapshot_end(const std::string& body) {
+    link::SnapshotEnd end;
+    wire::decode_body(body, end, "SNAPSHOT_END");
+    auto& in = snapshot_of(end.snapshot_tag(), "SNAPSHOT_END");
+    auto snapshot = in.snapshot;
+    if (in.files_open != 0)
+        snapshot->mark_failed(fmt::format("dump ended with {} files still open", in.files_open));
+    else if (end.file_count() != in.files_done || end.total_bytes() != in.bytes_done)
+        snapshot->mark_failed(fmt::format("dump ended with {} files / {} bytes announced but {} / {} received",
+                                          end.file_count(), end.total_bytes(), in.files_done, in.bytes_done));
+    const bool was_receiving = snapshot->state() == store::SnapshotState::receiving;
+    snapshot->mark_complete();  // a persisted snapshot may fail here (disk full)
+    if (was_receiving && snapshot->state() == store::SnapshotState::failed) ++cache_metrics().errors.storage;
+    link::SnapshotResult result;
+    result.set_snapshot_tag(end.snapshot_tag());
+    result.set_ok(snapshot->state() == store::SnapshotState::complete);
+    result.set_reason(snapshot->error());
+    if (!in.failure_sent) log_snapshot_end(*snapshot, peer_);
+    count_snapshot_end(*snapshot);
+    snapshots_.erase(end.snapshot_tag());
+    send_(link::FrameType::snapshot_result, result);
+}
+
+void SessionReceiver::on_snapshot_abort(const std::string& body) {
+    link::SnapshotAbort abort;
+    wire::decode_body(body, abort, "SNAPSHOT_ABORT");
+    auto& in = snapshot_of(abort.snapshot_tag(), "SNAPSHOT_ABORT");
+    if (in.snapshot->state() == store::SnapshotState::receiving) {
+        in.snapshot->mark_failed("img-proxyd aborted the dump: " + abort.reason());
+        ++cache_metrics().errors.aborted;
+        log_snapshot_end(*in.snapshot, peer_);
+    }
+    // Files of the aborted dump may still be in flight; keep their tags known so their
+    // remaining frames are consumed, and forget the snapshot once they have ended.
+}
+
+}  // namespace imgx::cached
