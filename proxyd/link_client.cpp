@@ -219,14 +219,13 @@ asio::awaitable<std::string> LinkClient::try_connect(link::LinkStream& socket) {
 void LinkClient::session_begins(const link::Hello& answer) {
     const std::string cache = cache_.to_string();
     if (session_known_ && answer.resume()) {
-        const auto written_before = flow_.window().written();
         flow_.window().resume_from(answer.received_through());
         ++proxy_metrics().link_resumes;
         std::string after;
         if (lost_at_) after = fmt::format(" after {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                                                               std::chrono::steady_clock::now() - *lost_at_).count());
-        log_info({.peer = cache}, "link session to img-cached at {} resumed{}: {} frames written again, {} new", cache,
-                 after, written_before - flow_.window().acknowledged(), flow_.window().queued() - written_before);
+        log_info({.peer = cache}, "link session to img-cached at {} resumed{}: going on from frame {}, {} frames to write",
+                 cache, after, answer.received_through() + 1, flow_.window().unwritten());
     } else if (session_known_) {
         fail_session("img-cached at " + cache + " no longer holds the link session (it restarted, or the session "
                      "expired after its link_resume_seconds)", false);
@@ -398,7 +397,8 @@ void LinkClient::fail_session(const std::string& why, bool renew) {
 
 asio::awaitable<void> LinkClient::flush(std::chrono::steady_clock::duration limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (connected_ && flow_.window().unwritten() > 0 && std::chrono::steady_clock::now() < deadline) {
+    while (connected_ && flow_.window().written() < flow_.window().queued() &&
+           std::chrono::steady_clock::now() < deadline) {
         asio::steady_timer timer(ex_, deadline);
         co_await (written_.wait() || timer.async_wait(asio::use_awaitable));
     }

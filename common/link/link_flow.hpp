@@ -105,12 +105,15 @@ public:
             }
             const std::size_t count = std::min(window_.unwritten(), kFramesPerWrite);
             for (std::size_t i = 0; i < count; ++i) append_buffers(window_.unwritten_at(i), buffers);
+            // From here an ACK may cover these frames while they are being written (the peer reads
+            // them as they come); the window keeps them until end_write().
+            window_.begin_write(count);
             co_await boost::asio::async_write(stream, buffers, boost::asio::use_awaitable);
             if (!current()) throw LinkStalled("a newer connection took the session over");
             const std::uint64_t first = window_.written() + 1;
             for (std::size_t i = 0; i < count; ++i)
-                on_written(window_.unwritten_at(i), first + i <= highest_written_);
-            window_.mark_written(count);
+                on_written(window_.writing_at(i), first + i <= highest_written_);
+            window_.end_write();
             highest_written_ = std::max(highest_written_, window_.written());
             liveness.sent(std::chrono::steady_clock::now());
         }

@@ -22,64 +22,93 @@ inline constexpr std::uint64_t kAckEveryBytes = 1 << 20;
 // The sending half of a session. Frames are numbered from 1 in the order queued (HELLO and ACK
 // frames are not numbered). A frame stays held until the peer acknowledges it, so a new
 // connection can write it again; a DATA frame holding a pool buffer thereby keeps that buffer,
-// which bounds what the sender holds unacknowledged.
+// which bounds what the sender holds unacknowledged. One write at a time: begin_write() hands
+// the next frames to it, end_write() records that it completed; the frames of a write in
+// progress stay held even when an acknowledgement covers them (their bytes are still in use).
 template <typename Frame>
 class SendWindow {
 public:
     // Queues `frame`; returns its number.
     std::uint64_t push(Frame frame) {
         frames_.push_back(std::move(frame));
-        return acked_ + frames_.size();
+        return queued();
     }
 
-    // Frames queued and not yet written on the current connection.
-    [[nodiscard]] std::size_t unwritten() const noexcept { return static_cast<std::size_t>(queued() - written_); }
-    // The i-th unwritten frame (0: the next one to write).
-    [[nodiscard]] Frame& unwritten_at(std::size_t i) { return frames_[static_cast<std::size_t>(written_ - acked_) + i]; }
-    // The next `count` unwritten frames went onto the connection.
-    void mark_written(std::size_t count) {
-        if (count > unwritten()) throw std::logic_error("SendWindow: more frames written than queued");
-        written_ += count;
+    // Frames queued and not yet handed to a write on the current connection.
+    [[nodiscard]] std::size_t unwritten() const noexcept {
+        return static_cast<std::size_t>(queued() - written_ - writing_);
+    }
+    // The i-th frame not yet handed to a write (0: the next one).
+    [[nodiscard]] Frame& unwritten_at(std::size_t i) { return frames_[index(written_ + writing_) + i]; }
+
+    // The next `count` unwritten frames go into one write.
+    void begin_write(std::size_t count) {
+        if (writing_ != 0 || count > unwritten()) throw std::logic_error("SendWindow: overlapping or oversized write");
+        writing_ = count;
+    }
+    // The i-th frame of the write in progress.
+    [[nodiscard]] Frame& writing_at(std::size_t i) { return frames_[index(written_) + i]; }
+    // The write in progress completed.
+    void end_write() {
+        written_ += writing_;
+        writing_ = 0;
+        release();
     }
 
-    // The peer holds every frame through `through` (cumulative): those are released. Throws
-    // wire::ProtocolError if `through` goes backwards or names a frame not yet written.
+    // The peer holds every frame through `through` (cumulative). Throws wire::ProtocolError if
+    // `through` goes backwards or names a frame not yet handed to a write.
     void acknowledge(std::uint64_t through) {
         if (through < acked_)
             throw wire::ProtocolError("acknowledgement of frame " + std::to_string(through) +
                                       " goes back behind " + std::to_string(acked_));
-        if (through > written_)
+        if (through > written_ + writing_)
             throw wire::ProtocolError("acknowledgement of frame " + std::to_string(through) + " of which only " +
-                                      std::to_string(written_) + " were sent");
-        frames_.erase(frames_.begin(), frames_.begin() + static_cast<std::ptrdiff_t>(through - acked_));
+                                      std::to_string(written_ + writing_) + " were sent");
         acked_ = through;
+        release();
     }
 
-    // A new connection of the same session: the peer holds frames through `through`; every frame
-    // after it is written again, in order. Throws wire::ProtocolError like acknowledge().
+    // A new connection of the same session (no write in progress any more): the peer holds
+    // frames through `through`; every frame after it is written again, in order. Throws
+    // wire::ProtocolError like acknowledge().
     void resume_from(std::uint64_t through) {
         acknowledge(through);
         written_ = acked_;
+        writing_ = 0;
+        release();
     }
 
     // The session ends: every held frame is dropped and numbering starts again at 1.
     void clear() {
         frames_.clear();
-        acked_ = written_ = 0;
+        base_ = acked_ = written_ = writing_ = 0;
     }
 
-    [[nodiscard]] std::uint64_t queued() const noexcept { return acked_ + frames_.size(); }
+    [[nodiscard]] std::uint64_t queued() const noexcept { return base_ + frames_.size(); }
     [[nodiscard]] std::uint64_t written() const noexcept { return written_; }
     [[nodiscard]] std::uint64_t acknowledged() const noexcept { return acked_; }
-    // Frames written and not yet acknowledged.
-    [[nodiscard]] bool outstanding() const noexcept { return written_ > acked_; }
-    // Frames held (unacknowledged, written or not).
+    // Frames written (or being written) and not yet acknowledged.
+    [[nodiscard]] bool outstanding() const noexcept { return written_ + writing_ > acked_; }
+    // Frames held (unacknowledged, or in the write in progress).
     [[nodiscard]] std::size_t held() const noexcept { return frames_.size(); }
 
 private:
-    std::deque<Frame> frames_;  // numbers acked_ + 1 .. queued()
+    [[nodiscard]] std::size_t index(std::uint64_t number) const noexcept {
+        return static_cast<std::size_t>(number - base_);
+    }
+    // Drops the acknowledged frames that no write uses.
+    void release() {
+        const std::uint64_t upto = std::min(acked_, written_);
+        if (upto <= base_) return;
+        frames_.erase(frames_.begin(), frames_.begin() + static_cast<std::ptrdiff_t>(upto - base_));
+        base_ = upto;
+    }
+
+    std::deque<Frame> frames_;  // numbers base_ + 1 .. queued()
+    std::uint64_t base_ = 0;     // frames through this number are released
     std::uint64_t acked_ = 0;
-    std::uint64_t written_ = 0;
+    std::uint64_t written_ = 0;  // handed to writes that completed on the current connection
+    std::uint64_t writing_ = 0;  // frames in the write in progress
 };
 
 // The receiving half of a session: counts whole frames handled and decides when to acknowledge.

@@ -325,6 +325,8 @@ TEST_CASE("bug: broken TCP stream leaves parked reads unanswered — img-proxyd 
     PairOptions options;
     options.snapshots = {"img/1", "img/2"};
     options.chains = {{"img/1", "job"}, {"img/2", "job"}};
+    // img-cached waits --link-resume seconds for img-proxyd to resume the link, then fails the chain.
+    options.cache_args = {"--link-resume", "1"};
     DaemonPair pair(options);
     await_remote_sockets(pair, options.snapshots);
     const std::string id1 = pair.dir().path() + "/img/1";

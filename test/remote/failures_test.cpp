@@ -41,7 +41,8 @@ long long elapsed_ms(Clock::time_point since) {
 TEST_CASE("fault: img-proxyd killed before the --remote finish -> parked and later reads answer error 5, never "
           "error 2",
           "[fault]") {
-    DaemonPair pair(one_endpoint());
+    // img-cached waits --link-resume seconds for img-proxyd to resume the link, then fails the dump.
+    DaemonPair pair(one_endpoint({"--link-resume", "1"}));
     await_remote_sockets(pair, {"job"});
     const std::string id = pair.dir().path() + "/img";
     const RemoteClient proxy(proxy_socket(pair, "job"), Generation::g3);

@@ -14,11 +14,18 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// One completed write of the next `count` frames.
+template <typename Frame>
+void write(SendWindow<Frame>& window, std::size_t count) {
+    window.begin_write(count);
+    window.end_write();
+}
+
 // Writes every unwritten frame, as a writer loop does; returns them.
 std::vector<std::string> write_all(SendWindow<std::string>& window) {
     std::vector<std::string> out;
     for (std::size_t i = 0; i < window.unwritten(); ++i) out.push_back(window.unwritten_at(i));
-    window.mark_written(out.size());
+    write(window, out.size());
     return out;
 }
 
@@ -28,7 +35,7 @@ TEST_CASE("frames are numbered from 1 in the order queued") {
     SendWindow<std::string> window;
     CHECK(window.push("a") == 1);
     CHECK(window.push("b") == 2);
-    window.mark_written(2);
+    write(window, 2);
     window.acknowledge(2);
     CHECK(window.push("c") == 3);
     CHECK(window.queued() == 3);
@@ -54,7 +61,7 @@ TEST_CASE("a frame stays held until acknowledged, so a pooled buffer goes back o
     auto buffer = std::make_shared<int>(7);
     std::weak_ptr<int> watch = buffer;
     window.push(std::move(buffer));
-    window.mark_written(1);
+    write(window, 1);
     CHECK_FALSE(watch.expired());  // written is not enough
     window.acknowledge(1);
     CHECK(watch.expired());
@@ -63,7 +70,7 @@ TEST_CASE("a frame stays held until acknowledged, so a pooled buffer goes back o
 TEST_CASE("an acknowledgement going backwards or naming a frame never written is a protocol error") {
     SendWindow<std::string> window;
     for (auto f : {"a", "b", "c"}) window.push(f);
-    window.mark_written(2);
+    write(window, 2);
     CHECK_THROWS_AS(window.acknowledge(3), wire::ProtocolError);  // queued but not written
     window.acknowledge(2);
     CHECK_THROWS_AS(window.acknowledge(1), wire::ProtocolError);
@@ -85,15 +92,42 @@ TEST_CASE("a peer that resumes from a frame it was never sent is a protocol erro
     SendWindow<std::string> window;
     window.push("a");
     window.push("b");
-    window.mark_written(1);
+    write(window, 1);
     CHECK_THROWS_AS(window.resume_from(2), wire::ProtocolError);
+}
+
+TEST_CASE("an acknowledgement may cover a write still in progress; its frames stay until the write completes") {
+    SendWindow<std::shared_ptr<int>> window;
+    auto buffer = std::make_shared<int>(7);
+    std::weak_ptr<int> watch = buffer;
+    window.push(std::move(buffer));
+    window.push(std::make_shared<int>(8));
+    window.begin_write(2);
+    CHECK(window.outstanding());  // a stalled first write must count as outstanding
+    window.acknowledge(1);        // the peer read frame 1 while frame 2 was still on its way
+    CHECK_FALSE(watch.expired());
+    CHECK(*window.writing_at(0) == 7);
+    window.end_write();
+    CHECK(watch.expired());
+    CHECK(window.held() == 1);
+    CHECK_THROWS_AS(window.acknowledge(3), wire::ProtocolError);
+}
+
+TEST_CASE("a write cut off halfway is resumed from what the peer says it holds") {
+    SendWindow<std::string> window;
+    for (auto f : {"a", "b", "c", "d"}) window.push(f);
+    window.begin_write(4);
+    // The connection breaks during the write; the peer had read a, b and c.
+    window.resume_from(3);
+    CHECK(window.unwritten() == 1);
+    CHECK(write_all(window) == std::vector<std::string>{"d"});
 }
 
 TEST_CASE("frames queued while disconnected are written after the resent ones") {
     SendWindow<std::string> window;
     window.push("a");
     window.push("b");
-    window.mark_written(2);
+    write(window, 2);
     window.push("c");  // the connection is down
     window.resume_from(1);
     CHECK(write_all(window) == std::vector<std::string>{"b", "c"});
@@ -102,7 +136,7 @@ TEST_CASE("frames queued while disconnected are written after the resent ones") 
 TEST_CASE("clearing a window restarts numbering at 1") {
     SendWindow<std::string> window;
     window.push("a");
-    window.mark_written(1);
+    write(window, 1);
     window.clear();
     CHECK(window.held() == 0);
     CHECK(window.push("b") == 1);
