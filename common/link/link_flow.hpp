@@ -96,14 +96,16 @@ public:
                 co_await wake_.wait();
             if (!current()) throw LinkStalled("a newer connection took the session over");
             buffers.clear();
-            if (ack_wanted_ || counter_.ack_due()) {
+            const std::size_t count = std::min(window_.unwritten(), kFramesPerWrite);
+            // Frames going out carry the acknowledgement along: a peer that learns from them that
+            // its frames were handled (a FILE_ACK, a SNAPSHOT_RESULT) has already released them.
+            if (ack_wanted_ || counter_.ack_due() || (count > 0 && counter_.ack_pending())) {
                 Ack ack;
                 ack.set_received_through(counter_.take_ack());
                 ack_frame = encode_message(FrameType::ack, ack);
                 buffers.emplace_back(boost::asio::buffer(ack_frame));
                 ack_wanted_ = false;
             }
-            const std::size_t count = std::min(window_.unwritten(), kFramesPerWrite);
             for (std::size_t i = 0; i < count; ++i) append_buffers(window_.unwritten_at(i), buffers);
             // From here an ACK may cover these frames while they are being written (the peer reads
             // them as they come); the window keeps them until end_write().
