@@ -140,8 +140,7 @@ void SessionReceiver::data_arrived() {
     }
 }
 
-void SessionReceiver::report_storage_failure(IncomingSnapshot& in, std::uint64_t snapshot_tag,
-                                             const std::string& image) {
+void SessionReceiver::report_storage_failure(IncomingSnapshot& in, std::uint64_t snapshot_tag, std::string image) {
     if (in.snapshot->state() != store::SnapshotState::failed || in.failure_sent) return;
     in.failure_sent = true;
     ++cache_metrics().errors.storage;

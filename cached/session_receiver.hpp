@@ -62,7 +62,8 @@ private:
     void on_snapshot_abort(const std::string& body);
     // A snapshot the store failed (memory budget, disk full, I/O error): logged once and told to
     // the proxy at once, so its dump stops instead of sending the rest for nothing.
-    void report_storage_failure(IncomingSnapshot& in, std::uint64_t snapshot_tag, const std::string& image);
+    // `image` is a copy: the builders whose names callers pass are replaced inside.
+    void report_storage_failure(IncomingSnapshot& in, std::uint64_t snapshot_tag, std::string image);
 
     store::ImageStore& store_;
     Send send_;
