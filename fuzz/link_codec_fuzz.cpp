@@ -14,6 +14,7 @@ namespace {
 std::unique_ptr<google::protobuf::MessageLite> message_for(link::FrameType type) {
     switch (type) {
         case link::FrameType::hello: return std::make_unique<link::Hello>();
+        case link::FrameType::ack: return std::make_unique<link::Ack>();
         case link::FrameType::snapshot_begin: return std::make_unique<link::SnapshotBegin>();
         case link::FrameType::file_begin: return std::make_unique<link::FileBegin>();
         case link::FrameType::file_end: return std::make_unique<link::FileEnd>();
