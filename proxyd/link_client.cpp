@@ -415,10 +415,15 @@ asio::awaitable<std::shared_ptr<OutgoingSnapshot>> LinkClient::begin_snapshot(
     const std::string& id, const std::string& protocol, const std::string& chain,
     const std::vector<std::string>& chain_ids) {
     const auto deadline = std::chrono::steady_clock::now() + connect_wait_;
-    while (!connected_ && !stopping_ && std::chrono::steady_clock::now() < deadline) {
+    // Waiters wake in no set order: each waits for its turn too, so announcements keep call order.
+    // No suspension follows the loop, so the turn is over once it ends.
+    const std::uint64_t turn = begin_calls_++;
+    while ((!connected_ || begins_done_ != turn) && !stopping_ && std::chrono::steady_clock::now() < deadline) {
         asio::steady_timer timer(ex_, deadline);
         co_await (link_changed_.wait() || timer.async_wait(asio::use_awaitable));
     }
+    ++begins_done_;
+    link_changed_.notify();
     auto snapshot = std::make_shared<OutgoingSnapshot>(ex_, id, protocol, next_tag_++, generation_);
     if (!connected_) {
         ++proxy_metrics().errors.unreachable;

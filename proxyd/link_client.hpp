@@ -51,7 +51,9 @@ public:
     void stop();
 
     // Waits (at most the connect wait) for the link, then announces a dump of `id`.
-    // Returns a failed snapshot if the cache cannot be reached.
+    // Returns a failed snapshot if the cache cannot be reached. Announcements reach the cache in
+    // the order of the calls, also when several waited for the link: a later dump of the same id
+    // is the one the cache keeps.
     // img-remote snapshots name their chain and its ordered ids (see link.proto).
     boost::asio::awaitable<std::shared_ptr<OutgoingSnapshot>> begin_snapshot(
         const std::string& id, const std::string& protocol, const std::string& chain = {},
@@ -116,6 +118,8 @@ private:
     std::uint64_t generation_ = 0;  // counts sessions; snapshots belong to one
     std::uint64_t connections_ = 0;
     std::uint64_t next_tag_ = 1;
+    std::uint64_t begin_calls_ = 0;  // begin_snapshot calls so far
+    std::uint64_t begins_done_ = 0;  // of these, announced or failed (a prefix of the calls)
     std::uint64_t session_id_;
     bool session_known_ = false;  // img-cached has this session: the next connection resumes it
     std::uint64_t abandoned_session_ = 0;
