@@ -170,7 +170,7 @@ asio::awaitable<void> run_link_session(link::LinkStream stream, LinkSessions& se
         answer.set_node(host_name());
         answer.set_session(session->id);
         answer.set_resume(opened.resumed);
-        answer.set_received_through(session->flow.counter().take_ack());
+        answer.set_received_through(session->flow.counter().take_all());
         // What the proxy already holds of ours is not written again.
         if (opened.resumed) session->flow.window().resume_from(hello.received_through());
         std::string out(link::kPreamble.begin(), link::kPreamble.end());

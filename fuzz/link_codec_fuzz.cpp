@@ -1,5 +1,5 @@
 // Fuzz target: what img-cached and img-proxyd read from a link peer: the preamble, frame headers,
-// the control messages (HELLO ... SNAPSHOT_RESULT) and DATA frame tags.
+// the control messages (HELLO ... SNAPSHOT_RESULT), DATA frame tags and DATA_AT tags and offsets.
 #include "fuzz_check.hpp"
 #include "link.pb.h"
 #include "link/link_codec.hpp"
@@ -22,7 +22,8 @@ std::unique_ptr<google::protobuf::MessageLite> message_for(link::FrameType type)
         case link::FrameType::snapshot_abort: return std::make_unique<link::SnapshotAbort>();
         case link::FrameType::file_ack: return std::make_unique<link::FileAck>();
         case link::FrameType::snapshot_result: return std::make_unique<link::SnapshotResult>();
-        case link::FrameType::data: break;
+        case link::FrameType::data:
+        case link::FrameType::data_at: break;
     }
     return nullptr;
 }
@@ -31,9 +32,10 @@ void check_header(const link::HeaderBytes& bytes, const link::FrameHeader& heade
     // Accepted headers are exactly what our encoder writes for them (type known, reserved zero).
     FUZZ_CHECK(link::encode_header(header.type, header.body_length) == bytes);
     FUZZ_CHECK(link::frame_type_name(header.type) != "UNKNOWN");
-    if (header.type == link::FrameType::data) {
-        FUZZ_CHECK(header.body_length >= link::kDataTagBytes);
-        FUZZ_CHECK(header.body_length - link::kDataTagBytes <= link::kMaxDataPayload);
+    if (link::is_data(header.type)) {
+        const std::size_t prefix = link::data_prefix_bytes(header.type);
+        FUZZ_CHECK(header.body_length >= prefix);
+        FUZZ_CHECK(header.body_length - prefix <= link::kMaxDataPayload);
     } else {
         FUZZ_CHECK(header.body_length <= link::kMaxMessageBody);
     }
@@ -49,6 +51,19 @@ void check_data(const link::FrameHeader& header, std::string_view body) {
     std::memcpy(again.data(), encoded.data(), again.size());
     const auto decoded = link::decode_header(again);
     FUZZ_CHECK(decoded.type == link::FrameType::data && decoded.body_length == header.body_length);
+}
+
+void check_data_at(const link::FrameHeader& header, std::string_view body) {
+    std::array<unsigned char, link::kDataAtPrefixBytes> prefix_bytes;
+    std::memcpy(prefix_bytes.data(), body.data(), prefix_bytes.size());
+    const auto prefix = link::decode_data_at_prefix(prefix_bytes);
+    const auto encoded = link::encode_data_at_header(prefix.file_tag, prefix.offset,
+                                                     header.body_length - link::kDataAtPrefixBytes);
+    FUZZ_CHECK(std::memcmp(encoded.data() + link::kHeaderBytes, prefix_bytes.data(), prefix_bytes.size()) == 0);
+    link::HeaderBytes again;
+    std::memcpy(again.data(), encoded.data(), again.size());
+    const auto decoded = link::decode_header(again);
+    FUZZ_CHECK(decoded.type == link::FrameType::data_at && decoded.body_length == header.body_length);
 }
 
 void check_message(const link::FrameHeader& header, std::string_view body) {
@@ -100,6 +115,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::string_view body = stream.substr(0, header.body_length);
         stream.remove_prefix(header.body_length);
         if (header.type == link::FrameType::data) check_data(header, body);
+        else if (header.type == link::FrameType::data_at) check_data_at(header, body);
         else check_message(header, body);
     }
     return 0;

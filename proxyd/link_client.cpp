@@ -271,7 +271,7 @@ asio::awaitable<void> LinkClient::handshake(link::LinkStream& socket) {
     hello.set_node(host_name());
     hello.set_session(session_id_);
     hello.set_resume(session_known_);
-    hello.set_received_through(flow_.counter().take_ack());
+    hello.set_received_through(flow_.counter().take_all());
     hello.set_idle_timeout_ms(static_cast<std::uint32_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(resume_.idle_timeout).count()));
     hello.set_abandoned_session(abandoned_session_);

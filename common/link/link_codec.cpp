@@ -18,6 +18,11 @@ std::uint32_t get_le32(const unsigned char* in) {
     for (int i = 3; i >= 0; --i) v = (v << 8) | in[i];
     return v;
 }
+std::uint64_t get_le64(const unsigned char* in) {
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | in[i];
+    return v;
+}
 
 }  // namespace
 
@@ -33,6 +38,7 @@ std::string_view frame_type_name(FrameType type) {
         case FrameType::file_ack: return "FILE_ACK";
         case FrameType::snapshot_result: return "SNAPSHOT_RESULT";
         case FrameType::ack: return "ACK";
+        case FrameType::data_at: return "DATA_AT";
     }
     return "UNKNOWN";
 }
@@ -48,14 +54,16 @@ FrameHeader decode_header(const HeaderBytes& bytes) {
     const std::uint32_t length = get_le32(bytes.data());
     const auto raw_type = bytes[4];
     if (raw_type < static_cast<unsigned>(FrameType::hello) ||
-        raw_type > static_cast<unsigned>(FrameType::ack))
+        raw_type > static_cast<unsigned>(FrameType::data_at))
         throw wire::ProtocolError("unknown link frame type " + std::to_string(raw_type));
     if (bytes[5] || bytes[6] || bytes[7])
         throw wire::ProtocolError("non-zero reserved bytes in a link frame header");
     const auto type = static_cast<FrameType>(raw_type);
-    if (type == FrameType::data) {
-        if (length < kDataTagBytes || length - kDataTagBytes > kMaxDataPayload)
-            throw wire::ProtocolError("DATA frame of " + std::to_string(length) + " bytes is out of range");
+    if (is_data(type)) {
+        const std::size_t prefix = data_prefix_bytes(type);
+        if (length < prefix || length - prefix > kMaxDataPayload)
+            throw wire::ProtocolError(std::string(frame_type_name(type)) + " frame of " + std::to_string(length) +
+                                      " bytes is out of range");
     } else if (length > kMaxMessageBody) {
         throw wire::ProtocolError(std::string(frame_type_name(type)) + " frame of " +
                                   std::to_string(length) + " bytes exceeds the limit");
@@ -89,10 +97,19 @@ DataHeaderBytes encode_data_header(std::uint64_t file_tag, std::uint32_t payload
     return out;
 }
 
-std::uint64_t decode_data_tag(const std::array<unsigned char, kDataTagBytes>& bytes) {
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | bytes[i];
-    return v;
+std::uint64_t decode_data_tag(const std::array<unsigned char, kDataTagBytes>& bytes) { return get_le64(bytes.data()); }
+
+DataAtHeaderBytes encode_data_at_header(std::uint64_t file_tag, std::uint64_t offset, std::uint32_t payload_length) {
+    DataAtHeaderBytes out{};
+    auto header = encode_header(FrameType::data_at, payload_length + static_cast<std::uint32_t>(kDataAtPrefixBytes));
+    std::memcpy(out.data(), header.data(), kHeaderBytes);
+    put_le64(out.data() + kHeaderBytes, file_tag);
+    put_le64(out.data() + kHeaderBytes + 8, offset);
+    return out;
+}
+
+DataAtPrefix decode_data_at_prefix(const std::array<unsigned char, kDataAtPrefixBytes>& bytes) {
+    return {get_le64(bytes.data()), get_le64(bytes.data() + 8)};
 }
 
 }  // namespace imgx::link

@@ -21,6 +21,10 @@ inline constexpr std::array<char, 8> kPreamble = {'I', 'M', 'G', 'X', 'L', 'N', 
 inline constexpr std::size_t kHeaderBytes = 8;
 // A DATA body: u64 little-endian file tag, then the file's bytes.
 inline constexpr std::size_t kDataTagBytes = 8;
+// A DATA_AT body (multi-lane sessions): u64 file tag, u64 file offset, then the file's bytes.
+inline constexpr std::size_t kDataAtPrefixBytes = 16;
+// Connections (lanes) one link session may use; img-cached accepts up to this many.
+inline constexpr std::uint32_t kMaxLanes = 16;
 inline constexpr std::uint32_t kMaxMessageBody = 64 * 1024;
 inline constexpr std::uint32_t kMaxDataPayload = 8 * 1024 * 1024;
 
@@ -35,6 +39,7 @@ enum class FrameType : std::uint8_t {
     file_ack = 8,
     snapshot_result = 9,
     ack = 10,
+    data_at = 11,
 };
 
 // Whether frames of `type` carry a sequence number (every type but HELLO and ACK).
@@ -59,9 +64,25 @@ void check_preamble(const std::array<char, 8>& bytes);
 // Header + protobuf body, ready to write.
 std::string encode_message(FrameType type, const google::protobuf::MessageLite& message);
 
+// Whether frames of `type` carry file bytes after a fixed prefix (DATA, DATA_AT).
+constexpr bool is_data(FrameType type) { return type == FrameType::data || type == FrameType::data_at; }
+// The fixed prefix before the file bytes of a DATA or DATA_AT body.
+constexpr std::size_t data_prefix_bytes(FrameType type) {
+    return type == FrameType::data_at ? kDataAtPrefixBytes : kDataTagBytes;
+}
+
 // Header + file tag of a DATA frame whose payload of `payload_length` bytes follows.
 using DataHeaderBytes = std::array<unsigned char, kHeaderBytes + kDataTagBytes>;
 DataHeaderBytes encode_data_header(std::uint64_t file_tag, std::uint32_t payload_length);
 std::uint64_t decode_data_tag(const std::array<unsigned char, kDataTagBytes>& bytes);
+
+// Header, file tag and offset of a DATA_AT frame whose payload of `payload_length` bytes follows.
+using DataAtHeaderBytes = std::array<unsigned char, kHeaderBytes + kDataAtPrefixBytes>;
+DataAtHeaderBytes encode_data_at_header(std::uint64_t file_tag, std::uint64_t offset, std::uint32_t payload_length);
+struct DataAtPrefix {
+    std::uint64_t file_tag;
+    std::uint64_t offset;
+};
+DataAtPrefix decode_data_at_prefix(const std::array<unsigned char, kDataAtPrefixBytes>& bytes);
 
 }  // namespace imgx::link

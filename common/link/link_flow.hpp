@@ -48,15 +48,24 @@ public:
     [[nodiscard]] const SendWindow<Frame>& window() const noexcept { return window_; }
     [[nodiscard]] ReceiveCounter& counter() noexcept { return counter_; }
 
-    // Queues a numbered frame for the writer.
-    void send(Frame frame) {
-        window_.push(std::move(frame));
+    // Queues a numbered frame for the writer; returns its number.
+    std::uint64_t send(Frame frame) {
+        const std::uint64_t number = window_.push(std::move(frame));
         wake_.notify();
+        return number;
     }
 
-    // A numbered frame of `bytes` bytes (header included) arrived and was handled.
-    void received(std::uint64_t bytes) {
+    // A numbered frame of `bytes` bytes (header included) arrived and was handled; `held`: it
+    // is not acknowledged until release() (ReceiveCounter). Returns its number.
+    std::uint64_t received(std::uint64_t bytes, bool held = false) {
         counter_.received(bytes);
+        if (held) counter_.hold(counter_.through());
+        if (counter_.ack_due()) wake_.notify();
+        return counter_.through();
+    }
+    // A held frame may be acknowledged now.
+    void release(std::uint64_t number) {
+        counter_.release(number);
         if (counter_.ack_due()) wake_.notify();
     }
 

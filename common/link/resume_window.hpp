@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -112,6 +113,9 @@ private:
 };
 
 // The receiving half of a session: counts whole frames handled and decides when to acknowledge.
+// A frame may be handled but held back from acknowledgement (a DATA_AT chunk waiting for the
+// bytes before it, docs/link-protocol.md "Lanes"): ACKs then stop just before the oldest held
+// frame, so the sender keeps its buffer. A resuming HELLO still reports every handled frame.
 class ReceiveCounter {
 public:
     // A numbered frame of `bytes` bytes (header included) arrived and was handled.
@@ -119,26 +123,46 @@ public:
         ++through_;
         bytes_since_ack_ += bytes;
     }
-    // Frames handled so far: what a resuming HELLO or an ACK reports.
+    // Frame `number` (handled) is not to be acknowledged until release(number).
+    void hold(std::uint64_t number) { held_.insert(number); }
+    void release(std::uint64_t number) { held_.erase(number); }
+    // Frames handled so far: what a resuming HELLO reports.
     [[nodiscard]] std::uint64_t through() const noexcept { return through_; }
+    // What an ACK may report now: every frame before the oldest held one.
+    [[nodiscard]] std::uint64_t ackable() const noexcept {
+        if (held_.empty()) return through_;
+        return std::max(acked_, *held_.begin() - 1);
+    }
     // Enough arrived since the last acknowledgement that one goes out now.
     [[nodiscard]] bool ack_due() const noexcept {
-        return through_ - acked_ >= kAckEveryFrames || bytes_since_ack_ >= kAckEveryBytes;
+        const std::uint64_t can = ackable();
+        return can > acked_ && (can - acked_ >= kAckEveryFrames || bytes_since_ack_ >= kAckEveryBytes);
     }
     // Something arrived that no acknowledgement reported yet (an idle link sends it).
-    [[nodiscard]] bool ack_pending() const noexcept { return through_ > acked_; }
-    // An acknowledgement of through() goes out (an ACK frame or a HELLO answer); returns it.
+    [[nodiscard]] bool ack_pending() const noexcept { return ackable() > acked_; }
+    // An ACK of ackable() goes out; returns it.
     std::uint64_t take_ack() noexcept {
+        acked_ = ackable();
+        bytes_since_ack_ = 0;
+        return acked_;
+    }
+    // A HELLO answer reports every handled frame, held ones included (the peer must not send
+    // them again); later ACKs never go back behind it.
+    std::uint64_t take_all() noexcept {
         acked_ = through_;
         bytes_since_ack_ = 0;
         return through_;
     }
-    void clear() noexcept { through_ = acked_ = bytes_since_ack_ = 0; }
+    void clear() noexcept {
+        through_ = acked_ = bytes_since_ack_ = 0;
+        held_.clear();
+    }
 
 private:
     std::uint64_t through_ = 0;
     std::uint64_t acked_ = 0;
     std::uint64_t bytes_since_ack_ = 0;
+    std::set<std::uint64_t> held_;
 };
 
 // Decides when one connection of a session counts as stalled: nothing heard from the peer for

@@ -22,7 +22,7 @@ HeaderBytes header_from(const std::string& bytes) {
 TEST_CASE("a frame header round-trips every frame type") {
     for (auto type : {FrameType::hello, FrameType::snapshot_begin, FrameType::file_begin, FrameType::file_end,
                       FrameType::snapshot_end, FrameType::snapshot_abort, FrameType::file_ack,
-                      FrameType::snapshot_result, FrameType::ack}) {
+                      FrameType::snapshot_result, FrameType::ack, FrameType::data_at}) {
         CAPTURE(frame_type_name(type));
         auto decoded = decode_header(encode_header(type, 123));
         CHECK(decoded.type == type);
@@ -36,7 +36,7 @@ TEST_CASE("a frame header is a little-endian length, the type byte and three zer
 }
 
 TEST_CASE("unknown frame types are rejected") {
-    for (unsigned char type : {0, 11, 0x7f, 0xff}) {
+    for (unsigned char type : {0, 12, 0x7f, 0xff}) {
         CAPTURE(int(type));
         HeaderBytes bytes{0, 0, 0, 0, type, 0, 0, 0};
         CHECK_THROWS_AS(decode_header(bytes), wire::ProtocolError);
@@ -82,6 +82,37 @@ TEST_CASE("a DATA header carries the payload length plus the tag and the tag its
     CHECK(tag_bytes[0] == 0x88);  // little-endian
 }
 
+TEST_CASE("a DATA_AT header round-trips the file tag, the offset and the payload length") {
+    const std::uint64_t tag = 0x1122334455667788ULL;
+    const std::uint64_t offset = 0x0102030405060708ULL;
+    auto bytes = encode_data_at_header(tag, offset, 1 << 20);
+    HeaderBytes header{};
+    std::memcpy(header.data(), bytes.data(), kHeaderBytes);
+    auto decoded = decode_header(header);
+    CHECK(decoded.type == FrameType::data_at);
+    CHECK(decoded.body_length == (1u << 20) + kDataAtPrefixBytes);
+    CHECK(is_data(decoded.type));
+    CHECK(data_prefix_bytes(decoded.type) == kDataAtPrefixBytes);
+    std::array<unsigned char, kDataAtPrefixBytes> prefix{};
+    std::memcpy(prefix.data(), bytes.data() + kHeaderBytes, kDataAtPrefixBytes);
+    auto at = decode_data_at_prefix(prefix);
+    CHECK(at.file_tag == tag);
+    CHECK(at.offset == offset);
+    CHECK(prefix[0] == 0x88);  // little-endian
+    CHECK(prefix[8] == 0x08);
+    CHECK(bytes[4] == 11);
+}
+
+TEST_CASE("DATA_AT frames must hold a tag and an offset and at most the payload limit") {
+    CHECK_NOTHROW(decode_header(encode_header(FrameType::data_at, kDataAtPrefixBytes)));
+    CHECK_NOTHROW(decode_header(encode_header(FrameType::data_at, kDataAtPrefixBytes + kMaxDataPayload)));
+    CHECK_THROWS_AS(decode_header(encode_header(FrameType::data_at, kDataAtPrefixBytes - 1)), wire::ProtocolError);
+    CHECK_THROWS_AS(decode_header(encode_header(FrameType::data_at, kDataAtPrefixBytes + kMaxDataPayload + 1)),
+                    wire::ProtocolError);
+    CHECK_FALSE(is_data(FrameType::file_end));
+    CHECK(frame_type_name(FrameType::data_at) == "DATA_AT");
+}
+
 TEST_CASE("the preamble is accepted as sent, and wrong magic or version is rejected") {
     CHECK_NOTHROW(check_preamble(kPreamble));
     auto wrong_magic = kPreamble;
@@ -115,7 +146,7 @@ TEST_CASE("every frame but HELLO and ACK is numbered for resending") {
     CHECK_FALSE(is_numbered(FrameType::ack));
     for (auto type : {FrameType::snapshot_begin, FrameType::file_begin, FrameType::data, FrameType::file_end,
                       FrameType::snapshot_end, FrameType::snapshot_abort, FrameType::file_ack,
-                      FrameType::snapshot_result})
+                      FrameType::snapshot_result, FrameType::data_at})
         CHECK(is_numbered(type));
 }
 

@@ -159,6 +159,29 @@ TEST_CASE("a receiver acknowledges after 64 frames or 1 MiB, and reports pending
     CHECK(counter.through() == kAckEveryFrames + 1);
 }
 
+TEST_CASE("a held frame stops acknowledgements just before it until released; a HELLO reports it") {
+    ReceiveCounter counter;
+    counter.received(100);  // 1
+    counter.received(100);  // 2: held (a chunk ahead of its file's next byte)
+    counter.hold(2);
+    counter.received(100);  // 3
+    CHECK(counter.ackable() == 1);
+    CHECK(counter.ack_pending());
+    CHECK(counter.take_ack() == 1);
+    CHECK_FALSE(counter.ack_pending());
+    for (int i = 0; i < 100; ++i) counter.received(kAckEveryBytes);
+    CHECK_FALSE(counter.ack_due());  // nothing more may be acknowledged: no ACK storm
+    counter.release(2);
+    CHECK(counter.ack_due());
+    CHECK(counter.take_ack() == counter.through());
+
+    counter.received(10);
+    counter.hold(counter.through());
+    const auto all = counter.through();
+    CHECK(counter.take_all() == all);
+    CHECK(counter.take_ack() == all);  // never back behind what a HELLO reported
+}
+
 TEST_CASE("a link is stalled when nothing is heard for the idle timeout") {
     const auto t0 = LinkLiveness::Clock::time_point{} + 1h;
     LinkLiveness liveness(15s, t0);
