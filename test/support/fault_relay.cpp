@@ -120,6 +120,7 @@ bool flush(std::string& pending, int to, bool eof, bool& shut) {
 struct FaultRelay::Link {
     int client = -1;  // img-proxyd
     int server = -1;  // img-cached
+    int number = 0;   // counting accepted connections from 1
     std::string up;   // read from the proxy, not yet written to the cache
     std::string down;
     std::uint64_t up_read = 0;
@@ -156,6 +157,7 @@ void FaultRelay::arm(Fault fault, std::uint64_t offset, bool relative) {
     fault_ = fault;
     offset_ = offset;
     relative_ = relative;
+    fault_link_ = 0;
     fault_happened_ = false;
     stall_released_ = false;
 }
@@ -191,16 +193,18 @@ bool FaultRelay::wait_for_fault(Deadline deadline) const {
 }
 
 // Proxy -> cache. False once the link is to be dropped.
-bool FaultRelay::pump_up(Link& link) {
+bool FaultRelay::pump_up(Link& link, bool newest) {
     Fault fault;
     std::uint64_t offset;
     {
         std::lock_guard lock(mutex_);
-        if (relative_) {
+        if (relative_ && newest) {
             offset_ += fault_ == Fault::corrupt ? link.tracker.data_seen() : link.up_read;
             relative_ = false;
+            fault_link_ = link.number;
         }
-        fault = fault_;
+        const bool applies = !relative_ && (fault_link_ == 0 || fault_link_ == link.number);
+        fault = applies ? fault_ : Fault::none;
         offset = offset_;
     }
     const bool stream_fault = (fault == Fault::cut || fault == Fault::stall) && !fault_happened_;
@@ -220,6 +224,8 @@ bool FaultRelay::pump_up(Link& link) {
             if (fault == Fault::cut) return false;
             link.stalled = true;
         }
+        // A released stall is over for good: arming the next fault must not pause this link again.
+        if (link.stalled && stall_released_) link.stalled = false;
         link.up_paused = link.stalled && !stall_released_;
         if (link.up_paused) want = 0;
         if (want > 0) {
@@ -286,6 +292,7 @@ void FaultRelay::run() {
                 auto& link = links.emplace_back();
                 link.client = client;
                 link.server = server;
+                link.number = number;
                 std::lock_guard lock(mutex_);
                 if (!cuts_.empty()) {
                     link.cut_offset = cuts_.front();
@@ -296,7 +303,7 @@ void FaultRelay::run() {
         if (cut_all_.exchange(false))
             for (auto& link : links) link.close_both();
         for (auto& link : links) {
-            if (!pump_up(link) || !pump_down(link) || (link.up_shut && link.down_shut)) link.close_both();
+            if (!pump_up(link, &link == &links.back()) || !pump_down(link) || (link.up_shut && link.down_shut)) link.close_both();
         }
         links.remove_if([](const Link& link) { return link.closed(); });
     }

@@ -37,8 +37,9 @@ public:
     // pass untouched (a reconnection gets through).
     void stall_at(std::uint64_t stream_offset);
     void release_stall();
-    // The same faults `n` bytes after what the connection has carried when the relay next moves
-    // data (a new connection counts from its start): for a relay reused by many transfers.
+    // The same faults `n` bytes after what the newest connection has carried when the relay next
+    // moves data on it (a new connection counts from its start), on that connection only: for a
+    // relay reused by many transfers, where an older connection may linger until both ends close.
     void corrupt_data_byte_after(std::uint64_t n);
     void cut_after(std::uint64_t n);
     void stall_after(std::uint64_t n);
@@ -64,7 +65,7 @@ private:
     struct Link;
     void arm(Fault fault, std::uint64_t offset, bool relative);
     void run();
-    bool pump_up(Link& link);
+    bool pump_up(Link& link, bool newest);
     bool pump_down(Link& link);
 
     std::uint16_t target_port_;
@@ -77,10 +78,11 @@ private:
     std::atomic<int> refuse_from_{0};
     std::atomic<bool> cut_all_{false};
     std::atomic<std::uint64_t> data_relayed_{0};
-    std::mutex mutex_;  // guards fault_, offset_, relative_ and cuts_
+    std::mutex mutex_;  // guards fault_, offset_, relative_, fault_link_ and cuts_
     Fault fault_ = Fault::none;
     std::uint64_t offset_ = 0;
     bool relative_ = false;  // offset_ still counts from wherever the connection is
+    int fault_link_ = 0;     // the connection a relative fault was resolved on (0: any)
     std::deque<std::uint64_t> cuts_;  // cut_connections_at: offsets of connections not yet accepted
     std::size_t cuts_left_ = 0;       // cuts not yet made
     std::thread thread_;
