@@ -8,7 +8,7 @@ namespace imgx::cached {
 
 void apply_cache_config(const config::Section& document, CacheOptions& out) {
     document.only_keys(
-        {"listen", "serve", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "remote_data", "remote_wait_seconds", "link_resume_seconds", "metrics", "metrics_allow_remote", "plain_tcp", "state_dir", "spool_dir", "memory_budget_mib", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_min_version", "tls_allowed_clients"});
+        {"listen", "serve", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "remote_data", "remote_wait_seconds", "link_resume_seconds", "metrics", "metrics_allow_remote", "plain_tcp", "state_dir", "spool_dir", "memory_budget_mib", "prefault_mib", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_min_version", "tls_allowed_clients"});
     document.string("listen", [&](std::string_view v) {
         out.listen = parse_host_port(v, /*allow_port_zero=*/true);
     });
@@ -28,6 +28,8 @@ void apply_cache_config(const config::Section& document, CacheOptions& out) {
     document.string("spool_dir", [&](std::string_view v) { out.spool_dir = std::string(v); });
     document.integer("memory_budget_mib", 0, static_cast<std::int64_t>(kMaxMemoryBudgetMib),
                      [&](std::int64_t v) { out.memory_budget_mib = static_cast<std::uint64_t>(v); });
+    document.integer("prefault_mib", 0, static_cast<std::int64_t>(kMaxMemoryBudgetMib),
+                     [&](std::int64_t v) { out.prefault_mib = static_cast<std::uint64_t>(v); });
     document.string("remote_data", [&](std::string_view v) {
         out.remote_reads_on_socket = config::parse_remote_data_socket(v);
     });
@@ -52,6 +54,7 @@ std::string format_cache_config(const CacheOptions& options) {
     out += "state_dir = " + config::quoted(options.state_dir) + "\n";
     out += "spool_dir = " + config::quoted(options.spool_dir) + "\n";
     out += "memory_budget_mib = " + std::to_string(options.memory_budget_mib) + "\n";
+    out += "prefault_mib = " + std::to_string(options.prefault_mib) + "\n";
     out += "link_resume_seconds = " + std::to_string(options.link_resume_seconds) + "\n";
     out += metrics::format_metrics_keys(options.metrics);
     out += link::format_tls_keys(options.tls, link::TlsRole::server);

@@ -18,7 +18,7 @@ constexpr const char* kUsage =
     "                  [--remote-wait SECONDS] [--link-resume SECONDS] [--shutdown-grace SECONDS]\n"
     "                  [--metrics ADDR:PORT [--metrics-allow-remote]]\n"
     "                  [--allow-uid UID]... [--allow-gid GID]...\n"
-    "                  [--state-dir DIR] [--spool-dir DIR] [--memory-budget MIB]\n"
+    "                  [--state-dir DIR] [--spool-dir DIR] [--memory-budget MIB] [--prefault MIB]\n"
     "                  [--check-config | --print-config]\n"
     "\n"
     "Receives snapshots from img-proxyd and serves them to `criu restore --stream -D DIR` on\n"
@@ -45,6 +45,9 @@ constexpr const char* kUsage =
     "                        (default: none, snapshots live in memory only)\n"
     "  --memory-budget MIB   image bytes kept in memory; beyond it they go to the state or spool\n"
     "                        directory (default 0: no limit)\n"
+    "  --prefault MIB        at start, fault in MIB of memory for received images, so the first\n"
+    "                        dump does not wait for fresh pages (default 0: none; at most the\n"
+    "                        memory budget)\n"
     "  --spool-dir DIR       without --state-dir: where bytes beyond the memory budget go (default\n"
     "                        none: a dump that reaches the budget fails)\n"
     "  --remote-data MODE    how --remote restores read images: pipe (2020 builds, default)\n"
@@ -99,6 +102,9 @@ ArgReader make_reader(CacheOptions& settings, Actions& actions) {
     args.value("--memory-budget", [&](std::string_view v) {
         settings.memory_budget_mib = config::parse_number(v, 0, kMaxMemoryBudgetMib);
     });
+    args.value("--prefault", [&](std::string_view v) {
+        settings.prefault_mib = config::parse_number(v, 0, kMaxMemoryBudgetMib);
+    });
     args.value("--remote-data", [&](std::string_view v) {
         settings.remote_reads_on_socket = config::parse_remote_data_socket(v);
     });
@@ -109,6 +115,14 @@ ArgReader make_reader(CacheOptions& settings, Actions& actions) {
         settings.link_resume_seconds = config::parse_number(v, 0, kMaxLinkResumeSeconds);
     });
     return args;
+}
+
+// The pool never keeps more free memory than the budget, so a larger prefault could not be kept.
+void check_prefault(const CacheOptions& options) {
+    if (options.memory_budget_mib == 0 || options.prefault_mib <= options.memory_budget_mib) return;
+    throw UsageError("prefault_mib (" + std::to_string(options.prefault_mib) +
+                     ") is larger than memory_budget_mib (" + std::to_string(options.memory_budget_mib) +
+                     "): lower the prefault or raise the budget");
 }
 
 }  // namespace
@@ -137,6 +151,7 @@ CacheCommand parse_cache_command(int argc, char** argv, const std::string& defau
             "no link address: give --listen ADDR:PORT or set listen = \"ADDR:PORT\" in " +
             main_file);
     link::check_tls_settings(command.options.tls, link::TlsRole::server, main_file);
+    check_prefault(command.options);
     return command;
 }
 

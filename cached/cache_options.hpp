@@ -36,6 +36,7 @@ struct CacheOptions {
     std::string state_dir;               // complete snapshots kept here across restarts; "": memory only
     std::string spool_dir;               // without state_dir: where bytes beyond the memory budget go
     std::uint64_t memory_budget_mib = 0;  // image bytes in memory; 0: no limit
+    std::uint64_t prefault_mib = 0;       // image memory faulted in at start; 0: none
 };
 
 // What the command line asks for.

@@ -42,7 +42,8 @@ std::optional<std::chrono::seconds> reload(CacheParts& parts, CacheOptions& curr
                          {"state_dir", current.state_dir, next.state_dir},
                          {"spool_dir", current.spool_dir, next.spool_dir},
                          {"memory_budget_mib", std::to_string(current.memory_budget_mib),
-                          std::to_string(next.memory_budget_mib)}});
+                          std::to_string(next.memory_budget_mib)},
+                         {"prefault_mib", std::to_string(current.prefault_mib), std::to_string(next.prefault_mib)}});
     spdlog::info("reload: remote_wait_seconds = {}, link_resume_seconds = {}, shutdown_grace_seconds = {}",
                  next.remote_wait_seconds, next.link_resume_seconds, next.shutdown_grace_seconds);
     // Keys that need a restart keep their running values.

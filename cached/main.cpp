@@ -32,6 +32,26 @@
 using namespace imgx;
 namespace asio = boost::asio;
 
+namespace {
+
+// Faults in `mib` of blocks before anything listens (prefault_mib): the first dump then receives
+// into memory the kernel has already backed. False (logged) if the memory is not there.
+bool prefault_image_memory(store::BlockPool& blocks, std::uint64_t mib) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto count = static_cast<std::size_t>(((mib << 20) + blocks.block_bytes() - 1) / blocks.block_bytes());
+    try {
+        blocks.prefault(count);
+    } catch (const std::bad_alloc&) {
+        spdlog::critical("prefault_mib = {}: cannot allocate that much memory for images", mib);
+        return false;
+    }
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+    spdlog::info("prefaulted {} MiB of image memory ({} blocks) in {:.2f} s", mib, count, took.count());
+    return true;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     cached::CacheCommand command;
     try {
@@ -71,6 +91,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     store::ImageStore& store = *stored;
+    if (options.prefault_mib > 0 && !prefault_image_memory(store.blocks(), options.prefault_mib)) return 1;
     cached::count_state_load(store);
     cached::RemoteServeOptions remote{options.remote_reads_on_socket,
                                             std::chrono::seconds(options.remote_wait_seconds)};

@@ -62,62 +62,92 @@ ImageFileBuilder::ImageFileBuilder(std::string name, FileStorage storage)
 ImageFileBuilder::~ImageFileBuilder() { XXH3_freeState(hash_); }
 
 char* ImageFileBuilder::prepare_segment(std::size_t size) {
-    pending_.bytes.reset(new char[size]);
-    pending_.size = size;
-    return pending_.bytes.get();
+    pending_size_ = size;
+    pending_data_ = room_in_last_block(size);
+    if (!pending_data_) {
+        pending_memory_ = new_memory(size);
+        pending_data_ = pending_memory_.get();
+    }
+    return pending_data_;
+}
+
+char* ImageFileBuilder::room_in_last_block(std::size_t size) const {
+    if (file_->segments.empty()) return nullptr;
+    const Segment& last = file_->segments.back();
+    if (!last.bytes.pooled() || last.bytes.held() - last.size < size) return nullptr;
+    return last.bytes.get() + last.size;
+}
+
+SegmentMemory ImageFileBuilder::new_memory(std::size_t size) const {
+    const auto& pool = storage_.pool;
+    if (pool && (pool->fits_block(size) || (size <= pool->block_bytes() && file_->size >= pool->block_bytes())))
+        return pool->take();
+    return SegmentMemory::allocate(size);
 }
 
 void ImageFileBuilder::commit_segment() {
-    if (pending_.size == 0) return;
-    const std::uint64_t at = file_->size;
-    if (storage_.persist) write_pending(*storage_.persist, at);
-    if (file_->memory.try_add(pending_.size)) {
-        add_piece(std::move(pending_));
-    } else if (storage_.persist) {
-        // Already on disk: serve this piece from there.
-        storage_.budget->spilled_bytes += pending_.size;
-        add_piece_from(storage_.persist, at);
-    } else if (!storage_.spool_dir.empty()) {
-        auto& into = spool();
-        write_pending(*into, spool_size_);
-        storage_.budget->spilled_bytes += pending_.size;
-        add_piece_from(into, spool_size_);
-        spool_size_ += pending_.size;
-    } else {
-        throw StorageError(fmt::format(
-            "{}: memory budget of {} reached and no spool directory configured "
-            "(file {} at byte {}; set spool_dir or state_dir, or raise memory_budget_mib)",
-            storage_.owner, describe_budget(*storage_.budget), file_->name, at));
+    if (pending_size_ > 0) {
+        const std::uint64_t at = file_->size;
+        if (storage_.persist) write_pending(*storage_.persist, at);
+        if (!pending_memory_ || file_->memory.try_add(pending_memory_.held())) {
+            add_pending_in_memory();
+        } else if (storage_.persist) {
+            // Already on disk: serve this piece from there.
+            storage_.budget->spilled_bytes += pending_size_;
+            add_pending_from(storage_.persist, at);
+        } else if (!storage_.spool_dir.empty()) {
+            auto& into = spool();
+            write_pending(*into, spool_size_);
+            storage_.budget->spilled_bytes += pending_size_;
+            add_pending_from(into, spool_size_);
+            spool_size_ += pending_size_;
+        } else {
+            throw StorageError(fmt::format(
+                "{}: memory budget of {} reached and no spool directory configured "
+                "(file {} at byte {}; set spool_dir or state_dir, or raise memory_budget_mib)",
+                storage_.owner, describe_budget(*storage_.budget), file_->name, at));
+        }
     }
-    pending_ = {};
+    // Memory of a piece kept on disk goes back (to the pool, for the next piece).
+    pending_memory_ = {};
+    pending_data_ = nullptr;
+    pending_size_ = 0;
 }
 
-void ImageFileBuilder::add_piece(Segment piece) {
-    XXH3_64bits_update(hash_, piece.bytes.get(), piece.size);
-    file_->size += piece.size;
+// The pending piece stays in memory: in its own memory (already charged), or in the rest of the
+// last block, which was charged whole when it was taken.
+void ImageFileBuilder::add_pending_in_memory() {
+    XXH3_64bits_update(hash_, pending_data_, pending_size_);
+    file_->size += pending_size_;
+    if (!pending_memory_) {
+        file_->segments.back().size += pending_size_;
+        return;
+    }
+    Segment piece;
+    piece.bytes = std::move(pending_memory_);
+    piece.size = pending_size_;
     file_->segments.push_back(std::move(piece));
 }
 
-void ImageFileBuilder::add_piece_from(const std::shared_ptr<BackingFile>& backing,
-                                      std::uint64_t offset) {
-    XXH3_64bits_update(hash_, pending_.bytes.get(), pending_.size);
-    file_->size += pending_.size;
+void ImageFileBuilder::add_pending_from(const std::shared_ptr<BackingFile>& backing, std::uint64_t offset) {
+    XXH3_64bits_update(hash_, pending_data_, pending_size_);
+    file_->size += pending_size_;
     // Pieces that follow each other in the same file are served as one.
     auto& segments = file_->segments;
     if (!segments.empty() && segments.back().backing == backing &&
         segments.back().offset + segments.back().size == offset) {
-        segments.back().size += pending_.size;
+        segments.back().size += pending_size_;
         return;
     }
     Segment piece;
-    piece.size = pending_.size;
+    piece.size = pending_size_;
     piece.backing = backing;
     piece.offset = offset;
     segments.push_back(std::move(piece));
 }
 
 void ImageFileBuilder::write_pending(const BackingFile& into, std::uint64_t offset) {
-    if (!write_fully_at(into.fd.get(), pending_.bytes.get(), pending_.size, offset)) {
+    if (!write_fully_at(into.fd.get(), pending_data_, pending_size_, offset)) {
         const int error = errno;
         throw StorageError(fmt::format("{}: cannot write file {} to {}: {}", storage_.owner,
                                        file_->name, into.path, std::strerror(error)));

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "store/block_pool.hpp"
 #include "store/memory_budget.hpp"
 #include "util/unique_fd.hpp"
 
@@ -24,8 +25,8 @@ struct BackingFile {
 
 // A piece of a file as it arrived (one link DATA frame), in memory or in a backing file.
 struct Segment {
-    std::unique_ptr<char[]> bytes;  // the piece in memory; null when it is in `backing`
-    std::size_t size = 0;
+    SegmentMemory bytes;  // the piece in memory; null when it is in `backing`
+    std::size_t size = 0;  // of a pooled block, the first `size` bytes are the piece
     std::shared_ptr<const BackingFile> backing;  // set when the piece is not in memory
     std::uint64_t offset = 0;                    // where the piece starts in `backing`
 };
@@ -57,6 +58,8 @@ struct FileStorage {
     // directory; "" means nowhere, and such a piece fails the file.
     std::string spool_dir;
     std::string owner = "image store";  // "snapshot 'ID'", for messages
+    // Large pieces go into blocks of this pool (null: every piece is allocated at its size).
+    std::shared_ptr<BlockPool> pool;
 };
 
 // Accumulates a file while it arrives and checks it against the sender's size and checksum.
@@ -67,7 +70,10 @@ class ImageFileBuilder {
     ImageFileBuilder& operator=(const ImageFileBuilder&) = delete;
     ~ImageFileBuilder();
 
-    // Room for the next `size` bytes; fill it, then call commit_segment().
+    // Room for the next `size` bytes; fill it, then call commit_segment(). With a pool, the room
+    // is in a block: the rest of the file's last block when the piece fits there, a new block
+    // for a piece of more than half a block (or any piece once the file has a block's worth),
+    // otherwise an allocation of exactly `size`.
     char* prepare_segment(std::size_t size);
     // Adds the prepared piece. Throws StorageError when it can be kept neither in memory nor on
     // disk; the file is unusable then.
@@ -86,14 +92,19 @@ class ImageFileBuilder {
 
   private:
     void write_pending(const BackingFile& into, std::uint64_t offset);
-    void add_piece(Segment piece);
-    void add_piece_from(const std::shared_ptr<BackingFile>& backing, std::uint64_t offset);
+    [[nodiscard]] char* room_in_last_block(std::size_t size) const;
+    [[nodiscard]] SegmentMemory new_memory(std::size_t size) const;
+    void add_pending_in_memory();
+    void add_pending_from(const std::shared_ptr<BackingFile>& backing, std::uint64_t offset);
     std::shared_ptr<BackingFile>& spool();
 
     std::shared_ptr<ImageFile> file_;
     FileStorage storage_;
     XXH3_state_t* hash_;
-    Segment pending_;
+    // The prepared piece: where it is and, unless it goes into the last block, its own memory.
+    char* pending_data_ = nullptr;
+    std::size_t pending_size_ = 0;
+    SegmentMemory pending_memory_;
     std::shared_ptr<BackingFile> spool_;
     std::uint64_t spool_size_ = 0;
 };

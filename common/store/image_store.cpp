@@ -8,11 +8,23 @@
 
 namespace imgx::store {
 
+namespace {
+
+// Free blocks beyond the budget would be memory the budget says the daemon must not hold.
+std::shared_ptr<BlockPool> make_block_pool(std::uint64_t budget_bytes) {
+    constexpr std::size_t kBlock = BlockPool::kDefaultBlockBytes;
+    if (budget_bytes == 0) return std::make_shared<BlockPool>(kBlock, BlockPool::kNoBound);
+    return std::make_shared<BlockPool>(kBlock, static_cast<std::size_t>(budget_bytes / kBlock));
+}
+
+}  // namespace
+
 ImageStore::ImageStore(const boost::asio::any_io_executor& ex) : ImageStore(ex, StoreSettings{}) {}
 
 ImageStore::ImageStore(const boost::asio::any_io_executor& ex, const StoreSettings& settings)
     : ex_(ex),
       budget_(std::make_shared<MemoryBudget>(settings.memory_budget_bytes)),
+      blocks_(make_block_pool(settings.memory_budget_bytes)),
       spool_dir_(settings.spool_dir),
       changed_(ex) {
     if (!spool_dir_.empty() && settings.state_dir.empty()) {
@@ -51,6 +63,7 @@ std::shared_ptr<Snapshot> ImageStore::begin(const std::string& id, const std::st
     if (slot) slot->mark_failed("replaced by a newer dump of the same snapshot id");
     slot = fresh;
     FileStorage storage{budget_, nullptr, state_ ? std::string() : spool_dir_};
+    storage.pool = blocks_;
     std::unique_ptr<SnapshotDir> disk;
     std::string problem;
     if (state_) {

@@ -52,6 +52,10 @@ public:
     boost::asio::awaitable<void> wait_change() { co_await changed_.wait(); }
     [[nodiscard]] std::uint64_t bytes_held() const;
     [[nodiscard]] const MemoryBudget& memory() const noexcept { return *budget_; }
+    // The blocks that received files keep their bytes in. Free blocks are kept up to the memory
+    // budget; without a budget all are kept (never more than the most ever in use at once).
+    [[nodiscard]] BlockPool& blocks() noexcept { return *blocks_; }
+    [[nodiscard]] const BlockPool& blocks() const noexcept { return *blocks_; }
     // Null without a state directory.
     [[nodiscard]] const StateDir* state_dir() const noexcept { return state_.get(); }
 
@@ -60,6 +64,7 @@ private:
 
     boost::asio::any_io_executor ex_;
     std::shared_ptr<MemoryBudget> budget_;
+    std::shared_ptr<BlockPool> blocks_;
     std::string spool_dir_;
     std::unique_ptr<StateDir> state_;
     std::map<std::string, std::shared_ptr<Snapshot>, std::less<>> snapshots_;

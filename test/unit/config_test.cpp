@@ -377,6 +377,26 @@ TEST_CASE("state_dir, spool_dir and memory_budget_mib: keys, flags that win, lim
     CHECK_THROWS_AS(cache({"--listen", "127.0.0.1:7411", "--memory-budget", "99999999999"}), imgx::UsageError);
 }
 
+TEST_CASE("prefault_mib: key, flag that wins, print-config, limits, no more than the memory budget") {
+    TempDir dir;
+    const std::string main = dir.path() + "/c.toml";
+    CHECK(cache({"--listen", "127.0.0.1:7411"}).options.prefault_mib == 0);
+    write_file(main, "listen = \"127.0.0.1:7411\"\nprefault_mib = 1100\n");
+    CHECK(cache({"--config", main}).options.prefault_mib == 1100);
+    auto c = cache({"--config", main, "--prefault", "512", "--memory-budget", "512"});
+    CHECK(c.options.prefault_mib == 512);
+    const std::string printed = cached::format_cache_config(c.options);
+    CHECK_THAT(printed, Catch::Contains("prefault_mib = 512"));
+    write_file(dir.path() + "/printed.toml", printed);
+    CHECK(cache({"--config", dir.path() + "/printed.toml"}).options.prefault_mib == 512);
+
+    CHECK_THAT(usage_error([&] { cache({"--config", main, "--memory-budget", "1024"}); }),
+               Catch::Contains("prefault_mib (1100) is larger than memory_budget_mib (1024)"));
+    write_file(main, "listen = \"127.0.0.1:7411\"\nprefault_mib = -5\n");
+    CHECK(config_error([&] { cache({"--config", main}); }).key() == "prefault_mib");
+    CHECK_THROWS_AS(cache({"--listen", "127.0.0.1:7411", "--prefault", "99999999999"}), imgx::UsageError);
+}
+
 TEST_CASE("link resume budgets: keys, flags that win, documented defaults and limits") {
     TempDir dir;
     const std::string pmain = dir.path() + "/img-proxyd.toml";

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -64,27 +65,20 @@ long first_difference(const std::string& got, const std::string& want) {
     return got.size() == want.size() ? -1 : static_cast<long>(n);
 }
 
-}  // namespace
-
-TEST_CASE("a file larger than the pipe arrives whole even when its memory is reused right after the feed") {
-    int fds[2];
-    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-    UniqueFd read_end(fds[0]);
-    const std::size_t pipe_bytes = criu::enlarge_pipe(fds[1], 1 << 20);
-    REQUIRE(pipe_bytes >= 4096);
-
-    const std::string content = random_bytes(4 * pipe_bytes + 12345, 7);
-    auto file = imgtest::make_file("pages-1.img", content, 1 << 20);
+// Feeds `file` (holding `content`) into a pipe whose reader stops half a pipe before the end
+// until the feed has ended and `reuse` has run (it reuses the file's memory as the cache would),
+// then checks that every byte arrived as it was.
+void check_feed_survives_reuse(std::shared_ptr<const store::ImageFile> file, const std::string& content,
+                               int read_fd, int write_fd, std::size_t pipe_bytes, const std::function<void()>& reuse) {
+    UniqueFd read_end(read_fd);
     std::atomic<bool> reused{false};
     std::string received;
     std::thread reader([&] { received = read_all(read_end.get(), content.size() - pipe_bytes / 2, reused); });
 
     boost::asio::io_context io;
-    auto written = imgtest::start(io, criu::feed_pipe(UniqueFd(fds[1]), file, "test feed"));
+    auto written = imgtest::start(io, criu::feed_pipe(UniqueFd(write_fd), std::move(file), "test feed"));
     for (int i = 0; i < 200 && !*written; ++i) imgtest::settle(io, 100ms);
-    // The feed has ended: the cache may now reuse the memory (a dropped snapshot). Scribble it.
-    if (*written)
-        for (const auto& segment : file->segments) std::memset(segment.bytes.get(), 0xEE, segment.size);
+    if (*written) reuse();
     reused = true;
     reader.join();
 
@@ -92,6 +86,22 @@ TEST_CASE("a file larger than the pipe arrives whole even when its memory is reu
     CHECK(**written == content.size());
     CHECK(received.size() == content.size());
     CHECK(first_difference(received, content) == -1);
+}
+
+}  // namespace
+
+TEST_CASE("a file larger than the pipe arrives whole even when its memory is reused right after the feed") {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    const std::size_t pipe_bytes = criu::enlarge_pipe(fds[1], 1 << 20);
+    REQUIRE(pipe_bytes >= 4096);
+
+    const std::string content = random_bytes(4 * pipe_bytes + 12345, 7);
+    auto file = imgtest::make_file("pages-1.img", content, 1 << 20);
+    // The feed has ended: the cache may now reuse the memory (a dropped snapshot). Scribble it.
+    check_feed_survives_reuse(file, content, fds[0], fds[1], pipe_bytes, [&] {
+        for (const auto& segment : file->segments) std::memset(segment.bytes.get(), 0xEE, segment.size);
+    });
 }
 
 TEST_CASE("a file no larger than the pipe is written as a copy") {
@@ -156,4 +166,26 @@ TEST_CASE("a file partly in memory and partly in a spool file arrives whole, in 
     REQUIRE(written->has_value());
     CHECK(**written == content.size());
     CHECK(first_difference(received, content) == -1);
+}
+
+TEST_CASE("a file in pooled blocks arrives whole even when its blocks are taken and overwritten right after the feed") {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    const std::size_t pipe_bytes = criu::enlarge_pipe(fds[1], 1 << 20);
+    REQUIRE(pipe_bytes >= 4096);
+
+    auto pool = std::make_shared<store::BlockPool>(64 * 1024);
+    const std::string content = random_bytes(4 * pipe_bytes + 12345, 11);
+    auto file = imgtest::make_file("pages-1.img", content, 64 * 1024, pool);
+    REQUIRE(pool->blocks_in_use() > 4);
+    // The feed has ended: the snapshot goes away, its blocks back to the pool, and the next dump
+    // takes them and writes into them.
+    std::vector<store::SegmentMemory> next_dump;
+    check_feed_survives_reuse(std::move(file), content, fds[0], fds[1], pipe_bytes, [&] {
+        while (pool->free_blocks() > 0) {
+            next_dump.push_back(pool->take());
+            std::memset(next_dump.back().get(), 0xEE, pool->block_bytes());
+        }
+    });
+    CHECK(next_dump.size() > 4);
 }

@@ -13,10 +13,14 @@
 
 namespace imgtest {
 
-// Feeds `content` to a builder in pieces of `piece` bytes and finishes it with the true size and XXH3.
-inline std::shared_ptr<const imgx::store::ImageFile> make_file(const std::string& name, std::string_view content,
-                                                               std::size_t piece = 1000) {
-    imgx::store::ImageFileBuilder builder(name);
+// Feeds `content` to a builder in pieces of `piece` bytes and finishes it with the true size and
+// XXH3. With `pool`, large pieces go into its blocks.
+inline std::shared_ptr<const imgx::store::ImageFile> make_file(
+    const std::string& name, std::string_view content, std::size_t piece = 1000,
+    std::shared_ptr<imgx::store::BlockPool> pool = nullptr) {
+    imgx::store::FileStorage storage;
+    storage.pool = std::move(pool);
+    imgx::store::ImageFileBuilder builder(name, std::move(storage));
     for (std::size_t at = 0; at < content.size(); at += piece) {
         auto n = std::min(piece, content.size() - at);
         std::memcpy(builder.prepare_segment(n), content.data() + at, n);
