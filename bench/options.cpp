@@ -14,6 +14,7 @@ constexpr const char* kUsage =
     "usage: img-bench [--scenario 1gib|small|concurrent|all] [--size-mib N] [--runs N]\n"
     "                 [--time-limit S] [--pipe-write vmsplice|write] [--proxyd PATH] [--cached "
     "PATH]\n"
+    "                 [--tls DIR] [--prefault MIB]\n"
     "\n"
     "Starts img-cached and img-proxyd on loopback, dumps generated snapshots through them as\n"
     "`criu dump --stream` would, restores them as `criu restore --stream` would, checks every\n"
@@ -29,6 +30,8 @@ constexpr const char* kUsage =
     "  --pipe-write M    how page data enters the pipes: vmsplice (as CRIU, default) or write\n"
     "  --proxyd PATH     img-proxyd to measure (default: the one built beside img-bench)\n"
     "  --cached PATH     img-cached to measure (default: the one built beside img-bench)\n"
+    "  --prefault MIB    start img-cached with --prefault MIB (image memory faulted in at its\n"
+    "                    start; default: not given, so the first round receives into fresh pages)\n"
     "  --tls DIR         a TLS link with the certificates scripts/make-throwaway-pki DIR made\n"
     "                    (default: plain TCP); the baseline stays plain\n";
 
@@ -70,6 +73,7 @@ bool parse_bench_options(int argc, char** argv, BenchOptions& out) {
     args.value("--proxyd", [&](std::string_view v) { out.daemons.proxyd = std::string(v); });
     args.value("--cached", [&](std::string_view v) { out.daemons.cached = std::string(v); });
     args.value("--tls", [&](std::string_view v) { out.daemons.tls_dir = std::string(v); });
+    args.value("--prefault", [&](std::string_view v) { out.daemons.cached_prefault_mib = parse_number(v, 0, 1 << 24); });
     args.toggle("--help", [&] {
         std::fputs(kUsage, stdout);
         done = true;

@@ -245,11 +245,12 @@ ScenarioResult run_scenario(const Scenario& scenario, const DaemonPaths& paths, 
             }
             const auto& r = result.runs.back();
             const double gb = static_cast<double>(result.bytes) / 1e9;
-            std::fprintf(
-                stderr,
-                "img-bench: %s run %u/%u: dump %.2f GB/s, restore %.2f GB/s, baseline %.2f GB/s\n",
-                scenario.name.c_str(), run, runs, gb / r.dump_seconds, gb / r.restore_seconds,
-                gb / r.baseline_seconds);
+            std::fprintf(stderr,
+                         "img-bench: %s run %u/%u: dump %.2f GB/s, restore %.2f GB/s, baseline %.2f GB/s; "
+                         "dump CPU-s/GB img-proxyd %.3f img-cached %.3f, img-cached page faults/GB %.0f\n",
+                         scenario.name.c_str(), run, runs, gb / r.dump_seconds, gb / r.restore_seconds,
+                         gb / r.baseline_seconds, r.proxyd_cpu_dump / gb, r.cached_cpu_dump / gb,
+                         static_cast<double>(r.cached_faults_dump) / gb);
         }
     } catch (const std::exception& e) {
         result.failures.push_back(std::string("daemons: ") + e.what());

@@ -22,6 +22,9 @@ namespace {
 
 using namespace std::chrono_literals;
 constexpr auto kStartupTimeout = 10s;
+// img-cached faults its --prefault memory in before it listens: start-up may take that much
+// longer (fresh pages are slow to fault in on some VMs, docs/performance.md).
+constexpr unsigned kPrefaultMibPerSecond = 64;
 constexpr auto kStartupPoll = 10ms;
 
 // A loopback port nobody listens on right now (the kernel picks it; img-cached binds it soon
@@ -73,6 +76,9 @@ Testbed::Testbed(const DaemonPaths& paths, const std::vector<std::string>& snaps
         proxy_args.insert(proxy_args.end(), {"--tls-ca", d + "/ca.pem", "--tls-cert", d + "/proxy.pem", "--tls-key",
                                              d + "/proxy.key"});
     }
+    if (paths.cached_prefault_mib > 0)
+        cache_args.insert(cache_args.end(), {"--prefault", std::to_string(paths.cached_prefault_mib)});
+    startup_timeout_ = kStartupTimeout + std::chrono::seconds(paths.cached_prefault_mib / kPrefaultMibPerSecond);
     for (const auto& id : ids_) {
         cache_args.insert(cache_args.end(), {"--serve", root_ + "/dst/" + id + "=" + id});
         proxy_args.insert(proxy_args.end(), {"--capture", root_ + "/src/" + id + "=" + id});
@@ -111,14 +117,14 @@ void Testbed::wait_ready() const {
         paths.push_back(capture_socket(i));
         paths.push_back(serve_socket(i));
     }
-    const auto deadline = std::chrono::steady_clock::now() + kStartupTimeout;
+    const auto deadline = std::chrono::steady_clock::now() + startup_timeout_;
     auto check_alive = [&] {
         for (DaemonProcess* d : {cached_.get(), proxyd_.get()})
             if (!d->running())
                 throw std::runtime_error(d->name() + " " + d->describe_end() + " during start-up");
         if (std::chrono::steady_clock::now() > deadline)
             throw std::runtime_error("the daemons did not become ready within " +
-                                     std::to_string(kStartupTimeout.count()) + " s");
+                                     std::to_string(startup_timeout_.count()) + " s");
     };
     for (const auto& path : paths) {
         while (::access(path.c_str(), F_OK) != 0) {

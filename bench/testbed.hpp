@@ -1,6 +1,7 @@
 // The daemon pair on loopback: img-cached and img-proxyd with their socket dirs in a temp dir.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,8 @@ struct DaemonPaths {
     std::string cached;
     // Certificates made by scripts/make-throwaway-pki for a TLS link; empty: plain TCP.
     std::string tls_dir;
+    // img-cached's --prefault (MiB of image memory faulted in at its start); 0: not given.
+    unsigned cached_prefault_mib = 0;
 };
 
 class Testbed {
@@ -51,6 +54,7 @@ class Testbed {
   private:
     void wait_ready() const;
 
+    std::chrono::seconds startup_timeout_{};
     std::string root_;
     std::vector<std::string> ids_;
     std::string proxy_control_, cache_control_;

@@ -1,12 +1,16 @@
 // The block pool: blocks taken, given back and kept for reuse, and faulted in ahead of need.
 #include "store/block_pool.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <new>
 #include <stdexcept>
 #include <utility>
+
+#include "util/unique_fd.hpp"
 
 namespace imgx::store {
 
@@ -101,17 +105,36 @@ void BlockPool::give_back(char* block) noexcept {
     }
 }
 
+namespace {
+
+// Writes zeros into `block` from the kernel, through this process's mapping of it.
+void write_zeros_from_kernel(int zero_fd, char* block, std::size_t bytes) {
+    for (std::size_t at = 0; at < bytes;) {
+        const ssize_t n = ::read(zero_fd, block + at, bytes - at);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        at += static_cast<std::size_t>(n);
+    }
+}
+
+}  // namespace
+
 void BlockPool::prefault(std::size_t count) {
     const std::size_t bytes = round_up(block_bytes_, page_bytes_);
     free_.reserve(free_.size() + count);
     if (max_free_ < free_.size() + count) max_free_ = free_.size() + count;
+    UniqueFd zero(::open("/dev/zero", O_RDONLY | O_CLOEXEC));
     for (std::size_t i = 0; i < count; ++i) {
         char* block = allocate_block();
-        // The kernel backs the whole block at once where it can (Linux 5.14 and later); a write
-        // to every page does the same everywhere else.
-        if (::madvise(block, bytes, MADV_POPULATE_WRITE) != 0) {
-            for (std::size_t at = 0; at < bytes; at += page_bytes_) static_cast<volatile char*>(block)[at] = 0;
-        }
+        // Backing a page is not all a first dump would pay for. On a VM with shadow page tables
+        // (the PVM guests of docs/performance.md), the hypervisor maps a page separately for
+        // the guest kernel's writes into it (recv) and for the process's own accesses, on first
+        // use each. So: the kernel backs the block at once (Linux 5.14 and later; else the
+        // writes below fault it in), writes into it through this mapping (a read from
+        // /dev/zero, as recv will), and the process writes to every page.
+        ::madvise(block, bytes, MADV_POPULATE_WRITE);
+        if (zero) write_zeros_from_kernel(zero.get(), block, bytes);
+        for (std::size_t at = 0; at < bytes; at += page_bytes_) static_cast<volatile char*>(block)[at] = 0;
         touched_ += bytes / page_bytes_;
         free_.push_back(block);
     }
