@@ -1,6 +1,7 @@
 // Generating snapshot content once, before anything is timed.
 #include "snapshot_image.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -29,6 +30,19 @@ constexpr std::size_t kPagemapEntryBytes = 16;
 // CRIU writes one pagemap entry per run of contiguous pages; assume runs of 4 MiB.
 constexpr std::size_t kPagesPerPagemapEntryBytes = 4 << 20;
 
+// Has the kernel write every byte of [data, data + bytes) (a read() from /dev/zero); best effort.
+void kernel_touch(char* data, std::size_t bytes) {
+    const int zero = ::open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    if (zero < 0) return;
+    constexpr std::size_t kStep = 1 << 20;
+    for (std::size_t at = 0; at < bytes;) {
+        const ssize_t n = ::read(zero, data + at, std::min(kStep, bytes - at));
+        if (n <= 0) break;
+        at += static_cast<std::size_t>(n);
+    }
+    ::close(zero);
+}
+
 }  // namespace
 
 Arena::Arena(std::size_t bytes) : size_(bytes) {
@@ -40,8 +54,12 @@ Arena::Arena(std::size_t bytes) : size_(bytes) {
     // Starting a daemon forks img-bench; without this, fork would write-protect every page for
     // copy-on-write and the first write after it would fault each page in again, on the clock.
     ::madvise(data_, bytes, MADV_DONTFORK);
-    // Writing makes every page our own (a non-zero pattern, so nothing may treat them as free
-    // zeros).
+    // On these VMs the kernel's first copy into a page through this mapping (a restore's read()
+    // from a pipe) is slow even when the page is resident and written from user space already, so
+    // the kernel writes every page once here (img-cached's prefault does the same, see
+    // common/store/block_pool.cpp). Then writing makes every page our own (a non-zero pattern, so
+    // nothing may treat them as free zeros).
+    kernel_touch(data_, bytes);
     std::memset(data_, 0x5a, bytes);
 }
 
