@@ -56,19 +56,21 @@ asio::awaitable<link::Hello> read_hello(link::LinkStream& socket) {
     co_return hello;
 }
 
-// The reading half of one connection of a session.
+// The reading half of one connection of a session: lane `lane` of it.
 class Connection {
 public:
-    Connection(link::LinkStream& socket, std::shared_ptr<CacheSession> session, std::chrono::milliseconds idle)
+    Connection(link::LinkStream& socket, std::shared_ptr<CacheSession> session, std::uint32_t lane,
+               std::chrono::milliseconds idle)
         : socket_(socket),
           session_(std::move(session)),
-          number_(session_->connection),
+          lane_(lane),
+          number_(session_->lane(lane).connection),
           liveness_(idle, std::chrono::steady_clock::now()) {}
 
     // Ends by throwing the first failure of its loops.
     asio::awaitable<void> run() {
-        auto current = [this] { return session_->connection == number_; };
-        auto& flow = session_->flow;
+        auto current = [this] { return session_->lane(lane_).connection == number_; };
+        auto& flow = session_->lane(lane_).flow;
         try {
             co_await (guarded(read_loop()) &&
                       guarded(flow.write_loop(socket_, liveness_, current, [](const std::string&, bool) {})) &&
@@ -91,16 +93,37 @@ private:
     }
 
     void check_current() const {
-        if (session_->connection != number_) throw link::LinkStalled("a newer connection took the session over");
+        if (session_->lane(lane_).connection != number_) throw link::LinkStalled("a newer connection took the session over");
     }
 
     asio::awaitable<void> read_loop() {
-        auto& flow = session_->flow;
+        auto& flow = session_->lane(lane_).flow;
+        std::vector<char> chunk;
         for (;;) {
             auto header = co_await read_header(socket_);
             check_current();
             liveness_.heard(std::chrono::steady_clock::now());
             const std::uint64_t bytes = link::kHeaderBytes + header.body_length;
+            if (header.type == link::FrameType::data_at) {
+                std::array<unsigned char, link::kDataAtPrefixBytes> prefix_bytes;
+                co_await asio::async_read(socket_, asio::buffer(prefix_bytes), asio::use_awaitable);
+                check_current();
+                const auto at = link::decode_data_at_prefix(prefix_bytes);
+                chunk.resize(header.body_length - link::kDataAtPrefixBytes);
+                co_await asio::async_read(socket_, asio::buffer(chunk), asio::use_awaitable);
+                check_current();
+                liveness_.heard(std::chrono::steady_clock::now());
+                // A chunk that came ahead of its file's next byte is acknowledged once it is part
+                // of the file, so the proxy keeps its buffer meanwhile (that bounds what waits here).
+                const std::uint64_t frame = flow.counter().through() + 1;
+                const bool held = session_->receiver.data_at_arrived(at.file_tag, at.offset, chunk, lane_, frame);
+                flow.received(bytes, held);
+                if (held) chunk = std::vector<char>();
+                continue;
+            }
+            if (header.type == link::FrameType::data && session_->lanes.size() > 1)
+                throw wire::ProtocolError(fmt::format("DATA frame on a link session of {} lanes (DATA_AT expected)",
+                                                      session_->lanes.size()));
             if (header.type == link::FrameType::data) {
                 std::array<unsigned char, link::kDataTagBytes> tag_bytes;
                 co_await asio::async_read(socket_, asio::buffer(tag_bytes), asio::use_awaitable);
@@ -120,6 +143,9 @@ private:
                 if (flow.acknowledged(body)) liveness_.acknowledged(std::chrono::steady_clock::now());
                 continue;
             }
+            if (lane_ > 0)
+                throw wire::ProtocolError(fmt::format("{} frame on lane {} (only lane 0 carries messages)",
+                                                      link::frame_type_name(header.type), lane_));
             session_->receiver.on_message(header.type, body);
             flow.received(bytes);
         }
@@ -127,6 +153,7 @@ private:
 
     link::LinkStream& socket_;
     std::shared_ptr<CacheSession> session_;
+    std::uint32_t lane_;
     std::uint64_t number_;
     link::LinkLiveness liveness_;
     std::exception_ptr first_failure_;
@@ -154,6 +181,7 @@ asio::awaitable<void> run_link_session(link::LinkStream stream, LinkSessions& se
         stream.close();
     });
     std::shared_ptr<CacheSession> session;
+    std::uint32_t lane = 0;
     std::uint64_t connection = 0;
     std::string why;
     bool resumable = true;
@@ -163,34 +191,45 @@ asio::awaitable<void> run_link_session(link::LinkStream stream, LinkSessions& se
         const auto hello = co_await read_hello(socket);
         auto opened = sessions.open(hello, peer);
         session = opened.session;
-        connection = session->connection;
-        session->close_connection = [&stream] { stream.close(); };
+        lane = opened.lane;
+        auto& slot = session->lane(lane);
+        connection = slot.connection;
+        slot.close_connection = [&stream] { stream.close(); };
         link::Hello answer;
         answer.set_version(link::kVersion);
         answer.set_node(host_name());
         answer.set_session(session->id);
         answer.set_resume(opened.resumed);
-        answer.set_received_through(session->flow.counter().take_all());
+        answer.set_received_through(slot.flow.counter().take_all());
+        answer.set_streams(static_cast<std::uint32_t>(session->lanes.size()));
+        answer.set_lane(lane);
         // What the proxy already holds of ours is not written again.
-        if (opened.resumed) session->flow.window().resume_from(hello.received_through());
+        if (opened.resumed) slot.flow.window().resume_from(hello.received_through());
         std::string out(link::kPreamble.begin(), link::kPreamble.end());
         out += link::encode_message(link::FrameType::hello, answer);
         co_await asio::async_write(socket, asio::buffer(out), asio::use_awaitable);
         *handshake_state = 1;
         handshake_timer.cancel();
-        if (opened.resumed)
+        if (lane > 0)
+            log_info({.peer = peer}, "img-proxyd on {} ({}) joined link session {:016x} as lane {} after frame {}", peer,
+                     hello.node(), session->id, lane, answer.received_through());
+        else if (opened.resumed)
             log_info({.peer = peer}, "img-proxyd on {} ({}) resumed link session {:016x} after frame {}", peer,
                      hello.node(), session->id, answer.received_through());
         else
             log_info({.peer = peer}, "img-proxyd on {} ({}) connected", peer, hello.node());
         std::chrono::milliseconds idle = kDefaultIdleTimeout;
         if (hello.idle_timeout_ms() > 0) idle = std::chrono::milliseconds(hello.idle_timeout_ms());
-        Connection conn(socket, session, idle);
+        Connection conn(socket, session, lane, idle);
         co_await conn.run();
     } catch (const link::LinkTlsError& e) {
         // Refused before anything was received: nothing to fail, no session to end.
         *handshake_state = 1;
         log_error({.peer = peer}, "link from {} refused: {}", peer, e.what());
+        co_return;
+    } catch (const LaneRefused& e) {
+        *handshake_state = 1;
+        log_warn({.peer = peer}, "link from {} refused: {}", peer, e.what());
         co_return;
     } catch (const boost::system::system_error& e) {
         why = link::explain_link_error(e.code());
@@ -208,7 +247,7 @@ asio::awaitable<void> run_link_session(link::LinkStream stream, LinkSessions& se
         log_error({.peer = peer}, "link from {}: {}; closing it", peer, why);
     }
     *handshake_state = 1;  // the timer's handler, if already queued, must not touch the stream
-    if (session) sessions.connection_ended(session, connection, why, resumable);
+    if (session) sessions.connection_ended(session, lane, connection, why, resumable);
     log_info({.peer = peer}, "img-proxyd on {} disconnected ({})", peer, why);
 }
 

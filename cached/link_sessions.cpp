@@ -4,6 +4,10 @@
 #include "cache_metrics.hpp"
 #include "util/log.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -13,30 +17,33 @@ namespace imgx::cached {
 
 namespace asio = boost::asio;
 
-CacheSession::CacheSession(const asio::any_io_executor& ex, store::ImageStore& store, std::uint64_t session_id)
-    : id(session_id), flow(ex), receiver(store, [this](link::FrameType type, const google::protobuf::MessageLite& m) {
-          flow.send(link::encode_message(type, m));
-      }) {}
+CacheSession::CacheSession(const asio::any_io_executor& ex, store::ImageStore& store, std::uint64_t session_id,
+                           std::uint32_t lane_count)
+    : id(session_id),
+      receiver(
+          store,
+          [this](link::FrameType type, const google::protobuf::MessageLite& m) {
+              lane(0).flow.send(link::encode_message(type, m));
+          },
+          [this](std::uint32_t n, std::uint64_t frame) { lane(n).flow.release(frame); }) {
+    for (std::uint32_t i = 0; i < lane_count; ++i) lanes.push_back(std::make_unique<CacheLane>(ex));
+    receiver.set_lanes(lane_count);
+}
 
 LinkSessions::LinkSessions(const asio::any_io_executor& ex, store::ImageStore& store, std::chrono::seconds resume)
     : ex_(ex), store_(store), resume_(resume) {}
 
 LinkSessions::Opened LinkSessions::open(const link::Hello& hello, const std::string& peer) {
+    if (hello.lane() > 0) return open_lane(hello, peer);
     if (hello.abandoned_session() != 0 && sessions_.contains(hello.abandoned_session()))
         end(hello.abandoned_session(), "img-proxyd gave up resuming the link (its retry budget ran out)");
     auto it = sessions_.find(hello.session());
     if (it != sessions_.end() && hello.resume()) {
         auto session = it->second;
-        if (session->attached && session->close_connection) {
-            log_warn({.peer = peer}, "link session {:016x}: a new connection from {} takes over from the one still open",
-                     session->id, peer);
-            session->close_connection();
-        }
-        ++session->connection;
-        session->attached = true;
+        attach(*session, 0, peer);
         session->receiver.set_peer(peer);
         ++cache_metrics().link_resumes;
-        return {session, true};
+        return {session, 0, true};
     }
     if (it != sessions_.end()) end(it->first, "img-proxyd began a new session under the same id");
     if (hello.resume())
@@ -44,19 +51,46 @@ LinkSessions::Opened LinkSessions::open(const link::Hello& hello, const std::str
                   "img-proxyd on {} asks to resume link session {:016x}, which this img-cached does not hold (it "
                   "restarted, or the session expired after link_resume_seconds); the proxy fails its unfinished dumps",
                   peer, hello.session());
-    auto session = std::make_shared<CacheSession>(ex_, store_, hello.session());
-    session->connection = 1;
-    session->attached = true;
+    const std::uint32_t lanes = std::clamp<std::uint32_t>(hello.streams(), 1, link::kMaxLanes);
+    auto session = std::make_shared<CacheSession>(ex_, store_, hello.session(), lanes);
+    session->lane(0).connection = 1;
+    session->lane(0).attached = true;
     session->receiver.set_peer(peer);
     sessions_[session->id] = session;
-    return {session, false};
+    if (lanes > 1) log_info({.peer = peer}, "link session {:016x} from {} uses {} lanes", session->id, peer, lanes);
+    return {session, 0, false};
 }
 
-void LinkSessions::connection_ended(const std::shared_ptr<CacheSession>& session, std::uint64_t connection,
-                                    const std::string& why, bool resumable) {
-    if (session->connection != connection) return;  // a newer connection owns it
-    session->attached = false;
-    session->close_connection = nullptr;
+LinkSessions::Opened LinkSessions::open_lane(const link::Hello& hello, const std::string& peer) {
+    auto it = sessions_.find(hello.session());
+    if (it == sessions_.end())
+        throw LaneRefused(fmt::format("lane {} names link session {:016x}, which this img-cached does not hold",
+                                      hello.lane(), hello.session()));
+    auto session = it->second;
+    if (hello.lane() >= session->lanes.size())
+        throw LaneRefused(fmt::format("lane {} of link session {:016x}, which uses {} lanes", hello.lane(),
+                                      hello.session(), session->lanes.size()));
+    attach(*session, hello.lane(), peer);
+    return {session, hello.lane(), true};
+}
+
+void LinkSessions::attach(CacheSession& session, std::uint32_t n, const std::string& peer) {
+    auto& lane = session.lane(n);
+    if (lane.attached && lane.close_connection) {
+        log_warn({.peer = peer}, "link session {:016x} lane {}: a new connection from {} takes over from the one still open",
+                 session.id, n, peer);
+        lane.close_connection();
+    }
+    ++lane.connection;
+    lane.attached = true;
+}
+
+void LinkSessions::connection_ended(const std::shared_ptr<CacheSession>& session, std::uint32_t n,
+                                    std::uint64_t connection, const std::string& why, bool resumable) {
+    auto& lane = session->lane(n);
+    if (lane.connection != connection) return;  // a newer connection owns it
+    lane.attached = false;
+    lane.close_connection = nullptr;
     if (!sessions_.contains(session->id)) return;
     if (resume_.count() == 0 || !resumable) {
         end(session->id, why);
@@ -67,13 +101,16 @@ void LinkSessions::connection_ended(const std::shared_ptr<CacheSession>& session
         log_warn({.peer = peer}, "link from img-proxyd {} lost ({}); its {} unfinished snapshots wait {} s for it to resume",
                  peer, why, session->receiver.unfinished(), resume_.count());
     const auto budget = resume_;
-    asio::co_spawn(ex_, [this, session, connection, budget, why]() -> asio::awaitable<void> {
+    asio::co_spawn(ex_, [this, session, n, connection, budget, why]() -> asio::awaitable<void> {
         asio::steady_timer timer(co_await asio::this_coro::executor, budget);
         co_await timer.async_wait(asio::use_awaitable);
-        if (session->connection != connection || session->attached) co_return;  // resumed meanwhile
+        auto& lane = session->lane(n);
+        if (lane.connection != connection || lane.attached) co_return;  // resumed meanwhile
         auto it = sessions_.find(session->id);
         if (it == sessions_.end() || it->second != session) co_return;
-        end(session->id, why + "; img-proxyd did not resume within " + std::to_string(budget.count()) +
+        std::string where;
+        if (n > 0) where = fmt::format(" (lane {})", n);
+        end(session->id, why + where + "; img-proxyd did not resume within " + std::to_string(budget.count()) +
                              " s (link_resume_seconds)");
     }, asio::detached);
 }
@@ -83,14 +120,16 @@ void LinkSessions::end(std::uint64_t id, const std::string& why) {
     if (it == sessions_.end()) return;
     auto session = it->second;
     sessions_.erase(it);
-    // A connection still attached stops first: its loops see they no longer own the session, and
-    // once its socket is closed nothing reads into or writes from the state dropped below.
-    ++session->connection;
-    if (session->attached && session->close_connection) session->close_connection();
-    session->attached = false;
-    session->close_connection = nullptr;
+    // Connections still attached stop first: their loops see they no longer own their lanes, and
+    // once their sockets are closed nothing reads into or writes from the state dropped below.
+    for (auto& lane : session->lanes) {
+        ++lane->connection;
+        if (lane->attached && lane->close_connection) lane->close_connection();
+        lane->attached = false;
+        lane->close_connection = nullptr;
+    }
     session->receiver.fail_unfinished(why);
-    session->flow.clear();
+    for (auto& lane : session->lanes) lane->flow.clear();
 }
 
 }  // namespace imgx::cached

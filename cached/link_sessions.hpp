@@ -14,19 +14,38 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace imgx::cached {
 
-struct CacheSession {
-    CacheSession(const boost::asio::any_io_executor& ex, store::ImageStore& store, std::uint64_t id);
+// One connection slot of a session (docs/link-protocol.md, "Lanes"): lane 0 carries every
+// message frame; further lanes carry DATA_AT frames. Each has its own numbering and ACKs.
+struct CacheLane {
+    explicit CacheLane(const boost::asio::any_io_executor& ex) : flow(ex) {}
 
-    std::uint64_t id;
-    link::LinkFlow<std::string> flow;  // FILE_ACK and SNAPSHOT_RESULT frames to the proxy
-    SessionReceiver receiver;
-    std::uint64_t connection = 0;       // the connection that owns the session (counts up)
+    link::LinkFlow<std::string> flow;  // lane 0: FILE_ACK and SNAPSHOT_RESULT frames to the proxy
+    std::uint64_t connection = 0;       // the connection that owns the lane (counts up)
     bool attached = false;
     std::function<void()> close_connection;  // closes the owning connection (a newer one takes over)
+};
+
+struct CacheSession {
+    CacheSession(const boost::asio::any_io_executor& ex, store::ImageStore& store, std::uint64_t id,
+                 std::uint32_t lanes);
+
+    std::uint64_t id;
+    std::vector<std::unique_ptr<CacheLane>> lanes;  // at least one
+    SessionReceiver receiver;
+
+    [[nodiscard]] CacheLane& lane(std::uint32_t n) { return *lanes.at(n); }
+};
+
+// A connection named a lane img-cached cannot give it (no such session, or a lane it did not
+// accept): it is closed, nothing else changes.
+struct LaneRefused : std::runtime_error {
+    using std::runtime_error::runtime_error;
 };
 
 class LinkSessions {
@@ -40,21 +59,26 @@ public:
 
     struct Opened {
         std::shared_ptr<CacheSession> session;
+        std::uint32_t lane = 0;
         bool resumed = false;  // an existing session continues; otherwise a new one began
     };
-    // A connection from `peer` said `hello`: the session it continues, or a new one. A connection
-    // still attached to that session is closed. Logs what it decided.
+    // A connection from `peer` said `hello`: the session (and lane) it continues, or a new
+    // session. A connection still attached to that lane is closed. Logs what it decided. Throws
+    // LaneRefused for a lane above 0 of a session it does not hold or a lane it did not accept.
     Opened open(const link::Hello& hello, const std::string& peer);
 
-    // The connection numbered `connection` of `session` ended with `why`. Unless a newer
-    // connection owns the session, it waits for a resume until the budget runs out, then fails
-    // everything unfinished (at once with a budget of 0, or when not `resumable`).
-    void connection_ended(const std::shared_ptr<CacheSession>& session, std::uint64_t connection,
-                          const std::string& why, bool resumable);
+    // The connection numbered `connection` of lane `lane` of `session` ended with `why`. Unless
+    // a newer connection owns the lane, the session waits for a resume until the budget runs
+    // out, then fails everything unfinished (at once with a budget of 0, or when not `resumable`).
+    void connection_ended(const std::shared_ptr<CacheSession>& session, std::uint32_t lane,
+                          std::uint64_t connection, const std::string& why, bool resumable);
 
     [[nodiscard]] std::size_t size() const noexcept { return sessions_.size(); }
 
 private:
+    Opened open_lane(const link::Hello& hello, const std::string& peer);
+    // Lane `n` of `session` gets a new connection (one still attached is closed).
+    void attach(CacheSession& session, std::uint32_t n, const std::string& peer);
     void end(std::uint64_t id, const std::string& why);
 
     boost::asio::any_io_executor ex_;

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace imgx::cached {
 
@@ -51,6 +52,7 @@ void SessionReceiver::fail_unfinished(const std::string& why) {
     }
     snapshots_.clear();
     files_.clear();
+    early_.clear();
     data_file_ = nullptr;
     data_snapshot_ = nullptr;
 }
@@ -91,6 +93,7 @@ void SessionReceiver::on_snapshot_begin(const std::string& body) {
         store_.set_chain(begin.chain(), {begin.chain_ids().begin(), begin.chain_ids().end()});
         snapshot->set_chain(begin.chain(), {begin.chain_ids().begin(), begin.chain_ids().end()});
     }
+    highest_tag_ = std::max(highest_tag_, begin.snapshot_tag());
     snapshots_[begin.snapshot_tag()] = {snapshot};
     log_info({.snapshot = snapshot->id(), .peer = peer_}, "snapshot '{}' begins: receiving a {} dump from {}",
              snapshot->id(), snapshot->protocol(), peer_);
@@ -103,9 +106,18 @@ void SessionReceiver::on_file_begin(const std::string& body) {
     if (auto problem = image_name_problem(begin.name())) throw wire::ProtocolError("FILE_BEGIN: " + *problem);
     if (files_.contains(begin.file_tag()))
         throw wire::ProtocolError(fmt::format("file tag {} used twice", begin.file_tag()));
+    highest_tag_ = std::max(highest_tag_, begin.file_tag());
     files_[begin.file_tag()] = {begin.snapshot_tag(), in.snapshot->new_file(begin.name())};
     ++in.files_open;
     report_storage_failure(in, begin.snapshot_tag(), begin.name());
+    // Chunks that overtook this FILE_BEGIN on other lanes.
+    auto early = early_.extract(begin.file_tag());
+    if (early.empty()) return;
+    for (auto& chunk : early.mapped()) {
+        const auto lane = chunk.lane;
+        const auto frame = chunk.frame;
+        if (!place_chunk(begin.file_tag(), chunk) && release_) release_(lane, frame);
+    }
 }
 
 char* SessionReceiver::data_target(std::uint64_t file_tag, std::size_t size) {
@@ -127,6 +139,7 @@ char* SessionReceiver::data_target(std::uint64_t file_tag, std::size_t size) {
 void SessionReceiver::data_arrived() {
     cache_metrics().received_bytes += data_size_;
     if (!data_file_) return;
+    data_file_->reorder.appended(data_size_);
     IncomingFile& file = *data_file_;
     IncomingSnapshot& in = *data_snapshot_;
     data_file_ = nullptr;
@@ -134,6 +147,54 @@ void SessionReceiver::data_arrived() {
     try {
         file.builder->commit_segment();
         in.snapshot->bytes_in_flight += data_size_;
+    } catch (const store::StorageError& e) {
+        in.snapshot->mark_failed(e.what());
+        report_storage_failure(in, file.snapshot_tag, file.builder->name());
+    }
+}
+
+bool SessionReceiver::data_at_arrived(std::uint64_t file_tag, std::uint64_t offset, std::vector<char>& bytes,
+                                      std::uint32_t lane, std::uint64_t frame) {
+    cache_metrics().received_bytes += bytes.size();
+    link::ChunkReorder::Held chunk{offset, std::move(bytes), lane, frame};
+    if (!files_.contains(file_tag)) {
+        // Tags count up on the proxy and FILE_BEGIN travels on lane 0: a chunk on another lane
+        // may overtake its file's FILE_BEGIN, never follow a file that ended.
+        if (file_tag <= highest_tag_)
+            throw wire::ProtocolError(fmt::format("DATA_AT for unknown file tag {}", file_tag));
+        early_[file_tag].push_back(std::move(chunk));
+        return true;
+    }
+    const bool held = place_chunk(file_tag, chunk);
+    if (!held) bytes = std::move(chunk.bytes);  // the caller reuses the buffer
+    return held;
+}
+
+bool SessionReceiver::place_chunk(std::uint64_t file_tag, link::ChunkReorder::Held& chunk) {
+    auto& file = file_of(file_tag, "DATA_AT");
+    auto& in = snapshot_of(file.snapshot_tag, "DATA_AT");
+    if (file.reorder.place(chunk.offset, chunk.bytes.size()) == link::ChunkReorder::Place::later) {
+        file.reorder.hold(std::move(chunk));
+        if (file.reorder.ready_to_check()) finish_file(file_tag);
+        return true;
+    }
+    append(file, in, chunk.bytes.data(), chunk.bytes.size());
+    file.reorder.appended(chunk.bytes.size());
+    while (auto next = file.reorder.take_next()) {
+        append(file, in, next->bytes.data(), next->bytes.size());
+        file.reorder.appended(next->bytes.size());
+        if (release_) release_(next->lane, next->frame);
+    }
+    if (file.reorder.ready_to_check()) finish_file(file_tag);
+    return false;
+}
+
+void SessionReceiver::append(IncomingFile& file, IncomingSnapshot& in, const char* data, std::size_t size) {
+    if (in.snapshot->state() != store::SnapshotState::receiving) return;
+    try {
+        std::memcpy(file.builder->prepare_segment(size), data, size);
+        file.builder->commit_segment();
+        in.snapshot->bytes_in_flight += size;
     } catch (const store::StorageError& e) {
         in.snapshot->mark_failed(e.what());
         report_storage_failure(in, file.snapshot_tag, file.builder->name());
@@ -161,16 +222,44 @@ void SessionReceiver::report_storage_failure(IncomingSnapshot& in, std::uint64_t
 void SessionReceiver::on_file_end(const std::string& body) {
     link::FileEnd end;
     wire::decode_body(body, end, "FILE_END");
-    auto it = files_.find(end.file_tag());
-    if (it == files_.end()) throw wire::ProtocolError(fmt::format("FILE_END for unknown file tag {}", end.file_tag()));
+    auto& file = file_of(end.file_tag(), "FILE_END");
+    if (file.reorder.size_known()) throw wire::ProtocolError(fmt::format("FILE_END for file tag {} twice", end.file_tag()));
+    file.reorder.set_size(end.size());
+    file.xxh3 = end.xxh3();
+    // One lane: every chunk came before FILE_END, so the check is due now, whatever arrived.
+    // Several: chunks on other lanes may still be on their way; the last one finishes the file.
+    if (lanes_ <= 1 || file.reorder.ready_to_check()) {
+        finish_file(end.file_tag());
+        return;
+    }
+    file.waiting = true;
+    ++snapshot_of(file.snapshot_tag, "FILE_END").files_waiting;
+}
+
+void SessionReceiver::finish_file(std::uint64_t file_tag) {
+    auto it = files_.find(file_tag);
     IncomingFile file = std::move(it->second);
     files_.erase(it);
-    auto& in = snapshot_of(file.snapshot_tag, "FILE_END");
+    for (const auto& held : file.reorder.drop_held())  // bytes beyond the announced size
+        if (release_) release_(held.lane, held.frame);
+    const std::uint64_t snapshot_tag = file.snapshot_tag;
+    auto& in = snapshot_of(snapshot_tag, "FILE_END");
     --in.files_open;
+    if (file.waiting) --in.files_waiting;
+    verify_file(in, file_tag, file);
+    // A SNAPSHOT_END that came while this file waited for its last chunks is due now.
+    if (in.files_waiting == 0 && in.end_body) {
+        const std::string body = std::move(*in.end_body);
+        in.end_body.reset();
+        on_snapshot_end(body);
+    }
+}
+
+void SessionReceiver::verify_file(IncomingSnapshot& in, std::uint64_t file_tag, IncomingFile& file) {
     in.snapshot->bytes_in_flight -= std::min(in.snapshot->bytes_in_flight, file.builder->size());
     if (in.snapshot->state() != store::SnapshotState::receiving) return;
     std::string problem;
-    auto image = file.builder->finish(end.size(), end.xxh3(), problem);
+    auto image = file.builder->finish(file.reorder.announced_size(), file.xxh3, problem);
     if (!image) {
         const std::string reason = "file " + file.builder->name() + " from " + peer_ + " is corrupt: " + problem;
         in.snapshot->mark_failed(reason);
@@ -193,7 +282,7 @@ void SessionReceiver::on_file_end(const std::string& body) {
         return;
     }
     link::FileAck ack;
-    ack.set_file_tag(end.file_tag());
+    ack.set_file_tag(file_tag);
     ack.set_size(size);
     send_(link::FrameType::file_ack, ack);
 }
@@ -202,6 +291,12 @@ void SessionReceiver::on_snapshot_end(const std::string& body) {
     link::SnapshotEnd end;
     wire::decode_body(body, end, "SNAPSHOT_END");
     auto& in = snapshot_of(end.snapshot_tag(), "SNAPSHOT_END");
+    if (in.files_waiting > 0) {
+        // Several lanes: some files still wait for chunks on other lanes; the last one ends it.
+        if (in.end_body) throw wire::ProtocolError(fmt::format("SNAPSHOT_END for snapshot tag {} twice", end.snapshot_tag()));
+        in.end_body = body;
+        return;
+    }
     auto snapshot = in.snapshot;
     if (in.files_open != 0)
         snapshot->mark_failed(fmt::format("dump ended with {} files still open", in.files_open));

@@ -2,6 +2,7 @@
 // It outlives a connection, so a resumed session continues its open snapshots and files.
 #pragma once
 
+#include "link/chunk_reorder.hpp"
 #include "link/link_codec.hpp"
 #include "store/image_store.hpp"
 
@@ -11,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,7 +23,17 @@ public:
     // Queues a numbered frame to the proxy (FILE_ACK, SNAPSHOT_RESULT).
     using Send = std::function<void(link::FrameType, const google::protobuf::MessageLite&)>;
 
-    SessionReceiver(store::ImageStore& store, Send send) : store_(store), send_(std::move(send)) {}
+    // A DATA_AT chunk held back (it arrived ahead of its file's next byte) is now part of its
+    // file: its lane may acknowledge frame `frame`.
+    using Release = std::function<void(std::uint32_t lane, std::uint64_t frame)>;
+
+    SessionReceiver(store::ImageStore& store, Send send, Release release = {})
+        : store_(store), send_(std::move(send)), release_(std::move(release)) {}
+
+    // Lanes of the session (docs/link-protocol.md, "Lanes"). With more than one, file data comes
+    // only as DATA_AT and FILE_END may arrive before a file's last chunks.
+    void set_lanes(std::uint32_t lanes) noexcept { lanes_ = lanes; }
+    [[nodiscard]] std::uint32_t lanes() const noexcept { return lanes_; }
 
     // The proxy's address, for log lines and errors (changes with each connection).
     void set_peer(std::string peer) { peer_ = std::move(peer); }
@@ -35,6 +47,12 @@ public:
     char* data_target(std::uint64_t file_tag, std::size_t size);
     void data_arrived();
 
+    // A DATA_AT chunk of `bytes` at `offset` of `file_tag`, frame `frame` of `lane`. Appends it
+    // (and the held chunks it unblocks) or holds it; returns true if held (`bytes` then moved).
+    // Throws wire::ProtocolError for an unknown tag or a repeated or overlapping chunk.
+    bool data_at_arrived(std::uint64_t file_tag, std::uint64_t offset, std::vector<char>& bytes,
+                         std::uint32_t lane, std::uint64_t frame);
+
     // The session ends: whatever it did not finish can never complete.
     void fail_unfinished(const std::string& why);
     // Snapshots this session began and has not ended.
@@ -46,11 +64,16 @@ private:
         std::uint32_t files_done = 0;
         std::uint64_t bytes_done = 0;
         std::size_t files_open = 0;
+        std::size_t files_waiting = 0;  // FILE_END arrived, chunks on other lanes did not yet
+        std::optional<std::string> end_body;  // SNAPSHOT_END waiting for those files
         bool failure_sent = false;  // the proxy was told this snapshot failed here
     };
     struct IncomingFile {
         std::uint64_t snapshot_tag;
         std::unique_ptr<store::ImageFileBuilder> builder;
+        link::ChunkReorder reorder;  // bytes in order so far; chunks that came early
+        std::uint64_t xxh3 = 0;      // from FILE_END, once reorder.size_known()
+        bool waiting = false;        // FILE_END came before the last chunks
     };
 
     IncomingSnapshot& snapshot_of(std::uint64_t tag, std::string_view frame);
@@ -58,6 +81,16 @@ private:
     void on_snapshot_begin(const std::string& body);
     void on_file_begin(const std::string& body);
     void on_file_end(const std::string& body);
+    // A file whose FILE_END and bytes are all there: verified, then a SNAPSHOT_END that waited
+    // for it is handled.
+    void finish_file(std::uint64_t file_tag);
+    // Size and checksum check; stores the file and acknowledges it, or fails the snapshot.
+    void verify_file(IncomingSnapshot& in, std::uint64_t file_tag, IncomingFile& file);
+    // Places a chunk of a known file: appended (with the held chunks it unblocks) or held in the
+    // file's reorder map (true; the chunk is moved there).
+    bool place_chunk(std::uint64_t file_tag, link::ChunkReorder::Held& chunk);
+    // Appends `size` bytes to a file of a snapshot still receiving (else they are dropped).
+    void append(IncomingFile& file, IncomingSnapshot& in, const char* data, std::size_t size);
     void on_snapshot_end(const std::string& body);
     void on_snapshot_abort(const std::string& body);
     // A snapshot the store failed (memory budget, disk full, I/O error): logged once and told to
@@ -67,9 +100,14 @@ private:
 
     store::ImageStore& store_;
     Send send_;
+    Release release_;
+    std::uint32_t lanes_ = 1;
     std::string peer_ = "unknown peer";
     std::map<std::uint64_t, IncomingSnapshot> snapshots_;
     std::map<std::uint64_t, IncomingFile> files_;
+    std::uint64_t highest_tag_ = 0;  // the highest snapshot or file tag begun
+    // DATA_AT chunks that came before their FILE_BEGIN (on another lane), by file tag.
+    std::map<std::uint64_t, std::vector<link::ChunkReorder::Held>> early_;
     std::vector<char> scratch_;
     // The DATA frame being read: its file and snapshot (null while discarding).
     IncomingFile* data_file_ = nullptr;

@@ -87,14 +87,14 @@ void append_buffers(const LinkFrame& frame, std::vector<asio::const_buffer>& out
     if (!frame.message.empty()) {
         out.emplace_back(frame.message.data(), frame.message.size());
     } else {
-        out.emplace_back(frame.data_header.data(), frame.data_header.size());
+        out.emplace_back(frame.data_header.data(), frame.header_size);
         out.emplace_back(frame.buffer.data(), frame.size);
     }
 }
 
 LinkClient::LinkClient(const asio::any_io_executor& ex, HostPort cache,
                        std::chrono::steady_clock::duration connect_wait, LinkResumeSettings resume,
-                       std::shared_ptr<link::LinkTls> tls)
+                       std::shared_ptr<link::LinkTls> tls, std::size_t streams)
     : ex_(ex),
       cache_(std::move(cache)),
       connect_wait_(connect_wait),
@@ -103,22 +103,29 @@ LinkClient::LinkClient(const asio::any_io_executor& ex, HostPort cache,
       session_id_(new_session_id()),
       flow_(ex),
       written_(ex),
-      link_changed_(ex) {}
+      link_changed_(ex),
+      streams_(std::clamp<std::size_t>(streams, 1, link::kMaxLanes)) {
+    for (std::size_t n = 1; n < streams_; ++n) extra_.push_back(std::make_unique<Lane>(ex));
+}
 
 void LinkClient::start() {
-    asio::co_spawn(ex_, run(), [](std::exception_ptr e) {
+    auto report = [](std::exception_ptr e) {
         if (!e) return;
         try {
             std::rethrow_exception(e);
         } catch (const std::exception& ex) {
             spdlog::critical("link loop ended: {}", ex.what());
         }
-    });
+    };
+    asio::co_spawn(ex_, run(), report);
+    for (std::size_t n = 1; n < streams_; ++n) asio::co_spawn(ex_, run_lane(n), report);
 }
 
 void LinkClient::stop() {
     stopping_ = true;
     if (socket_) socket_->close();
+    for (auto& lane : extra_)
+        if (lane->socket) lane->socket->close();
     link_changed_.notify();
 }
 
@@ -138,7 +145,7 @@ asio::awaitable<void> LinkClient::run() {
         else
             socket_ = std::make_shared<link::LinkStream>(tcp::socket(ex_));
         auto socket = socket_;
-        const std::string failure = co_await try_connect(*socket);
+        const std::string failure = co_await try_connect(*socket, 0, answer_);
         if (!failure.empty()) {
             last_error_ = failure;
             const std::string cache = cache_.to_string();
@@ -171,6 +178,7 @@ asio::awaitable<void> LinkClient::run() {
         }
         backoff.reset();
         connected_ = true;
+        const std::uint64_t generation = generation_;  // a lane that fails the session ends this connection
         link_changed_.notify();
         const std::string cache = cache_.to_string();
         if (socket->encrypted())
@@ -180,21 +188,14 @@ asio::awaitable<void> LinkClient::run() {
         first_failure_.clear();
         protocol_failure_ = false;
         link::LinkLiveness liveness(resume_.idle_timeout, std::chrono::steady_clock::now());
-        auto always = [] { return true; };  // one connection at a time: it always owns the session
-        auto& sent_bytes = proxy_metrics().sent_bytes;
-        auto& resent_bytes = proxy_metrics().resent_bytes;
-        auto on_written = [&](const LinkFrame& frame, bool resent) {
-            if (resent)
-                resent_bytes += frame.size;
-            else
-                sent_bytes += frame.size;
-            written_.notify();
-        };
+        auto current = [this, generation] { return generation_ == generation; };
+        auto on_written = [this](const LinkFrame& frame, bool resent) { count_written(frame, resent); };
         try {
             // Every loop ends only by failing; `&&` stops the others at the first failure (the
             // cache closing the link is seen at once, idle or not).
-            co_await (guarded(flow_.write_loop(*socket, liveness, always, on_written)) &&
-                      guarded(read_loop(*socket, liveness)) && guarded(flow_.tick_loop(liveness, always)));
+            co_await (guarded(flow_.write_loop(*socket, liveness, current, on_written), first_failure_, protocol_failure_) &&
+                      guarded(read_loop(0, *socket, liveness, generation), first_failure_, protocol_failure_) &&
+                      guarded(flow_.tick_loop(liveness, current), first_failure_, protocol_failure_));
         } catch (...) {
             if (first_failure_.empty()) first_failure_ = describe_link_failure(std::current_exception());
         }
@@ -203,7 +204,109 @@ asio::awaitable<void> LinkClient::run() {
     if (lost_at_) fail_session("img-proxyd stopped while resuming the link", true);
 }
 
-asio::awaitable<std::string> LinkClient::try_connect(link::LinkStream& socket) {
+asio::awaitable<void> LinkClient::run_lane(std::size_t n) {
+    link::Backoff backoff(kFirstBackoff, kMaxBackoff);
+    Lane& lane = *extra_[n - 1];
+    const std::string cache = cache_.to_string();
+    while (!stopping_) {
+        // A lane joins a session that img-cached accepted with at least n + 1 lanes.
+        if (!session_known_ || n >= lanes_) {
+            co_await link_changed_.wait();
+            continue;
+        }
+        const std::uint64_t generation = generation_;
+        lane.generation = generation;
+        auto socket = std::make_shared<link::LinkStream>(tcp::socket(ex_));
+        if (tls_) socket = std::make_shared<link::LinkStream>(tcp::socket(ex_), tls_);
+        lane.socket = socket;
+        link::Hello answer;
+        std::string failure = co_await try_connect(*socket, static_cast<std::uint32_t>(n), answer);
+        if (stopping_) break;
+        if (generation_ != generation) continue;  // the session ended meanwhile
+        if (failure.empty()) {
+            try {
+                lane.flow.window().resume_from(answer.received_through());
+            } catch (const std::exception& e) {
+                failure = std::string("img-cached answered the lane's resume wrongly: ") + e.what();
+            }
+        }
+        if (!failure.empty()) {
+            socket->close();
+            std::chrono::steady_clock::duration wait{};
+            if (!lane_may_retry(n, failure, backoff, wait)) continue;
+            co_await sleep_for(wait);
+            continue;
+        }
+        boost::system::error_code ignored;
+        socket->tcp().set_option(tcp::no_delay(true), ignored);
+        socket->tcp().set_option(asio::socket_base::keep_alive(true), ignored);
+        load_.acknowledged(n, lane.flow.window().acknowledged());
+        if (lane.lost_at) {
+            ++proxy_metrics().link_resumes;
+            log_info({.peer = cache}, "link lane {} to img-cached at {} resumed: going on from frame {}", n, cache,
+                     answer.received_through() + 1);
+        } else {
+            spdlog::debug("link lane {} to img-cached at {} is up", n, cache);
+        }
+        lane.joined = true;
+        lane.connected = true;
+        lane.lost_at.reset();
+        backoff.reset();
+        written_.notify();
+        link::LinkLiveness liveness(resume_.idle_timeout, std::chrono::steady_clock::now());
+        auto current = [this, generation, &lane, socket] {
+            return generation_ == generation && lane.socket == socket && !stopping_;
+        };
+        auto on_written = [this](const LinkFrame& frame, bool resent) { count_written(frame, resent); };
+        std::string why;
+        bool protocol_failure = false;
+        try {
+            co_await (guarded(lane.flow.write_loop(*socket, liveness, current, on_written), why, protocol_failure) &&
+                      guarded(read_loop(n, *socket, liveness, generation), why, protocol_failure) &&
+                      guarded(lane.flow.tick_loop(liveness, current), why, protocol_failure));
+        } catch (...) {
+            if (why.empty()) why = describe_link_failure(std::current_exception());
+        }
+        lane.connected = false;
+        socket->close();
+        if (stopping_ || generation_ != generation) continue;
+        lane_lost(n, why, protocol_failure);
+    }
+}
+
+void LinkClient::lane_lost(std::size_t n, const std::string& why, bool protocol_failure) {
+    const std::string cache = cache_.to_string();
+    ++proxy_metrics().errors.link_lost;
+    if (resume_.retry.count() == 0 || protocol_failure) {
+        log_error({.peer = cache}, "link lane {} to img-cached at {} lost: {}", n, cache, why);
+        fail_session(fmt::format("lane {} lost: {}", n, why), true);
+        return;
+    }
+    log_warn({.peer = cache}, "link lane {} to img-cached at {} lost: {}; resuming it within {} s (link_retry_seconds)", n,
+             cache, why, whole_seconds(resume_.retry));
+    extra_[n - 1]->lost_at = std::chrono::steady_clock::now();
+}
+
+bool LinkClient::lane_may_retry(std::size_t n, const std::string& why, link::Backoff& backoff,
+                                std::chrono::steady_clock::duration& wait) {
+    using namespace std::chrono;
+    Lane& lane = *extra_[n - 1];
+    const auto now = steady_clock::now();
+    if (!lane.lost_at) lane.lost_at = now;  // a lane that never came up counts from its first attempt
+    const auto spent = now - *lane.lost_at;
+    if (spent >= resume_.retry) {
+        const std::string cache = cache_.to_string();
+        log_error({.peer = cache}, "link lane {} to img-cached at {} not connected within {} s (link_retry_seconds): {}",
+                  n, cache, whole_seconds(resume_.retry), why);
+        fail_session(fmt::format("lane {} not connected within {} s (link_retry_seconds): {}", n,
+                                 whole_seconds(resume_.retry), why), true);
+        return false;
+    }
+    wait = std::min<steady_clock::duration>(backoff.next(), resume_.retry - spent);
+    return true;
+}
+
+asio::awaitable<std::string> LinkClient::try_connect(link::LinkStream& socket, std::uint32_t lane, link::Hello& answer) {
     boost::system::error_code ec;
     tcp::resolver resolver(ex_);
     auto endpoints = co_await resolver.async_resolve(cache_.host, std::to_string(cache_.port),
@@ -211,7 +314,7 @@ asio::awaitable<std::string> LinkClient::try_connect(link::LinkStream& socket) {
     if (!ec) co_await asio::async_connect(socket.tcp(), endpoints, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return ec.message();
     // `||` waits for the first branch to *succeed*, so the handshake reports failure as a value.
-    auto outcome = co_await (try_handshake(socket) || sleep_for(kHandshakeTimeout));
+    auto outcome = co_await (try_handshake(socket, lane, answer) || sleep_for(kHandshakeTimeout));
     if (outcome.index() == 1) co_return std::string("no answer to the link handshake");
     co_return std::get<0>(outcome);
 }
@@ -220,6 +323,7 @@ void LinkClient::session_begins(const link::Hello& answer) {
     const std::string cache = cache_.to_string();
     if (session_known_ && answer.resume()) {
         flow_.window().resume_from(answer.received_through());
+        load_.acknowledged(0, flow_.window().acknowledged());
         ++proxy_metrics().link_resumes;
         std::string after;
         if (lost_at_) after = fmt::format(" after {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -230,30 +334,40 @@ void LinkClient::session_begins(const link::Hello& answer) {
         fail_session("img-cached at " + cache + " no longer holds the link session (it restarted, or the session "
                      "expired after its link_resume_seconds)", false);
     }
+    if (!session_known_) {
+        // A new session: as many lanes as both sides want (an older img-cached answers 0: one).
+        lanes_ = std::clamp<std::size_t>(answer.streams(), 1, streams_);
+        load_.reset(lanes_);
+        if (streams_ > 1)
+            log_info({.peer = cache}, "link session to img-cached at {} uses {} of {} lanes (link_streams)", cache,
+                     lanes_, streams_);
+    }
     session_known_ = true;
     abandoned_session_ = 0;
     lost_at_.reset();
 }
 
-asio::awaitable<void> LinkClient::guarded(asio::awaitable<void> loop) {
+asio::awaitable<void> LinkClient::guarded(asio::awaitable<void> loop, std::string& first_failure,
+                                          bool& protocol_failure) {
     try {
         co_await std::move(loop);
     } catch (const wire::ProtocolError&) {
-        if (first_failure_.empty()) {
-            first_failure_ = describe_link_failure(std::current_exception());
-            protocol_failure_ = true;
+        if (first_failure.empty()) {
+            first_failure = describe_link_failure(std::current_exception());
+            protocol_failure = true;
         }
         throw;
     } catch (...) {
         // The loop that fails first says why; the others only see their cancellation.
-        if (first_failure_.empty()) first_failure_ = describe_link_failure(std::current_exception());
+        if (first_failure.empty()) first_failure = describe_link_failure(std::current_exception());
         throw;
     }
 }
 
-asio::awaitable<std::string> LinkClient::try_handshake(link::LinkStream& socket) {
+asio::awaitable<std::string> LinkClient::try_handshake(link::LinkStream& socket, std::uint32_t lane,
+                                                       link::Hello& answer) {
     try {
-        co_await handshake(socket);
+        co_await handshake(socket, lane, answer);
     } catch (const boost::system::system_error& e) {
         if (e.code() == asio::error::eof) co_return std::string("img-cached closed the connection during the handshake");
         co_return link::explain_link_error(e.code());
@@ -263,15 +377,18 @@ asio::awaitable<std::string> LinkClient::try_handshake(link::LinkStream& socket)
     co_return std::string();
 }
 
-asio::awaitable<void> LinkClient::handshake(link::LinkStream& socket) {
+asio::awaitable<void> LinkClient::handshake(link::LinkStream& socket, std::uint32_t lane, link::Hello& answer_out) {
     std::string peer = "img-cached at " + cache_.to_string();
     co_await socket.handshake(std::move(peer));
     link::Hello hello;
     hello.set_version(link::kVersion);
     hello.set_node(host_name());
     hello.set_session(session_id_);
-    hello.set_resume(session_known_);
-    hello.set_received_through(flow_.counter().take_all());
+    // A lane above 0 always continues the session (its own numbering may still be at 0).
+    hello.set_resume(session_known_ || lane > 0);
+    hello.set_received_through(flow_of(lane).counter().take_all());
+    if (lane == 0 && streams_ > 1) hello.set_streams(static_cast<std::uint32_t>(streams_));
+    hello.set_lane(lane);
     hello.set_idle_timeout_ms(static_cast<std::uint32_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(resume_.idle_timeout).count()));
     hello.set_abandoned_session(abandoned_session_);
@@ -291,11 +408,13 @@ asio::awaitable<void> LinkClient::handshake(link::LinkStream& socket) {
     link::Hello answer;
     wire::decode_body(body, answer, "HELLO");
     if (answer.session() != session_id_) throw wire::ProtocolError("img-cached answered for another link session");
-    answer_ = answer;
+    answer_out = answer;
     spdlog::debug("img-cached at {} is {} (link version {})", cache_.to_string(), answer.node(), answer.version());
 }
 
-asio::awaitable<void> LinkClient::read_loop(link::LinkStream& socket, link::LinkLiveness& liveness) {
+asio::awaitable<void> LinkClient::read_loop(std::size_t n, link::LinkStream& socket, link::LinkLiveness& liveness,
+                                            std::uint64_t generation) {
+    auto& flow = flow_of(n);
     std::string body;
     for (;;) {
         link::HeaderBytes header_bytes;
@@ -303,17 +422,22 @@ asio::awaitable<void> LinkClient::read_loop(link::LinkStream& socket, link::Link
         auto header = link::decode_header(header_bytes);
         body.resize(header.body_length);
         co_await asio::async_read(socket, asio::buffer(body), asio::use_awaitable);
+        if (generation_ != generation) throw link::LinkStalled("the link session ended");
         const auto now = std::chrono::steady_clock::now();
         liveness.heard(now);
         if (header.type == link::FrameType::ack) {
-            if (flow_.acknowledged(body)) {
+            if (flow.acknowledged(body)) {
+                load_.acknowledged(n, flow.window().acknowledged());
                 liveness.acknowledged(now);
                 written_.notify();
             }
             continue;
         }
+        // img-cached's messages travel on lane 0; other lanes bring only ACKs.
+        if (n > 0)
+            throw wire::ProtocolError(fmt::format("img-cached sent a {} frame on lane {}", link::frame_type_name(header.type), n));
         handle_ack(header.type, body);
-        flow_.received(link::kHeaderBytes + body.size());
+        flow.received(link::kHeaderBytes + body.size());
     }
 }
 
@@ -384,7 +508,18 @@ void LinkClient::fail_session(const std::string& why, bool renew) {
     }
     snapshots_.clear();
     files_.clear();
+    // Connections of the session stop before their frames go: their loops see the generation
+    // change, and a closed socket no longer reads the frames' bytes.
+    if (renew && socket_) socket_->close();  // lane 0 begins the next session
+    for (auto& lane : extra_) {
+        if (lane->socket) lane->socket->close();
+        lane->flow.clear();
+        lane->joined = false;
+        lane->lost_at.reset();
+    }
     flow_.clear();
+    lanes_ = 1;
+    load_.reset(1);
     ++generation_;
     if (renew) {
         if (session_known_) abandoned_session_ = session_id_;
@@ -397,11 +532,25 @@ void LinkClient::fail_session(const std::string& why, bool renew) {
 
 asio::awaitable<void> LinkClient::flush(std::chrono::steady_clock::duration limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (connected_ && flow_.window().written() < flow_.window().queued() &&
-           std::chrono::steady_clock::now() < deadline) {
+    while (connected_ && !all_written() && std::chrono::steady_clock::now() < deadline) {
         asio::steady_timer timer(ex_, deadline);
         co_await (written_.wait() || timer.async_wait(asio::use_awaitable));
     }
+}
+
+void LinkClient::count_written(const LinkFrame& frame, bool resent) {
+    if (resent)
+        proxy_metrics().resent_bytes += frame.size;
+    else
+        proxy_metrics().sent_bytes += frame.size;
+    written_.notify();
+}
+
+bool LinkClient::all_written() const {
+    if (flow_.window().written() < flow_.window().queued()) return false;
+    for (const auto& lane : extra_)
+        if (lane->connected && lane->flow.window().written() < lane->flow.window().queued()) return false;
+    return true;
 }
 
 bool LinkClient::usable(const std::shared_ptr<OutgoingSnapshot>& snapshot) const {
@@ -459,11 +608,26 @@ std::uint64_t LinkClient::begin_file(const std::shared_ptr<OutgoingSnapshot>& sn
 void LinkClient::send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
                            PooledBuffer buffer, std::size_t size) {
     if (!usable(snapshot) || size == 0) return;
+    auto file = files_.find(file_tag);
+    if (file == files_.end()) return;  // its snapshot settled meanwhile
+    const std::uint64_t offset = file->second.size;
+    file->second.size += size;
     LinkFrame frame;
-    frame.data_header = link::encode_data_header(file_tag, static_cast<std::uint32_t>(size));
     frame.buffer = std::move(buffer);
     frame.size = size;
-    enqueue(std::move(frame));
+    if (lanes_ <= 1) {
+        const auto header = link::encode_data_header(file_tag, static_cast<std::uint32_t>(size));
+        std::copy(header.begin(), header.end(), frame.data_header.begin());
+        frame.header_size = header.size();
+        enqueue(std::move(frame));
+        return;
+    }
+    // Several lanes: the chunk names its offset and goes to the least-loaded lane that is up.
+    frame.data_header = link::encode_data_at_header(file_tag, offset, static_cast<std::uint32_t>(size));
+    frame.header_size = frame.data_header.size();
+    const std::size_t lane = load_.choose([this](std::size_t n) { return n == 0 ? connected_ : extra_[n - 1]->connected; });
+    const std::uint64_t number = flow_of(lane).send(std::move(frame));
+    load_.queued(lane, number, size);
 }
 
 void LinkClient::end_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,

@@ -7,6 +7,7 @@
 #include "util/async_event.hpp"
 #include "util/buffer_pool.hpp"
 #include "link/link_codec.hpp"
+#include "link/lane_load.hpp"
 #include "link/link_flow.hpp"
 #include "link/link_stream.hpp"
 
@@ -23,11 +24,12 @@
 
 namespace imgx::proxyd {
 
-// A numbered frame to img-cached: a message, or a DATA frame whose bytes stay in their pool
-// buffer until img-cached acknowledges them.
+// A numbered frame to img-cached: a message, or a DATA or DATA_AT frame whose bytes stay in
+// their pool buffer until img-cached acknowledges them.
 struct LinkFrame {
-    std::string message;  // a control frame, or empty for DATA
-    link::DataHeaderBytes data_header{};
+    std::string message;  // a control frame, or empty for DATA and DATA_AT
+    link::DataAtHeaderBytes data_header{};
+    std::size_t header_size = 0;  // the bytes of data_header in use
     PooledBuffer buffer;
     std::size_t size = 0;
 };
@@ -41,10 +43,11 @@ struct LinkResumeSettings {
 
 class LinkClient {
 public:
-    // `tls` null: plain TCP (plain_tcp); otherwise every connection is TLS with it.
+    // `tls` null: plain TCP (plain_tcp); otherwise every connection is TLS with it. `streams`:
+    // the lanes (TCP connections) each link session asks for (docs/link-protocol.md, "Lanes").
     LinkClient(const boost::asio::any_io_executor& ex, HostPort cache,
                std::chrono::steady_clock::duration connect_wait, LinkResumeSettings resume,
-               std::shared_ptr<link::LinkTls> tls = {});
+               std::shared_ptr<link::LinkTls> tls = {}, std::size_t streams = 1);
 
     // Starts the connect/reconnect loop.
     void start();
@@ -84,20 +87,48 @@ public:
 private:
     struct FileInFlight {
         std::shared_ptr<OutgoingSnapshot> snapshot;
-        std::uint64_t size = 0;
+        std::uint64_t size = 0;  // bytes queued so far: the offset of the next chunk
+    };
+    // A lane above 0 of the session: its own connection, numbering, ACKs and resume.
+    struct Lane {
+        explicit Lane(const boost::asio::any_io_executor& ex) : flow(ex) {}
+        link::LinkFlow<LinkFrame> flow;
+        std::shared_ptr<link::LinkStream> socket;
+        bool connected = false;
+        bool joined = false;             // img-cached knows the lane: the next connection resumes it
+        std::uint64_t generation = 0;    // the session it belongs to
+        std::optional<std::chrono::steady_clock::time_point> lost_at;
     };
 
     boost::asio::awaitable<void> run();
-    // Resolves, connects and shakes hands; the failure as text (empty on success: answer_ is set).
-    boost::asio::awaitable<std::string> try_connect(link::LinkStream& socket);
-    boost::asio::awaitable<std::string> try_handshake(link::LinkStream& socket);
-    boost::asio::awaitable<void> handshake(link::LinkStream& socket);
+    // Connects lane `n` (above 0) of each session that accepted it, and resumes it after a loss.
+    boost::asio::awaitable<void> run_lane(std::size_t n);
+    // Resolves, connects and shakes hands as lane `lane`; the failure as text (empty on success:
+    // `answer` is set).
+    boost::asio::awaitable<std::string> try_connect(link::LinkStream& socket, std::uint32_t lane, link::Hello& answer);
+    boost::asio::awaitable<std::string> try_handshake(link::LinkStream& socket, std::uint32_t lane, link::Hello& answer);
+    boost::asio::awaitable<void> handshake(link::LinkStream& socket, std::uint32_t lane, link::Hello& answer);
+    link::LinkFlow<LinkFrame>& flow_of(std::size_t lane) { return lane == 0 ? flow_ : extra_[lane - 1]->flow; }
+    // A frame went out (metrics; flush() waiters wake).
+    void count_written(const LinkFrame& frame, bool resent);
+    // Whether every queued frame of every lane was written.
+    [[nodiscard]] bool all_written() const;
     // Continues the session as img-cached's HELLO answer says (resumed, or it lost it).
     void session_begins(const link::Hello& answer);
-    boost::asio::awaitable<void> read_loop(link::LinkStream& socket, link::LinkLiveness& liveness);
-    // Runs a loop, recording the first failure of a connection in first_failure_.
-    boost::asio::awaitable<void> guarded(boost::asio::awaitable<void> loop);
+    // Reads lane `n`'s frames until the connection fails or session `generation` ends.
+    boost::asio::awaitable<void> read_loop(std::size_t n, link::LinkStream& socket, link::LinkLiveness& liveness,
+                                           std::uint64_t generation);
+    // Runs a loop, recording the first failure of a connection in `first_failure` (and whether it
+    // was a bad frame in `protocol_failure`).
+    boost::asio::awaitable<void> guarded(boost::asio::awaitable<void> loop, std::string& first_failure,
+                                         bool& protocol_failure);
     void handle_ack(link::FrameType type, const std::string& body);
+    // Lane `n` (above 0) is lost: resumed within the retry budget, or the session fails.
+    void lane_lost(std::size_t n, const std::string& why, bool protocol_failure);
+    // Lane `n` could not be connected: false (and the session failed) once the budget ran out;
+    // otherwise how long to wait before the next attempt in `wait`.
+    bool lane_may_retry(std::size_t n, const std::string& why, link::Backoff& backoff,
+                        std::chrono::steady_clock::duration& wait);
     bool usable(const std::shared_ptr<OutgoingSnapshot>& snapshot) const;
     void enqueue(LinkFrame frame);
     void connection_lost(const std::string& why);
@@ -135,6 +166,10 @@ private:
     std::map<std::uint64_t, std::shared_ptr<OutgoingSnapshot>> snapshots_;  // by tag, until settled
     std::map<std::uint64_t, FileInFlight> files_;                           // by tag, until acked
     std::shared_ptr<link::LinkStream> socket_;
+    std::size_t streams_;                       // lanes asked for
+    std::size_t lanes_ = 1;                     // lanes img-cached accepted for the current session
+    std::vector<std::unique_ptr<Lane>> extra_;  // lanes 1 .. streams_ - 1
+    link::LaneLoad load_;                       // unacknowledged DATA_AT bytes per lane
 };
 
 }  // namespace imgx::proxyd

@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
     auto ex = io.get_executor();
     BufferPool pool(ex, options.chunk_bytes, options.buffer_count);
     proxyd::LinkClient link(ex, options.cache, std::chrono::seconds(options.link_wait_seconds),
-                            proxyd::link_resume_settings(options), tls);
+                            proxyd::link_resume_settings(options), tls, options.link_streams);
     proxyd::SnapshotRegistry registry(ex);
     proxyd::CaptureContext context{link, pool, registry};
     proxyd::RemoteChains chains(ex, link, registry, options.chain_memory_bytes);

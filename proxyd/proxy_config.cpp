@@ -7,7 +7,7 @@
 namespace imgx::proxyd {
 
 void apply_proxy_config(const config::Section& document, ProxyOptions& out) {
-    document.only_keys({"cache", "capture", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "buffers", "link_wait_seconds", "link_retry_seconds", "link_idle_timeout_seconds",
+    document.only_keys({"cache", "capture", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "buffers", "link_wait_seconds", "link_retry_seconds", "link_idle_timeout_seconds", "link_streams",
                         "remote_data", "chain_memory_mib", "metrics", "metrics_allow_remote", "plain_tcp", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_min_version", "tls_server_name"});
     document.string("cache", [&](std::string_view v) { out.cache = parse_host_port(v); });
     config::read_endpoints(document, "capture", out.captures);
@@ -30,6 +30,8 @@ void apply_proxy_config(const config::Section& document, ProxyOptions& out) {
                      [&](std::int64_t v) { out.link_retry_seconds = static_cast<unsigned>(v); });
     document.integer("link_idle_timeout_seconds", 1, kMaxLinkIdleTimeoutSeconds,
                      [&](std::int64_t v) { out.link_idle_timeout_seconds = static_cast<unsigned>(v); });
+    document.integer("link_streams", 1, kMaxLinkStreams,
+                     [&](std::int64_t v) { out.link_streams = static_cast<unsigned>(v); });
     document.string("remote_data", [&](std::string_view v) {
         out.remote_reads_on_socket = config::parse_remote_data_socket(v);
     });
@@ -50,6 +52,7 @@ std::string format_proxy_config(const ProxyOptions& options) {
     out += "link_wait_seconds = " + std::to_string(options.link_wait_seconds) + "\n";
     out += "link_retry_seconds = " + std::to_string(options.link_retry_seconds) + "\n";
     out += "link_idle_timeout_seconds = " + std::to_string(options.link_idle_timeout_seconds) + "\n";
+    out += "link_streams = " + std::to_string(options.link_streams) + "\n";
     out += "remote_data = " +
            config::quoted(config::remote_data_name(options.remote_reads_on_socket)) + "\n";
     out += "chain_memory_mib = " + std::to_string(options.chain_memory_bytes >> 20) + "\n";

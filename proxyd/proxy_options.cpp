@@ -15,7 +15,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: img-proxyd [--config FILE] [--cache HOST:PORT] [--capture DIR[=SNAPSHOT]]...\n"
     "                  [--control PATH] [--log-level LEVEL] [--buffers N] [--link-wait SECONDS]\n"
-    "                  [--link-retry SECONDS] [--link-idle-timeout SECONDS]\n"
+    "                  [--link-retry SECONDS] [--link-idle-timeout SECONDS] [--link-streams N]\n"
     "                  [--remote-data pipe|socket] [--chain-memory MIB] [--shutdown-grace SECONDS]\n"
     "                  [--metrics ADDR:PORT [--metrics-allow-remote]]\n"
     "                  [--allow-uid UID]... [--allow-gid GID]...\n"
@@ -47,6 +47,8 @@ constexpr const char* kUsage =
     "                        before they fail (default 60; 0: fail at once)\n"
     "  --link-idle-timeout SECONDS  a link with no answer from img-cached this long counts as\n"
     "                        lost and is reconnected (default 15)\n"
+    "  --link-streams N      TCP connections to img-cached, 1-16; file data goes to the least\n"
+    "                        loaded one (default 1)\n"
     "  --remote-data MODE    how --remote dumps read parent images: pipe (2020 builds, default)\n"
     "                        or socket (2017-2019 builds)\n"
     "  --chain-memory MIB    memory for images kept during --remote pre-dump chains (default "
@@ -101,6 +103,9 @@ ArgReader make_reader(ProxyOptions& settings, Actions& actions) {
     });
     args.value("--link-idle-timeout", [&](std::string_view v) {
         settings.link_idle_timeout_seconds = config::parse_number(v, 1, kMaxLinkIdleTimeoutSeconds);
+    });
+    args.value("--link-streams", [&](std::string_view v) {
+        settings.link_streams = config::parse_number(v, 1, kMaxLinkStreams);
     });
     args.value("--remote-data", [&](std::string_view v) {
         settings.remote_reads_on_socket = config::parse_remote_data_socket(v);

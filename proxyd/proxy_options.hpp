@@ -23,6 +23,7 @@ inline constexpr unsigned kMaxLinkWaitSeconds = 86400;
 inline constexpr unsigned kMaxLinkRetrySeconds = 86400;
 inline constexpr unsigned kMaxLinkIdleTimeoutSeconds = 3600;
 inline constexpr unsigned kMaxChainMemoryMib = 1u << 24;
+inline constexpr unsigned kMaxLinkStreams = 16;
 
 struct ProxyOptions {
     HostPort cache;  // required (from --cache or the configuration); empty host: not given
@@ -36,6 +37,7 @@ struct ProxyOptions {
     unsigned link_wait_seconds = 30;      // how long a new dump waits for an absent link
     unsigned link_retry_seconds = 60;     // how long a lost link may take to resume (0: fail at once)
     unsigned link_idle_timeout_seconds = 15;  // a link without answers this long counts as stalled
+    unsigned link_streams = 1;            // TCP connections (lanes) per link session
     bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for dump-side reads
     std::uint64_t chain_memory_bytes = 4ull << 30;  // images kept for img-remote pre-dump chains
     unsigned shutdown_grace_seconds = config::kDefaultShutdownGraceSeconds;  // drain on SIGTERM

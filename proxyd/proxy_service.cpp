@@ -34,6 +34,7 @@ std::optional<std::chrono::seconds> reload(ProxyParts& parts, ProxyOptions& curr
     note_restart_needed({{"cache", current.cache.to_string(), next.cache.to_string()},
                          {"control", current.control, next.control},
                          {"buffers", std::to_string(current.buffer_count), std::to_string(next.buffer_count)},
+                         {"link_streams", std::to_string(current.link_streams), std::to_string(next.link_streams)},
                          {"remote_data", std::to_string(current.remote_reads_on_socket),
                           std::to_string(next.remote_reads_on_socket)},
                          {"metrics", current.metrics.address.to_string(), next.metrics.address.to_string()},

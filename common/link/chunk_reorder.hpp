@@ -36,6 +36,7 @@ public:
     // FILE_END announced the file's size; the check waits until ready_to_check().
     void set_size(std::uint64_t size) noexcept { size_ = size; }
     [[nodiscard]] bool size_known() const noexcept { return size_.has_value(); }
+    [[nodiscard]] std::uint64_t announced_size() const noexcept { return size_.value_or(0); }
     // The size is known and the file holds every byte up to it, or bytes beyond it arrived (the
     // check then fails on the size): either way the verdict need not wait for more chunks.
     [[nodiscard]] bool ready_to_check() const noexcept { return size_ && (next_ >= *size_ || end() > *size_); }

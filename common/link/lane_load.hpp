@@ -15,7 +15,10 @@ public:
     explicit LaneLoad(std::size_t lanes = 1) : lanes_(lanes) {}
 
     // Starts over with `lanes` lanes, none loaded.
-    void reset(std::size_t lanes) { lanes_.assign(lanes, {}); }
+    void reset(std::size_t lanes) {
+        lanes_.assign(lanes, {});
+        start_ = 0;
+    }
     [[nodiscard]] std::size_t lanes() const noexcept { return lanes_.size(); }
 
     // Frame `number` of `lane` carries `bytes` bytes of file data.
@@ -38,18 +41,22 @@ public:
     [[nodiscard]] std::uint64_t unacknowledged(std::size_t lane) const { return lanes_.at(lane).unacknowledged; }
 
     // The lane for the next chunk: among the lanes `up` says are connected (all of them if none
-    // is), the one with the fewest unacknowledged bytes; the lowest number on a tie.
+    // is), the one with the fewest unacknowledged bytes. Ties go round: the search starts after
+    // the lane chosen last, so idle lanes share the chunks instead of the first taking them all.
     template <typename Up>
-    [[nodiscard]] std::size_t choose(Up up) const {
+    std::size_t choose(Up up) {
+        const std::size_t count = lanes_.size();
         bool any_up = false;
-        for (std::size_t i = 0; i < lanes_.size(); ++i) any_up = any_up || up(i);
+        for (std::size_t i = 0; i < count; ++i) any_up = any_up || up(i);
         std::size_t best = 0;
         bool found = false;
-        for (std::size_t i = 0; i < lanes_.size(); ++i) {
+        for (std::size_t k = 0; k < count; ++k) {
+            const std::size_t i = (start_ + k) % count;
             if (any_up && !up(i)) continue;
             if (!found || lanes_[i].unacknowledged < lanes_[best].unacknowledged) best = i;
             found = true;
         }
+        start_ = (best + 1) % count;
         return best;
     }
 
@@ -59,6 +66,7 @@ private:
         std::uint64_t unacknowledged = 0;
     };
     std::vector<Lane> lanes_;
+    std::size_t start_ = 0;  // where the next search begins
 };
 
 }  // namespace imgx::link

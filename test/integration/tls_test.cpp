@@ -56,6 +56,17 @@ std::string dump_pages(const DaemonPair& pair, const std::string& pages) {
                       deadline_in(kTimeout));
 }
 
+// Dumps `pages` (and inventory.img), waits for img-proxyd's confirmation, restores pages-1.img
+// and compares it.
+void migrate_pages(DaemonPair& pair, const std::string& pages) {
+    REQUIRE(dump_pages(pair, pages).empty());
+    CHECK(pair.ctl(Side::proxy, {"wait", "job1", "--timeout", "20"}, seconds(30)).exit_status == 0);
+    StreamRestoreSession restore(pair.serve_dir("job1"));
+    std::string got;
+    REQUIRE(restore.fetch("pages-1.img", got, deadline_in(kTimeout)) == Answer::exists);
+    CHECK(got == pages);
+}
+
 std::string log_of(DaemonPair& pair, Side side) { return read_text_file(pair.process(side).log_path()); }
 
 // Waits until `side`'s log contains `text` (bounded); the log either way.
@@ -91,15 +102,16 @@ void expect_link_refused(DaemonPair& pair, const std::string& proxy_reason, cons
 TEST_CASE("a migration over TLS delivers identical bytes, both sides naming the peer's certificate") {
     Certificates certs;
     DaemonPair pair(tls_pair(certs));
-    const auto pages = make_content(70, kPagesBytes);
-    REQUIRE(dump_pages(pair, pages).empty());
-    CHECK(pair.ctl(Side::proxy, {"wait", "job1", "--timeout", "20"}, seconds(30)).exit_status == 0);
-    StreamRestoreSession restore(pair.serve_dir("job1"));
-    std::string got;
-    REQUIRE(restore.fetch("pages-1.img", got, deadline_in(kTimeout)) == Answer::exists);
-    CHECK(got == pages);
+    migrate_pages(pair, make_content(70, kPagesBytes));
     CHECK(log_of(pair, Side::cache).find("certificate identity 'proxy1.test'") != std::string::npos);
     CHECK(log_of(pair, Side::proxy).find("(TLS, certificate of 'localhost')") != std::string::npos);
+}
+
+TEST_CASE("a migration over TLS on four link lanes delivers identical bytes") {
+    Certificates certs;
+    DaemonPair pair(tls_pair(certs, {}, {"--link-streams", "4"}));
+    migrate_pages(pair, make_content(74, 4 * kPagesBytes));
+    CHECK(log_of(pair, Side::cache).find("as lane 3") != std::string::npos);
 }
 
 TEST_CASE("fault: proxy certificate from another CA -> dump fails at the proxy (unknown CA), cache stores nothing",

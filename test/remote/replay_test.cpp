@@ -52,6 +52,10 @@ TEST_CASE("g3-counter replayed as G1: null control ids, DUMP_FINISH and RESTORE_
     replay_both(Generation::g1, {"--remote-data", "socket"}, {"--remote-data", "socket"});
 }
 
+TEST_CASE("g3-counter replayed as G3 over four link lanes: byte-identical") {
+    replay_both(Generation::g3, {}, {"--link-streams", "4"});
+}
+
 TEST_CASE("the client's image and control frames equal every frame CRIU sent in g3-counter") {
     const auto trace = load_g3_trace_or_skip(kScenario);
     int compared = 0;

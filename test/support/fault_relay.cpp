@@ -88,8 +88,9 @@ public:
 private:
     void start_body() {
         body_left_ = header_[0] | header_[1] << 8 | header_[2] << 16 | std::uint32_t(header_[3]) << 24;
-        is_data_ = header_[4] == static_cast<unsigned char>(imgx::link::FrameType::data);
-        tag_left_ = is_data_ ? std::min<std::uint64_t>(imgx::link::kDataTagBytes, body_left_) : 0;
+        const auto type = static_cast<imgx::link::FrameType>(header_[4]);
+        is_data_ = imgx::link::is_data(type);
+        tag_left_ = is_data_ ? std::min<std::uint64_t>(imgx::link::data_prefix_bytes(type), body_left_) : 0;
     }
 
     std::size_t preamble_left_ = imgx::link::kPreamble.size();
@@ -174,6 +175,14 @@ void FaultRelay::cut_connections_at(std::vector<std::uint64_t> stream_offsets) {
     cuts_.assign(stream_offsets.begin(), stream_offsets.end());
     cuts_left_ = stream_offsets.size();
     fault_happened_ = stream_offsets.empty();
+}
+
+void FaultRelay::cut_connection_at(int number, std::uint64_t stream_offset) {
+    std::lock_guard lock(mutex_);
+    cut_number_ = number;
+    cut_number_offset_ = stream_offset;
+    cuts_left_ = 1;
+    fault_happened_ = false;
 }
 
 void FaultRelay::disarm() {
@@ -297,6 +306,8 @@ void FaultRelay::run() {
                 if (!cuts_.empty()) {
                     link.cut_offset = cuts_.front();
                     cuts_.pop_front();
+                } else if (cut_number_ != 0 && number == cut_number_) {
+                    link.cut_offset = cut_number_offset_;
                 }
             }
         }

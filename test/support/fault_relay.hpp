@@ -33,6 +33,9 @@ public:
     // Cuts each of the next connections in turn: the first at offsets[0] of its own stream, the
     // one after it at offsets[1], ...; fault_happened() once every cut was made.
     void cut_connections_at(std::vector<std::uint64_t> stream_offsets);
+    // Cuts only connection number `number` (counting from 1 since the relay started; e.g. one
+    // lane of a multi-lane link) at `stream_offset` of its own stream.
+    void cut_connection_at(int number, std::uint64_t stream_offset);
     // Stalls the connection that reaches the offset until release_stall(); later connections
     // pass untouched (a reconnection gets through).
     void stall_at(std::uint64_t stream_offset);
@@ -85,6 +88,8 @@ private:
     int fault_link_ = 0;     // the connection a relative fault was resolved on (0: any)
     std::deque<std::uint64_t> cuts_;  // cut_connections_at: offsets of connections not yet accepted
     std::size_t cuts_left_ = 0;       // cuts not yet made
+    int cut_number_ = 0;              // cut_connection_at: the connection to cut (0: none)
+    std::uint64_t cut_number_offset_ = 0;
     std::thread thread_;
 };
 

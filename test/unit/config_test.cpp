@@ -397,6 +397,22 @@ TEST_CASE("prefault_mib: key, flag that wins, print-config, limits, no more than
     CHECK_THROWS_AS(cache({"--listen", "127.0.0.1:7411", "--prefault", "99999999999"}), imgx::UsageError);
 }
 
+TEST_CASE("link_streams: key, flag that wins, default 1, range 1-16") {
+    TempDir dir;
+    const std::string pmain = dir.path() + "/img-proxyd.toml";
+    write_file(pmain, "cache = \"h:1\"\nlink_streams = 4\n");
+    CHECK(proxy({"--config", pmain}).options.link_streams == 4);
+    auto p = proxy({"--config", pmain, "--link-streams", "2"});
+    CHECK(p.options.link_streams == 2);
+    CHECK(proxyd::format_proxy_config(p.options).find("link_streams = 2\n") != std::string::npos);
+    CHECK(proxy({"--cache", "h:1"}).options.link_streams == 1);
+    CHECK(proxy({"--cache", "h:1", "--link-streams", "16"}).options.link_streams == 16);
+    CHECK_THROWS_AS(proxy({"--cache", "h:1", "--link-streams", "0"}), UsageError);
+    CHECK_THROWS_AS(proxy({"--cache", "h:1", "--link-streams", "17"}), UsageError);
+    write_file(pmain, "cache = \"h:1\"\nlink_streams = 17\n");
+    CHECK(config_error([&] { proxy({"--config", pmain}); }).key() == "link_streams");
+}
+
 TEST_CASE("link resume budgets: keys, flags that win, documented defaults and limits") {
     TempDir dir;
     const std::string pmain = dir.path() + "/img-proxyd.toml";

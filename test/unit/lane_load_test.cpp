@@ -43,6 +43,13 @@ TEST_CASE("acknowledgements free a lane's load; a slow lane gets fewer chunks") 
     CHECK(load.unacknowledged(0) == 100);
 }
 
+TEST_CASE("idle lanes take turns, so every lane carries chunks when acknowledgements are quick") {
+    LaneLoad load(4);
+    std::vector<std::size_t> chosen;
+    for (int i = 0; i < 8; ++i) chosen.push_back(load.choose(all_up));  // each acknowledged at once
+    CHECK(chosen == std::vector<std::size_t>{0, 1, 2, 3, 0, 1, 2, 3});
+}
+
 TEST_CASE("lanes that are down get no chunks while another is up") {
     LaneLoad load(3);
     load.queued(0, 1, 500);

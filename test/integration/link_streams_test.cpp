@@ -1,0 +1,93 @@
+// Link lanes (link_streams): one link session over several TCP connections, file data striped
+// over them and put back in order on img-cached; a lane cut mid-file resumes like the link does.
+#include <catch2/catch.hpp>
+
+#include "support/content.hpp"
+#include "support/criu_client.hpp"
+#include "support/daemon_pair.hpp"
+#include "support/fault_relay.hpp"
+#include "support/generated_dump.hpp"
+#include "support/pipe_writer.hpp"
+
+#include <memory>
+
+using namespace imgtest;
+
+namespace {
+
+constexpr auto kTimeout = seconds(30);
+constexpr std::uint64_t kMiB = 1 << 20;
+
+std::string log_of(DaemonPair& pair, Side side) { return read_text_file(pair.process(side).log_path()); }
+
+int wait_exit(DaemonPair& pair, Side side) {
+    return pair.ctl(side, {"wait", "job1", "--timeout", "25"}, seconds(35)).exit_status;
+}
+
+std::string fetch(const DaemonPair& pair, const std::string& name) {
+    StreamRestoreSession restore(pair.serve_dir("job1"));
+    std::string got;
+    if (restore.fetch(name, got, deadline_in(kTimeout)) != Answer::exists) return "(not served)";
+    return got;
+}
+
+}  // namespace
+
+TEST_CASE("a migration over four link lanes delivers identical bytes") {
+    PairOptions options;
+    options.proxy_args = {"--link-streams", "4"};
+    DaemonPair pair(options);
+    auto files = generate_files("many", 81, 24);
+    files.push_back({"pages-1.img", make_content(82, 24 * kMiB)});  // many chunks on every lane
+    files.push_back({"empty.img", ""});
+    const auto dumped = dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout));
+    REQUIRE(dumped.empty());
+    CHECK(wait_exit(pair, Side::proxy) == 0);
+    CHECK(wait_exit(pair, Side::cache) == 0);
+    CHECK(restore_and_compare(pair.serve_dir("job1"), files, {"absent.img"}, deadline_in(kTimeout)) == "");
+    CHECK(log_of(pair, Side::proxy).find("uses 4 of 4 lanes") != std::string::npos);
+    CHECK(log_of(pair, Side::cache).find("as lane 3") != std::string::npos);
+}
+
+TEST_CASE("several dumps after one another over two link lanes all arrive whole") {
+    PairOptions options;
+    options.proxy_args = {"--link-streams", "2", "--buffers", "4"};
+    DaemonPair pair(options);
+    for (int round = 0; round < 3; ++round) {
+        const std::vector<GeneratedFile> files = {{"pages-1.img", make_content(90 + round, 5 * kMiB + 17)},
+                                                  {"inventory.img", "inv" + std::to_string(round)}};
+        REQUIRE(dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout)).empty());
+        CHECK(wait_exit(pair, Side::proxy) == 0);
+        CHECK(restore_and_compare(pair.serve_dir("job1"), files, {}, deadline_in(kTimeout)) == "");
+    }
+}
+
+TEST_CASE("fault: one of four link streams cut mid-file -> resumed, exact bytes", "[fault]") {
+    PairOptions options;
+    options.start_proxy = false;
+    options.proxy_args = {"--link-streams", "4", "--buffers", "8", "--link-retry", "15", "--link-idle-timeout", "2"};
+    options.cache_args = {"--link-resume", "15"};
+    auto pair = std::make_unique<DaemonPair>(options);
+    FaultRelay relay(pair->port());
+    // Connection 1 is lane 0; connection 3 is one of the data-only lanes, cut after it carried
+    // a little more than one chunk of its share of the file.
+    relay.cut_connection_at(3, kMiB + kMiB / 2);
+    pair->route_link_through(relay.port());
+    pair->start_proxy();
+
+    const auto pages = make_content(83, 32 * kMiB);
+    StreamDumpSession session(pair->capture_dir("job1"));
+    REQUIRE(write_and_close(session.announce("pages-1.img"), pages, deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(write_and_close(session.announce("inventory.img"), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE_NOTHROW(session.close());  // CRIU saw no error
+
+    REQUIRE(relay.wait_for_fault(deadline_in(kTimeout)));
+    CHECK(wait_exit(*pair, Side::proxy) == 0);
+    CHECK(wait_exit(*pair, Side::cache) == 0);
+    CHECK(fetch(*pair, "pages-1.img") == pages);
+    CHECK(fetch(*pair, "inventory.img") == "inv");
+    CHECK(relay.connections() >= 5);  // four lanes and the cut one again
+    const auto proxy_log = log_of(*pair, Side::proxy);
+    CHECK(proxy_log.find("lost") != std::string::npos);
+    CHECK(proxy_log.find("resumed") != std::string::npos);
+}
