@@ -14,7 +14,7 @@ constexpr const char* kUsage =
     "usage: img-bench [--scenario 1gib|small|concurrent|all] [--size-mib N] [--runs N]\n"
     "                 [--time-limit S] [--pipe-write vmsplice|write] [--proxyd PATH] [--cached "
     "PATH]\n"
-    "                 [--tls DIR] [--prefault MIB]\n"
+    "                 [--tls DIR] [--prefault MIB] [--streams N]\n"
     "\n"
     "Starts img-cached and img-proxyd on loopback, dumps generated snapshots through them as\n"
     "`criu dump --stream` would, restores them as `criu restore --stream` would, checks every\n"
@@ -33,7 +33,9 @@ constexpr const char* kUsage =
     "  --prefault MIB    start img-cached with --prefault MIB (image memory faulted in at its\n"
     "                    start; default: not given, so the first round receives into fresh pages)\n"
     "  --tls DIR         a TLS link with the certificates scripts/make-throwaway-pki DIR made\n"
-    "                    (default: plain TCP); the baseline stays plain\n";
+    "                    (default: plain TCP); the baseline stays plain\n"
+    "  --streams N       img-proxyd's --link-streams: TCP connections of the link, 1-16\n"
+    "                    (default 1); the baseline stays one stream\n";
 
 unsigned parse_number(std::string_view text, unsigned min, unsigned max) {
     unsigned value = 0;
@@ -74,6 +76,7 @@ bool parse_bench_options(int argc, char** argv, BenchOptions& out) {
     args.value("--cached", [&](std::string_view v) { out.daemons.cached = std::string(v); });
     args.value("--tls", [&](std::string_view v) { out.daemons.tls_dir = std::string(v); });
     args.value("--prefault", [&](std::string_view v) { out.daemons.cached_prefault_mib = parse_number(v, 0, 1 << 24); });
+    args.value("--streams", [&](std::string_view v) { out.daemons.streams = parse_number(v, 1, 16); });
     args.toggle("--help", [&] {
         std::fputs(kUsage, stdout);
         done = true;

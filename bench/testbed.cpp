@@ -65,7 +65,8 @@ Testbed::Testbed(const DaemonPaths& paths, const std::vector<std::string>& snaps
     cache_control_ = root_ + "/c.sock";
     const std::string address = "127.0.0.1:" + std::to_string(free_loopback_port());
     std::vector<std::string> cache_args = {"--listen", address, "--control", cache_control_, "--log-level", "warning"};
-    std::vector<std::string> proxy_args = {"--cache", address, "--control", proxy_control_, "--log-level", "warning"};
+    std::vector<std::string> proxy_args = {"--cache", address, "--control", proxy_control_, "--log-level", "warning",
+                                           "--link-streams", std::to_string(paths.streams)};
     if (paths.tls_dir.empty()) {
         cache_args.push_back("--plain-tcp");
         proxy_args.push_back("--plain-tcp");

@@ -17,6 +17,8 @@ struct DaemonPaths {
     std::string tls_dir;
     // img-cached's --prefault (MiB of image memory faulted in at its start); 0: not given.
     unsigned cached_prefault_mib = 0;
+    // img-proxyd's --link-streams: TCP connections (lanes) of the link.
+    unsigned streams = 1;
 };
 
 class Testbed {

@@ -321,7 +321,8 @@ asio::awaitable<std::string> LinkClient::try_connect(link::LinkStream& socket, s
 
 void LinkClient::session_begins(const link::Hello& answer) {
     const std::string cache = cache_.to_string();
-    if (session_known_ && answer.resume()) {
+    const bool resumed = session_known_ && answer.resume();
+    if (resumed) {
         flow_.window().resume_from(answer.received_through());
         load_.acknowledged(0, flow_.window().acknowledged());
         ++proxy_metrics().link_resumes;
@@ -334,7 +335,7 @@ void LinkClient::session_begins(const link::Hello& answer) {
         fail_session("img-cached at " + cache + " no longer holds the link session (it restarted, or the session "
                      "expired after its link_resume_seconds)", false);
     }
-    if (!session_known_) {
+    if (!resumed) {
         // A new session: as many lanes as both sides want (an older img-cached answers 0: one).
         lanes_ = std::clamp<std::size_t>(answer.streams(), 1, streams_);
         load_.reset(lanes_);

@@ -10,6 +10,7 @@
 #include "support/pipe_writer.hpp"
 
 #include <memory>
+#include <thread>
 
 using namespace imgtest;
 
@@ -90,4 +91,37 @@ TEST_CASE("fault: one of four link streams cut mid-file -> resumed, exact bytes"
     const auto proxy_log = log_of(*pair, Side::proxy);
     CHECK(proxy_log.find("lost") != std::string::npos);
     CHECK(proxy_log.find("resumed") != std::string::npos);
+}
+
+TEST_CASE("fault: img-cached killed (kill -9) mid-dump over four link lanes -> failed loudly, the next dump uses "
+          "four lanes again",
+          "[fault]") {
+    PairOptions options;
+    options.proxy_args = {"--link-streams", "4", "--buffers", "8", "--link-retry", "15", "--link-idle-timeout", "2"};
+    options.cache_args = {"--link-resume", "15"};
+    DaemonPair pair(options);
+    const auto pages = make_content(84, 24 * kMiB);
+    {
+        StreamDumpSession session(pair.capture_dir("job1"));
+        auto pipe = session.announce("pages-1.img");
+        make_nonblocking(pipe.get());
+        const auto first = write_all(pipe.get(), std::string_view(pages).substr(0, 2 * kMiB), deadline_in(kTimeout));
+        REQUIRE(first.status == IoStatus::ok);
+        std::this_thread::sleep_for(milliseconds(300));
+        pair.kill(Side::cache);
+        pair.restart(Side::cache);  // same port; it knows nothing of the session
+        const auto rest = write_all(pipe.get(), std::string_view(pages).substr(2 * kMiB), deadline_in(kTimeout));
+        CHECK(rest.status != IoStatus::ok);  // the dump failed: CRIU's pipe was closed
+    }
+    CHECK(wait_exit(pair, Side::proxy) == 1);
+    CHECK(log_of(pair, Side::proxy).find("no longer holds the link session") != std::string::npos);
+
+    const std::vector<GeneratedFile> files = {{"pages-1.img", pages}, {"inventory.img", "inv"}};
+    REQUIRE(dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout)).empty());
+    CHECK(wait_exit(pair, Side::proxy) == 0);
+    CHECK(restore_and_compare(pair.serve_dir("job1"), files, {}, deadline_in(kTimeout)) == "");
+    const auto proxy_log = log_of(pair, Side::proxy);
+    const auto first_session = proxy_log.find("uses 4 of 4 lanes");
+    REQUIRE(first_session != std::string::npos);
+    CHECK(proxy_log.find("uses 4 of 4 lanes", first_session + 1) != std::string::npos);
 }
