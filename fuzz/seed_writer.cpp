@@ -195,6 +195,22 @@ void write_link_seeds(const std::vector<Recording>& recordings, Corpus& corpus) 
     abort.set_reason("CRIU closed the connection");
     corpus.add("proxy-remote-abort", hello() + link::encode_message(link::FrameType::snapshot_begin, chain) +
                                          link::encode_message(link::FrameType::snapshot_abort, abort));
+
+    // A lane above 0 of a multi-lane session: DATA_AT chunks out of order and an ACK.
+    link::Hello lane;
+    lane.set_version(link::kVersion);
+    lane.set_session(7);
+    lane.set_resume(true);
+    lane.set_lane(2);
+    std::string lane_frames = std::string(link::kPreamble.begin(), link::kPreamble.end()) +
+                              link::encode_message(link::FrameType::hello, lane);
+    for (const std::uint64_t offset : {4u, 0u}) {
+        const auto header = link::encode_data_at_header(3, offset, 4);
+        lane_frames += std::string(header.begin(), header.end()) + "page";
+    }
+    link::Ack ack;
+    ack.set_received_through(2);
+    corpus.add("proxy-lane", lane_frames + link::encode_message(link::FrameType::ack, ack));
 }
 
 void write_control_seeds(const std::vector<Recording>& recordings, Corpus& control, Corpus& names) {

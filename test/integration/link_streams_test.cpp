@@ -8,6 +8,7 @@
 #include "support/fault_relay.hpp"
 #include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
+#include "support/relayed_pair.hpp"
 
 #include <memory>
 #include <thread>
@@ -23,6 +24,14 @@ std::string log_of(DaemonPair& pair, Side side) { return read_text_file(pair.pro
 
 int wait_exit(DaemonPair& pair, Side side) {
     return pair.ctl(side, {"wait", "job1", "--timeout", "25"}, seconds(35)).exit_status;
+}
+
+// Four lanes, resuming on, short budgets and idle timeout (the fault tests stay quick).
+PairOptions four_lanes_resuming() {
+    PairOptions options;
+    options.proxy_args = {"--link-streams", "4", "--buffers", "8", "--link-retry", "15", "--link-idle-timeout", "2"};
+    options.cache_args = {"--link-resume", "15"};
+    return options;
 }
 
 std::string fetch(const DaemonPair& pair, const std::string& name) {
@@ -64,17 +73,11 @@ TEST_CASE("several dumps after one another over two link lanes all arrive whole"
 }
 
 TEST_CASE("fault: one of four link streams cut mid-file -> resumed, exact bytes", "[fault]") {
-    PairOptions options;
-    options.start_proxy = false;
-    options.proxy_args = {"--link-streams", "4", "--buffers", "8", "--link-retry", "15", "--link-idle-timeout", "2"};
-    options.cache_args = {"--link-resume", "15"};
-    auto pair = std::make_unique<DaemonPair>(options);
-    FaultRelay relay(pair->port());
     // Connection 1 is lane 0; connection 3 is one of the data-only lanes, cut after it carried
     // a little more than one chunk of its share of the file.
-    relay.cut_connection_at(3, kMiB + kMiB / 2);
-    pair->route_link_through(relay.port());
-    pair->start_proxy();
+    RelayedPair rig([](FaultRelay& relay) { relay.cut_connection_at(3, kMiB + kMiB / 2); }, four_lanes_resuming());
+    auto& pair = rig.pair;
+    auto& relay = *rig.relay;
 
     const auto pages = make_content(83, 32 * kMiB);
     StreamDumpSession session(pair->capture_dir("job1"));
@@ -96,10 +99,7 @@ TEST_CASE("fault: one of four link streams cut mid-file -> resumed, exact bytes"
 TEST_CASE("fault: img-cached killed (kill -9) mid-dump over four link lanes -> failed loudly, the next dump uses "
           "four lanes again",
           "[fault]") {
-    PairOptions options;
-    options.proxy_args = {"--link-streams", "4", "--buffers", "8", "--link-retry", "15", "--link-idle-timeout", "2"};
-    options.cache_args = {"--link-resume", "15"};
-    DaemonPair pair(options);
+    DaemonPair pair(four_lanes_resuming());
     const auto pages = make_content(84, 24 * kMiB);
     {
         StreamDumpSession session(pair.capture_dir("job1"));
@@ -124,4 +124,18 @@ TEST_CASE("fault: img-cached killed (kill -9) mid-dump over four link lanes -> f
     const auto first_session = proxy_log.find("uses 4 of 4 lanes");
     REQUIRE(first_session != std::string::npos);
     CHECK(proxy_log.find("uses 4 of 4 lanes", first_session + 1) != std::string::npos);
+}
+
+TEST_CASE("fault: one of four link streams stalled mid-file -> reconnected and resumed, exact bytes", "[fault]") {
+    // Whichever connection first carries 2 MiB stalls for good: only a new connection of that
+    // lane gets its chunks through (the other lanes' chunks wait for them on img-cached).
+    RelayedPair rig([](FaultRelay& relay) { relay.stall_at(2 * kMiB); }, four_lanes_resuming());
+    auto& pair = *rig.pair;
+    const std::vector<GeneratedFile> files = {{"pages-1.img", make_content(85, 24 * kMiB)}, {"inventory.img", "inv"}};
+    REQUIRE(dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout)).empty());
+    CHECK(rig.relay->fault_happened());
+    CHECK(wait_exit(pair, Side::proxy) == 0);
+    CHECK(wait_exit(pair, Side::cache) == 0);
+    CHECK(restore_and_compare(pair.serve_dir("job1"), files, {}, deadline_in(kTimeout)) == "");
+    CHECK(rig.relay->connections() >= 5);
 }
