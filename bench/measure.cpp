@@ -68,4 +68,29 @@ double median(std::vector<double> values) {
     return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
 }
 
+MachineTimes machine_times() {
+    std::ifstream in("/proc/stat");
+    MachineTimes out;
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string name;
+        fields >> name;
+        if (name == "cpu") {
+            // user nice system idle iowait irq softirq steal
+            std::uint64_t value = 0, busy = 0, steal = 0;
+            for (int i = 0; i < 8 && fields >> value; ++i) {
+                if (i == 7) steal = value;
+                else if (i != 3 && i != 4) busy += value;
+            }
+            const auto tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+            out.busy_seconds = static_cast<double>(busy) / tick;
+            out.steal_seconds = static_cast<double>(steal) / tick;
+        } else if (name.starts_with("cpu")) {
+            ++out.cpus;
+        }
+    }
+    return out;
+}
+
 }  // namespace imgx::bench

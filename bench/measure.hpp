@@ -24,6 +24,16 @@ struct ProcessTimes {
 // Throws std::runtime_error if the process is gone.
 ProcessTimes process_times(pid_t pid);
 
+// CPU seconds all CPUs of the machine spent busy since boot (/proc/stat: user, nice, system,
+// irq, softirq), the seconds the hypervisor gave them to others (steal), and the CPU count. Differences of two readings show how much of the
+// machine a phase used, whoever used it (daemons, img-bench, the kernel's softirqs, others).
+struct MachineTimes {
+    double busy_seconds = 0;
+    double steal_seconds = 0;
+    int cpus = 0;
+};
+MachineTimes machine_times();
+
 // VmHWM of `pid` (/proc/PID/status): the peak resident set size, in bytes.
 std::uint64_t peak_rss_bytes(pid_t pid);
 

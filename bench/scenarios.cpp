@@ -2,6 +2,7 @@
 #include "scenarios.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -144,8 +145,16 @@ RunSample run_once(const Scenario& scenario, Testbed& bed, const std::vector<Are
 
     RunSample r;
     const DaemonTimes before_dump = read_times(bed);
+    const ProcessTimes bench_before = process_times(::getpid());
+    const MachineTimes machine_before = machine_times();
     r.dump_seconds = timed_dump(scenario, bed);
+    const MachineTimes machine_after = machine_times();
+    const ProcessTimes bench_after = process_times(::getpid());
     const DaemonTimes after_dump = read_times(bed);
+    r.bench_cpu_dump = bench_after.cpu_seconds - bench_before.cpu_seconds;
+    r.machine_busy_dump = machine_after.busy_seconds - machine_before.busy_seconds;
+    r.machine_steal_dump = machine_after.steal_seconds - machine_before.steal_seconds;
+    r.machine_cpus = machine_after.cpus;
     r.restore_seconds = timed_restore(scenario, bed, copies);
     const DaemonTimes after_restore = read_times(bed);
     r.proxyd_peak_rss = peak_rss_bytes(bed.proxyd().pid());
@@ -165,7 +174,9 @@ RunSample run_once(const Scenario& scenario, Testbed& bed, const std::vector<Are
         sources.push_back(&scenario.images[i].arena());
         sinks.push_back(&copies[i]);
     }
+    const MachineTimes baseline_before = machine_times();
     r.baseline_seconds = run_baseline(sources, sinks, scenario.player.write_mode);
+    r.machine_busy_baseline = machine_times().busy_seconds - baseline_before.busy_seconds;
     check_copies(scenario, copies, "baseline");
     return r;
 }
@@ -247,10 +258,13 @@ ScenarioResult run_scenario(const Scenario& scenario, const DaemonPaths& paths, 
             const double gb = static_cast<double>(result.bytes) / 1e9;
             std::fprintf(stderr,
                          "img-bench: %s run %u/%u: dump %.2f GB/s, restore %.2f GB/s, baseline %.2f GB/s; "
-                         "dump CPU-s/GB img-proxyd %.3f img-cached %.3f, img-cached page faults/GB %.0f\n",
+                         "dump CPU-s/GB img-proxyd %.3f img-cached %.3f img-bench %.3f, img-cached page faults/GB "
+                         "%.0f; CPUs busy (of %d) during the dump %.2f (%.2f stolen), during the baseline %.2f\n",
                          scenario.name.c_str(), run, runs, gb / r.dump_seconds, gb / r.restore_seconds,
                          gb / r.baseline_seconds, r.proxyd_cpu_dump / gb, r.cached_cpu_dump / gb,
-                         static_cast<double>(r.cached_faults_dump) / gb);
+                         r.bench_cpu_dump / gb, static_cast<double>(r.cached_faults_dump) / gb,
+                         r.machine_cpus, r.machine_busy_dump / r.dump_seconds,
+                         r.machine_steal_dump / r.dump_seconds, r.machine_busy_baseline / r.baseline_seconds);
         }
     } catch (const std::exception& e) {
         result.failures.push_back(std::string("daemons: ") + e.what());

@@ -25,6 +25,10 @@ struct RunSample {
     double baseline_seconds = 0;
     double proxyd_cpu_dump = 0, cached_cpu_dump = 0;  // CPU seconds during the dump
     double proxyd_cpu_restore = 0, cached_cpu_restore = 0;
+    double bench_cpu_dump = 0;    // img-bench itself (CRIU's part) during the dump
+    double machine_busy_dump = 0, machine_steal_dump = 0;  // all CPUs together, during the dump
+    int machine_cpus = 0;
+    double machine_busy_baseline = 0;  // all CPUs together, during the baseline
     std::uint64_t proxyd_peak_rss = 0, cached_peak_rss = 0;        // VmHWM, reset before each run
     std::uint64_t proxyd_faults_dump = 0, cached_faults_dump = 0;  // minor page faults
     std::uint64_t proxyd_faults_restore = 0, cached_faults_restore = 0;
