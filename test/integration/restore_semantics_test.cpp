@@ -113,6 +113,12 @@ TEST_CASE("a new dump of the same snapshot id replaces the old one") {
     require_ok(restore_and_compare(pair.serve_dir("job1"), old_files, {}, deadline_in(kTimeout)));
 
     require_ok(dump_files(pair.capture_dir("job1"), new_files, deadline_in(kTimeout)));
+    // The new dump has ended on CRIU's side, but img-cached may not have heard of it yet: a
+    // restore connecting in between is rightly served the complete old snapshot. Wait until
+    // img-cached holds the new one (img-ctl wait on img-proxyd).
+    const auto waited = pair.ctl(Side::proxy, {"wait", "job1", "--timeout", "20"}, seconds(30));
+    INFO("img-ctl wait: " << waited.out << waited.err);
+    REQUIRE(waited.exit_status == 0);
     std::vector<std::string> old_names;
     for (const auto& f : old_files) old_names.push_back(f.name);
     require_ok(restore_and_compare(pair.serve_dir("job1"), new_files, old_names, deadline_in(kTimeout)));
