@@ -1,6 +1,9 @@
 // Generating snapshot content once, before anything is timed.
 #include "snapshot_image.hpp"
 
+#include "store/block_pool.hpp"
+#include "util/unique_fd.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -30,17 +33,10 @@ constexpr std::size_t kPagemapEntryBytes = 16;
 // CRIU writes one pagemap entry per run of contiguous pages; assume runs of 4 MiB.
 constexpr std::size_t kPagesPerPagemapEntryBytes = 4 << 20;
 
-// Has the kernel write every byte of [data, data + bytes) (a read() from /dev/zero); best effort.
+// Has the kernel write every byte of [data, data + bytes) once; best effort.
 void kernel_touch(char* data, std::size_t bytes) {
-    const int zero = ::open("/dev/zero", O_RDONLY | O_CLOEXEC);
-    if (zero < 0) return;
-    constexpr std::size_t kStep = 1 << 20;
-    for (std::size_t at = 0; at < bytes;) {
-        const ssize_t n = ::read(zero, data + at, std::min(kStep, bytes - at));
-        if (n <= 0) break;
-        at += static_cast<std::size_t>(n);
-    }
-    ::close(zero);
+    const UniqueFd zero(::open("/dev/zero", O_RDONLY | O_CLOEXEC));
+    if (zero) store::write_zeros_from_kernel(zero.get(), data, bytes);
 }
 
 }  // namespace

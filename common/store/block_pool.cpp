@@ -105,9 +105,6 @@ void BlockPool::give_back(char* block) noexcept {
     }
 }
 
-namespace {
-
-// Writes zeros into `block` from the kernel, through this process's mapping of it.
 void write_zeros_from_kernel(int zero_fd, char* block, std::size_t bytes) {
     for (std::size_t at = 0; at < bytes;) {
         const ssize_t n = ::read(zero_fd, block + at, bytes - at);
@@ -116,8 +113,6 @@ void write_zeros_from_kernel(int zero_fd, char* block, std::size_t bytes) {
         at += static_cast<std::size_t>(n);
     }
 }
-
-}  // namespace
 
 void BlockPool::prefault(std::size_t count) {
     const std::size_t bytes = round_up(block_bytes_, page_bytes_);

@@ -94,4 +94,9 @@ class BlockPool : public std::enable_shared_from_this<BlockPool> {
     std::uint64_t touched_ = 0;
 };
 
+// Writes zeros into [block, block + bytes) from the kernel, through this process's mapping of it
+// (reads from `zero_fd`, an open /dev/zero); stops early on a read error. On these VMs the
+// kernel's first write into a page is slow even when the process wrote it already: see prefault.
+void write_zeros_from_kernel(int zero_fd, char* block, std::size_t bytes);
+
 }  // namespace imgx::store
