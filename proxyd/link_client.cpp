@@ -563,7 +563,7 @@ void LinkClient::enqueue(LinkFrame frame) { flow_.send(std::move(frame)); }
 
 asio::awaitable<std::shared_ptr<OutgoingSnapshot>> LinkClient::begin_snapshot(
     const std::string& id, const std::string& protocol, const std::string& chain,
-    const std::vector<std::string>& chain_ids) {
+    const std::vector<std::string>& chain_ids, std::function<bool()> wanted) {
     const auto deadline = std::chrono::steady_clock::now() + connect_wait_;
     // Waiters wake in no set order: each waits for its turn too, so announcements keep call order.
     // No suspension follows the loop, so the turn is over once it ends.
@@ -574,6 +574,7 @@ asio::awaitable<std::shared_ptr<OutgoingSnapshot>> LinkClient::begin_snapshot(
     }
     ++begins_done_;
     link_changed_.notify();
+    if (wanted && !wanted()) co_return nullptr;
     auto snapshot = std::make_shared<OutgoingSnapshot>(ex_, id, protocol, next_tag_++, generation_);
     if (!connected_) {
         ++proxy_metrics().errors.unreachable;

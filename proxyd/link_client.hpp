@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -58,9 +59,12 @@ public:
     // the order of the calls, also when several waited for the link: a later dump of the same id
     // is the one the cache keeps.
     // img-remote snapshots name their chain and its ordered ids (see link.proto).
+    // `wanted`, if given, is asked when the turn has come, right before the announcement is
+    // queued: if it says no (the dump was replaced or dropped meanwhile), nothing is sent and the
+    // result is null.
     boost::asio::awaitable<std::shared_ptr<OutgoingSnapshot>> begin_snapshot(
         const std::string& id, const std::string& protocol, const std::string& chain = {},
-        const std::vector<std::string>& chain_ids = {});
+        const std::vector<std::string>& chain_ids = {}, std::function<bool()> wanted = {});
     // Queue frames of a snapshot begun in the current link session (also while its connection
     // is being resumed). All are no-ops once the snapshot failed. File tags are unique per run.
     std::uint64_t begin_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& name);

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace imgx::proxyd {
 
@@ -32,22 +33,23 @@ std::uint64_t RemoteChains::record_push(const std::string& chain_name, const std
     std::string holder;
     if (Chain* other = chain_holding(id, &holder); other && holder != chain_name) {
         std::erase(other->ids, id);
-        if (auto old = other->pushed[id].outgoing; old && !old->settled())
-            link_.abort_snapshot(old, "its snapshot id was pushed on another chain");
+        abort_push(other->pushed[id], "its snapshot id was pushed on another chain");
         other->pushed.erase(id);
     }
     Chain& chain = chains_[chain_name];
+    std::shared_ptr<OutgoingSnapshot> replaced;
     if (std::find(chain.ids.begin(), chain.ids.end(), id) != chain.ids.end()) {
-        // Replaces the old images: a dump of the same -D was retried.
-        if (auto old = chain.pushed[id].outgoing; old && !old->settled())
-            link_.abort_snapshot(old, "replaced by a new push of the same snapshot id");
+        // Replaces the old images: a dump of the same -D was retried. The old dump is aborted
+        // once this push is announced (an old push never announced replaced nothing on the cache).
+        const Pushed& old_push = chain.pushed[id];
+        replaced = old_push.outgoing ? old_push.outgoing : old_push.replaced;
         if (auto old = kept_.find(id)) held_ -= std::min(held_, old->byte_count());
         spdlog::info("snapshot id '{}' pushed again on chain '{}': its earlier images are replaced", id, chain_name);
     } else {
         chain.ids.push_back(id);
     }
     kept_.begin(id, "remote");
-    chain.pushed[id] = Pushed{++pushes_, nullptr};  // writes wait for the announcement
+    chain.pushed[id] = Pushed{++pushes_, nullptr, std::move(replaced)};  // writes wait for the announcement
     changed_.notify();
     return pushes_;
 }
@@ -55,15 +57,23 @@ std::uint64_t RemoteChains::record_push(const std::string& chain_name, const std
 asio::awaitable<void> RemoteChains::announce(const std::string& chain_name, const std::string& id,
                                              std::uint64_t push) {
     const std::vector<std::string> ids = this->ids(chain_name);
-    auto snapshot = co_await link_.begin_snapshot(id, "remote", chain_name, ids);
+    // The chain may have ended, been dropped or pushed this id again while we waited for the link:
+    // then nothing is announced.
+    auto still_current = [this, &id, push] {
+        Chain* now = chain_holding(id);
+        return now && now->pushed[id].push == push;
+    };
+    auto snapshot = co_await link_.begin_snapshot(id, "remote", chain_name, ids, still_current);
+    if (!snapshot) co_return;
     registry_.track(snapshot);
-    // The chain may have ended, been dropped or pushed this id again while we waited for the link.
-    Chain* now = chain_holding(id);
-    if (!now || now->pushed[id].push != push) {
+    if (!still_current()) {
         if (!snapshot->settled()) link_.abort_snapshot(snapshot, "replaced or dropped while it was announced");
         co_return;
     }
-    now->pushed[id].outgoing = snapshot;
+    Pushed& pushed = chain_holding(id)->pushed[id];
+    pushed.outgoing = snapshot;
+    if (auto old = std::exchange(pushed.replaced, nullptr); old && !old->settled())
+        link_.abort_snapshot(old, "replaced by a new push of the same snapshot id");
     changed_.notify();
     if (snapshot->settled())
         log_error({.snapshot = id}, "dump of snapshot '{}' refused: {}", id, snapshot->error());
@@ -194,8 +204,7 @@ void RemoteChains::fail_chain_of(const std::string& id, const std::string& reaso
     Chain* chain = chain_holding(id, &name);
     if (!chain) return;
     spdlog::error("chain '{}' failed: {}", name, reason);
-    for (auto& [sid, pushed] : chain->pushed)
-        if (pushed.outgoing && !pushed.outgoing->settled()) link_.abort_snapshot(pushed.outgoing, reason);
+    for (auto& [sid, pushed] : chain->pushed) abort_push(pushed, reason);
     for (const auto& sid : chain->ids)
         if (auto kept = kept_.find(sid)) kept->mark_failed(reason);
     changed_.notify();
@@ -207,6 +216,12 @@ bool RemoteChains::drop(const std::string& id) {
     fail_chain_of(id, "dropped by the operator");
     forget_chain(name);
     return true;
+}
+
+void RemoteChains::abort_push(Pushed& pushed, const std::string& reason) {
+    for (auto* snapshot : {&pushed.outgoing, &pushed.replaced})
+        if (*snapshot && !(*snapshot)->settled()) link_.abort_snapshot(*snapshot, reason);
+    pushed.replaced = nullptr;
 }
 
 void RemoteChains::forget_chain(const std::string& name) {

@@ -85,6 +85,9 @@ private:
     struct Pushed {
         std::uint64_t push = 0;                      // which push of the id this is
         std::shared_ptr<OutgoingSnapshot> outgoing;  // null while being announced
+        // The announced dump this push replaces. It is aborted only once this push is announced,
+        // so that img-cached never holds the id as failed between the two.
+        std::shared_ptr<OutgoingSnapshot> replaced;
     };
     struct Chain {
         std::vector<std::string> ids;
@@ -92,6 +95,8 @@ private:
     };
     Chain* chain_holding(const std::string& id, std::string* name = nullptr);
     void forget_chain(const std::string& name);
+    // Aborts on img-cached whatever of `pushed` was announced and has not ended.
+    void abort_push(Pushed& pushed, const std::string& reason);
 
     boost::asio::any_io_executor ex_;
     LinkClient& link_;
