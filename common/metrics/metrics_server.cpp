@@ -38,6 +38,8 @@ namespace {
 
 // After a failed accept (e.g. out of file descriptors), wait before the next one.
 constexpr auto kAcceptRetryDelay = 100ms;
+// At most this much of a refused request is read (and dropped) before its connection closes.
+constexpr std::size_t kMaxLingerBytes = 1 << 20;
 
 // Reads one request head and writes the answer. Never throws: a client that goes away ends it.
 asio::awaitable<void> answer(tcp::socket& socket, const std::function<std::string()>& render) {
@@ -58,6 +60,14 @@ asio::awaitable<void> answer(tcp::socket& socket, const std::function<std::strin
     co_await asio::async_write(socket, asio::buffer(reply),
                                asio::redirect_error(asio::use_awaitable, ec));
     socket.shutdown(tcp::socket::shutdown_send, ec);
+    if (head.status == RequestStatus::complete || ec) co_return;
+    // A refused request may have more bytes on their way. Closing with bytes unread would send
+    // the client a reset, which can discard the answer before it reads it: read them first, until
+    // the client closes (bounded by the scrape deadline and kMaxLingerBytes).
+    std::size_t discarded = 0;
+    while (!ec && discarded < kMaxLingerBytes) {
+        discarded += co_await socket.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+    }
 }
 
 asio::awaitable<void> serve_scraper(tcp::socket socket, std::shared_ptr<ServerState> state) {
