@@ -14,7 +14,8 @@ constexpr const char* kUsage =
     "usage: img-bench [--scenario 1gib|small|concurrent|all] [--size-mib N] [--runs N]\n"
     "                 [--time-limit S] [--pipe-write vmsplice|write] [--proxyd PATH] [--cached "
     "PATH]\n"
-    "                 [--tls DIR] [--prefault MIB] [--streams N]\n"
+    "                 [--tls DIR] [--prefault MIB] [--streams N] [--lane-rate MBPS]\n"
+    "                 [--slow-lane MBPS]\n"
     "\n"
     "Starts img-cached and img-proxyd on loopback, dumps generated snapshots through them as\n"
     "`criu dump --stream` would, restores them as `criu restore --stream` would, checks every\n"
@@ -35,7 +36,10 @@ constexpr const char* kUsage =
     "  --tls DIR         a TLS link with the certificates scripts/make-throwaway-pki DIR made\n"
     "                    (default: plain TCP); the baseline stays plain\n"
     "  --streams N       img-proxyd's --link-streams: TCP connections of the link, 1-16\n"
-    "                    (default 1); the baseline stays one stream\n";
+    "                    (default 1); the baseline stays one stream\n"
+    "  --lane-rate MBPS  route the link through a relay that caps every connection at MBPS\n"
+    "                    MB/s towards img-cached (default: no relay); the baseline is not capped\n"
+    "  --slow-lane MBPS  the same relay, capping only the link's first connection (lane 0)\n";
 
 unsigned parse_number(std::string_view text, unsigned min, unsigned max) {
     unsigned value = 0;
@@ -76,6 +80,8 @@ bool parse_bench_options(int argc, char** argv, BenchOptions& out) {
     args.value("--cached", [&](std::string_view v) { out.daemons.cached = std::string(v); });
     args.value("--tls", [&](std::string_view v) { out.daemons.tls_dir = std::string(v); });
     args.value("--prefault", [&](std::string_view v) { out.daemons.cached_prefault_mib = parse_number(v, 0, 1 << 24); });
+    args.value("--lane-rate", [&](std::string_view v) { out.daemons.shaping.every_mbps = parse_number(v, 1, 100000); });
+    args.value("--slow-lane", [&](std::string_view v) { out.daemons.shaping.first_mbps = parse_number(v, 1, 100000); });
     args.value("--streams", [&](std::string_view v) { out.daemons.streams = parse_number(v, 1, 16); });
     args.toggle("--help", [&] {
         std::fputs(kUsage, stdout);

@@ -63,9 +63,15 @@ Testbed::Testbed(const DaemonPaths& paths, const std::vector<std::string>& snaps
     : root_(make_temp_root()), ids_(snapshot_ids) {
     proxy_control_ = root_ + "/p.sock";
     cache_control_ = root_ + "/c.sock";
-    const std::string address = "127.0.0.1:" + std::to_string(free_loopback_port());
+    const unsigned cache_port = free_loopback_port();
+    const std::string address = "127.0.0.1:" + std::to_string(cache_port);
+    std::string link_address = address;
+    if (paths.shaping.active()) {
+        shaper_ = std::make_unique<LaneShaper>(paths.shaping, cache_port);
+        link_address = "127.0.0.1:" + std::to_string(shaper_->port());
+    }
     std::vector<std::string> cache_args = {"--listen", address, "--control", cache_control_, "--log-level", "warning"};
-    std::vector<std::string> proxy_args = {"--cache", address, "--control", proxy_control_, "--log-level", "warning",
+    std::vector<std::string> proxy_args = {"--cache", link_address, "--control", proxy_control_, "--log-level", "warning",
                                            "--link-streams", std::to_string(paths.streams)};
     if (paths.tls_dir.empty()) {
         cache_args.push_back("--plain-tcp");

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "daemon_process.hpp"
+#include "lane_shaper.hpp"
 
 namespace imgx::bench {
 
@@ -19,6 +20,8 @@ struct DaemonPaths {
     unsigned cached_prefault_mib = 0;
     // img-proxyd's --link-streams: TCP connections (lanes) of the link.
     unsigned streams = 1;
+    // Link connections capped by a relay between the daemons (LaneShaper); default: direct.
+    LaneShaping shaping;
 };
 
 class Testbed {
@@ -60,6 +63,7 @@ class Testbed {
     std::string root_;
     std::vector<std::string> ids_;
     std::string proxy_control_, cache_control_;
+    std::unique_ptr<LaneShaper> shaper_;  // outlives the daemons
     std::unique_ptr<DaemonProcess> cached_, proxyd_;
 };
 

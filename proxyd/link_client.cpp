@@ -624,10 +624,17 @@ void LinkClient::send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot, st
         enqueue(std::move(frame));
         return;
     }
-    // Several lanes: the chunk names its offset and goes to the least-loaded lane that is up.
+    // Several lanes: the chunk names its offset and goes to the least-loaded lane that is up
+    // (one ioctl per lane per 1 MiB chunk).
     frame.data_header = link::encode_data_at_header(file_tag, offset, static_cast<std::uint32_t>(size));
     frame.header_size = frame.data_header.size();
-    const std::size_t lane = load_.choose([this](std::size_t n) { return n == 0 ? connected_ : extra_[n - 1]->connected; });
+    auto up = [this](std::size_t n) { return n == 0 ? connected_ : extra_[n - 1]->connected; };
+    auto on_the_way = [this](std::size_t n) {
+        const auto& socket = n == 0 ? socket_ : extra_[n - 1]->socket;
+        const std::uint64_t in_kernel = socket ? socket->kernel_queued_bytes() : 0;
+        return load_.unwritten(n, flow_of(n).window().written()) + in_kernel;
+    };
+    const std::size_t lane = load_.choose(up, on_the_way);
     const std::uint64_t number = flow_of(lane).send(std::move(frame));
     load_.queued(lane, number, size);
 }

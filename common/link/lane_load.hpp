@@ -1,5 +1,6 @@
 // Which lane of a multi-lane link session carries the next DATA_AT chunk: the one with the
-// fewest unacknowledged bytes (docs/link-protocol.md, "Lanes"). Pure: no sockets.
+// fewest bytes still on their way to the peer, then the fewest unacknowledged bytes
+// (docs/link-protocol.md, "Lanes"). Pure: no sockets.
 #pragma once
 
 #include <cstddef>
@@ -39,25 +40,45 @@ public:
     void clear(std::size_t lane) { lanes_.at(lane) = {}; }
 
     [[nodiscard]] std::uint64_t unacknowledged(std::size_t lane) const { return lanes_.at(lane).unacknowledged; }
+    // Bytes of the lane's chunks numbered after `written_through` (not yet handed to the kernel).
+    [[nodiscard]] std::uint64_t unwritten(std::size_t lane, std::uint64_t written_through) const {
+        std::uint64_t bytes = 0;
+        const auto& frames = lanes_.at(lane).frames;
+        for (auto it = frames.rbegin(); it != frames.rend() && it->first > written_through; ++it) bytes += it->second;
+        return bytes;
+    }
 
     // The lane for the next chunk: among the lanes `up` says are connected (all of them if none
-    // is), the one with the fewest unacknowledged bytes. Ties go round: the search starts after
-    // the lane chosen last, so idle lanes share the chunks instead of the first taking them all.
-    template <typename Up>
-    std::size_t choose(Up up) {
+    // is), the one with the fewest bytes `on_the_way` (queued, or in the kernel and not yet
+    // taken by the peer: a slow lane's bytes pile up there), then the fewest unacknowledged
+    // bytes. Unacknowledged bytes alone do not tell a slow lane: the peer holds back the ACKs of
+    // every lane's chunks that wait for a chunk still on the slow one. Ties go round: the search
+    // starts after the lane chosen last, so idle lanes share the chunks.
+    template <typename Up, typename OnTheWay>
+    std::size_t choose(Up up, OnTheWay on_the_way) {
         const std::size_t count = lanes_.size();
         bool any_up = false;
         for (std::size_t i = 0; i < count; ++i) any_up = any_up || up(i);
         std::size_t best = 0;
+        std::pair<std::uint64_t, std::uint64_t> best_load;
         bool found = false;
         for (std::size_t k = 0; k < count; ++k) {
             const std::size_t i = (start_ + k) % count;
             if (any_up && !up(i)) continue;
-            if (!found || lanes_[i].unacknowledged < lanes_[best].unacknowledged) best = i;
+            const std::pair<std::uint64_t, std::uint64_t> load{on_the_way(i), lanes_[i].unacknowledged};
+            if (!found || load < best_load) {
+                best = i;
+                best_load = load;
+            }
             found = true;
         }
         start_ = (best + 1) % count;
         return best;
+    }
+    // The same, knowing nothing of bytes on the way.
+    template <typename Up>
+    std::size_t choose(Up up) {
+        return choose(up, [](std::size_t) { return std::uint64_t{0}; });
     }
 
 private:

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 
 namespace imgx::link {
 
@@ -40,6 +42,12 @@ LinkStream::LinkStream(TcpSocket socket, std::shared_ptr<LinkTls> tls)
 LinkStream::TcpSocket& LinkStream::tcp() {
     if (auto* tls = std::get_if<TlsStream>(&stream_)) return tls->next_layer();
     return std::get<TcpSocket>(stream_);
+}
+
+std::uint64_t LinkStream::kernel_queued_bytes() {
+    int queued = 0;
+    if (!tcp().is_open() || ::ioctl(tcp().native_handle(), SIOCOUTQ, &queued) != 0 || queued < 0) return 0;
+    return static_cast<std::uint64_t>(queued);
 }
 
 void LinkStream::close() {

@@ -63,3 +63,22 @@ TEST_CASE("lanes that are down get no chunks while another is up") {
     CHECK(load.lanes() == 1);
     CHECK(load.choose(all_up) == 0);
 }
+
+TEST_CASE("a lane with bytes piling up on their way gets no chunk, even with fewer unacknowledged bytes") {
+    // The peer holds back the ACKs of fast lanes' chunks that wait for a chunk still on the slow
+    // lane, so unacknowledged bytes look alike on every lane; what is still on its way does not.
+    LaneLoad load(3);
+    load.queued(0, 1, 100);                                           // the slow lane: queued...
+    load.queued(1, 1, 100);
+    load.queued(1, 2, 100);
+    load.queued(2, 1, 100);
+    load.queued(2, 2, 100);
+    auto on_the_way = [&](std::size_t lane) { return load.unwritten(lane, lane == 0 ? 0 : 2) + (lane == 0 ? 500 : 0); };
+    CHECK(load.unwritten(0, 0) == 100);                               // ...not yet written
+    CHECK(load.unwritten(1, 1) == 100);
+    CHECK(load.unwritten(1, 2) == 0);
+    CHECK(load.choose(all_up, on_the_way) == 1);
+    CHECK(load.choose(all_up, on_the_way) == 2);                      // equal: the fast lanes take turns
+    CHECK(load.choose(all_up, on_the_way) == 1);
+    CHECK(load.choose(all_up) == 0);                                  // by unacknowledged bytes alone
+}
