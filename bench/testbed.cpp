@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -70,8 +71,12 @@ Testbed::Testbed(const DaemonPaths& paths, const std::vector<std::string>& snaps
         shaper_ = std::make_unique<LaneShaper>(paths.shaping, cache_port);
         link_address = "127.0.0.1:" + std::to_string(shaper_->port());
     }
-    std::vector<std::string> cache_args = {"--listen", address, "--control", cache_control_, "--log-level", "warning"};
-    std::vector<std::string> proxy_args = {"--cache", link_address, "--control", proxy_control_, "--log-level", "warning",
+    // An empty configuration file: a configuration installed under /etc does not apply here.
+    const std::string no_config = root_ + "/no-config.toml";
+    std::ofstream(no_config).flush();
+    std::vector<std::string> cache_args = {"--config", no_config, "--listen", address, "--control", cache_control_,
+                                           "--log-level", "warning"};
+    std::vector<std::string> proxy_args = {"--config", no_config, "--cache", link_address, "--control", proxy_control_, "--log-level", "warning",
                                            "--link-streams", std::to_string(paths.streams)};
     if (paths.tls_dir.empty()) {
         cache_args.push_back("--plain-tcp");

@@ -40,6 +40,14 @@ std::string log_level() {
     return level.empty() ? "debug" : level;
 }
 
+// An empty configuration file in `dir`: the daemons started here never read a configuration
+// installed under /etc on the machine running the tests.
+std::string empty_config(const std::string& dir) {
+    const std::string path = dir + "/no-config.toml";
+    std::ofstream(path).flush();
+    return path;
+}
+
 std::string tail_lines(const std::string& text, std::size_t count) {
     std::size_t pos = text.size();
     std::size_t lines = 0;
@@ -180,7 +188,8 @@ const std::string& DaemonPair::control(Side side) const {
 
 void DaemonPair::start_cache() {
     const auto& paths = daemon_paths_or_skip();
-    std::vector<std::string> argv = {paths.cached, "--listen", "127.0.0.1:" + std::to_string(port_)};
+    std::vector<std::string> argv = {paths.cached, "--config", empty_config(dir_.path()), "--listen",
+                                     "127.0.0.1:" + std::to_string(port_)};
     std::vector<std::string> sockets = {cache_control_};
     for (const auto& id : options_.snapshots) {
         argv.insert(argv.end(), {"--serve", endpoint_spec(serve_dir(id), id)});
@@ -198,7 +207,8 @@ void DaemonPair::start_proxy() {
     if (proxy_) return;
     const auto& paths = daemon_paths_or_skip();
     const std::uint16_t link_port = link_port_ != 0 ? link_port_ : port_;
-    std::vector<std::string> argv = {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(link_port)};
+    std::vector<std::string> argv = {paths.proxyd, "--config", empty_config(dir_.path()), "--cache",
+                                     "127.0.0.1:" + std::to_string(link_port)};
     std::vector<std::string> sockets = {proxy_control_};
     for (const auto& id : options_.snapshots) {
         argv.insert(argv.end(), {"--capture", endpoint_spec(capture_dir(id), id)});
