@@ -189,6 +189,7 @@ asio::awaitable<void> LinkClient::run() {
         protocol_failure_ = false;
         link::LinkLiveness liveness(resume_.idle_timeout, std::chrono::steady_clock::now());
         auto current = [this, generation] { return generation_ == generation; };
+        load_.new_connection(0);
         auto on_written = [this](const LinkFrame& frame, bool resent) { count_written(frame, resent); };
         try {
             // Every loop ends only by failing; `&&` stops the others at the first failure (the
@@ -257,6 +258,7 @@ asio::awaitable<void> LinkClient::run_lane(std::size_t n) {
         auto current = [this, generation, &lane, socket] {
             return generation_ == generation && lane.socket == socket && !stopping_;
         };
+        load_.new_connection(n);
         auto on_written = [this](const LinkFrame& frame, bool resent) { count_written(frame, resent); };
         std::string why;
         bool protocol_failure = false;
@@ -629,12 +631,14 @@ void LinkClient::send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot, st
     frame.data_header = link::encode_data_at_header(file_tag, offset, static_cast<std::uint32_t>(size));
     frame.header_size = frame.data_header.size();
     auto up = [this](std::size_t n) { return n == 0 ? connected_ : extra_[n - 1]->connected; };
-    auto on_the_way = [this](std::size_t n) {
+    const auto now = std::chrono::steady_clock::now();
+    for (std::size_t n = 0; n < lanes_; ++n) {
         const auto& socket = n == 0 ? socket_ : extra_[n - 1]->socket;
-        const std::uint64_t in_kernel = socket ? socket->kernel_queued_bytes() : 0;
-        return load_.unwritten(n, flow_of(n).window().written()) + in_kernel;
-    };
-    const std::size_t lane = load_.choose(up, on_the_way);
+        TcpProgress tcp;
+        if (socket && up(n)) tcp = socket->tcp_progress();
+        load_.observe(n, flow_of(n).window().written(), tcp.queued, tcp.acknowledged, now);
+    }
+    const std::size_t lane = load_.choose(up, size);
     const std::uint64_t number = flow_of(lane).send(std::move(frame));
     load_.queued(lane, number, size);
 }

@@ -8,8 +8,6 @@
 #include <fmt/format.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
 
 namespace imgx::link {
 
@@ -44,10 +42,9 @@ LinkStream::TcpSocket& LinkStream::tcp() {
     return std::get<TcpSocket>(stream_);
 }
 
-std::uint64_t LinkStream::kernel_queued_bytes() {
-    int queued = 0;
-    if (!tcp().is_open() || ::ioctl(tcp().native_handle(), SIOCOUTQ, &queued) != 0 || queued < 0) return 0;
-    return static_cast<std::uint64_t>(queued);
+TcpProgress LinkStream::tcp_progress() {
+    if (!tcp().is_open()) return {};
+    return imgx::tcp_progress(tcp().native_handle());
 }
 
 void LinkStream::close() {

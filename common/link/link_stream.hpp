@@ -2,6 +2,7 @@
 #pragma once
 
 #include "link/link_tls.hpp"
+#include "util/tcp_progress.hpp"
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -62,9 +63,8 @@ public:
     // tls_allowed_clients it matched, on img-proxyd the names of img-cached's certificate.
     [[nodiscard]] const std::string& identity() const { return identity_; }
 
-    // Bytes written to the TCP socket that the peer's kernel has not acknowledged yet
-    // (SIOCOUTQ); 0 when the socket is closed or the kernel does not say.
-    [[nodiscard]] std::uint64_t kernel_queued_bytes();
+    // The TCP connection's sending progress (zeros when the socket is closed).
+    [[nodiscard]] TcpProgress tcp_progress();
 
     // Closes the TCP connection at once (no TLS close_notify: the link ends by its own frames).
     void close();
