@@ -263,6 +263,7 @@ void SessionReceiver::verify_file(IncomingSnapshot& in, std::uint64_t file_tag, 
     if (!image) {
         const std::string reason = "file " + file.builder->name() + " from " + peer_ + " is corrupt: " + problem;
         in.snapshot->mark_failed(reason);
+        in.failure_sent = true;  // its SNAPSHOT_END does not log the failure again
         ++cache_metrics().errors.checksum;
         log_snapshot_end(*in.snapshot, peer_, file.builder->name());
         link::SnapshotResult result;

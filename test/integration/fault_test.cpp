@@ -9,6 +9,7 @@
 #include "support/fault_relay.hpp"
 #include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
+#include "support/process.hpp"
 #include "support/relayed_pair.hpp"
 
 #include <memory>
@@ -65,6 +66,12 @@ TEST_CASE("fault: a byte of image data corrupted on the link -> the snapshot fai
     CHECK(to_string(early.read_reply(deadline_in(kTimeout)).answer) == to_string(Answer::closed));
     expect_restore_refused(pair);
     CHECK(pair.logs().find("checksum mismatch") != std::string::npos);
+    // img-cached reports the failure once, not again when the dump's end arrives.
+    const std::string cache_log = read_text_file(pair.dir().path() + "/img-cached.log");
+    std::size_t reports = 0;
+    for (auto at = cache_log.find("failed after"); at != std::string::npos; at = cache_log.find("failed after", at + 1))
+        ++reports;
+    CHECK(reports == 1);
 
     // The fault fired once: the next dump of the same id goes through intact.
     REQUIRE(dump_pages(pair, pages).empty());
