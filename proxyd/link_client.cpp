@@ -626,8 +626,8 @@ void LinkClient::send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot, st
         enqueue(std::move(frame));
         return;
     }
-    // Several lanes: the chunk names its offset and goes to the least-loaded lane that is up
-    // (one ioctl per lane per 1 MiB chunk).
+    // Several lanes: the chunk names its offset and goes to the lane that is up where it would
+    // arrive first (LaneLoad; two system calls per lane per chunk of up to 1 MiB).
     frame.data_header = link::encode_data_at_header(file_tag, offset, static_cast<std::uint32_t>(size));
     frame.header_size = frame.data_header.size();
     auto up = [this](std::size_t n) { return n == 0 ? connected_ : extra_[n - 1]->connected; };
