@@ -2,6 +2,7 @@
 #include "cache_metrics.hpp"
 
 #include "cache_options.hpp"
+#include "state_dir.hpp"
 #include "store/image_store.hpp"
 
 namespace imgx::cached {
@@ -54,13 +55,11 @@ CacheMetrics& cache_metrics() {
     return instance;
 }
 
-void count_state_load(const store::ImageStore& store) {
-    const auto* state = store.state_dir();
-    if (!state) return;
+void count_state_load(const StateDir& state) {
     auto& m = cache_metrics();
-    m.snapshots_loaded += state->loaded;
-    m.snapshots_discarded += state->discarded;
-    m.snapshots_set_aside += state->set_aside;
+    m.snapshots_loaded += state.loaded;
+    m.snapshots_discarded += state.discarded;
+    m.snapshots_set_aside += state.set_aside;
 }
 
 void count_snapshot_end(const store::Snapshot& snapshot) {

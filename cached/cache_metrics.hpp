@@ -20,6 +20,7 @@ class Snapshot;
 namespace imgx::cached {
 
 struct CacheOptions;
+class StateDir;
 
 struct CacheMetrics {
     CacheMetrics();
@@ -52,8 +53,8 @@ struct CacheMetrics {
 // The process's metrics, created on first use.
 CacheMetrics& cache_metrics();
 
-// What the store did with its state directory at start-up.
-void count_state_load(const store::ImageStore& store);
+// What the store found in its state directory at start-up.
+void count_state_load(const StateDir& state);
 
 // A dump's end arrived: its duration if the snapshot is complete.
 void count_snapshot_end(const store::Snapshot& snapshot);

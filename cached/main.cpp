@@ -17,6 +17,7 @@
 #include "service/passed_sockets.hpp"
 #include "service/service_lifecycle.hpp"
 #include "service/static_endpoints.hpp"
+#include "state_dir.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -83,16 +84,20 @@ int main(int argc, char** argv) {
     // With a state directory, the snapshots kept there are verified and loaded before anything
     // listens, so the first restore already finds them.
     std::unique_ptr<store::ImageStore> stored;
+    const cached::StateDir* state_dir = nullptr;  // owned by the store; null without one
     try {
+        std::unique_ptr<cached::StateDir> state;
+        if (!options.state_dir.empty()) state = std::make_unique<cached::StateDir>(options.state_dir);
+        state_dir = state.get();
         stored = std::make_unique<store::ImageStore>(
-            ex, store::StoreSettings{options.state_dir, options.spool_dir, options.memory_budget_mib << 20});
+            ex, store::StoreSettings{options.spool_dir, options.memory_budget_mib << 20}, std::move(state));
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
         return 1;
     }
     store::ImageStore& store = *stored;
     if (options.prefault_mib > 0 && !prefault_image_memory(store.blocks(), options.prefault_mib)) return 1;
-    cached::count_state_load(store);
+    if (state_dir) cached::count_state_load(*state_dir);
     cached::RemoteServeOptions remote{options.remote_reads_on_socket,
                                             std::chrono::seconds(options.remote_wait_seconds)};
     criu::EndpointSet endpoints(

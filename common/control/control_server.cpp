@@ -1,10 +1,9 @@
 // Control socket server.
 #include "control/control_server.hpp"
 
-#include "criu/endpoint_set.hpp"
 #include "criu/fd_passing.hpp"
 #include "criu/framed_socket.hpp"
-#include "service/passed_sockets.hpp"
+#include "util/unix_listener.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -29,7 +28,7 @@ asio::awaitable<void> Replier::wait_hangup() {
 }
 
 ControlServer::ControlServer(const asio::any_io_executor& ex, std::string path, Handler handler)
-    : path_(std::move(path)), acceptor_(criu::listen_unix(ex, path_, 0600)), handler_(std::move(handler)) {
+    : path_(std::move(path)), acceptor_(listen_unix(ex, path_, 0600)), handler_(std::move(handler)) {
     start();
 }
 

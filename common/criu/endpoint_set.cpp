@@ -1,69 +1,20 @@
 // Listening sockets for CRIU, per images directory.
 #include "criu/endpoint_set.hpp"
 
+#include "util/unix_listener.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <stdexcept>
 
 namespace imgx::criu {
 
 namespace asio = boost::asio;
 using asio::local::stream_protocol;
-
-namespace {
-
-constexpr int kBacklog = 128;  // restores fork many processes; CRIU's own daemons used 50
-
-void make_dirs(const std::string& dir) {
-    std::error_code ec;
-    std::filesystem::path p(dir);
-    if (std::filesystem::is_directory(p, ec)) return;
-    std::filesystem::create_directories(p, ec);
-    if (ec) throw std::runtime_error("cannot create directory " + dir + ": " + ec.message());
-    ::chmod(dir.c_str(), 0700);
-}
-
-void remove_stale_socket(const std::string& path) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0) return;
-    if (!S_ISSOCK(st.st_mode))
-        throw std::runtime_error(path + " exists and is not a socket; refusing to replace it");
-    if (::unlink(path.c_str()) != 0)
-        throw std::runtime_error("cannot remove stale socket " + path + ": " + std::strerror(errno));
-}
-
-}  // namespace
-
-stream_protocol::acceptor listen_unix(asio::any_io_executor ex, const std::string& path, int mode) {
-    if (path.size() >= sizeof(sockaddr_un{}.sun_path))
-        throw std::runtime_error("socket path " + path + " is longer than " +
-                                 std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes");
-    auto parent = std::filesystem::path(path).parent_path();
-    if (!parent.empty()) make_dirs(parent.string());
-    remove_stale_socket(path);
-    stream_protocol::acceptor acceptor(ex);
-    boost::system::error_code ec;
-    acceptor.open(stream_protocol(), ec);
-    if (!ec) {
-        // The socket file gets `mode` as it is created: no moment with the default umask's mode.
-        const mode_t old_mask = ::umask(static_cast<mode_t>(~mode & 0777));
-        acceptor.bind(stream_protocol::endpoint(path), ec);
-        ::umask(old_mask);
-    }
-    if (ec) throw std::runtime_error("cannot bind " + path + ": " + ec.message());
-    acceptor.listen(kBacklog, ec);
-    if (ec) throw std::runtime_error("cannot listen on " + path + ": " + ec.message());
-    return acceptor;
-}
 
 struct EndpointSet::Listener {
     stream_protocol::acceptor acceptor;
@@ -80,7 +31,7 @@ EndpointSet::~EndpointSet() { close_all(); }
 void EndpointSet::open(const EndpointSpec& spec) {
     std::string dir = spec.dir;
     while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-    make_dirs(dir);
+    make_socket_dir(dir);
     close(dir);
     std::vector<std::shared_ptr<Listener>> listeners;
     for (const auto& kind : kinds_) {

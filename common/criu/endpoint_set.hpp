@@ -64,10 +64,4 @@ private:
     std::map<std::string, std::vector<std::shared_ptr<Listener>>> by_dir_;
 };
 
-// Creates `path`'s directory chain as needed and binds a listening socket there with `mode` from
-// its creation on, replacing a stale socket file (never any other kind of file). Throws
-// std::runtime_error.
-boost::asio::local::stream_protocol::acceptor listen_unix(boost::asio::any_io_executor ex,
-                                                          const std::string& path, int mode);
-
 }  // namespace imgx::criu

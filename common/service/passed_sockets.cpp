@@ -75,13 +75,4 @@ std::optional<UniqueFd> PassedSockets::take_unix_listener(std::string_view name)
     return std::move(fd);
 }
 
-std::string unix_socket_path(int fd) {
-    sockaddr_un address{};
-    socklen_t length = sizeof address;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
-        length <= offsetof(sockaddr_un, sun_path) || address.sun_path[0] == '\0')
-        return {};
-    return std::string(address.sun_path, ::strnlen(address.sun_path, length - offsetof(sockaddr_un, sun_path)));
-}
-
 }  // namespace imgx

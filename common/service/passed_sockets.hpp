@@ -33,7 +33,4 @@ private:
     std::map<std::string, std::pair<int, UniqueFd>, std::less<>> fds_;  // name -> (number, fd)
 };
 
-// The address a listening UNIX socket is bound to ("" if unnamed).
-std::string unix_socket_path(int fd);
-
 }  // namespace imgx

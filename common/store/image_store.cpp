@@ -21,13 +21,15 @@ std::shared_ptr<BlockPool> make_block_pool(std::uint64_t budget_bytes) {
 
 ImageStore::ImageStore(const boost::asio::any_io_executor& ex) : ImageStore(ex, StoreSettings{}) {}
 
-ImageStore::ImageStore(const boost::asio::any_io_executor& ex, const StoreSettings& settings)
+ImageStore::ImageStore(const boost::asio::any_io_executor& ex, const StoreSettings& settings,
+                       std::unique_ptr<SnapshotArchive> archive)
     : ex_(ex),
       budget_(std::make_shared<MemoryBudget>(settings.memory_budget_bytes)),
       blocks_(make_block_pool(settings.memory_budget_bytes)),
       spool_dir_(settings.spool_dir),
+      archive_(std::move(archive)),
       changed_(ex) {
-    if (!spool_dir_.empty() && settings.state_dir.empty()) {
+    if (!spool_dir_.empty() && !archive_) {
         // A spool directory that cannot be used is a start-up error, not a failed dump later.
         std::error_code ec;
         std::filesystem::create_directories(spool_dir_, ec);
@@ -35,13 +37,11 @@ ImageStore::ImageStore(const boost::asio::any_io_executor& ex, const StoreSettin
             throw std::runtime_error("spool directory " + spool_dir_ + " cannot be created or written to" +
                                      (ec ? ": " + ec.message() : std::string()));
     }
-    if (settings.state_dir.empty()) return;
-    state_ = std::make_unique<StateDir>(settings.state_dir);
-    load_state();
+    if (archive_) load_state();
 }
 
 void ImageStore::load_state() {
-    for (auto& loaded : state_->load()) {
+    for (auto& loaded : archive_->load()) {
         const Manifest& manifest = loaded.manifest;
         const bool remote = manifest.protocol == "remote";
         auto snapshot = std::make_shared<Snapshot>(ex_, manifest.id, manifest.protocol,
@@ -62,15 +62,15 @@ std::shared_ptr<Snapshot> ImageStore::begin(const std::string& id, const std::st
     auto& slot = snapshots_[id];
     if (slot) slot->mark_failed("replaced by a newer dump of the same snapshot id");
     slot = fresh;
-    FileStorage storage{budget_, nullptr, state_ ? std::string() : spool_dir_};
+    FileStorage storage{budget_, nullptr, archive_ ? std::string() : spool_dir_};
     storage.pool = blocks_;
-    std::unique_ptr<SnapshotDir> disk;
+    std::unique_ptr<SnapshotSink> disk;
     std::string problem;
-    if (state_) {
+    if (archive_) {
         // From now on a restore gets the new dump, also after a restart: the older copy goes.
-        state_->forget(id);
+        archive_->forget(id);
         try {
-            disk = state_->create(id);
+            disk = archive_->create(id);
         } catch (const StorageError& e) {
             problem = e.what();
         }
@@ -98,7 +98,7 @@ bool ImageStore::drop(const std::string& id) {
     if (it == snapshots_.end()) return false;
     it->second->mark_failed("dropped by the operator");
     snapshots_.erase(it);
-    if (state_) state_->forget(id);
+    if (archive_) archive_->forget(id);
     changed_.notify();
     return true;
 }

@@ -13,10 +13,10 @@
 
 namespace imgx::store {
 
-// Where a store keeps image bytes (img-cached's state_dir, spool_dir, memory_budget_mib).
+// Where a store keeps image bytes in memory and beyond it (img-cached's spool_dir,
+// memory_budget_mib; its state_dir is a SnapshotArchive given beside these).
 struct StoreSettings {
-    std::string state_dir;                 // "": nothing persisted
-    std::string spool_dir;                 // without a state directory: where bytes beyond the budget go
+    std::string spool_dir;                 // without an archive: where bytes beyond the budget go
     std::uint64_t memory_budget_bytes = 0;  // 0: no limit
 };
 
@@ -24,9 +24,11 @@ class ImageStore {
 public:
     // Everything in memory, without a limit (img-proxyd's kept images; tests).
     explicit ImageStore(const boost::asio::any_io_executor& ex);
-    // With a state directory, loads the complete snapshots kept there (see StateDir::load).
-    // Throws std::runtime_error if the state directory cannot be created.
-    ImageStore(const boost::asio::any_io_executor& ex, const StoreSettings& settings);
+    // With an archive (img-cached's state directory), loads the complete snapshots kept there
+    // and persists every new dump through it. Throws std::runtime_error if the spool directory
+    // cannot be used.
+    ImageStore(const boost::asio::any_io_executor& ex, const StoreSettings& settings,
+               std::unique_ptr<SnapshotArchive> archive = nullptr);
 
     // Starts a new dump of `id`, replacing any earlier one. A replaced snapshot that was still
     // receiving fails; readers already holding a replaced complete snapshot keep reading it.
@@ -56,8 +58,6 @@ public:
     // budget; without a budget all are kept (never more than the most ever in use at once).
     [[nodiscard]] BlockPool& blocks() noexcept { return *blocks_; }
     [[nodiscard]] const BlockPool& blocks() const noexcept { return *blocks_; }
-    // Null without a state directory.
-    [[nodiscard]] const StateDir* state_dir() const noexcept { return state_.get(); }
 
 private:
     void load_state();
@@ -66,7 +66,7 @@ private:
     std::shared_ptr<MemoryBudget> budget_;
     std::shared_ptr<BlockPool> blocks_;
     std::string spool_dir_;
-    std::unique_ptr<StateDir> state_;
+    std::unique_ptr<SnapshotArchive> archive_;  // null: nothing persisted
     std::map<std::string, std::shared_ptr<Snapshot>, std::less<>> snapshots_;
     std::map<std::string, std::vector<std::string>, std::less<>> chains_;
     AsyncEvent changed_;

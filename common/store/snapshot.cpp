@@ -21,7 +21,7 @@ Snapshot::Snapshot(const boost::asio::any_io_executor& ex, std::string id, std::
       started_(std::chrono::steady_clock::now()),
       changed_(ex) {}
 
-void Snapshot::use_storage(FileStorage base, std::unique_ptr<SnapshotDir> disk) {
+void Snapshot::use_storage(FileStorage base, std::unique_ptr<SnapshotSink> disk) {
     storage_ = std::move(base);
     storage_.owner = fmt::format("snapshot '{}'", id_);
     disk_ = std::move(disk);

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "store/image_file.hpp"
-#include "store/state_dir.hpp"
+#include "store/snapshot_archive.hpp"
 #include "util/async_event.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -42,8 +42,8 @@ public:
     [[nodiscard]] const std::string& error() const noexcept { return error_; }
 
     // Where new files keep their bytes: `base` (memory budget, spool directory) and, for a
-    // persisted snapshot, `disk` (its partial directory in the state directory).
-    void use_storage(FileStorage base, std::unique_ptr<SnapshotDir> disk);
+    // persisted snapshot, `disk` (img-cached: its partial directory in the state directory).
+    void use_storage(FileStorage base, std::unique_ptr<SnapshotSink> disk);
     // img-remote: the chain this snapshot was pushed on, written to its manifest.
     void set_chain(std::string chain, std::vector<std::string> ids);
     // A builder for a new file of this snapshot. When its file cannot be created on disk, the
@@ -87,7 +87,7 @@ private:
     std::size_t file_count_ = 0;  // kept when a failure lets the files go
     std::uint64_t bytes_ = 0;
     FileStorage storage_;
-    std::unique_ptr<SnapshotDir> disk_;  // null: not persisted
+    std::unique_ptr<SnapshotSink> disk_;  // null: not persisted
     std::string chain_;
     std::vector<std::string> chain_ids_;
     std::chrono::steady_clock::time_point started_;

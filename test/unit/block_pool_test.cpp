@@ -197,7 +197,7 @@ TEST_CASE("a block is not reused while a restore still holds its file after the 
 
 TEST_CASE("a store with a memory budget keeps at most the budget in free blocks") {
     boost::asio::io_context io;
-    ImageStore store(io.get_executor(), StoreSettings{"", "", 3 << 20});
+    ImageStore store(io.get_executor(), StoreSettings{"", 3 << 20});
     CHECK(store.blocks().max_free_blocks() == 3);
     ImageStore unlimited(io.get_executor());
     CHECK(unlimited.blocks().max_free_blocks() == BlockPool::kNoBound);

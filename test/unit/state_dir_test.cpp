@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "asio_helpers.hpp"
+#include "cached/state_dir.hpp"
 #include "store/image_store.hpp"
 #include "store_helpers.hpp"
 #include "support/content.hpp"
@@ -56,8 +57,14 @@ std::size_t entries(const std::string& dir) {
 struct Fixture {
     imgtest::TempDir dir;
     boost::asio::io_context io;
+    const imgx::cached::StateDir* state_dir = nullptr;  // that of the store open() made last
     std::string state() const { return dir.path() + "/state"; }
-    StoreSettings settings(std::uint64_t budget = 0) const { return {state(), "", budget}; }
+    // A store on the state directory, as img-cached makes it with --state-dir.
+    ImageStore open(std::uint64_t budget = 0) {
+        auto archive = std::make_unique<imgx::cached::StateDir>(state());
+        state_dir = archive.get();
+        return ImageStore(io.get_executor(), StoreSettings{"", budget}, std::move(archive));
+    }
 };
 
 }  // namespace
@@ -66,14 +73,14 @@ TEST_CASE("a complete snapshot is served again by a new store on the same state 
     Fixture f;
     const auto pages = imgtest::make_content(7, 300'000);
     {
-        ImageStore store(f.io.get_executor(), f.settings());
+        ImageStore store = f.open();
         auto s = receive(store, "job1",
                          {{"inventory.img", "inv"}, {"pages-1.img", pages}, {"empty.img", ""}});
         CHECK(s->state() == SnapshotState::complete);
     }
-    ImageStore again(f.io.get_executor(), f.settings());
-    REQUIRE(again.state_dir());
-    CHECK(again.state_dir()->loaded == 1);
+    ImageStore again = f.open();
+    REQUIRE(f.state_dir);
+    CHECK(f.state_dir->loaded == 1);
     auto s = again.find("job1");
     REQUIRE(s);
     CHECK(s->state() == SnapshotState::complete);
@@ -87,13 +94,13 @@ TEST_CASE("a complete snapshot is served again by a new store on the same state 
 TEST_CASE("a snapshot still arriving is discarded at the next start and never served") {
     Fixture f;
     {
-        ImageStore store(f.io.get_executor(), f.settings());
+        ImageStore store = f.open();
         receive(store, "done", {{"a.img", "a"}});
         receive(store, "cut", {{"a.img", "partial"}}, /*complete=*/false);
         CHECK(entries(f.state() + "/partial") == 1);
     }  // as if killed: the partial directory stays
-    ImageStore again(f.io.get_executor(), f.settings());
-    CHECK(again.state_dir()->discarded == 1);
+    ImageStore again = f.open();
+    CHECK(f.state_dir->discarded == 1);
     CHECK(entries(f.state() + "/partial") == 0);
     CHECK_FALSE(again.find("cut"));
     CHECK(served(again, "done", "a.img") == "a");
@@ -102,7 +109,7 @@ TEST_CASE("a snapshot still arriving is discarded at the next start and never se
 TEST_CASE("a persisted file altered on disk sets its snapshot aside") {
     Fixture f;
     {
-        ImageStore store(f.io.get_executor(), f.settings());
+        ImageStore store = f.open();
         receive(store, "job1", {{"pages-1.img", "0123456789"}});
         receive(store, "job2", {{"pages-1.img", "intact"}});
     }
@@ -112,8 +119,8 @@ TEST_CASE("a persisted file altered on disk sets its snapshot aside") {
             altered = (e.path() / "images" / "pages-1.img").string();
     REQUIRE_FALSE(altered.empty());
     std::fstream(altered, std::ios::in | std::ios::out | std::ios::binary).write("X", 1);
-    ImageStore again(f.io.get_executor(), f.settings());
-    CHECK(again.state_dir()->set_aside == 1);
+    ImageStore again = f.open();
+    CHECK(f.state_dir->set_aside == 1);
     CHECK_FALSE(again.find("job1"));
     CHECK(served(again, "job2", "pages-1.img") == "intact");
     CHECK(entries(f.state() + "/bad") == 1);
@@ -123,14 +130,14 @@ TEST_CASE(
     "a failed dump leaves nothing on disk; a new dump of an id replaces the old copy at once") {
     Fixture f;
     {
-        ImageStore store(f.io.get_executor(), f.settings());
+        ImageStore store = f.open();
         receive(store, "job1", {{"a.img", "old"}});
         auto broken = receive(store, "job2", {{"a.img", "x"}}, false);
         broken->mark_failed("link lost");
         CHECK(entries(f.state() + "/partial") == 0);
         receive(store, "job1", {{"a.img", "new"}}, false);  // the newer dump is still arriving
     }
-    ImageStore again(f.io.get_executor(), f.settings());
+    ImageStore again = f.open();
     CHECK_FALSE(again.find("job2"));
     CHECK_FALSE(again.find("job1"));  // neither the old copy nor the unfinished new one
 }
@@ -138,18 +145,18 @@ TEST_CASE(
 TEST_CASE("drop removes the copy on disk") {
     Fixture f;
     {
-        ImageStore store(f.io.get_executor(), f.settings());
+        ImageStore store = f.open();
         receive(store, "job1", {{"a.img", "a"}});
         CHECK(store.drop("job1"));
     }
-    ImageStore again(f.io.get_executor(), f.settings());
+    ImageStore again = f.open();
     CHECK_FALSE(again.find("job1"));
     CHECK(entries(f.state() + "/snapshots") == 0);
 }
 
 TEST_CASE("beyond the memory budget, a persisted snapshot's pieces are served from disk") {
     Fixture f;
-    ImageStore store(f.io.get_executor(), f.settings(/*budget=*/4000));
+    ImageStore store = f.open(/*budget=*/4000);
     const auto content = imgtest::make_content(3, 20'000);
     receive(store, "job1", {{"pages-1.img", content}});
     CHECK(store.memory().used() <= 4000);
@@ -160,7 +167,7 @@ TEST_CASE("beyond the memory budget, a persisted snapshot's pieces are served fr
 TEST_CASE("without a state directory, pieces beyond the budget go to the spool directory") {
     Fixture f;
     const std::string spool = f.dir.make_dir("spool");
-    ImageStore store(f.io.get_executor(), StoreSettings{"", spool, 4000});
+    ImageStore store(f.io.get_executor(), StoreSettings{spool, 4000});
     const auto content = imgtest::make_content(4, 20'000);
     receive(store, "job1", {{"pages-1.img", content}});
     CHECK(store.memory().used() <= 4000);
@@ -171,7 +178,7 @@ TEST_CASE("without a state directory, pieces beyond the budget go to the spool d
 
 TEST_CASE("without anywhere to spill, the piece beyond the budget fails with a clear error") {
     Fixture f;
-    ImageStore store(f.io.get_executor(), StoreSettings{"", "", 4000});
+    ImageStore store(f.io.get_executor(), StoreSettings{"", 4000});
     auto snapshot = store.begin("job1", "stream");
     auto builder = snapshot->new_file("pages-1.img");
     const auto content = imgtest::make_content(5, 3000);

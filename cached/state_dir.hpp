@@ -17,11 +17,17 @@
 
 #include "store/image_file.hpp"
 #include "store/manifest.hpp"
+#include "store/snapshot_archive.hpp"
 
-namespace imgx::store {
+namespace imgx::cached {
+
+using store::BackingFile;
+using store::ImageFile;
+using store::LoadedSnapshot;
+using store::Manifest;
 
 // One snapshot's directory: partial while it arrives, complete once committed.
-class SnapshotDir {
+class SnapshotDir : public store::SnapshotSink {
   public:
     // A directory at `path` that commit() moves to `final_path`.
     SnapshotDir(std::string path, std::string final_path);
@@ -29,15 +35,15 @@ class SnapshotDir {
     SnapshotDir& operator=(const SnapshotDir&) = delete;
 
     // A new file of the snapshot: an empty file under incoming/. Throws StorageError.
-    std::shared_ptr<BackingFile> open_file(const std::string& owner, const std::string& name);
+    std::shared_ptr<BackingFile> open_file(const std::string& owner, const std::string& name) override;
     // A verified file: flushed, then moved to images/NAME (replacing an earlier file of that
     // name). Throws StorageError.
-    void keep(const std::string& owner, const ImageFile& file);
+    void keep(const std::string& owner, const ImageFile& file) override;
     // Every file arrived: writes and flushes the manifest and renames the directory to its final
     // place (replacing what is there). Throws StorageError.
-    void commit(const std::string& owner, const Manifest& manifest);
+    void commit(const std::string& owner, const Manifest& manifest) override;
     // Deletes the directory, partial or complete; failures are logged, not thrown.
-    void remove() noexcept;
+    void remove() noexcept override;
 
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
@@ -47,14 +53,7 @@ class SnapshotDir {
     std::uint64_t incoming_ = 0;
 };
 
-// A snapshot read back at start-up.
-struct LoadedSnapshot {
-    Manifest manifest;
-    std::vector<std::shared_ptr<const ImageFile>> files;  // every piece on disk
-    std::unique_ptr<SnapshotDir> dir;
-};
-
-class StateDir {
+class StateDir : public store::SnapshotArchive {
   public:
     // Creates the directory and its sub-directories if needed. Throws std::runtime_error.
     explicit StateDir(std::string root);
@@ -62,13 +61,13 @@ class StateDir {
     // Start-up: removes partial directories, verifies each complete snapshot against its
     // manifest (sizes and checksums recomputed) and returns those that match; one that does not
     // is moved to bad/ and never served. Every decision is logged.
-    std::vector<LoadedSnapshot> load();
+    std::vector<LoadedSnapshot> load() override;
 
     // A new partial directory for a dump of `id`. Throws StorageError.
-    std::unique_ptr<SnapshotDir> create(const std::string& id);
+    std::unique_ptr<store::SnapshotSink> create(const std::string& id) override;
 
     // Removes the complete copy of `id`, if there is one (a newer dump began, or a drop).
-    void forget(std::string_view id);
+    void forget(std::string_view id) override;
 
     // Counts of what load() did, for the metrics.
     std::uint64_t loaded = 0;
@@ -87,4 +86,4 @@ class StateDir {
 // The directory name for snapshot id `id` (safe characters, bounded length, unique by a hash).
 std::string snapshot_dir_key(std::string_view id);
 
-}  // namespace imgx::store
+}  // namespace imgx::cached

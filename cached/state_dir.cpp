@@ -1,5 +1,5 @@
 // Keeping snapshots on disk: partial directories, commit by rename, verification at start-up.
-#include "store/state_dir.hpp"
+#include "state_dir.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -18,8 +18,10 @@
 #include "util/log.hpp"
 #include "util/names.hpp"
 
-namespace imgx::store {
+namespace imgx::cached {
 
+// The files of a snapshot and their errors are the store's types.
+using namespace store;
 namespace fs = std::filesystem;
 
 namespace {
@@ -213,7 +215,7 @@ void StateDir::set_aside_bad(const std::string& path, const std::string& why) {
                   path, why);
 }
 
-std::unique_ptr<SnapshotDir> StateDir::create(const std::string& id) {
+std::unique_ptr<SnapshotSink> StateDir::create(const std::string& id) {
     const std::string owner = fmt::format("snapshot '{}'", id);
     const std::string key = snapshot_dir_key(id);
     const std::string path =
@@ -238,4 +240,4 @@ void StateDir::forget(std::string_view id) {
     SnapshotDir(fmt::format("{}/{}/{}", root_, kComplete, snapshot_dir_key(id)), {}).remove();
 }
 
-}  // namespace imgx::store
+}  // namespace imgx::cached
