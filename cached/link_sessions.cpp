@@ -30,6 +30,17 @@ CacheSession::CacheSession(const asio::any_io_executor& ex, store::ImageStore& s
     receiver.set_lanes(lane_count);
 }
 
+void CacheSession::end(const std::string& why) {
+    for (auto& lane : lanes) {
+        ++lane->connection;
+        if (lane->attached && lane->close_connection) lane->close_connection();
+        lane->attached = false;
+        lane->close_connection = nullptr;
+    }
+    receiver.fail_unfinished(why);
+    for (auto& lane : lanes) lane->flow.clear();
+}
+
 LinkSessions::LinkSessions(const asio::any_io_executor& ex, store::ImageStore& store, std::chrono::seconds resume)
     : ex_(ex), store_(store), resume_(resume) {}
 
@@ -120,16 +131,7 @@ void LinkSessions::end(std::uint64_t id, const std::string& why) {
     if (it == sessions_.end()) return;
     auto session = it->second;
     sessions_.erase(it);
-    // Connections still attached stop first: their loops see they no longer own their lanes, and
-    // once their sockets are closed nothing reads into or writes from the state dropped below.
-    for (auto& lane : session->lanes) {
-        ++lane->connection;
-        if (lane->attached && lane->close_connection) lane->close_connection();
-        lane->attached = false;
-        lane->close_connection = nullptr;
-    }
-    session->receiver.fail_unfinished(why);
-    for (auto& lane : session->lanes) lane->flow.clear();
+    session->end(why);
 }
 
 }  // namespace imgx::cached

@@ -40,6 +40,11 @@ struct CacheSession {
     SessionReceiver receiver;
 
     [[nodiscard]] CacheLane& lane(std::uint32_t n) { return *lanes.at(n); }
+
+    // The session ends with `why`: the connections still attached are closed first (their loops
+    // see they no longer own their lanes, and nothing reads into or writes from the state dropped
+    // next), then every unfinished snapshot fails and the lanes' frames are dropped.
+    void end(const std::string& why);
 };
 
 // A connection named a lane img-cached cannot give it (no such session, or a lane it did not

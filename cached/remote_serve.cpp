@@ -4,7 +4,9 @@
 #include "cache_metrics.hpp"
 #include "criu/fd_passing.hpp"
 #include "criu/framed_socket.hpp"
+#include "criu/hangup.hpp"
 #include "criu/image_feed.hpp"
+#include "criu/pipe_sizes.hpp"
 #include "criu/remote_codec.hpp"
 #include "util/log.hpp"
 
@@ -21,19 +23,12 @@ namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using asio::local::stream_protocol;
 using Kind = criu::RemoteRequest::Kind;
+using criu::kPipeAfterReplyLimit;
+using criu::wait_hangup;
 
 namespace {
 
-// CRIU passes its pipe right after our "error 0"; silence means a G2 build (data on the socket).
-constexpr auto kPipeAfterReplyLimit = std::chrono::seconds(10);
-
 enum class Outcome { ready, timed_out, hung_up };
-
-// While an answer is held back CRIU sends nothing; readability means it went away.
-asio::awaitable<void> wait_hangup(stream_protocol::socket& socket) {
-    boost::system::error_code ec;
-    co_await socket.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-}
 
 // Runs `work` until it finishes, the limit passes, or CRIU hangs up.
 template <typename Work>

@@ -4,6 +4,7 @@
 #include "cache_metrics.hpp"
 #include "criu/fd_passing.hpp"
 #include "criu/framed_socket.hpp"
+#include "criu/hangup.hpp"
 #include "criu/stream_codec.hpp"
 #include "criu/image_feed.hpp"
 #include "util/log.hpp"
@@ -20,15 +21,10 @@ namespace imgx::cached {
 
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
+using criu::wait_hangup;
 using store::FileLookup;
 
 namespace {
-
-// While we hold an answer back, CRIU sends nothing (it waits for it); readability means it hung up.
-asio::awaitable<void> wait_hangup(asio::local::stream_protocol::socket& socket) {
-    boost::system::error_code ec;
-    co_await socket.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-}
 
 // Waits for the answer about `name`; pending again means CRIU hung up meanwhile.
 asio::awaitable<FileLookup> wait_or_hangup(store::Snapshot& snapshot, const std::string& name,

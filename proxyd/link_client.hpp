@@ -1,8 +1,11 @@
-// The proxy's TCP link to img-cached: connects (and reconnects, resuming the link session within
-// the retry budget), sends frames in order, reads acknowledgements.
+// The proxy's TCP link to img-cached: connects its lanes (and reconnects, resuming the link
+// session within the retry budget), sends frames in order, reads acknowledgements. The dumps'
+// protocol is SnapshotSender's; this class carries its frames.
+// link_client.cpp: lanes and their connections; link_resume.cpp: resume and failure.
 #pragma once
 
 #include "outgoing_snapshot.hpp"
+#include "snapshot_sender.hpp"
 #include "util/address.hpp"
 #include "util/async_event.hpp"
 #include "util/buffer_pool.hpp"
@@ -42,7 +45,7 @@ struct LinkResumeSettings {
     std::chrono::steady_clock::duration idle_timeout;  // no answer this long: reconnect
 };
 
-class LinkClient {
+class LinkClient : private FrameSink {
 public:
     // `tls` null: plain TCP (plain_tcp); otherwise every connection is TLS with it. `streams`:
     // the lanes (TCP connections) each link session asks for (docs/link-protocol.md, "Lanes").
@@ -89,10 +92,6 @@ public:
     [[nodiscard]] bool connected() const noexcept { return connected_; }
 
 private:
-    struct FileInFlight {
-        std::shared_ptr<OutgoingSnapshot> snapshot;
-        std::uint64_t size = 0;  // bytes queued so far: the offset of the next chunk
-    };
     // A lane above 0 of the session: its own connection, numbering, ACKs and resume.
     struct Lane {
         explicit Lane(const boost::asio::any_io_executor& ex) : flow(ex) {}
@@ -104,44 +103,60 @@ private:
         std::optional<std::chrono::steady_clock::time_point> lost_at;
     };
 
+    // FrameSink: the sender's frames. Messages go on lane 0; a chunk goes as DATA with one lane,
+    // else as DATA_AT on the lane where it would arrive first.
+    void send_message(std::string frame) override;
+    void send_chunk(std::uint64_t file_tag, std::uint64_t offset, PooledBuffer buffer, std::size_t size) override;
+
+    // Connects lane 0 of each session and resumes it after a loss.
     boost::asio::awaitable<void> run();
+    // Lane 0 is up with `socket`: reads and writes until the connection fails.
+    boost::asio::awaitable<void> serve(std::shared_ptr<link::LinkStream> socket);
     // Connects lane `n` (above 0) of each session that accepted it, and resumes it after a loss.
     boost::asio::awaitable<void> run_lane(std::size_t n);
+    // Lane `n` (above 0) is up with `socket` for session `generation`: until the connection fails.
+    boost::asio::awaitable<void> serve_lane(std::size_t n, std::shared_ptr<link::LinkStream> socket,
+                                            std::uint64_t generation);
+    // A random non-zero link session id.
+    static std::uint64_t new_session_id();
+    // A new connection to img-cached (TLS if configured).
+    std::shared_ptr<link::LinkStream> new_socket();
     // Resolves, connects and shakes hands as lane `lane`; the failure as text (empty on success:
     // `answer` is set).
     boost::asio::awaitable<std::string> try_connect(link::LinkStream& socket, std::uint32_t lane, link::Hello& answer);
-    boost::asio::awaitable<std::string> try_handshake(link::LinkStream& socket, std::uint32_t lane, link::Hello& answer);
     boost::asio::awaitable<void> handshake(link::LinkStream& socket, std::uint32_t lane, link::Hello& answer);
     link::LinkFlow<LinkFrame>& flow_of(std::size_t lane) { return lane == 0 ? flow_ : extra_[lane - 1]->flow; }
+    // The current session (counts them; snapshots and connections belong to one).
+    [[nodiscard]] std::uint64_t generation() const noexcept { return sender_.session(); }
     // A frame went out (metrics; flush() waiters wake).
     void count_written(const LinkFrame& frame, bool resent);
     // Whether every queued frame of every lane was written.
     [[nodiscard]] bool all_written() const;
-    // Continues the session as img-cached's HELLO answer says (resumed, or it lost it).
-    void session_begins(const link::Hello& answer);
     // Reads lane `n`'s frames until the connection fails or session `generation` ends.
     boost::asio::awaitable<void> read_loop(std::size_t n, link::LinkStream& socket, link::LinkLiveness& liveness,
                                            std::uint64_t generation);
-    // Runs a loop, recording the first failure of a connection in `first_failure` (and whether it
-    // was a bad frame in `protocol_failure`).
-    boost::asio::awaitable<void> guarded(boost::asio::awaitable<void> loop, std::string& first_failure,
-                                         bool& protocol_failure);
-    void handle_ack(link::FrameType type, const std::string& body);
+
+    // link_resume.cpp: resume and failure.
+    // Continues the session as img-cached's HELLO answer says (resumed, or it lost it).
+    void session_begins(const link::Hello& answer);
+    // Lane 0's connection ended with `why`: resumed within the retry budget, or the session fails
+    // (at once after a bad frame, `protocol_failure`: resuming would repeat it).
+    void connection_lost(const std::string& why, bool protocol_failure);
     // Lane `n` (above 0) is lost: resumed within the retry budget, or the session fails.
     void lane_lost(std::size_t n, const std::string& why, bool protocol_failure);
     // Lane `n` could not be connected: false (and the session failed) once the budget ran out;
     // otherwise how long to wait before the next attempt in `wait`.
     bool lane_may_retry(std::size_t n, const std::string& why, link::Backoff& backoff,
                         std::chrono::steady_clock::duration& wait);
-    bool usable(const std::shared_ptr<OutgoingSnapshot>& snapshot) const;
-    void enqueue(LinkFrame frame);
-    void connection_lost(const std::string& why);
     // The time left to resume a lost session (zero: the budget ran out, and the session failed).
     std::chrono::steady_clock::duration resume_time_left();
     // Every unfinished dump of the session fails with `why`. `renew`: the next connection begins
     // a new session (and tells img-cached to drop this one); otherwise img-cached already began
     // a new one under the same id.
     void fail_session(const std::string& why, bool renew);
+    // The session's connections end and its frames go: every socket is closed (lane 0's only if
+    // `close_lane0`) before the flows whose buffers the sockets write from are cleared.
+    void end(bool close_lane0);
 
     boost::asio::any_io_executor ex_;
     HostPort cache_;
@@ -150,9 +165,7 @@ private:
     std::shared_ptr<link::LinkTls> tls_;
     bool stopping_ = false;
     bool connected_ = false;
-    std::uint64_t generation_ = 0;  // counts sessions; snapshots belong to one
     std::uint64_t connections_ = 0;
-    std::uint64_t next_tag_ = 1;
     std::uint64_t begin_calls_ = 0;  // begin_snapshot calls so far
     std::uint64_t begins_done_ = 0;  // of these, announced or failed (a prefix of the calls)
     std::uint64_t session_id_;
@@ -162,13 +175,10 @@ private:
     std::string loss_reason_;
     link::Hello answer_;
     std::string last_error_;
-    std::string first_failure_;
-    bool protocol_failure_ = false;  // the connection broke on a bad frame: resuming would repeat it
     link::LinkFlow<LinkFrame> flow_;
     AsyncEvent written_;  // frames were written, acknowledged, or dropped with the session
     AsyncEvent link_changed_;
-    std::map<std::uint64_t, std::shared_ptr<OutgoingSnapshot>> snapshots_;  // by tag, until settled
-    std::map<std::uint64_t, FileInFlight> files_;                           // by tag, until acked
+    SnapshotSender sender_;  // the dumps of the session
     std::shared_ptr<link::LinkStream> socket_;
     std::size_t streams_;                       // lanes asked for
     std::size_t lanes_ = 1;                     // lanes img-cached accepted for the current session

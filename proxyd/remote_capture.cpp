@@ -4,6 +4,7 @@
 #include "criu/fd_passing.hpp"
 #include "criu/framed_socket.hpp"
 #include "criu/image_feed.hpp"
+#include "criu/pipe_sizes.hpp"
 #include "criu/remote_codec.hpp"
 #include "pipe_drain.hpp"
 #include "proxy_metrics.hpp"
@@ -20,16 +21,14 @@ namespace imgx::proxyd {
 namespace asio = boost::asio;
 using asio::local::stream_protocol;
 using Kind = criu::RemoteRequest::Kind;
+using criu::kCapturePipeBytes;
+using criu::kPipeAfterReplyLimit;
 using namespace std::chrono_literals;
 
 namespace {
 
-// CRIU passes its pipe right after our "error 0"; silence means a G2 build (data on the socket).
-constexpr auto kPipeAfterReplyLimit = std::chrono::seconds(10);
-
 // Longest a request waits for earlier connections to say what they are (a silent client).
 constexpr auto kOrderLimit = 5s;
-constexpr std::size_t kCapturePipeBytes = 4 << 20;
 
 // Spec 3.5: a request acts only after every connection CRIU opened before it has said what it
 // is, so a push is seen by the pull, write or finish that CRIU sent after it.

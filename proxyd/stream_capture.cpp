@@ -3,6 +3,7 @@
 
 #include "criu/fd_passing.hpp"
 #include "criu/framed_socket.hpp"
+#include "criu/pipe_sizes.hpp"
 #include "criu/stream_codec.hpp"
 #include "pipe_drain.hpp"
 #include "proxy_metrics.hpp"
@@ -20,9 +21,6 @@ namespace imgx::proxyd {
 namespace asio = boost::asio;
 
 namespace {
-
-// CRIU's pipes start at 64 KiB; larger ones mean fewer wake-ups (the kernel may cap at 1 MiB).
-constexpr std::size_t kCapturePipeBytes = 4 << 20;
 
 // What the session, its pipe drains and its failure watcher share.
 struct CaptureState {
@@ -84,7 +82,7 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
             if (!body) break;  // CRIU is done announcing files; pipes may still be delivering
             std::string name = criu::decode_stream_request(*body);
             UniqueFd fd = co_await criu::receive_fd(state->socket);
-            criu::enlarge_pipe(fd.get(), kCapturePipeBytes);
+            criu::enlarge_pipe(fd.get(), criu::kCapturePipeBytes);
             auto pipe = std::make_shared<asio::posix::stream_descriptor>(ex, fd.release());
             pipe->non_blocking(true);
             state->pipes.push_back(pipe);

@@ -3,6 +3,7 @@
 
 #include "criu/fd_passing.hpp"
 #include "criu/framed_socket.hpp"
+#include "criu/hangup.hpp"
 #include "util/unix_listener.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -22,10 +23,7 @@ asio::awaitable<void> Replier::send(const Response& response) {
     co_await criu::write_frame(socket_, wire::encode_frame(response));
 }
 
-asio::awaitable<void> Replier::wait_hangup() {
-    boost::system::error_code ec;
-    co_await socket_.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-}
+asio::awaitable<void> Replier::wait_hangup() { return criu::wait_hangup(socket_); }
 
 ControlServer::ControlServer(const asio::any_io_executor& ex, std::string path, Handler handler)
     : path_(std::move(path)), acceptor_(listen_unix(ex, path_, 0600)), handler_(std::move(handler)) {
