@@ -1,65 +1,157 @@
-// img-cached's configuration keys (documented in docs/configuration.md).
+// img-cached's settings table (docs/configuration.md and img-transfer.toml(5) are generated from it).
 #include "cache_config.hpp"
 
 #include "config/setting_values.hpp"
-#include "util/log.hpp"
 
 namespace imgx::cached {
 
+namespace {
+
+using O = CacheOptions;
+using config::OnReload;
+
+config::Setting<O> listen_row() {
+    return config::address_setting<O>(
+        {.key = "listen",
+         .flag = "--listen",
+         .flag_value = "ADDR:PORT",
+         .help = "link address img-proxyd connects to, e.g. 127.0.0.1:7411, [::]:7411",
+         .doc = "link address img-proxyd connects to, e.g. `\"0.0.0.0:7411\"`, `\"[::]:7411\"`; port 0 "
+                "picks a free port. Anyone who can reach it can send snapshots: bind it to the "
+                "network of the source hosts"},
+        &O::listen, /*allow_port_zero=*/true);
+}
+
+config::Setting<O> directory_row(config::SettingText text, std::string O::*field) {
+    text.detail = "(path)";
+    text.flag_value = "DIR";
+    text.default_note = "none";
+    text.reload = OnReload::restart;
+    return config::text_setting<O>(std::move(text), field);
+}
+
+config::Setting<O> mib_row(config::SettingText text, std::uint64_t O::*field) {
+    text.flag_value = "MIB";
+    text.reload = OnReload::restart;
+    return config::number_setting<O>(std::move(text), field, 0, kMaxMemoryBudgetMib);
+}
+
+// img-cached's own rows, between the shared ones (daemon_settings_table gives the order).
+// Longer than 60 lines: it is data, one row per key, and reads best as one list.
+config::SettingsTable<O> cache_rows() {
+    config::SettingsTable<O> rows;
+    rows.push_back(config::remote_data_setting<O>(
+        &O::remote_reads_on_socket, "how --remote restores read images: pipe (2020 builds) or socket (2017-2019 builds)",
+        "how `criu restore --remote` reads images: `pipe` (CRIU's 2020 builds) or `socket` "
+        "(2017-2019 builds)"));
+    rows.push_back(config::number_setting<O>(
+        {.key = "remote_wait_seconds",
+         .flag = "--remote-wait",
+         .flag_value = "SECONDS",
+         .help = "longest a --remote read waits for its dump to finish, then error 5",
+         .doc = "longest a `--remote` read waits for its dump to finish before answering error 5"},
+        &O::remote_wait_seconds, 1, kMaxRemoteWaitSeconds));
+    rows.push_back(directory_row(
+        {.key = "state_dir",
+         .flag = "--state-dir",
+         .help = "keep complete snapshots in DIR and serve them again after a restart",
+         .doc = "keep every complete snapshot here and serve it again after a restart or a crash; "
+                "partial ones are removed at start, complete ones verified against their manifest "
+                "(sizes and XXH3-64; one that does not match is moved to `DIR/bad`; "
+                "docs/operations.md, \"Snapshots across restarts\"); `\"\"`: memory only"},
+        &O::state_dir));
+    rows.push_back(directory_row(
+        {.key = "spool_dir",
+         .flag = "--spool-dir",
+         .help = "without --state-dir: where bytes beyond the memory budget go (none: a dump that "
+                 "reaches the budget fails)",
+         .doc = "without `state_dir`: where bytes beyond `memory_budget_mib` go (unnamed files, "
+                "nothing left behind by a crash)"},
+        &O::spool_dir));
+    rows.push_back(mib_row(
+        {.key = "memory_budget_mib",
+         .flag = "--memory-budget",
+         .default_note = "no limit",
+         .help = "image bytes kept in memory, in MiB; beyond it they go to the state or spool directory",
+         .doc = "image bytes kept in memory (MiB); beyond it bytes are served from `state_dir` or "
+                "spilled to `spool_dir`, and with neither the dump that reaches it fails while other "
+                "snapshots go on (docs/operations.md, \"Memory budgets\")"},
+        &O::memory_budget_mib));
+    rows.push_back(mib_row(
+        {.key = "prefault_mib",
+         .flag = "--prefault",
+         .default_note = "none",
+         .help = "at start, fault in MIB of memory for received images, so the first dump does not "
+                 "wait for fresh pages; at most the memory budget",
+         .doc = "image memory (MiB) allocated and faulted in at start, before anything listens, and "
+                "kept for received images, so the first dump does not wait for the kernel to back "
+                "fresh pages; larger than a non-zero `memory_budget_mib` is refused at start "
+                "(docs/operations.md, \"Memory budgets\")"},
+        &O::prefault_mib));
+    rows.push_back(config::number_setting<O>(
+        {.key = "link_resume_seconds",
+         .flag = "--link-resume",
+         .flag_value = "SECONDS",
+         .help = "how long the dumps of a lost link wait for img-proxyd to reconnect and resume "
+                 "them before they fail (0: fail at once)",
+         .doc = "after a link from img-proxyd is lost, how long its unfinished dumps wait for it to "
+                "reconnect and resume them before they fail (waiting restores are closed); `0`: they "
+                "fail at once"},
+        &O::link_resume_seconds, 0, kMaxLinkResumeSeconds));
+    return rows;
+}
+
+const config::SettingsTable<O>& cache_table() {
+    static const auto table = daemon_settings_table<O>(
+        listen_row(), cache_rows(), link::TlsRole::server,
+        {.key = "serve",
+         .flag = "--serve",
+         .doc = "serve endpoints opened at start, one table each (`img-ctl serve` opens more at run "
+                "time): `dir`, CRIU's `-D` directory (required), where img-cached listens on "
+                "`streamer-serve.sock` (`--stream`) and `img-cache.sock` (`--remote`); `snapshot`, "
+                "the snapshot id (for `--remote`, the pre-dump chain name), default the last "
+                "component of `dir`"});
+    return table;
+}
+
+// The pool never keeps more free memory than the budget, so a larger prefault could not be kept.
+void check_prefault(const O& options) {
+    if (options.memory_budget_mib == 0 || options.prefault_mib <= options.memory_budget_mib) return;
+    throw UsageError("prefault_mib (" + std::to_string(options.prefault_mib) +
+                     ") is larger than memory_budget_mib (" + std::to_string(options.memory_budget_mib) +
+                     "): lower the prefault or raise the budget");
+}
+
+}  // namespace
+
+const CommandSpec<CacheOptions>& cache_command_spec() {
+    static const CommandSpec<CacheOptions> spec{
+        .table = &cache_table(),
+        .usage = {.program = "img-cached",
+                  .default_config = kDefaultCacheConfig,
+                  .description = "Receives snapshots from img-proxyd and serves them to `criu restore "
+                                 "--stream -D DIR` on DIR/streamer-serve.sock (while the dump may still be "
+                                 "running), and to `criu restore --remote -D DIR` on DIR/img-cache.sock "
+                                 "(once the dump has finished).",
+                  .notes = "For --remote, the endpoint's SNAPSHOT part names the pre-dump chain to answer "
+                           "pulls with (the same name as on img-proxyd)."},
+        .role = link::TlsRole::server,
+        .check_required =
+            [](const O& o, const std::string& main_file) {
+                if (o.listen.host.empty())
+                    throw UsageError("no link address: give --listen ADDR:PORT or set listen = \"ADDR:PORT\" in " +
+                                     main_file);
+            },
+        .check = check_prefault};
+    return spec;
+}
+
 void apply_cache_config(const config::Section& document, CacheOptions& out) {
-    document.only_keys(
-        {"listen", "serve", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "remote_data", "remote_wait_seconds", "link_resume_seconds", "metrics", "metrics_allow_remote", "plain_tcp", "state_dir", "spool_dir", "memory_budget_mib", "prefault_mib", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_min_version", "tls_allowed_clients"});
-    document.string("listen", [&](std::string_view v) {
-        out.listen = parse_host_port(v, /*allow_port_zero=*/true);
-    });
-    config::read_endpoints(document, "serve", out.serves);
-    document.string("control", [&](std::string_view v) {
-        if (v.empty()) throw std::invalid_argument("empty path");
-        out.control = std::string(v);
-    });
-    document.string("log_level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
-    metrics::read_metrics_keys(document, out.metrics);
-    link::read_tls_keys(document, out.tls, link::TlsRole::server);
-    config::read_ids(document, "allow_uids", out.allow_uids);
-    config::read_ids(document, "allow_gids", out.allow_gids);
-    document.integer("shutdown_grace_seconds", 0, config::kMaxShutdownGraceSeconds,
-                     [&](std::int64_t v) { out.shutdown_grace_seconds = static_cast<unsigned>(v); });
-    document.string("state_dir", [&](std::string_view v) { out.state_dir = std::string(v); });
-    document.string("spool_dir", [&](std::string_view v) { out.spool_dir = std::string(v); });
-    document.integer("memory_budget_mib", 0, static_cast<std::int64_t>(kMaxMemoryBudgetMib),
-                     [&](std::int64_t v) { out.memory_budget_mib = static_cast<std::uint64_t>(v); });
-    document.integer("prefault_mib", 0, static_cast<std::int64_t>(kMaxMemoryBudgetMib),
-                     [&](std::int64_t v) { out.prefault_mib = static_cast<std::uint64_t>(v); });
-    document.string("remote_data", [&](std::string_view v) {
-        out.remote_reads_on_socket = config::parse_remote_data_socket(v);
-    });
-    document.integer("remote_wait_seconds", 1, kMaxRemoteWaitSeconds,
-                     [&](std::int64_t v) { out.remote_wait_seconds = static_cast<unsigned>(v); });
-    document.integer("link_resume_seconds", 0, kMaxLinkResumeSeconds,
-                     [&](std::int64_t v) { out.link_resume_seconds = static_cast<unsigned>(v); });
+    config::read_settings(cache_table(), document, out);
 }
 
 std::string format_cache_config(const CacheOptions& options) {
-    std::string out =
-        "# img-cached: the effective configuration (files, drop-ins and flags merged)\n";
-    out += "listen = " + config::quoted(options.listen.to_string()) + "\n";
-    out += "control = " + config::quoted(options.control) + "\n";
-    out += "log_level = " + config::quoted(config::log_level_name(options.log_level)) + "\n";
-    out += "shutdown_grace_seconds = " + std::to_string(options.shutdown_grace_seconds) + "\n";
-    out += config::format_ids("allow_uids", options.allow_uids);
-    out += config::format_ids("allow_gids", options.allow_gids);
-    out += "remote_data = " +
-           config::quoted(config::remote_data_name(options.remote_reads_on_socket)) + "\n";
-    out += "remote_wait_seconds = " + std::to_string(options.remote_wait_seconds) + "\n";
-    out += "state_dir = " + config::quoted(options.state_dir) + "\n";
-    out += "spool_dir = " + config::quoted(options.spool_dir) + "\n";
-    out += "memory_budget_mib = " + std::to_string(options.memory_budget_mib) + "\n";
-    out += "prefault_mib = " + std::to_string(options.prefault_mib) + "\n";
-    out += "link_resume_seconds = " + std::to_string(options.link_resume_seconds) + "\n";
-    out += metrics::format_metrics_keys(options.metrics);
-    out += link::format_tls_keys(options.tls, link::TlsRole::server);
-    out += config::format_endpoints("serve", options.serves);
-    return out;
+    return format_daemon_config(cache_command_spec(), options);
 }
 
 }  // namespace imgx::cached

@@ -1,4 +1,4 @@
-// img-cached's configuration file: which keys set which CacheOptions, and the file written back.
+// img-cached's settings table: every key and flag, and the configuration file written back.
 #pragma once
 
 #include <string>
@@ -9,6 +9,9 @@
 namespace imgx::cached {
 
 inline constexpr const char* kDefaultCacheConfig = "/etc/img-cached/img-cached.toml";
+
+// How img-cached reads its command line and files: its settings table, --help texts, checks.
+const CommandSpec<CacheOptions>& cache_command_spec();
 
 // Applies one file's document onto `out` (keys it sets override; [[serve]] entries are added).
 // Throws config::ConfigError naming the file, line and key.

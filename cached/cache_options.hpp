@@ -1,17 +1,12 @@
 // img-cached's settings and how the configuration files and the command line set them.
 #pragma once
 
-#include <spdlog/common.h>
-
 #include <cstdint>
 #include <string>
-#include <vector>
 
-#include "config/setting_values.hpp"
-#include "link/tls_settings.hpp"
-#include "metrics/metrics_settings.hpp"
+#include "service/daemon_command.hpp"
+#include "service/daemon_settings.hpp"
 #include "util/address.hpp"
-#include "util/names.hpp"
 
 namespace imgx::cached {
 
@@ -20,36 +15,22 @@ inline constexpr unsigned kMaxRemoteWaitSeconds = 7 * 86400;
 inline constexpr unsigned kMaxMemoryBudgetMib = 1U << 24;  // 16 TiB
 inline constexpr unsigned kMaxLinkResumeSeconds = 86400;
 
-struct CacheOptions {
+// The shared settings (endpoints: the [[serve]] endpoints) and img-cached's own.
+struct CacheOptions : DaemonSettings {
+    CacheOptions() { control = "/run/img-cached/control.sock"; }
+
     HostPort listen;  // required (from --listen or the configuration); empty host: not given
-    std::vector<EndpointSpec> serves;
-    std::string control = "/run/img-cached/control.sock";
-    spdlog::level::level_enum log_level = spdlog::level::info;
-    metrics::MetricsSettings metrics;     // --metrics: off unless an address is given
-    link::TlsSettings tls;                // the link: TLS, or plain TCP when said explicitly
     bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for --remote restores
     unsigned remote_wait_seconds = 600;   // longest an img-remote read waits for its dump
     unsigned link_resume_seconds = 60;    // how long a lost link's session waits for a resume
-    unsigned shutdown_grace_seconds = config::kDefaultShutdownGraceSeconds;  // drain on SIGTERM
-    std::vector<unsigned> allow_uids;  // may connect besides root and the daemon's own user
-    std::vector<unsigned> allow_gids;
     std::string state_dir;               // complete snapshots kept here across restarts; "": memory only
     std::string spool_dir;               // without state_dir: where bytes beyond the memory budget go
     std::uint64_t memory_budget_mib = 0;  // image bytes in memory; 0: no limit
     std::uint64_t prefault_mib = 0;       // image memory faulted in at start; 0: none
 };
 
-// What the command line asks for.
-enum class CacheMode { run, check_config, print_config, help, version };
-
-struct CacheCommand {
-    CacheMode mode = CacheMode::run;
-    CacheOptions options;                   // complete and valid unless mode is help or version
-    std::vector<std::string> config_files;  // read, in the order applied
-    // Where the endpoints of options.serves came from: a reload re-opens only the files' ones.
-    std::vector<EndpointSpec> file_endpoints;
-    std::vector<EndpointSpec> flag_endpoints;
-};
+using CacheMode = DaemonMode;
+using CacheCommand = DaemonCommand<CacheOptions>;
 
 // Reads the configuration (`--config FILE`, else `default_config` if it exists, then the
 // drop-ins `<file>.d/*.toml` in lexical order), then the flags, which win; [[serve]] entries

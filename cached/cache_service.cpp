@@ -1,14 +1,27 @@
-// img-cached's service hooks: status line, transfers in flight, reload of its configuration.
+// img-cached's parts for the daemon shell: store, serve endpoints, link listener, status, reload, drain.
 #include "cache_service.hpp"
 
-#include "cache_config.hpp"
-#include "service/local_access.hpp"
-#include "service/reload_notes.hpp"
+#include <malloc.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <limits>
+#include <stdexcept>
+
+#include "cache_control.hpp"
+#include "cache_metrics.hpp"
+#include "criu/remote_codec.hpp"
+#include "criu/stream_codec.hpp"
+#include "link_listener.hpp"
+#include "link_sessions.hpp"
+#include "remote_serve.hpp"
+#include "store/image_store.hpp"
+#include "stream_serve.hpp"
 
 namespace imgx::cached {
 
@@ -20,72 +33,78 @@ namespace {
 // Time for the restores waiting on a failed snapshot to close their connections.
 constexpr auto kFailurePropagation = 200ms;
 
-std::optional<std::chrono::seconds> reload(CacheParts& parts, CacheOptions& current, int argc, char** argv) {
-    auto fresh = parse_for_reload([&] { return parse_cache_command(argc, argv, kDefaultCacheConfig); });
-    if (!fresh) return std::nullopt;
-    const CacheOptions& next = fresh->options;
-    std::shared_ptr<link::LinkTls> tls;
-    if (!link::reload_link_tls(current.tls, next.tls, link::TlsRole::server, std::string(), tls)) return std::nullopt;
-    if (tls) parts.listener.set_tls(tls);
-    apply_log_level(current.log_level, next.log_level);
-    parts.static_endpoints.reload(fresh->file_endpoints);
-    apply_local_access(parts.endpoints, parts.control, next.allow_uids, next.allow_gids);
-    parts.remote.wait_limit = std::chrono::seconds(next.remote_wait_seconds);
-    parts.listener.sessions().set_resume(std::chrono::seconds(next.link_resume_seconds));
-    note_restart_needed({{"listen", current.listen.to_string(), next.listen.to_string()},
-                         {"control", current.control, next.control},
-                         {"remote_data", std::to_string(current.remote_reads_on_socket),
-                          std::to_string(next.remote_reads_on_socket)},
-                         {"metrics", current.metrics.address.to_string(), next.metrics.address.to_string()},
-                         {"plain_tcp", link::plain_link(current.tls) ? "true" : "false",
-                          link::plain_link(next.tls) ? "true" : "false"},
-                         {"state_dir", current.state_dir, next.state_dir},
-                         {"spool_dir", current.spool_dir, next.spool_dir},
-                         {"memory_budget_mib", std::to_string(current.memory_budget_mib),
-                          std::to_string(next.memory_budget_mib)},
-                         {"prefault_mib", std::to_string(current.prefault_mib), std::to_string(next.prefault_mib)}});
-    spdlog::info("reload: remote_wait_seconds = {}, link_resume_seconds = {}, shutdown_grace_seconds = {}",
-                 next.remote_wait_seconds, next.link_resume_seconds, next.shutdown_grace_seconds);
-    // Keys that need a restart keep their running values.
-    current.log_level = next.log_level;
-    if (tls) current.tls = next.tls;
-    current.serves = next.serves;
-    current.remote_wait_seconds = next.remote_wait_seconds;
-    current.link_resume_seconds = next.link_resume_seconds;
-    current.shutdown_grace_seconds = next.shutdown_grace_seconds;
-    current.allow_uids = next.allow_uids;
-    current.allow_gids = next.allow_gids;
-    return std::chrono::seconds(next.shutdown_grace_seconds);
-}
-
 bool receiving(const store::Snapshot& s) { return s.state() == store::SnapshotState::receiving; }
 
-}  // namespace
-
-std::shared_ptr<link::LinkTls> start_link_tls(const CacheOptions& options) {
-    return link::start_link_tls(options.tls, link::TlsRole::server, std::string(), "img-proxyd");
+// Faults in `mib` of blocks before anything listens (prefault_mib): the first dump then receives
+// into memory the kernel has already backed. Throws if the memory is not there.
+void prefault_image_memory(store::BlockPool& blocks, std::uint64_t mib) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto count = static_cast<std::size_t>(((mib << 20) + blocks.block_bytes() - 1) / blocks.block_bytes());
+    try {
+        blocks.prefault(count);
+    } catch (const std::bad_alloc&) {
+        throw std::runtime_error(fmt::format("prefault_mib = {}: cannot allocate that much memory for images", mib));
+    }
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+    spdlog::info("prefaulted {} MiB of image memory ({} blocks) in {:.2f} s", mib, count, took.count());
 }
 
-ServiceHooks make_cache_hooks(CacheParts parts, CacheOptions& current, int argc, char** argv) {
-    ServiceHooks hooks;
-    hooks.load = [parts] {
+class CacheDaemon final : public Daemon<CacheOptions> {
+  public:
+    // With a state directory, the snapshots kept there are verified and loaded before anything
+    // listens, so the first restore already finds them.
+    CacheDaemon(const asio::any_io_executor& ex, const CacheOptions& options, std::shared_ptr<link::LinkTls> tls)
+        : ex_(ex),
+          options_(options),
+          tls_(std::move(tls)),
+          store_(ex, store::StoreSettings{options.state_dir, options.spool_dir, options.memory_budget_mib << 20}),
+          remote_{options.remote_reads_on_socket, std::chrono::seconds(options.remote_wait_seconds)},
+          endpoints_(ex,
+                     {{std::string(criu::kStreamServeSocket), "stream"},
+                      {std::string(criu::kRemoteCacheSocket), "remote"}},
+                     [this](asio::local::stream_protocol::socket socket, const criu::Endpoint& endpoint,
+                            const criu::SocketKind& kind) { accept(std::move(socket), endpoint, kind); }),
+          sessions_(ex, store_, std::chrono::seconds(options.link_resume_seconds)) {
+        if (options.prefault_mib > 0) prefault_image_memory(store_.blocks(), options.prefault_mib);
+        count_state_load(store_);
+    }
+
+    criu::EndpointSet& endpoints() override { return endpoints_; }
+    void open_listeners(PassedSockets& passed) override {
+        if (auto fd = passed.take_tcp_listener("link"))
+            listener_ = std::make_unique<LinkListener>(ex_, std::move(*fd), sessions_, tls_);
+        else
+            listener_ = std::make_unique<LinkListener>(ex_, options_.listen, sessions_, tls_);
+    }
+    control::Handler control_handler() override {
+        return make_control_handler(endpoints_, store_, "listening on " + listener_->bound());
+    }
+    std::unique_ptr<metrics::MetricsServer> start_metrics() override {
+        return cached::start_metrics(ex_, options_, store_);
+    }
+    std::string ready_line(const std::string& control_path) const override {
+        return fmt::format("img-cached {} ready: link on {}, {} serve endpoint(s), control socket {}", IMGX_VERSION,
+                           listener_->bound(), endpoints_.list().size(), control_path);
+    }
+    void set_tls(std::shared_ptr<link::LinkTls> tls) override { listener_->set_tls(std::move(tls)); }
+    void reload(const CacheOptions& next) override {
+        remote_.wait_limit = std::chrono::seconds(next.remote_wait_seconds);
+        listener_->sessions().set_resume(std::chrono::seconds(next.link_resume_seconds));
+    }
+
+    ServiceLoad load() const override {
         ServiceLoad load;
-        for (const auto& s : parts.store.all()) {
+        for (const auto& s : store_.all()) {
             load.bytes += s->byte_count() + s->bytes_in_flight;
             if (receiving(*s)) ++load.active;
         }
-        load.note = fmt::format("link on {}", parts.listener.bound());
+        load.note = fmt::format("link on {}", listener_->bound());
         return load;
-    };
-    hooks.reload = [parts, &current, argc, argv]() mutable { return reload(parts, current, argc, argv); };
-    hooks.stop_accepting = [parts] {
-        parts.endpoints.close_all();
-        parts.control.close();
-        parts.listener.close();
-    };
-    hooks.in_flight = [parts] {
+    }
+    void stop_accepting() override { listener_->close(); }
+    std::vector<std::string> in_flight() const override {
         std::vector<std::string> lines;
-        for (const auto& s : parts.store.all()) {
+        for (const auto& s : store_.all()) {
             if (receiving(*s))
                 lines.push_back(fmt::format("snapshot '{}' receiving ({} files, {} bytes so far, {} restore(s) reading)",
                                             s->id(), s->file_count(), s->byte_count() + s->bytes_in_flight,
@@ -95,15 +114,43 @@ ServiceHooks make_cache_hooks(CacheParts parts, CacheOptions& current, int argc,
                                             store::state_name(s->state()), s->readers));
         }
         return lines;
-    };
-    hooks.fail_in_flight = [parts]() -> asio::awaitable<void> {
-        for (const auto& s : parts.store.all())
-            if (receiving(*s))
-                s->mark_failed("img-cached stopped before the dump finished (shutdown grace period over)");
+    }
+    asio::awaitable<void> fail_in_flight() override {
+        for (const auto& s : store_.all())
+            if (receiving(*s)) s->mark_failed("img-cached stopped before the dump finished (shutdown grace period over)");
         asio::steady_timer timer(co_await asio::this_coro::executor, kFailurePropagation);
         co_await timer.async_wait(asio::use_awaitable);
-    };
-    return hooks;
+    }
+
+  private:
+    void accept(asio::local::stream_protocol::socket socket, const criu::Endpoint& endpoint,
+                const criu::SocketKind& kind) {
+        if (kind.protocol == "remote")
+            asio::co_spawn(ex_, run_remote_serve(std::move(socket), endpoint, store_, remote_), asio::detached);
+        else
+            asio::co_spawn(ex_, run_stream_serve(std::move(socket), endpoint, store_), asio::detached);
+    }
+
+    asio::any_io_executor ex_;
+    const CacheOptions& options_;  // the running options (the shell's; restart settings fixed)
+    std::shared_ptr<link::LinkTls> tls_;  // for the listener; null: plain TCP
+    store::ImageStore store_;
+    RemoteServeOptions remote_;  // read by each new --remote restore connection
+    criu::EndpointSet endpoints_;
+    LinkSessions sessions_;
+    std::unique_ptr<LinkListener> listener_;
+};
+
+}  // namespace
+
+void tune_memory(const CacheOptions&) {
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+}
+
+std::unique_ptr<Daemon<CacheOptions>> build_cache_daemon(const asio::any_io_executor& ex, const CacheOptions& options,
+                                                         std::shared_ptr<link::LinkTls> tls) {
+    return std::make_unique<CacheDaemon>(ex, options, std::move(tls));
 }
 
 }  // namespace imgx::cached

@@ -1,34 +1,24 @@
-// What img-cached does for the service manager: its status, reload and drain.
+// img-cached as the daemon shell runs it: its objects, status, reload and drain.
 #pragma once
 
+#include <memory>
+
 #include "cache_options.hpp"
-#include "control/control_server.hpp"
-#include "criu/endpoint_set.hpp"
-#include "link_listener.hpp"
-#include "remote_serve.hpp"
-#include "service/service_lifecycle.hpp"
-#include "service/static_endpoints.hpp"
-#include "store/image_store.hpp"
+#include "service/daemon_shell.hpp"
 
 namespace imgx::cached {
 
-// The parts of a running img-cached the lifecycle acts on; all outlive the lifecycle.
-struct CacheParts {
-    store::ImageStore& store;
-    criu::EndpointSet& endpoints;
-    StaticEndpoints& static_endpoints;
-    control::ControlServer& control;
-    LinkListener& listener;
-    RemoteServeOptions& remote;  // read by each new --remote restore connection
-};
+// Before anything is built: keep freed image memory for the next snapshot instead of returning
+// it to the kernel (faulting in fresh pages costs more here than receiving the data).
+void tune_memory(const CacheOptions& options);
 
-// A reload parses `argc`/`argv` again exactly as at start (same --config, flags still win).
-// In flight: snapshots still being received, and snapshots restores are reading; after the
-// grace period the snapshots still receiving are marked failed, so their restores fail loudly.
-// The link's TLS from the settings, or null for plain TCP (plain_tcp), logged either way.
-// Throws std::runtime_error naming the key and file that cannot be used.
-std::shared_ptr<link::LinkTls> start_link_tls(const CacheOptions& options);
-
-ServiceHooks make_cache_hooks(CacheParts parts, CacheOptions& current, int argc, char** argv);
+// Builds img-cached's objects: the image store (verifying and loading the state directory, then
+// prefaulting memory), the serve endpoints, the link sessions and, once open_listeners runs,
+// the link listener. In flight: snapshots still being received, and snapshots restores are
+// reading; after the grace period the snapshots still receiving are marked failed, so their
+// restores fail loudly. Throws std::runtime_error when the store cannot be used.
+std::unique_ptr<Daemon<CacheOptions>> build_cache_daemon(const boost::asio::any_io_executor& ex,
+                                                         const CacheOptions& options,
+                                                         std::shared_ptr<link::LinkTls> tls);
 
 }  // namespace imgx::cached

@@ -1,65 +1,152 @@
-// img-proxyd's configuration keys (documented in docs/configuration.md).
+// img-proxyd's settings table (docs/configuration.md and img-transfer.toml(5) are generated from it).
 #include "proxy_config.hpp"
 
 #include "config/setting_values.hpp"
-#include "util/log.hpp"
 
 namespace imgx::proxyd {
 
+namespace {
+
+using O = ProxyOptions;
+using config::OnReload;
+
+config::Setting<O> cache_row() {
+    return config::address_setting<O>({.key = "cache",
+                                       .flag = "--cache",
+                                       .flag_value = "HOST:PORT",
+                                       .help = "img-cached's link address, e.g. dest.example:7411",
+                                       .doc = "img-cached's link address, e.g. `\"dest.example:7411\"`"},
+                                      &O::cache, /*allow_port_zero=*/false);
+}
+
+config::Setting<O> chain_memory_row() {
+    return config::field_setting<O, std::uint64_t>(
+        {.key = "chain_memory_mib",
+         .flag = "--chain-memory",
+         .flag_value = "MIB",
+         .kind = config::ValueKind::integer,
+         .detail = "1-" + std::to_string(kMaxChainMemoryMib),
+         .help = "memory for images kept during --remote pre-dump chains, in MiB",
+         .doc = "memory (MiB) for images kept during `--remote` pre-dump chains; a chain that would "
+                "exceed it fails loudly (docs/operations.md, \"Memory budgets\")"},
+        &O::chain_memory_bytes,
+        [](const config::Section& s, O& o) {
+            s.integer("chain_memory_mib", 1, kMaxChainMemoryMib,
+                      [&](std::int64_t v) { o.chain_memory_bytes = std::uint64_t(v) << 20; });
+        },
+        [](std::string_view v, O& o) {
+            o.chain_memory_bytes = std::uint64_t(config::parse_number(v, 1, kMaxChainMemoryMib)) << 20;
+        },
+        [](const O& o) { return std::to_string(o.chain_memory_bytes >> 20); });
+}
+
+// img-proxyd's own rows, between the shared ones (daemon_settings_table gives the order).
+// Longer than 60 lines: it is data, one row per key, and reads best as one list.
+config::SettingsTable<O> proxy_rows() {
+    config::SettingsTable<O> rows;
+    rows.push_back(config::number_setting<O>(
+        {.key = "buffers",
+         .flag = "--buffers",
+         .flag_value = "N",
+         .help = "1 MiB chunks in flight, the proxy's data memory budget",
+         .doc = "1 MiB chunks in flight: the proxy's whole data memory; when the link is slow the "
+                "proxy stops reading CRIU's pipes",
+         .reload = OnReload::restart},
+        &O::buffer_count, kMinBuffers, kMaxBuffers));
+    rows.push_back(config::number_setting<O>(
+        {.key = "link_wait_seconds",
+         .flag = "--link-wait",
+         .flag_value = "SECONDS",
+         .help = "how long a new dump waits for an unreachable img-cached",
+         .doc = "how long a new dump waits for an unreachable img-cached before it fails"},
+        &O::link_wait_seconds, 0, kMaxLinkWaitSeconds));
+    rows.push_back(config::number_setting<O>(
+        {.key = "link_retry_seconds",
+         .flag = "--link-retry",
+         .flag_value = "SECONDS",
+         .help = "how long a lost link may take to reconnect and resume its dumps before they fail "
+                 "(0: fail at once)",
+         .doc = "after the link is lost, how long img-proxyd tries to reconnect and resume the "
+                "unfinished dumps (docs/link-protocol.md, \"Resume\") before they fail; `0`: they "
+                "fail at once"},
+        &O::link_retry_seconds, 0, kMaxLinkRetrySeconds));
+    rows.push_back(config::number_setting<O>(
+        {.key = "link_idle_timeout_seconds",
+         .flag = "--link-idle-timeout",
+         .flag_value = "SECONDS",
+         .help = "a link with no answer from img-cached this long counts as lost and is reconnected",
+         .doc = "a link that brings nothing from img-cached, or no acknowledgement while data is "
+                "outstanding, for this long counts as lost and is reconnected (raise it for links "
+                "slower than 1 MiB per this time); applies from the next connection"},
+        &O::link_idle_timeout_seconds, 1, kMaxLinkIdleTimeoutSeconds));
+    rows.push_back(config::number_setting<O>(
+        {.key = "link_streams",
+         .flag = "--link-streams",
+         .flag_value = "N",
+         .help = "TCP connections (lanes) to img-cached; each chunk of file data goes to the lane "
+                 "where it is expected to arrive first",
+         .doc = "TCP connections (lanes) of the link session to img-cached; with more than one, each "
+                "chunk of file data goes to the lane where it is expected to arrive first: (bytes on "
+                "their way + the chunk) / the lane's measured delivery rate, smallest wins; img-cached "
+                "puts the data back in order (docs/link-protocol.md, \"Lanes\"). Helps a link where "
+                "one TCP flow is limited by its window, loss or per-flow shaping; it adds no "
+                "encryption throughput (TLS still runs on the daemons' one thread). img-cached needs "
+                "no setting: it accepts up to 16 lanes per session. An older img-cached answers with "
+                "one lane",
+         .reload = OnReload::restart},
+        &O::link_streams, 1, kMaxLinkStreams));
+    rows.push_back(config::remote_data_setting<O>(
+        &O::remote_reads_on_socket, "how --remote dumps read parent images: pipe (2020 builds) or socket (2017-2019 builds)",
+        "how `criu dump --remote` reads parent images: `pipe` (CRIU's 2020 builds) or `socket` "
+        "(2017-2019 builds)"));
+    rows.push_back(chain_memory_row());
+    return rows;
+}
+
+const config::SettingsTable<O>& proxy_table() {
+    static const auto table = daemon_settings_table<O>(
+        cache_row(), proxy_rows(), link::TlsRole::client,
+        {.key = "capture",
+         .flag = "--capture",
+         .doc = "capture endpoints opened at start, one table each (`img-ctl capture` opens more at "
+                "run time): `dir`, CRIU's `-D` directory (required), where img-proxyd listens on "
+                "`streamer-capture.sock` (`--stream`) and `img-proxy.sock` (`--remote`); `snapshot`, "
+                "the snapshot id (for `--remote`, the pre-dump chain name), default the last "
+                "component of `dir`"});
+    return table;
+}
+
+}  // namespace
+
+const CommandSpec<ProxyOptions>& proxy_command_spec() {
+    static const CommandSpec<ProxyOptions> spec{
+        .table = &proxy_table(),
+        .usage = {.program = "img-proxyd",
+                  .default_config = kDefaultProxyConfig,
+                  .description = "Receives image files from `criu dump --stream -D DIR` on "
+                                 "DIR/streamer-capture.sock, and from `criu dump/pre-dump --remote -D DIR` "
+                                 "on DIR/img-proxy.sock, and forwards them to img-cached while CRIU "
+                                 "writes them.",
+                  .notes = "For --remote, the endpoint's SNAPSHOT part names the chain: give every -D of "
+                           "one pre-dump chain the same one (e.g. --capture /srv/job/1=job --capture "
+                           "/srv/job/2=job)."},
+        .role = link::TlsRole::client,
+        .check_required =
+            [](const O& o, const std::string& main_file) {
+                if (o.cache.host.empty())
+                    throw UsageError("no img-cached address: give --cache HOST:PORT or set cache = \"HOST:PORT\" in " +
+                                     main_file);
+            },
+        .check = {}};
+    return spec;
+}
+
 void apply_proxy_config(const config::Section& document, ProxyOptions& out) {
-    document.only_keys({"cache", "capture", "control", "log_level", "shutdown_grace_seconds", "allow_uids", "allow_gids", "buffers", "link_wait_seconds", "link_retry_seconds", "link_idle_timeout_seconds", "link_streams",
-                        "remote_data", "chain_memory_mib", "metrics", "metrics_allow_remote", "plain_tcp", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_min_version", "tls_server_name"});
-    document.string("cache", [&](std::string_view v) { out.cache = parse_host_port(v); });
-    config::read_endpoints(document, "capture", out.captures);
-    document.string("control", [&](std::string_view v) {
-        if (v.empty()) throw std::invalid_argument("empty path");
-        out.control = std::string(v);
-    });
-    document.string("log_level", [&](std::string_view v) { out.log_level = parse_log_level(v); });
-    metrics::read_metrics_keys(document, out.metrics);
-    link::read_tls_keys(document, out.tls, link::TlsRole::client);
-    config::read_ids(document, "allow_uids", out.allow_uids);
-    config::read_ids(document, "allow_gids", out.allow_gids);
-    document.integer("shutdown_grace_seconds", 0, config::kMaxShutdownGraceSeconds,
-                     [&](std::int64_t v) { out.shutdown_grace_seconds = static_cast<unsigned>(v); });
-    document.integer("buffers", kMinBuffers, kMaxBuffers,
-                     [&](std::int64_t v) { out.buffer_count = v; });
-    document.integer("link_wait_seconds", 0, kMaxLinkWaitSeconds,
-                     [&](std::int64_t v) { out.link_wait_seconds = static_cast<unsigned>(v); });
-    document.integer("link_retry_seconds", 0, kMaxLinkRetrySeconds,
-                     [&](std::int64_t v) { out.link_retry_seconds = static_cast<unsigned>(v); });
-    document.integer("link_idle_timeout_seconds", 1, kMaxLinkIdleTimeoutSeconds,
-                     [&](std::int64_t v) { out.link_idle_timeout_seconds = static_cast<unsigned>(v); });
-    document.integer("link_streams", 1, kMaxLinkStreams,
-                     [&](std::int64_t v) { out.link_streams = static_cast<unsigned>(v); });
-    document.string("remote_data", [&](std::string_view v) {
-        out.remote_reads_on_socket = config::parse_remote_data_socket(v);
-    });
-    document.integer("chain_memory_mib", 1, kMaxChainMemoryMib,
-                     [&](std::int64_t v) { out.chain_memory_bytes = std::uint64_t(v) << 20; });
+    config::read_settings(proxy_table(), document, out);
 }
 
 std::string format_proxy_config(const ProxyOptions& options) {
-    std::string out =
-        "# img-proxyd: the effective configuration (files, drop-ins and flags merged)\n";
-    out += "cache = " + config::quoted(options.cache.to_string()) + "\n";
-    out += "control = " + config::quoted(options.control) + "\n";
-    out += "log_level = " + config::quoted(config::log_level_name(options.log_level)) + "\n";
-    out += "shutdown_grace_seconds = " + std::to_string(options.shutdown_grace_seconds) + "\n";
-    out += config::format_ids("allow_uids", options.allow_uids);
-    out += config::format_ids("allow_gids", options.allow_gids);
-    out += "buffers = " + std::to_string(options.buffer_count) + "\n";
-    out += "link_wait_seconds = " + std::to_string(options.link_wait_seconds) + "\n";
-    out += "link_retry_seconds = " + std::to_string(options.link_retry_seconds) + "\n";
-    out += "link_idle_timeout_seconds = " + std::to_string(options.link_idle_timeout_seconds) + "\n";
-    out += "link_streams = " + std::to_string(options.link_streams) + "\n";
-    out += "remote_data = " +
-           config::quoted(config::remote_data_name(options.remote_reads_on_socket)) + "\n";
-    out += "chain_memory_mib = " + std::to_string(options.chain_memory_bytes >> 20) + "\n";
-    out += metrics::format_metrics_keys(options.metrics);
-    out += link::format_tls_keys(options.tls, link::TlsRole::client);
-    out += config::format_endpoints("capture", options.captures);
-    return out;
+    return format_daemon_config(proxy_command_spec(), options);
 }
 
 }  // namespace imgx::proxyd

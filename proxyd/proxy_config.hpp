@@ -1,4 +1,4 @@
-// img-proxyd's configuration file: which keys set which ProxyOptions, and the file written back.
+// img-proxyd's settings table: every key and flag, and the configuration file written back.
 #pragma once
 
 #include <string>
@@ -9,6 +9,9 @@
 namespace imgx::proxyd {
 
 inline constexpr const char* kDefaultProxyConfig = "/etc/img-proxyd/img-proxyd.toml";
+
+// How img-proxyd reads its command line and files: its settings table, --help texts, checks.
+const CommandSpec<ProxyOptions>& proxy_command_spec();
 
 // Applies one file's document onto `out` (keys it sets override; [[capture]] entries are added).
 // Throws config::ConfigError naming the file, line and key.

@@ -1,18 +1,13 @@
 // img-proxyd's settings and how the configuration files and the command line set them.
 #pragma once
 
-#include <spdlog/common.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <vector>
 
-#include "config/setting_values.hpp"
-#include "link/tls_settings.hpp"
-#include "metrics/metrics_settings.hpp"
+#include "service/daemon_command.hpp"
+#include "service/daemon_settings.hpp"
 #include "util/address.hpp"
-#include "util/names.hpp"
 
 namespace imgx::proxyd {
 
@@ -25,13 +20,11 @@ inline constexpr unsigned kMaxLinkIdleTimeoutSeconds = 3600;
 inline constexpr unsigned kMaxChainMemoryMib = 1u << 24;
 inline constexpr unsigned kMaxLinkStreams = 16;
 
-struct ProxyOptions {
+// The shared settings (endpoints: the [[capture]] endpoints) and img-proxyd's own.
+struct ProxyOptions : DaemonSettings {
+    ProxyOptions() { control = "/run/img-proxyd/control.sock"; }
+
     HostPort cache;  // required (from --cache or the configuration); empty host: not given
-    std::vector<EndpointSpec> captures;
-    std::string control = "/run/img-proxyd/control.sock";
-    spdlog::level::level_enum log_level = spdlog::level::info;
-    metrics::MetricsSettings metrics;     // --metrics: off unless an address is given
-    link::TlsSettings tls;                // the link: TLS, or plain TCP when said explicitly
     std::size_t chunk_bytes = 1 << 20;    // one DATA frame at most
     std::size_t buffer_count = 16;        // chunks in flight: the memory budget for data
     unsigned link_wait_seconds = 30;      // how long a new dump waits for an absent link
@@ -40,22 +33,10 @@ struct ProxyOptions {
     unsigned link_streams = 1;            // TCP connections (lanes) per link session
     bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for dump-side reads
     std::uint64_t chain_memory_bytes = 4ull << 30;  // images kept for img-remote pre-dump chains
-    unsigned shutdown_grace_seconds = config::kDefaultShutdownGraceSeconds;  // drain on SIGTERM
-    std::vector<unsigned> allow_uids;  // may connect besides root and the daemon's own user
-    std::vector<unsigned> allow_gids;
 };
 
-// What the command line asks for.
-enum class ProxyMode { run, check_config, print_config, help, version };
-
-struct ProxyCommand {
-    ProxyMode mode = ProxyMode::run;
-    ProxyOptions options;                   // complete and valid unless mode is help or version
-    std::vector<std::string> config_files;  // read, in the order applied
-    // Where the endpoints of options.captures came from: a reload re-opens only the files' ones.
-    std::vector<EndpointSpec> file_endpoints;
-    std::vector<EndpointSpec> flag_endpoints;
-};
+using ProxyMode = DaemonMode;
+using ProxyCommand = DaemonCommand<ProxyOptions>;
 
 // Reads the configuration (`--config FILE`, else `default_config` if it exists, then the
 // drop-ins `<file>.d/*.toml` in lexical order), then the flags, which win; [[capture]] entries

@@ -73,7 +73,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 std::optional<std::string> nearest_key(std::string_view word,
-                                       std::initializer_list<std::string_view> candidates) {
+                                       const std::vector<std::string_view>& candidates) {
     std::optional<std::string> best;
     std::size_t best_distance = 0;
     for (auto candidate : candidates) {
@@ -130,7 +130,7 @@ toml::table parse_file(const std::string& path) {
 Section::Section(const toml::table& table, std::string file, std::string prefix)
     : table_(table), file_(std::move(file)), prefix_(std::move(prefix)) {}
 
-void Section::only_keys(std::initializer_list<std::string_view> allowed) const {
+void Section::only_keys(const std::vector<std::string_view>& allowed) const {
     // Report the first unknown key as it appears in the file, not in the table's sorted order.
     const toml::key* first = nullptr;
     for (auto&& [key, value] : table_) {

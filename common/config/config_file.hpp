@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,7 +35,7 @@ class ConfigError : public UsageError {
 std::size_t edit_distance(std::string_view a, std::string_view b);
 // The candidate nearest to `word`, if it is near enough to be a likely typo.
 std::optional<std::string> nearest_key(std::string_view word,
-                                       std::initializer_list<std::string_view> candidates);
+                                       const std::vector<std::string_view>& candidates);
 
 // The files one configuration is made of, in the order they apply: `main` (if it exists), then
 // `<main>.d/*.toml` in lexical order. A missing `main` is an error only when `required` (given
@@ -54,7 +53,7 @@ class Section {
     Section(const toml::table& table, std::string file, std::string prefix = {});
 
     // Throws for the first key (in file order) not in `allowed`, with the nearest valid key.
-    void only_keys(std::initializer_list<std::string_view> allowed) const;
+    void only_keys(const std::vector<std::string_view>& allowed) const;
     [[nodiscard]] bool has(std::string_view key) const;
 
     void string(std::string_view key, const std::function<void(std::string_view)>& apply) const;

@@ -65,10 +65,10 @@ void read_ids(const Section& section, std::string_view key, std::vector<unsigned
     });
 }
 
-std::string format_ids(std::string_view key, const std::vector<unsigned>& ids) {
-    std::string out = std::string(key) + " = [";
+std::string id_list(const std::vector<unsigned>& ids) {
+    std::string out = "[";
     for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? ", " : "") + std::to_string(ids[i]);
-    return out + "]\n";
+    return out + "]";
 }
 
 std::string format_endpoints(std::string_view key, const std::vector<EndpointSpec>& specs) {

@@ -33,7 +33,8 @@ std::string_view log_level_name(spdlog::level::level_enum level);
 inline constexpr unsigned kMaxId = 4294967294u;  // (uid_t)-1 means "no id"
 unsigned parse_id(std::string_view text);
 void read_ids(const Section& section, std::string_view key, std::vector<unsigned>& out);
-std::string format_ids(std::string_view key, const std::vector<unsigned>& ids);
+// The ids as a TOML array: "[1000, 1001]".
+std::string id_list(const std::vector<unsigned>& ids);
 
 // Endpoint lists: `[[KEY]]` tables with `dir` (required) and `snapshot` (default: the last
 // component of dir), the same as --capture/--serve DIR[=SNAPSHOT]. Appends to `out`.

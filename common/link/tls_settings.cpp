@@ -26,54 +26,146 @@ std::string parse_tls_version(std::string_view text) {
     return std::string(text);
 }
 
-void add_tls_flags(ArgReader& args, TlsSettings& settings, TlsRole role) {
-    args.value("--tls-ca", [&](std::string_view v) { settings.ca = non_empty_path(v); });
-    args.value("--tls-cert", [&](std::string_view v) { settings.cert = non_empty_path(v); });
-    args.value("--tls-key", [&](std::string_view v) { settings.key = non_empty_path(v); });
-    args.value("--tls-crl", [&](std::string_view v) { settings.crl = non_empty_path(v); });
-    args.value("--tls-min-version", [&](std::string_view v) { settings.min_version = parse_tls_version(v); });
-    args.toggle("--plain-tcp", [&] { settings.plain_tcp = true; });
-    if (role == TlsRole::server)
-        args.value("--tls-allow-client", [&](std::string_view v) { settings.allowed_clients.push_back(non_empty_name(v)); });
-    else
-        args.value("--tls-server-name", [&](std::string_view v) { settings.server_name = non_empty_name(v); });
+namespace {
+
+using S = TlsSettings;
+
+// A tls_* file: the key may be "" (not set, as --print-config writes it), the flag may not.
+config::Setting<S> file_row(config::SettingText text, std::string S::*field) {
+    text.detail = "(path)";
+    text.flag_value = "FILE";
+    text.shared = true;
+    const std::string key = text.key;
+    return config::field_setting<S, std::string>(
+        std::move(text), field,
+        [key, field](const config::Section& s, S& o) {
+            s.string(key, [&](std::string_view v) { o.*field = std::string(v); });
+        },
+        [field](std::string_view v, S& o) { o.*field = non_empty_path(v); },
+        [field](const S& o) { return config::quoted(o.*field); });
 }
 
-void read_tls_keys(const config::Section& document, TlsSettings& settings, TlsRole role) {
-    // An empty string is "not set", as --print-config writes it.
-    document.string("tls_ca", [&](std::string_view v) { settings.ca = std::string(v); });
-    document.string("tls_cert", [&](std::string_view v) { settings.cert = std::string(v); });
-    document.string("tls_key", [&](std::string_view v) { settings.key = std::string(v); });
-    document.string("tls_crl", [&](std::string_view v) { settings.crl = std::string(v); });
-    document.string("tls_min_version", [&](std::string_view v) { settings.min_version = parse_tls_version(v); });
-    document.boolean("plain_tcp", [&](bool v) { settings.plain_tcp = v; });
-    if (role == TlsRole::server) {
-        document.strings("tls_allowed_clients", [&](std::vector<std::string> names) {
-            for (const auto& name : names) non_empty_name(name);
-            settings.allowed_clients = std::move(names);
+config::Setting<S> plain_tcp_row() {
+    return config::field_setting<S, bool>(
+        {.key = "plain_tcp",
+         .flag = "--plain-tcp",
+         .kind = config::ValueKind::boolean,
+         .help = "run the link as plain TCP, neither encrypted nor authenticated",
+         .doc = "run the link as plain TCP, neither encrypted nor authenticated (a warning says so "
+                "at start): anyone who reaches img-cached's `listen` can then push snapshots; only "
+                "for a link that is protected otherwise. Either this or the three files `tls_ca`, "
+                "`tls_cert` and `tls_key` must be set: neither, or both, is a configuration error",
+         .reload = config::OnReload::restart,
+         .shared = true},
+        &S::plain_tcp,
+        [](const config::Section& s, S& o) { s.boolean("plain_tcp", [&](bool v) { o.plain_tcp = v; }); },
+        [](std::string_view, S& o) { o.plain_tcp = true; },
+        [](const S& o) { return std::string(o.plain_tcp ? "true" : "false"); });
+}
+
+config::Setting<S> min_version_row() {
+    return config::field_setting<S, std::string>(
+        {.key = "tls_min_version",
+         .flag = "--tls-min-version",
+         .flag_value = "VERSION",
+         .help = "oldest TLS version accepted: 1.3 or 1.2",
+         .doc = "oldest TLS version accepted: `\"1.3\"`, or `\"1.2\"` when the other side cannot "
+                "do 1.3",
+         .shared = true},
+        &S::min_version,
+        [](const config::Section& s, S& o) {
+            s.string("tls_min_version", [&](std::string_view v) { o.min_version = parse_tls_version(v); });
+        },
+        [](std::string_view v, S& o) { o.min_version = parse_tls_version(v); },
+        [](const S& o) { return config::quoted(o.min_version); });
+}
+
+config::Setting<S> server_name_row() {
+    return config::field_setting<S, std::string>(
+        {.key = "tls_server_name",
+         .flag = "--tls-server-name",
+         .flag_value = "NAME",
+         .default_text = "the host part of `cache`",
+         .help = "the name img-cached's certificate must carry (default: the host part of --cache)",
+         .doc = "the name (DNS name or IP address) img-cached's certificate must carry in its "
+                "subjectAltNames; also sent as SNI"},
+        &S::server_name,
+        [](const config::Section& s, S& o) {
+            s.string("tls_server_name", [&](std::string_view v) { o.server_name = std::string(v); });
+        },
+        [](std::string_view v, S& o) { o.server_name = non_empty_name(v); },
+        [](const S& o) { return config::quoted(o.server_name); });
+}
+
+config::Setting<S> allowed_clients_row() {
+    return config::field_setting<S, std::vector<std::string>>(
+        {.key = "tls_allowed_clients",
+         .flag = "--tls-allow-client",
+         .flag_value = "NAME",
+         .kind = config::ValueKind::strings,
+         .default_text = "required with TLS",
+         .help = "an img-proxyd identity allowed to push (a certificate's DNS subjectAltName, or "
+                 "its CN when it has none)",
+         .doc = "the img-proxyd identities allowed to push, matched exactly (case-sensitive, no "
+                "wildcards) against the client certificate's DNS subjectAltNames, or its subject CN "
+                "when it has none",
+         .repeatable = true},
+        &S::allowed_clients,
+        [](const config::Section& s, S& o) {
+            s.strings("tls_allowed_clients", [&](std::vector<std::string> names) {
+                for (const auto& name : names) non_empty_name(name);
+                o.allowed_clients = std::move(names);
+            });
+        },
+        [](std::string_view v, S& o) { o.allowed_clients.push_back(non_empty_name(v)); },
+        [](const S& o) {
+            std::string out = "[";
+            for (std::size_t i = 0; i < o.allowed_clients.size(); ++i)
+                out += (i ? ", " : "") + config::quoted(o.allowed_clients[i]);
+            return out + "]";
         });
-    } else {
-        document.string("tls_server_name", [&](std::string_view v) { settings.server_name = std::string(v); });
-    }
 }
 
-std::string format_tls_keys(const TlsSettings& settings, TlsRole role) {
-    std::string out;
-    out += "plain_tcp = " + std::string(settings.plain_tcp ? "true" : "false") + "\n";
-    out += "tls_ca = " + config::quoted(settings.ca) + "\n";
-    out += "tls_cert = " + config::quoted(settings.cert) + "\n";
-    out += "tls_key = " + config::quoted(settings.key) + "\n";
-    out += "tls_crl = " + config::quoted(settings.crl) + "\n";
-    out += "tls_min_version = " + config::quoted(settings.min_version) + "\n";
-    if (role == TlsRole::server) {
-        out += "tls_allowed_clients = [";
-        for (std::size_t i = 0; i < settings.allowed_clients.size(); ++i)
-            out += (i ? ", " : "") + config::quoted(settings.allowed_clients[i]);
-        out += "]\n";
-    } else {
-        out += "tls_server_name = " + config::quoted(settings.server_name) + "\n";
-    }
-    return out;
+}  // namespace
+
+config::SettingsTable<TlsSettings> tls_setting_rows(TlsRole role) {
+    config::SettingsTable<S> rows;
+    rows.push_back(plain_tcp_row());
+    rows.push_back(file_row({.key = "tls_ca",
+                             .flag = "--tls-ca",
+                             .default_text = "none",
+                             .help = "PEM file of the CA certificate(s) the peer's certificate must chain to",
+                             .doc = "PEM file of the CA certificate(s) the other daemon's certificate must "
+                                    "chain to"},
+                            &S::ca));
+    rows.push_back(file_row({.key = "tls_cert",
+                             .flag = "--tls-cert",
+                             .default_text = "none",
+                             .help = "PEM file of this daemon's certificate (and intermediates)",
+                             .doc = "PEM file of this daemon's own certificate (followed by any "
+                                    "intermediate CA certificates); img-proxyd's DNS subjectAltNames (or "
+                                    "its CN when it has none) are the identity img-cached checks against "
+                                    "`tls_allowed_clients`, img-cached's must carry the name img-proxyd "
+                                    "expects (`tls_server_name`)"},
+                            &S::cert));
+    rows.push_back(file_row({.key = "tls_key",
+                             .flag = "--tls-key",
+                             .default_text = "none",
+                             .help = "PEM file of the private key of --tls-cert",
+                             .doc = "PEM file of the private key of `tls_cert` (unencrypted; keep it mode "
+                                    "0600)"},
+                            &S::key));
+    rows.push_back(file_row({.key = "tls_crl",
+                             .flag = "--tls-crl",
+                             .default_note = "none",
+                             .help = "PEM file of the CA's certificate revocation list",
+                             .doc = "PEM file of the CA's certificate revocation list; when set, the other "
+                                    "daemon's certificate must not be on it (and the file must hold the CRL "
+                                    "of the CA that issued it)"},
+                            &S::crl));
+    rows.push_back(min_version_row());
+    rows.push_back(role == TlsRole::server ? allowed_clients_row() : server_name_row());
+    return rows;
 }
 
 void check_tls_settings(const TlsSettings& settings, TlsRole role, const std::string& config_file) {

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "config/config_file.hpp"
+#include "config/setting.hpp"
 #include "util/cli.hpp"
 
 namespace imgx::link {
@@ -28,12 +28,9 @@ struct TlsSettings {
     [[nodiscard]] bool tls_keys_given() const { return !ca.empty() || !cert.empty() || !key.empty(); }
 };
 
-// Registers the TLS flags of `role`'s daemon.
-void add_tls_flags(ArgReader& args, TlsSettings& settings, TlsRole role);
-// Reads the TLS keys of `role`'s daemon (the caller lists tls_key_names(role) as known keys).
-void read_tls_keys(const config::Section& document, TlsSettings& settings, TlsRole role);
-// The same keys as configuration lines that read back to `settings`.
-std::string format_tls_keys(const TlsSettings& settings, TlsRole role);
+// The rows of the TLS keys and flags of `role`'s daemon for its settings table: plain_tcp and
+// the tls_* files (shared), then tls_server_name (client) or tls_allowed_clients (server).
+config::SettingsTable<TlsSettings> tls_setting_rows(TlsRole role);
 // After files and flags are merged: throws UsageError when neither TLS nor plain_tcp is
 // configured, when both are, or when the TLS keys are incomplete. Files are not read here
 // (load_link_tls does that at start and on reload).

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "config/config_file.hpp"
+#include "config/setting.hpp"
 #include "util/address.hpp"
 #include "util/cli.hpp"
 
@@ -15,12 +15,8 @@ struct MetricsSettings {
     bool allow_remote = false;  // may `address` be other than loopback
 };
 
-// Registers --metrics and --metrics-allow-remote.
-void add_metrics_flags(ArgReader& args, MetricsSettings& settings);
-// Reads the keys `metrics` and `metrics_allow_remote` (the caller lists them as known keys).
-void read_metrics_keys(const config::Section& document, MetricsSettings& settings);
-// The same keys as configuration lines that read back to `settings`.
-std::string format_metrics_keys(const MetricsSettings& settings);
+// The rows of `metrics` and `metrics_allow_remote` for a daemon's settings table.
+config::SettingsTable<MetricsSettings> metrics_setting_rows();
 // After files and flags are merged: throws UsageError for a non-loopback address unless
 // allowed (see check_metrics_exposure).
 void check_metrics_settings(const MetricsSettings& settings);

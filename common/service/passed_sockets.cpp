@@ -12,7 +12,7 @@
 
 namespace imgx {
 
-PassedSockets PassedSockets::from_environment(std::string_view daemon, std::initializer_list<std::string_view> known) {
+PassedSockets PassedSockets::from_environment(std::string_view daemon, const std::vector<std::string_view>& known) {
     PassedSockets out;
     out.daemon_ = std::string(daemon);
     char** names = nullptr;

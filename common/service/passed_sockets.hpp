@@ -3,7 +3,7 @@
 
 #include "util/unique_fd.hpp"
 
-#include <initializer_list>
+#include <vector>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,7 +16,7 @@ public:
     // Takes the descriptors of LISTEN_FDS/LISTEN_FDNAMES (when LISTEN_PID is this process) and
     // clears those variables. Throws std::runtime_error for a name not in `known` or a name
     // given twice, naming the descriptor and the names the daemon understands.
-    static PassedSockets from_environment(std::string_view daemon, std::initializer_list<std::string_view> known);
+    static PassedSockets from_environment(std::string_view daemon, const std::vector<std::string_view>& known);
 
     // The descriptor named `name`, checked to be a listening TCP socket (IPv4 or IPv6), or
     // nothing when none was passed. Throws std::runtime_error when it is something else.

@@ -14,11 +14,10 @@ void apply_log_level(spdlog::level::level_enum before, spdlog::level::level_enum
                     config::log_level_name(before));
 }
 
-void note_restart_needed(std::initializer_list<RestartSetting> settings) {
-    for (const auto& s : settings)
-        if (s.running != s.configured)
-            spdlog::warn("reload: '{}' changed to {} but takes effect only at the next restart (still {})", s.key,
-                         s.configured, s.running);
+void note_restart_needed(const std::vector<config::ChangedSetting>& changed) {
+    for (const auto& s : changed)
+        spdlog::warn("reload: '{}' changed to {} but takes effect only at the next restart (still {})", s.key,
+                     s.configured, s.running);
 }
 
 }  // namespace imgx

@@ -5,8 +5,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "config/setting.hpp"
+
 #include <exception>
-#include <initializer_list>
+#include <vector>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,14 +18,9 @@ namespace imgx {
 // Sets the level of the default logger; logs the change.
 void apply_log_level(spdlog::level::level_enum before, spdlog::level::level_enum after);
 
-// A setting that a reload reads but cannot apply to a running daemon.
-struct RestartSetting {
-    std::string_view key;
-    std::string running;
-    std::string configured;
-};
-// Logs a warning for each setting whose configured value differs from the running one.
-void note_restart_needed(std::initializer_list<RestartSetting> settings);
+// Logs a warning for each setting a reload read but cannot apply to the running daemon
+// (config::restart_changes lists them).
+void note_restart_needed(const std::vector<config::ChangedSetting>& changed);
 
 // Runs `parse` (the start-up parse of the command line and files); nothing, with the error
 // logged, when it throws: the caller keeps its running configuration.

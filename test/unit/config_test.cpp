@@ -112,11 +112,11 @@ TEST_CASE(
     CHECK(o.link_wait_seconds == 9);  // the flag wins
     CHECK(o.remote_reads_on_socket);
     CHECK(o.log_level == spdlog::level::debug);
-    REQUIRE(o.captures.size() == 3);  // endpoints add up: file, drop-in, flag
-    CHECK(o.captures[0].dir == "/srv/a");
-    CHECK(o.captures[0].snapshot_id == "a");
-    CHECK(o.captures[1].dir == "/srv/b");
-    CHECK(o.captures[2].snapshot_id == "job");
+    REQUIRE(o.endpoints.size() == 3);  // endpoints add up: file, drop-in, flag
+    CHECK(o.endpoints[0].dir == "/srv/a");
+    CHECK(o.endpoints[0].snapshot_id == "a");
+    CHECK(o.endpoints[1].dir == "/srv/b");
+    CHECK(o.endpoints[2].snapshot_id == "job");
 
     // --config names the file the same way, drop-ins included; the default is then not read.
     auto explicit_file =
@@ -139,7 +139,7 @@ TEST_CASE("the same endpoint from the file and a flag is opened once") {
     const std::string main = dir.path() + "/c.toml";
     write_file(main, "listen = \"127.0.0.1:0\"\n[[serve]]\ndir = \"/srv/j\"\n");
     auto command = cache({"--config", main, "--serve", "/srv/j"});
-    CHECK(command.options.serves.size() == 1);
+    CHECK(command.options.endpoints.size() == 1);
 }
 
 TEST_CASE("an unknown key is an error at its line, suggesting the nearest valid key") {
@@ -230,9 +230,9 @@ TEST_CASE("print-config output reads back to the same options") {
     CHECK(o.chain_memory_bytes == 512ull << 20);
     CHECK(o.log_level == spdlog::level::warn);
     CHECK(o.remote_reads_on_socket);
-    REQUIRE(o.captures.size() == 2);
-    CHECK(o.captures[0].dir == "/srv/odd \"dir\"");
-    CHECK(o.captures[1].snapshot_id == "y");
+    REQUIRE(o.endpoints.size() == 2);
+    CHECK(o.endpoints[0].dir == "/srv/odd \"dir\"");
+    CHECK(o.endpoints[1].snapshot_id == "y");
 
     const std::string cmain = dir.path() + "/c.toml";
     write_file(cmain,
@@ -275,7 +275,7 @@ TEST_CASE("a reload knows which endpoints came from the files and which from fla
     REQUIRE(c.flag_endpoints.size() == 2);
     CHECK(c.flag_endpoints[0].dir == "/srv/b");
     CHECK(c.flag_endpoints[1].dir == "/srv/c");
-    CHECK(c.options.serves.size() == 3);             // /srv/b once
+    CHECK(c.options.endpoints.size() == 3);             // /srv/b once
     CHECK(c.options.shutdown_grace_seconds == 7);    // the flag wins over the file
     CHECK(cache({"--config", main}).options.shutdown_grace_seconds == 5);
     CHECK(proxy({"--cache", "h:1"}).options.shutdown_grace_seconds == 30);  // the documented default
