@@ -434,3 +434,33 @@ TEST_CASE("link resume budgets: keys, flags that win, documented defaults and li
     write_file(cmain, "listen = \"127.0.0.1:7411\"\nlink_resume_seconds = -1\n");
     CHECK(config_error([&] { cache({"--config", cmain}); }).key() == "link_resume_seconds");
 }
+
+TEST_CASE("the settings table drives --help: every key with a flag is listed, with its default") {
+    const std::string help = daemon_usage(proxyd::proxy_command_spec());
+    for (const auto& row : *proxyd::proxy_command_spec().table)
+        if (!row.flag.empty()) CHECK(help.find("  " + row.flag + " ") != std::string::npos);
+    CHECK(help.find("--buffers N           1 MiB chunks in flight") != std::string::npos);
+    CHECK(help.find("(default 16)") != std::string::npos);
+    CHECK(help.find("--tls-server-name NAME") != std::string::npos);
+    const std::string cache_help = daemon_usage(cached::cache_command_spec());
+    CHECK(cache_help.find("--tls-allow-client NAME") != std::string::npos);
+    CHECK(cache_help.find("--prefault MIB") != std::string::npos);
+}
+
+TEST_CASE("a reload names the restart settings that changed and copies only the ones it applies") {
+    const auto& table = *proxyd::proxy_command_spec().table;
+    auto running = proxy({"--cache", "a:1", "--buffers", "16", "--link-wait", "30"}).options;
+    const auto next = proxy({"--cache", "b:1", "--buffers", "32", "--link-wait", "5", "--log-level", "debug"}).options;
+    const auto changed = config::restart_changes(table, running, next);
+    REQUIRE(changed.size() == 2);
+    CHECK(changed[0].key == "cache");
+    CHECK(changed[0].running == "\"a:1\"");
+    CHECK(changed[0].configured == "\"b:1\"");
+    CHECK(changed[1].key == "buffers");
+    config::copy_reloaded(table, running, next);
+    CHECK(running.cache.host == "a");  // restart settings keep their running values
+    CHECK(running.buffer_count == 16);
+    CHECK(running.link_wait_seconds == 5);
+    CHECK(running.log_level == spdlog::level::debug);
+    CHECK(config::reloaded_numbers(table, next).find("link_wait_seconds = 5") == 0);
+}
