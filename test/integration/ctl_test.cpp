@@ -11,8 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <filesystem>
+#include <fstream>
 #include <future>
+#include <sstream>
 #include <string>
 #include <vector>
 #include <thread>
@@ -246,11 +247,19 @@ std::uint64_t generation_of(DaemonPair& pair, Side side, const std::string& id) 
     return 0;
 }
 
-std::size_t open_fds(pid_t pid) {
+// Connections open on the control socket at `path` (as listed in /proc/net/unix, where the
+// daemon's end of an accepted connection carries the socket's path; St 03: connected).
+std::size_t control_connections(const std::string& path) {
+    std::ifstream in("/proc/net/unix");
+    std::string line;
+    std::getline(in, line);  // the header
     std::size_t count = 0;
-    for ([[maybe_unused]] const auto& entry :
-         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
-        ++count;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string num, refs, protocol, flags, type, state, inode, socket_path;
+        fields >> num >> refs >> protocol >> flags >> type >> state >> inode >> socket_path;
+        if (socket_path == path && state == "03") ++count;
+    }
     return count;
 }
 
@@ -309,27 +318,33 @@ TEST_CASE("wait --next while the previous dump of the id failed waits for the ne
     }
 }
 
-TEST_CASE("a wait whose img-ctl gave up (--timeout) ends on the daemon: no socket is left open") {
+TEST_CASE("a wait whose img-ctl gave up (--timeout) ends on the daemon: no connection is left open") {
     DaemonPair pair;
     for (auto side : {Side::cache, Side::proxy}) {
         INFO((side == Side::cache ? "img-cached" : "img-proxyd"));
-        const pid_t pid = pair.process(side).pid();
-        const std::size_t before = open_fds(pid);
+        const std::string& control = pair.control(side);
         constexpr int kAbandoned = 3;
         std::vector<std::future<CommandResult>> waits;
         for (int i = 0; i < kAbandoned; ++i)
             waits.push_back(std::async(std::launch::async, [&] {
-                return pair.ctl(side, {"wait", "never-dumped", "--timeout", "1"}, kTimeout);
+                return pair.ctl(side, {"wait", "never-dumped", "--timeout", "2"}, kTimeout);
             }));
+        // The waits are seen on the daemon while img-ctl runs (the check below is not vacuous).
+        std::size_t most = 0;
+        for (const auto seen_until = deadline_in(seconds(2)); Clock::now() < seen_until && most < kAbandoned;
+             std::this_thread::sleep_for(milliseconds(20)))
+            most = std::max(most, control_connections(control));
+        CHECK(most >= 1);
         for (auto& w : waits) {
             const auto r = w.get();
             INFO(describe(r));
             CHECK(r.exit_status == 1);
             CHECK(r.err.find("timed out") != std::string::npos);
         }
-        // Each wait held a control connection; once img-ctl is gone the daemon closes it.
+        // Once img-ctl is gone the daemon ends each wait and closes its connection.
         const auto deadline = deadline_in(seconds(5));
-        while (open_fds(pid) > before && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(50));
-        CHECK(open_fds(pid) <= before);
+        while (control_connections(control) > 0 && Clock::now() < deadline)
+            std::this_thread::sleep_for(milliseconds(50));
+        CHECK(control_connections(control) == 0);
     }
 }
