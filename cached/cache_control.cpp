@@ -1,31 +1,29 @@
-// Control requests on the cache.
+// img-cached's side of the snapshot requests: its image store as a SnapshotBook.
 #include "cache_control.hpp"
 
 #include "control/endpoint_requests.hpp"
+#include "control/snapshot_requests.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
+#include <chrono>
+#include <memory>
 
 namespace imgx::cached {
 
 namespace asio = boost::asio;
-using namespace asio::experimental::awaitable_operators;
-using namespace std::chrono_literals;
 
 namespace {
 
-// img-ctl redraws a terminal line at most 4 times a second.
-constexpr auto kProgressInterval = 250ms;
 constexpr const char* kDaemon = "img-cached";
+
+bool is_settled(const store::Snapshot& s) { return s.state() != store::SnapshotState::receiving; }
 
 void describe(const store::Snapshot& s, control::SnapshotStatus& out) {
     using namespace std::chrono;
-    const bool settled = s.state() != store::SnapshotState::receiving;
+    const bool settled = is_settled(s);
     const double seconds = duration<double>((settled ? s.settled() : steady_clock::now()) - s.started()).count();
     const std::uint64_t bytes = s.byte_count() + s.bytes_in_flight;
     out.set_snapshot_id(s.id());
+    out.set_generation(s.generation());
     out.set_protocol(s.protocol());
     out.set_state(std::string(store::state_name(s.state())));
     out.set_files(s.file_count());
@@ -42,59 +40,45 @@ void describe(const store::Snapshot& s, control::SnapshotStatus& out) {
     out.set_duration_seconds(seconds);
 }
 
+class StoredDump final : public control::DumpView {
+public:
+    explicit StoredDump(std::shared_ptr<store::Snapshot> s) : s_(std::move(s)) {}
+    [[nodiscard]] std::uint64_t generation() const override { return s_->generation(); }
+    [[nodiscard]] bool settled() const override { return is_settled(*s_); }
+    [[nodiscard]] bool succeeded() const override { return s_->state() == store::SnapshotState::complete; }
+    [[nodiscard]] std::string error() const override { return s_->error(); }
+    void describe(control::SnapshotStatus& out) const override { cached::describe(*s_, out); }
+    asio::awaitable<void> wait_settled() override { co_await s_->wait_settled(); }
+
+private:
+    std::shared_ptr<store::Snapshot> s_;
+};
+
+class StoreBook final : public control::SnapshotBook {
+public:
+    explicit StoreBook(store::ImageStore& store) : store_(store) {}
+
+    [[nodiscard]] std::vector<std::shared_ptr<control::DumpView>> all() const override {
+        return control::views_of<StoredDump>(store_.all());
+    }
+    [[nodiscard]] std::shared_ptr<control::DumpView> find(const std::string& id) const override {
+        return control::view_of<StoredDump>(store_.find(id));
+    }
+    asio::awaitable<void> wait_change() override { return store_.wait_change(); }
+    bool drop(const std::string& id) override { return store_.drop(id); }
+
+private:
+    store::ImageStore& store_;
+};
+
 }  // namespace
 
 control::Handler make_control_handler(criu::EndpointSet& endpoints, store::ImageStore& store,
                                       const std::string& listening) {
-    return [&endpoints, &store, listening](const control::Request& request,
-                                           control::Replier& reply) -> asio::awaitable<void> {
-        auto done = [&](bool ok, std::string error = {}) {
-            return control::final_response(kDaemon, listening, ok, std::move(error));
-        };
-        if (auto r = done(true); control::answer_endpoint_request(endpoints, request, r)) {
-            co_await reply.send(r);
-            co_return;
-        }
-        switch (request.what_case()) {
-            case control::Request::kStatus: {
-                auto r = done(true);
-                for (const auto& s : store.all()) describe(*s, *r.add_snapshots());
-                control::list_endpoints(endpoints, r);
-                co_await reply.send(r);
-                co_return;
-            }
-            case control::Request::kWait: {
-                auto snapshot = co_await store.wait_for(request.wait());
-                for (;;) {
-                    const bool settled = snapshot->state() != store::SnapshotState::receiving;
-                    auto progress = done(snapshot->state() == store::SnapshotState::complete, snapshot->error());
-                    progress.set_final(settled);
-                    describe(*snapshot, *progress.add_snapshots());
-                    co_await reply.send(progress);
-                    if (settled) co_return;
-                    asio::steady_timer timer(co_await asio::this_coro::executor, kProgressInterval);
-                    co_await (snapshot->wait_settled() || timer.async_wait(asio::use_awaitable));
-                }
-            }
-            case control::Request::kDrop: {
-                const bool dropped = store.drop(request.drop());
-                if (dropped) spdlog::info("snapshot '{}' dropped by the operator", request.drop());
-                std::string error;
-                if (!dropped) error = "no snapshot '" + request.drop() + "' on img-cached";
-                {
-                    const control::Response response = done(dropped, error);
-                    co_await reply.send(response);
-                }
-                co_return;
-            }
-            default:
-                break;
-        }
-        {
-            const control::Response response = done(false, "empty or unknown request");
-            co_await reply.send(response);
-        }
+    auto done = [listening](bool ok, std::string error) {
+        return control::final_response(kDaemon, listening, ok, std::move(error));
     };
+    return control::make_snapshot_handler(endpoints, std::make_shared<StoreBook>(store), std::move(done));
 }
 
 }  // namespace imgx::cached

@@ -1,12 +1,14 @@
 // img-ctl: open endpoints on, query, wait for and drop snapshots of img-proxyd and img-cached.
 #include "control/control_client.hpp"
 #include "ctl_output.hpp"
+#include "wait_request.hpp"
 #include "util/cli.hpp"
 
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -29,6 +31,9 @@ constexpr const char* kUsage =
     "  close DIR                    stop listening in DIR\n"
     "  status [--json]              snapshots, files, bytes, state\n"
     "  wait SNAPSHOT [--timeout S]  until the snapshot is complete (exit 0) or failed (exit 1)\n"
+    "       [--generation G]        ... a dump of SNAPSHOT of generation G or later (see status)\n"
+    "       [--next]                ... the dump after the one each daemon holds now (start it\n"
+    "                               before the dump begins; never the previous dump of the id)\n"
     "  drop SNAPSHOT                forget a snapshot and free its memory\n"
     "  criu-hook                    as CRIU's --action-script: on pre-stream, open the endpoint for\n"
     "                               CRIU's images directory on the daemons running here\n"
@@ -42,6 +47,8 @@ struct Command {
     std::string snapshot;
     bool json = false;
     unsigned timeout = 0;
+    std::uint64_t generation = 0;  // wait --generation
+    bool next = false;             // wait --next
     bool help = false;
     bool version = false;
 };
@@ -59,6 +66,15 @@ Command parse(int argc, char** argv) {
             throw std::invalid_argument("'" + text + "' is not a number of seconds");
         c.timeout = static_cast<unsigned>(value);
     });
+    args.value("--generation", [&](std::string_view v) {
+        char* end = nullptr;
+        const std::string text(v);
+        const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
+        if (text.empty() || *end || text[0] == '-' || value == 0)
+            throw std::invalid_argument("'" + text + "' is not a generation (1, 2, ...)");
+        c.generation = value;
+    });
+    args.toggle("--next", [&] { c.next = true; });
     args.toggle("--json", [&] { c.json = true; });
     args.toggle("--help", [&] { c.help = true; });
     args.toggle("--version", [&] { c.version = true; });
@@ -84,6 +100,8 @@ Command parse(int argc, char** argv) {
     }
     if (!c.snapshot.empty() && verb != "capture" && verb != "serve" && verb != "criu-hook")
         throw UsageError("--snapshot applies to capture, serve and criu-hook only");
+    if ((c.generation || c.next) && verb != "wait") throw UsageError("--generation and --next apply to wait only");
+    if (c.generation && c.next) throw UsageError("give --generation or --next, not both");
     return c;
 }
 
@@ -121,7 +139,7 @@ control::Request build_request(const Command& c) {
     } else if (verb == "status") {
         r.set_status(true);
     } else if (verb == "wait") {
-        r.set_wait(c.words[1]);
+        r = ctl::wait_request(c.words[1], c.generation);
     } else if (verb == "drop") {
         r.set_drop(c.words[1]);
     }
@@ -138,6 +156,21 @@ void on_timeout(int) {
     _exit(kExitFailure);
 }
 
+// One request per daemon in `paths`. For wait --next, every daemon's current generation is read
+// before the first wait, which lasts until its dump settles: by then the next daemon would hold
+// the new dump already, and "the one after it" would never come.
+std::vector<control::Request> requests_for(const Command& c, const std::vector<std::string>& paths) {
+    std::vector<control::Request> requests(paths.size(), build_request(c));
+    if (!c.next) return requests;
+    control::Request status_request;
+    status_request.set_status(true);
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+        const auto status = control::ControlClient(paths[i]).call(status_request);
+        requests[i] = ctl::wait_request(c.words[1], ctl::generation_in(status, c.words[1]) + 1);
+    }
+    return requests;
+}
+
 int run(const Command& c) {
     // As an action script we are called for every action; only pre-stream concerns us.
     if (c.words[0] == "criu-hook") {
@@ -149,9 +182,12 @@ int run(const Command& c) {
         ::signal(SIGALRM, on_timeout);
         ::alarm(c.timeout);
     }
-    const auto request = build_request(c);
+    const auto paths = targets(c);
+    const auto requests = requests_for(c, paths);
     int status = 0;
-    for (const auto& path : targets(c)) {
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+        const auto& path = paths[i];
+        const auto& request = requests[i];
         control::ControlClient client(path);
         // A terminal gets one line redrawn in place; a pipe or file gets a line every few seconds.
         ctl::ProgressMeter meter;
@@ -180,7 +216,12 @@ int run(const Command& c) {
             std::printf("%s\n", meter.summary().c_str());
         }
         if (!response.ok()) {
-            std::fprintf(stderr, "img-ctl: %s: %s\n", response.daemon().c_str(), response.error().c_str());
+            // A daemon from before generations does not know the wait_for request.
+            const char* hint = request.has_wait_for() && response.snapshots_size() == 0 &&
+                                       response.error() == "empty or unknown request"
+                                   ? " (this daemon is too old for wait --generation/--next)"
+                                   : "";
+            std::fprintf(stderr, "img-ctl: %s: %s%s\n", response.daemon().c_str(), response.error().c_str(), hint);
             status = kExitFailure;
         }
     }

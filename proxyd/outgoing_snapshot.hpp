@@ -29,6 +29,9 @@ public:
     [[nodiscard]] const std::string& protocol() const noexcept { return protocol_; }
     [[nodiscard]] std::uint64_t tag() const noexcept { return tag_; }
     [[nodiscard]] std::uint64_t link_generation() const noexcept { return link_generation_; }
+    // Which dump of its id this is (SnapshotRegistry::track numbers them); 0 until tracked.
+    [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }
+    void set_generation(std::uint64_t generation) noexcept { generation_ = generation; }
     [[nodiscard]] OutgoingState state() const noexcept { return state_; }
     [[nodiscard]] const std::string& error() const noexcept { return error_; }
     [[nodiscard]] bool settled() const noexcept {
@@ -66,6 +69,7 @@ private:
     std::string protocol_;
     std::uint64_t tag_;
     std::uint64_t link_generation_;
+    std::uint64_t generation_ = 0;
     OutgoingState state_ = OutgoingState::capturing;
     std::string error_;
     std::uint64_t bytes_read_ = 0, bytes_acked_ = 0, files_ = 0, files_acked_ = 0;

@@ -1,23 +1,18 @@
-// Control requests on the proxy.
+// img-proxyd's side of the snapshot requests: its registry of outgoing dumps as a SnapshotBook.
 #include "proxy_control.hpp"
 
 #include "control/endpoint_requests.hpp"
+#include "control/snapshot_requests.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
+#include <chrono>
+#include <memory>
 
 namespace imgx::proxyd {
 
 namespace asio = boost::asio;
-using namespace asio::experimental::awaitable_operators;
-using namespace std::chrono_literals;
 
 namespace {
 
-// img-ctl redraws a terminal line at most 4 times a second.
-constexpr auto kProgressInterval = 250ms;
 constexpr const char* kDaemon = "img-proxyd";
 
 void describe(const OutgoingSnapshot& s, control::SnapshotStatus& out) {
@@ -25,6 +20,7 @@ void describe(const OutgoingSnapshot& s, control::SnapshotStatus& out) {
     const auto end = s.settled() ? s.finished() : steady_clock::now();
     const double seconds = duration<double>(end - s.started()).count();
     out.set_snapshot_id(s.id());
+    out.set_generation(s.generation());
     out.set_protocol(s.protocol());
     out.set_state(std::string(state_name(s.state())));
     out.set_files(s.files());
@@ -40,66 +36,56 @@ void describe(const OutgoingSnapshot& s, control::SnapshotStatus& out) {
     out.set_duration_seconds(seconds);
 }
 
+class OutgoingDump final : public control::DumpView {
+public:
+    explicit OutgoingDump(std::shared_ptr<OutgoingSnapshot> s) : s_(std::move(s)) {}
+    [[nodiscard]] std::uint64_t generation() const override { return s_->generation(); }
+    [[nodiscard]] bool settled() const override { return s_->settled(); }
+    [[nodiscard]] bool succeeded() const override { return s_->state() == OutgoingState::acknowledged; }
+    [[nodiscard]] std::string error() const override { return s_->error(); }
+    void describe(control::SnapshotStatus& out) const override { proxyd::describe(*s_, out); }
+    asio::awaitable<void> wait_settled() override { return s_->wait_settled(); }
+
+private:
+    std::shared_ptr<OutgoingSnapshot> s_;
+};
+
+class RegistryBook final : public control::SnapshotBook {
+public:
+    RegistryBook(SnapshotRegistry& registry, LinkClient& link, RemoteChains& chains)
+        : registry_(registry), link_(link), chains_(chains) {}
+
+    [[nodiscard]] std::vector<std::shared_ptr<control::DumpView>> all() const override {
+        return control::views_of<OutgoingDump>(registry_.all());
+    }
+    [[nodiscard]] std::shared_ptr<control::DumpView> find(const std::string& id) const override {
+        return control::view_of<OutgoingDump>(registry_.find(id));
+    }
+    asio::awaitable<void> wait_change() override { return registry_.wait_change(); }
+    bool drop(const std::string& id) override {
+        auto snapshot = registry_.find(id);
+        if (!snapshot) return false;
+        // An img-remote snapshot takes its whole pre-dump chain with it.
+        if (!chains_.drop(id) && !snapshot->settled()) link_.abort_snapshot(snapshot, "dropped by the operator");
+        registry_.forget(id);
+        return true;
+    }
+
+private:
+    SnapshotRegistry& registry_;
+    LinkClient& link_;
+    RemoteChains& chains_;
+};
+
 }  // namespace
 
 control::Handler make_control_handler(criu::EndpointSet& endpoints, SnapshotRegistry& registry, LinkClient& link,
                                       RemoteChains& chains) {
-    return [&](const control::Request& request, control::Replier& reply) -> asio::awaitable<void> {
-        auto done = [&](bool ok, std::string error = {}) {
-            return control::final_response(kDaemon, link.describe(), ok, std::move(error));
-        };
-        if (auto r = done(true); control::answer_endpoint_request(endpoints, request, r)) {
-            co_await reply.send(r);
-            co_return;
-        }
-        switch (request.what_case()) {
-            case control::Request::kStatus: {
-                auto r = done(true);
-                for (const auto& s : registry.all()) describe(*s, *r.add_snapshots());
-                control::list_endpoints(endpoints, r);
-                co_await reply.send(r);
-                co_return;
-            }
-            case control::Request::kWait: {
-                auto snapshot = co_await registry.wait_for(request.wait());
-                for (;;) {
-                    auto progress = done(snapshot->state() == OutgoingState::acknowledged, snapshot->error());
-                    progress.set_final(snapshot->settled());
-                    describe(*snapshot, *progress.add_snapshots());
-                    co_await reply.send(progress);
-                    if (snapshot->settled()) co_return;
-                    asio::steady_timer timer(co_await asio::this_coro::executor, kProgressInterval);
-                    co_await (snapshot->wait_settled() || timer.async_wait(asio::use_awaitable));
-                }
-            }
-            case control::Request::kDrop: {
-                auto snapshot = registry.find(request.drop());
-                if (!snapshot) {
-                    {
-                        const control::Response response = done(false, "no snapshot '" + request.drop() + "' on img-proxyd");
-                        co_await reply.send(response);
-                    }
-                    co_return;
-                }
-                // An img-remote snapshot takes its whole pre-dump chain with it.
-                if (!chains.drop(request.drop()) && !snapshot->settled())
-                    link.abort_snapshot(snapshot, "dropped by the operator");
-                registry.forget(request.drop());
-                spdlog::info("snapshot '{}' dropped by the operator", request.drop());
-                {
-                    const control::Response response = done(true);
-                    co_await reply.send(response);
-                }
-                co_return;
-            }
-            default:
-                break;
-        }
-        {
-            const control::Response response = done(false, "empty or unknown request");
-            co_await reply.send(response);
-        }
+    auto done = [&link](bool ok, std::string error) {
+        return control::final_response(kDaemon, link.describe(), ok, std::move(error));
     };
+    return control::make_snapshot_handler(endpoints, std::make_shared<RegistryBook>(registry, link, chains),
+                                          std::move(done));
 }
 
 }  // namespace imgx::proxyd

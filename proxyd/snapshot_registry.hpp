@@ -6,6 +6,8 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <cstdint>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -17,8 +19,10 @@ class SnapshotRegistry {
 public:
     explicit SnapshotRegistry(const boost::asio::any_io_executor& ex) : changed_(ex) {}
 
-    // Makes `snapshot` the latest dump of its id.
+    // Makes `snapshot` the latest dump of its id and numbers it: 1 for the first dump of the id
+    // since the daemon started, one more for each later one (also after a drop).
     void track(std::shared_ptr<OutgoingSnapshot> snapshot) {
+        snapshot->set_generation(++generations_[snapshot->id()]);
         latest_[snapshot->id()] = std::move(snapshot);
         changed_.notify();
     }
@@ -26,13 +30,8 @@ public:
         auto it = latest_.find(id);
         return it == latest_.end() ? nullptr : it->second;
     }
-    // Waits until a dump of `id` has started.
-    boost::asio::awaitable<std::shared_ptr<OutgoingSnapshot>> wait_for(std::string id) {
-        for (;;) {
-            if (auto found = find(id)) co_return found;
-            co_await changed_.wait();
-        }
-    }
+    // Returns after the next track() (a dump began); waiters re-check what they wait for.
+    boost::asio::awaitable<void> wait_change() { co_await changed_.wait(); }
     bool forget(const std::string& id) { return latest_.erase(id) > 0; }
     std::vector<std::shared_ptr<OutgoingSnapshot>> all() const {
         std::vector<std::shared_ptr<OutgoingSnapshot>> out;
@@ -42,6 +41,7 @@ public:
 
 private:
     std::map<std::string, std::shared_ptr<OutgoingSnapshot>> latest_;
+    std::map<std::string, std::uint64_t> generations_;  // the last generation given to each id
     AsyncEvent changed_;
 };
 

@@ -48,6 +48,7 @@ void ImageStore::load_state() {
                                                    remote ? ServePolicy::whole_snapshot : ServePolicy::per_file);
         for (auto& file : loaded.files) snapshot->add_file(std::move(file));
         snapshot->mark_complete();
+        snapshot->set_generation(generations_[manifest.id] = 1);
         snapshots_[manifest.id] = snapshot;
         // The latest push of a chain knows the longest list of its ids.
         if (!manifest.chain.empty()) {
@@ -59,6 +60,7 @@ void ImageStore::load_state() {
 
 std::shared_ptr<Snapshot> ImageStore::begin(const std::string& id, const std::string& protocol, ServePolicy policy) {
     auto fresh = std::make_shared<Snapshot>(ex_, id, protocol, policy);
+    fresh->set_generation(++generations_[id]);
     auto& slot = snapshots_[id];
     if (slot) slot->mark_failed("replaced by a newer dump of the same snapshot id");
     slot = fresh;

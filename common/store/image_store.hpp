@@ -32,6 +32,8 @@ public:
 
     // Starts a new dump of `id`, replacing any earlier one. A replaced snapshot that was still
     // receiving fails; readers already holding a replaced complete snapshot keep reading it.
+    // Its generation is one more than the last dump of `id` since the store was made (also
+    // after a drop); a snapshot loaded from the state directory is generation 1.
     std::shared_ptr<Snapshot> begin(const std::string& id, const std::string& protocol,
                                     ServePolicy policy = ServePolicy::per_file);
 
@@ -69,6 +71,7 @@ private:
     std::unique_ptr<SnapshotArchive> archive_;  // null: nothing persisted
     std::map<std::string, std::shared_ptr<Snapshot>, std::less<>> snapshots_;
     std::map<std::string, std::vector<std::string>, std::less<>> chains_;
+    std::map<std::string, std::uint64_t, std::less<>> generations_;  // the last one given to each id
     AsyncEvent changed_;
 };
 

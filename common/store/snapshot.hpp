@@ -8,6 +8,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,6 +41,9 @@ public:
     [[nodiscard]] const std::string& protocol() const noexcept { return protocol_; }
     [[nodiscard]] SnapshotState state() const noexcept { return state_; }
     [[nodiscard]] const std::string& error() const noexcept { return error_; }
+    // Which dump of its id this is (ImageStore numbers them); 0 outside a store.
+    [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }
+    void set_generation(std::uint64_t generation) noexcept { generation_ = generation; }
 
     // Where new files keep their bytes: `base` (memory budget, spool directory) and, for a
     // persisted snapshot, `disk` (img-cached: its partial directory in the state directory).
@@ -82,6 +86,7 @@ private:
     std::string protocol_;
     ServePolicy policy_;
     SnapshotState state_ = SnapshotState::receiving;
+    std::uint64_t generation_ = 0;
     std::string error_;
     std::map<std::string, std::shared_ptr<const ImageFile>, std::less<>> files_;
     std::size_t file_count_ = 0;  // kept when a failure lets the files go

@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <fstream>
 #include <future>
+#include <sstream>
 #include <string>
 #include <vector>
 #include <thread>
@@ -228,4 +230,121 @@ TEST_CASE("img-ctl against a control socket nobody listens on fails without hang
     CHECK_FALSE(r.timed_out);
     CHECK(r.exit_status != 0);
     CHECK(r.exit_status != 2);  // not an argument error: the daemon is absent
+}
+
+namespace {
+
+// The generation of `id` in `img-ctl status --json` on `side`, or 0 when the daemon lists none.
+std::uint64_t generation_of(DaemonPair& pair, Side side, const std::string& id) {
+    auto status = pair.ctl(side, {"status", "--json"}, kTimeout);
+    INFO(describe(status));
+    REQUIRE(status.exit_status == 0);
+    const auto parsed = nlohmann::json::parse(status.out);
+    for (const auto& snapshot : parsed.value("snapshots", nlohmann::json::array())) {
+        // proto3 JSON writes 64-bit integers as strings.
+        if (snapshot.value("snapshot_id", "") == id) return std::stoull(snapshot.value("generation", "0"));
+    }
+    return 0;
+}
+
+// Connections open on the control socket at `path` (as listed in /proc/net/unix, where the
+// daemon's end of an accepted connection carries the socket's path; St 03: connected).
+std::size_t control_connections(const std::string& path) {
+    std::ifstream in("/proc/net/unix");
+    std::string line;
+    std::getline(in, line);  // the header
+    std::size_t count = 0;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string num, refs, protocol, flags, type, state, inode, socket_path;
+        fields >> num >> refs >> protocol >> flags >> type >> state >> inode >> socket_path;
+        if (socket_path == path && state == "03") ++count;
+    }
+    return count;
+}
+
+}  // namespace
+
+TEST_CASE("status numbers the dumps of a reused id; wait --generation waits for the later one") {
+    DaemonPair pair;
+    const auto files = generate_files("img", 54, 3);
+    REQUIRE(dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout)).empty());
+    for (auto side : {Side::cache, Side::proxy}) {
+        REQUIRE(pair.ctl(side, {"wait", "job1"}, kTimeout).exit_status == 0);
+        CHECK(generation_of(pair, side, "job1") == 1);
+        CHECK(pair.ctl(side, {"status"}, kTimeout).out.find("GEN") != std::string::npos);
+    }
+    // Waits for generation 2 arrive before the second dump: the complete first one must not end them.
+    auto cache_wait = std::async(std::launch::async, [&] {
+        return pair.ctl(Side::cache, {"wait", "job1", "--generation", "2"}, kTimeout);
+    });
+    auto proxy_wait = std::async(std::launch::async, [&] {
+        return pair.ctl(Side::proxy, {"wait", "job1", "--generation", "2"}, kTimeout);
+    });
+    CHECK(cache_wait.wait_for(milliseconds(700)) == std::future_status::timeout);
+    CHECK(proxy_wait.wait_for(milliseconds(0)) == std::future_status::timeout);
+    REQUIRE(dump_files(pair.capture_dir("job1"), generate_files("img", 55, 2), deadline_in(kTimeout)).empty());
+    for (auto* wait : {&cache_wait, &proxy_wait}) {
+        const auto r = wait->get();
+        INFO(describe(r));
+        CHECK(r.exit_status == 0);
+        CHECK(r.out.find("complete: 2 files") != std::string::npos);
+    }
+    CHECK(generation_of(pair, Side::cache, "job1") == 2);
+    CHECK(generation_of(pair, Side::proxy, "job1") == 2);
+}
+
+TEST_CASE("wait --next while the previous dump of the id failed waits for the new dump, not the old one") {
+    DaemonPair pair;
+    {
+        StreamDumpSession dump(pair.capture_dir("job1"));
+        REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
+        dump.send_raw(imgx::criu::encode_stream_request("../escape"));
+        CHECK(dump.closed_by_daemon(deadline_in(kTimeout)));
+    }
+    for (auto side : {Side::cache, Side::proxy}) REQUIRE(pair.ctl(side, {"wait", "job1"}, kTimeout).exit_status == 1);
+    auto cache_wait = std::async(std::launch::async, [&] { return pair.ctl(Side::cache, {"wait", "job1", "--next"}, kTimeout); });
+    auto proxy_wait = std::async(std::launch::async, [&] { return pair.ctl(Side::proxy, {"wait", "job1", "--next"}, kTimeout); });
+    // Long enough for both to have read the current generation and be waiting.
+    CHECK(cache_wait.wait_for(milliseconds(700)) == std::future_status::timeout);
+    CHECK(proxy_wait.wait_for(milliseconds(0)) == std::future_status::timeout);
+    const auto files = generate_files("img", 56, 3);
+    REQUIRE(dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout)).empty());
+    for (auto [wait, daemon] : {std::pair{&cache_wait, "img-cached"}, std::pair{&proxy_wait, "img-proxyd"}}) {
+        const auto r = wait->get();
+        INFO(describe(r));
+        CHECK(r.exit_status == 0);
+        CHECK(check_plain_wait_output(r, daemon).rfind(std::string(daemon) + ": snapshot 'job1' complete: 3 files", 0) == 0);
+    }
+}
+
+TEST_CASE("a wait whose img-ctl gave up (--timeout) ends on the daemon: no connection is left open") {
+    DaemonPair pair;
+    for (auto side : {Side::cache, Side::proxy}) {
+        INFO((side == Side::cache ? "img-cached" : "img-proxyd"));
+        const std::string& control = pair.control(side);
+        constexpr int kAbandoned = 3;
+        std::vector<std::future<CommandResult>> waits;
+        for (int i = 0; i < kAbandoned; ++i)
+            waits.push_back(std::async(std::launch::async, [&] {
+                return pair.ctl(side, {"wait", "never-dumped", "--timeout", "2"}, kTimeout);
+            }));
+        // The waits are seen on the daemon while img-ctl runs (the check below is not vacuous).
+        std::size_t most = 0;
+        for (const auto seen_until = deadline_in(seconds(2)); Clock::now() < seen_until && most < kAbandoned;
+             std::this_thread::sleep_for(milliseconds(20)))
+            most = std::max(most, control_connections(control));
+        CHECK(most >= 1);
+        for (auto& w : waits) {
+            const auto r = w.get();
+            INFO(describe(r));
+            CHECK(r.exit_status == 1);
+            CHECK(r.err.find("timed out") != std::string::npos);
+        }
+        // Once img-ctl is gone the daemon ends each wait and closes its connection.
+        const auto deadline = deadline_in(seconds(5));
+        while (control_connections(control) > 0 && Clock::now() < deadline)
+            std::this_thread::sleep_for(milliseconds(50));
+        CHECK(control_connections(control) == 0);
+    }
 }

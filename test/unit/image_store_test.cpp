@@ -131,3 +131,13 @@ TEST_CASE("bytes held count stored files and bytes still in flight") {
     f.store.drop("job2");
     CHECK(f.store.bytes_held() == 150);
 }
+
+TEST_CASE("each dump of an id gets the next generation, also after a drop; other ids count apart") {
+    Fixture f;
+    CHECK(f.store.begin("job1", "stream")->generation() == 1);
+    CHECK(f.store.begin("job1", "stream")->generation() == 2);
+    CHECK(f.store.begin("job2", "stream")->generation() == 1);
+    REQUIRE(f.store.drop("job1"));
+    CHECK(f.store.begin("job1", "stream")->generation() == 3);
+    CHECK(f.store.find("job1")->generation() == 3);
+}
