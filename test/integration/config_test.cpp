@@ -11,6 +11,7 @@
 #include "criu/stream_codec.hpp"
 #include "support/daemon_pair.hpp"
 #include "support/generated_dump.hpp"
+#include "support/log_wait.hpp"
 #include "support/test_status.hpp"
 
 using namespace imgtest;
@@ -33,17 +34,16 @@ std::size_t line_count(const std::string& text) {
     return lines;
 }
 
-// Waits until every UNIX socket listens (and `port`, if non-zero); false if the daemon exits first.
-bool wait_ready(ChildProcess& child, const std::vector<std::string>& sockets, std::uint16_t port) {
-    const auto deadline = deadline_in(seconds(10));
-    while (Clock::now() < deadline) {
-        if (!child.running()) return false;
-        bool ready = port == 0 || tcp_port_listening(port);
-        for (const auto& s : sockets) ready = ready && unix_socket_listening(s);
-        if (ready) return true;
-        std::this_thread::sleep_for(milliseconds(20));
-    }
-    return false;
+// Waits until every UNIX socket listens; false if the daemon exits first or 10 s pass.
+bool wait_ready(ChildProcess& child, const std::vector<std::string>& sockets) {
+    return poll_until(
+               [&] {
+                   bool ready = true;
+                   for (const auto& s : sockets) ready = ready && unix_socket_listening(s);
+                   return ready || !child.running();
+               },
+               deadline_in(seconds(10))) &&
+           child.running();
 }
 
 }  // namespace
@@ -145,28 +145,30 @@ TEST_CASE(
     "daemons started with only --config take addresses and endpoints from the file, and migrate") {
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
-    const std::uint16_t port = pick_free_port();
     const std::string src = dir.make_dir("src/job1");
     const std::string dst = dir.make_dir("dst/job1");
     const std::string cache_control = dir.path() + "/cached.ctl";
     const std::string proxy_control = dir.path() + "/proxyd.ctl";
 
     const std::string cache_file = dir.path() + "/img-cached.toml";
-    write_file(cache_file, "listen = \"127.0.0.1:" + std::to_string(port) + "\"\nplain_tcp = true\ncontrol = \"" +
+    // Port 0: img-cached binds a free port and names it in its ready line.
+    write_file(cache_file, "listen = \"127.0.0.1:0\"\nplain_tcp = true\ncontrol = \"" +
                                cache_control + "\"\nlog_level = \"debug\"\n[[serve]]\ndir = \"" +
                                dst + "\"\n");
+    ChildProcess cached({paths.cached, "--config", cache_file}, dir.path() + "/img-cached.log");
+    const bool cache_ready = wait_ready(
+        cached, {cache_control, dst + "/" + std::string(imgx::criu::kStreamServeSocket)});
+    const std::uint16_t port = wait_for_link_port(cached.log_path(), deadline_in(seconds(10)));
+    CHECK(port != 0);
     const std::string proxy_file = dir.path() + "/img-proxyd.toml";
     write_file(proxy_file, "cache = \"127.0.0.1:" + std::to_string(port) + "\"\nplain_tcp = true\ncontrol = \"" +
                                proxy_control +
                                "\"\nlog_level = \"debug\"\nbuffers = 4\n[[capture]]\ndir = \"" +
                                src + "\"\nsnapshot = \"job1\"\n");
 
-    ChildProcess cached({paths.cached, "--config", cache_file}, dir.path() + "/img-cached.log");
-    const bool cache_ready = wait_ready(
-        cached, {cache_control, dst + "/" + std::string(imgx::criu::kStreamServeSocket)}, port);
     ChildProcess proxyd({paths.proxyd, "--config", proxy_file}, dir.path() + "/img-proxyd.log");
     const bool proxy_ready = wait_ready(
-        proxyd, {proxy_control, src + "/" + std::string(imgx::criu::kStreamCaptureSocket)}, 0);
+        proxyd, {proxy_control, src + "/" + std::string(imgx::criu::kStreamCaptureSocket)});
     INFO("img-cached log:\n"
          << read_text_file(cached.log_path()) << "\nimg-proxyd log:\n"
          << read_text_file(proxyd.log_path()));

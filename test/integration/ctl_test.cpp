@@ -3,6 +3,7 @@
 
 #include "support/criu_client.hpp"
 #include "support/daemon_pair.hpp"
+#include "support/daemon_waits.hpp"
 #include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
 
@@ -13,10 +14,10 @@
 #include <algorithm>
 #include <fstream>
 #include <future>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
-#include <thread>
 
 using namespace imgtest;
 
@@ -26,6 +27,18 @@ constexpr auto kTimeout = seconds(20);
 // An argument error is reported before anything starts; a program still running after this
 // has accepted the arguments.
 constexpr auto kUsageTimeout = seconds(5);
+
+// A progress line of `img-ctl wait job1` ("img-proxyd: 'job1' capturing: ..."), not its summary.
+const std::regex kProgressLine(": 'job1' [a-z]+: ");
+
+// Waits until both daemons list job1 as a running dump.
+void require_running(DaemonPair& pair) {
+    for (auto [side, state] : {std::pair{Side::proxy, "capturing"}, {Side::cache, "receiving"}}) {
+        INFO("waiting for job1 " << state);
+        REQUIRE(wait_for_status(pair, side, "job1", [&](const auto& s) { return state_of(s) == state; },
+                                deadline_in(kTimeout)));
+    }
+}
 
 std::string describe(const CommandResult& r) {
     return "status " + std::to_string(r.exit_status) + (r.timed_out ? " (timed out)" : "") + "\nstdout: " + r.out +
@@ -148,14 +161,16 @@ TEST_CASE("img-ctl wait started before the dump returns 0 when it completes") {
     // Both waits run while the dump is in progress.
     StreamDumpSession dump(pair.capture_dir("job1"));
     auto open_pipe = dump.announce("inventory.img");
-    std::this_thread::sleep_for(milliseconds(200));
-    auto cache_wait = std::async(std::launch::async, [&] { return pair.ctl(Side::cache, {"wait", "job1"}, kTimeout); });
-    auto proxy_wait = std::async(std::launch::async, [&] { return pair.ctl(Side::proxy, {"wait", "job1"}, kTimeout); });
-    std::this_thread::sleep_for(milliseconds(500));
+    require_running(pair);
+    BackgroundCtl cache_wait(pair, Side::cache, {"wait", "job1"}, "cache-wait");
+    BackgroundCtl proxy_wait(pair, Side::proxy, {"wait", "job1"}, "proxy-wait");
+    // Each wait has answered with a progress line of the running dump before it ends.
+    REQUIRE(cache_wait.wait_for_output(kProgressLine, deadline_in(kTimeout)));
+    REQUIRE(proxy_wait.wait_for_output(kProgressLine, deadline_in(kTimeout)));
     REQUIRE(write_and_close(std::move(open_pipe), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
     dump.close();
-    auto c = cache_wait.get();
-    auto p = proxy_wait.get();
+    auto c = cache_wait.wait_exit(deadline_in(kTimeout));
+    auto p = proxy_wait.wait_exit(deadline_in(kTimeout));
     INFO("cache: " << describe(c) << "\nproxy: " << describe(p));
     CHECK(c.exit_status == 0);
     CHECK(p.exit_status == 0);
@@ -183,13 +198,13 @@ TEST_CASE("img-ctl wait into a pipe prints plain progress lines and a final summ
     DaemonPair pair;
     StreamDumpSession dump(pair.capture_dir("job1"));
     auto open_pipe = dump.announce("inventory.img");
-    std::this_thread::sleep_for(milliseconds(200));
+    require_running(pair);
     // Started while the dump runs: a first progress line at once, then the summary.
-    auto proxy_wait = std::async(std::launch::async, [&] { return pair.ctl(Side::proxy, {"wait", "job1"}, kTimeout); });
-    std::this_thread::sleep_for(milliseconds(500));
+    BackgroundCtl proxy_wait(pair, Side::proxy, {"wait", "job1"}, "proxy-wait");
+    REQUIRE(proxy_wait.wait_for_output(kProgressLine, deadline_in(kTimeout)));
     REQUIRE(write_and_close(std::move(open_pipe), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
     dump.close();
-    auto p = proxy_wait.get();
+    auto p = proxy_wait.wait_exit(deadline_in(kTimeout));
     CHECK(p.exit_status == 0);
     const auto last = check_plain_wait_output(p, "img-proxyd");
     CHECK(line_count(p.out) >= 2);

@@ -7,6 +7,7 @@
 #include "support/criu_client.hpp"
 #include "support/daemon_pair.hpp"
 #include "support/generated_dump.hpp"
+#include "support/log_wait.hpp"
 #include "support/pipe_writer.hpp"
 #include "support/service_daemon.hpp"
 
@@ -24,12 +25,12 @@ constexpr auto kTimeout = seconds(20);
 // img-cached and img-proxyd on loopback, each under its own fake service manager.
 struct ServicePair {
     explicit ServicePair(const std::string& proxy_grace, const std::string& cache_grace)
-        : port(pick_free_port()),
-          serve(dir.make_dir("dst/job1")),
+        : serve(dir.make_dir("dst/job1")),
           capture(dir.make_dir("src/job1")),
           cache(dir.path(), "img-cached",
-                {daemon_paths_or_skip().cached, "--listen", "127.0.0.1:" + std::to_string(port), "--plain-tcp", "--serve", serve,
+                {daemon_paths_or_skip().cached, "--listen", "127.0.0.1:0", "--plain-tcp", "--serve", serve,
                  "--control", dir.path() + "/cached.ctl", "--log-level", "debug", "--shutdown-grace", cache_grace}),
+          port(wait_for_link_port(dir.path() + "/img-cached.log", deadline_in(seconds(10)))),
           proxy(dir.path(), "img-proxyd",
                 {daemon_paths_or_skip().proxyd, "--cache", "127.0.0.1:" + std::to_string(port), "--plain-tcp", "--capture", capture,
                  "--control", dir.path() + "/proxyd.ctl", "--log-level", "debug", "--shutdown-grace",
@@ -49,10 +50,10 @@ struct ServicePair {
     }
 
     TempDir dir;
-    std::uint16_t port;
     std::string serve;
     std::string capture;
     ServiceDaemon cache;
+    std::uint16_t port;  // the one img-cached reported (it binds port 0)
     ServiceDaemon proxy;
 };
 

@@ -123,8 +123,18 @@ TEST_CASE("fault: link stalled mid-file -> the dump is held back without unbound
     StreamDumpSession dump(pair.capture_dir("job1"));
     auto pipe = dump.announce("pages-1.img");
     make_nonblocking(pipe.get());
-    // While the link is stalled, img-proxyd stops reading: the pipe fills and this write stops short.
-    const auto written = write_all(pipe.get(), pages, deadline_in(seconds(3)));
+    // While the link is stalled, img-proxyd stops reading: the pipe fills and writing stops short
+    // (no byte taken for a whole second after the stall began; bounded by kTimeout).
+    IoResult written;
+    const auto give_up = deadline_in(kTimeout);
+    for (;;) {
+        const auto step = write_all(pipe.get(), std::string_view(pages).substr(written.transferred),
+                                    deadline_in(seconds(1)));
+        written.transferred += step.transferred;
+        written.status = step.status;
+        if (step.status != IoStatus::timeout || Clock::now() >= give_up) break;
+        if (rig.relay->fault_happened() && step.transferred == 0) break;
+    }
     REQUIRE(rig.relay->fault_happened());
     CHECK(written.status == IoStatus::timeout);
     INFO("bytes taken from the pipe while stalled: " << written.transferred);

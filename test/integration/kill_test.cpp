@@ -6,6 +6,7 @@
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
 #include "support/daemon_pair.hpp"
+#include "support/daemon_waits.hpp"
 #include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
 
@@ -65,12 +66,8 @@ public:
 private:
     // img-cached lists job1 once img-proxyd's snapshot begin has arrived (polled, bounded).
     bool cache_knows_job1() {
-        const auto deadline = deadline_in(kTimeout);
-        while (Clock::now() < deadline) {
-            if (pair_.ctl(Side::cache, {"status"}).out.find("job1") != std::string::npos) return true;
-            std::this_thread::sleep_for(milliseconds(50));
-        }
-        return false;
+        return wait_for_status(pair_, Side::cache, "job1", [](const auto& s) { return !s.is_null(); },
+                               deadline_in(kTimeout));
     }
 
     DaemonPair& pair_;

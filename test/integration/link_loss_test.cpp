@@ -4,10 +4,10 @@
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
 #include "support/daemon_pair.hpp"
+#include "support/daemon_waits.hpp"
 #include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
 
-#include <thread>
 
 using namespace imgtest;
 
@@ -39,6 +39,7 @@ TEST_CASE("fault: img-proxyd killed mid-dump -> restores waiting on the snapshot
     waiting_for_missing.send_request("memfd.img");  // would be false once complete
     StreamRestoreSession waiting_for_partial(pair.serve_dir("job1"));
     waiting_for_partial.send_request("pages-1.img");  // arriving, never finished
+    // deliberate: no answer may come while the dump runs (a bounded look, not an ordering)
     CHECK(waiting_for_missing.read_reply(deadline_in(milliseconds(500))).answer == Answer::no_answer);
     CHECK(waiting_for_partial.read_reply(deadline_in(milliseconds(10))).answer == Answer::no_answer);
 
@@ -58,15 +59,20 @@ TEST_CASE("fault: img-proxyd killed mid-dump and restarted -> the next dump of t
         StreamDumpSession dump(pair.capture_dir("job1"));
         auto pages = dump.announce("pages-1.img");
         REQUIRE(write_all(pages.get(), "partial", deadline_in(kTimeout)).status == IoStatus::ok);
-        std::this_thread::sleep_for(milliseconds(300));
+        // img-cached holds part of the dump when img-proxyd dies.
+        REQUIRE(wait_for_status(pair, Side::cache, "job1", [](const auto& s) { return bytes_of(s) > 0; },
+                                deadline_in(kTimeout)));
         pair.kill_proxy();
     }
     // Restart the proxy: same capture dir, same cache.
     pair.restart_proxy();
     const auto files = generate_files("img", 42, 6);
+    NextDump next(pair, "job1");
     auto dumped = dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout));
     INFO(dumped);
     REQUIRE(dumped.empty());
+    // A restore before img-cached heard of the new dump would rightly get the failed old one.
+    REQUIRE(next.wait_exit(Side::cache) == 0);
     auto restored = restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout));
     INFO(restored);
     CHECK(restored.empty());

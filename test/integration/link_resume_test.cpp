@@ -6,11 +6,11 @@
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
 #include "support/daemon_pair.hpp"
+#include "support/daemon_waits.hpp"
 #include "support/fault_relay.hpp"
 #include "support/pipe_writer.hpp"
 
 #include <memory>
-#include <thread>
 
 using namespace imgtest;
 
@@ -144,10 +144,12 @@ TEST_CASE("fault: link down longer than the retry budget -> failed loudly on bot
     CHECK(to_string(early.read_reply(deadline_in(kTimeout)).answer) == to_string(Answer::closed));
     CHECK(pair.logs().find("link_retry_seconds") != std::string::npos);
 
-    // The link is back: a new dump of the same id goes through.
+    // The link is back: a new dump of the same id goes through. img-cached may end it before a
+    // wait asks, or not have heard of it yet: the wait is for the dump begun after this mark.
     const auto again = make_content(76, 2 * kMiB);
+    NextDump next(pair, "job1");
     REQUIRE(dump(pair, {{"pages-1.img", again}}).empty());
-    CHECK(wait_exit(pair, Side::cache) == 0);
+    CHECK(next.wait_exit(Side::cache) == 0);
     CHECK(fetch(pair, "pages-1.img") == again);
 }
 
@@ -162,7 +164,9 @@ TEST_CASE("fault: img-cached killed (kill -9) with resume on -> failed loudly on
     make_nonblocking(pipe.get());
     const auto first = write_all(pipe.get(), std::string_view(pages).substr(0, 2 * kMiB), deadline_in(kTimeout));
     REQUIRE(first.status == IoStatus::ok);
-    std::this_thread::sleep_for(milliseconds(300));
+    // img-cached holds the link session and part of the file when it is killed.
+    REQUIRE(wait_for_status(pair, Side::cache, "job1", [](const auto& s) { return bytes_of(s) > 0; },
+                            deadline_in(kTimeout)));
 
     pair.kill(Side::cache);
     pair.restart(Side::cache);  // same port; it knows nothing of the session

@@ -5,13 +5,13 @@
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
 #include "support/daemon_pair.hpp"
+#include "support/daemon_waits.hpp"
 #include "support/fault_relay.hpp"
 #include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
 #include "support/relayed_pair.hpp"
 
 #include <memory>
-#include <thread>
 
 using namespace imgtest;
 
@@ -107,7 +107,9 @@ TEST_CASE("fault: img-cached killed (kill -9) mid-dump over four link lanes -> f
         make_nonblocking(pipe.get());
         const auto first = write_all(pipe.get(), std::string_view(pages).substr(0, 2 * kMiB), deadline_in(kTimeout));
         REQUIRE(first.status == IoStatus::ok);
-        std::this_thread::sleep_for(milliseconds(300));
+        // img-cached holds the link session and part of the file when it is killed.
+        REQUIRE(wait_for_status(pair, Side::cache, "job1", [](const auto& s) { return bytes_of(s) > 0; },
+                                deadline_in(kTimeout)));
         pair.kill(Side::cache);
         pair.restart(Side::cache);  // same port; it knows nothing of the session
         const auto rest = write_all(pipe.get(), std::string_view(pages).substr(2 * kMiB), deadline_in(kTimeout));
@@ -117,8 +119,9 @@ TEST_CASE("fault: img-cached killed (kill -9) mid-dump over four link lanes -> f
     CHECK(log_of(pair, Side::proxy).find("no longer holds the link session") != std::string::npos);
 
     const std::vector<GeneratedFile> files = {{"pages-1.img", pages}, {"inventory.img", "inv"}};
+    NextDump next(pair, "job1");  // the wait is for this dump, not the failed one
     REQUIRE(dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout)).empty());
-    CHECK(wait_exit(pair, Side::proxy) == 0);
+    CHECK(next.wait_exit(Side::proxy) == 0);
     CHECK(restore_and_compare(pair.serve_dir("job1"), files, {}, deadline_in(kTimeout)) == "");
     const auto proxy_log = log_of(pair, Side::proxy);
     const auto first_session = proxy_log.find("uses 4 of 4 lanes");

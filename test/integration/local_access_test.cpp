@@ -5,6 +5,7 @@
 
 #include "criu/stream_codec.hpp"
 #include "support/daemon_pair.hpp"
+#include "support/log_wait.hpp"
 #include "support/generated_dump.hpp"
 #include "support/test_status.hpp"
 
@@ -74,15 +75,11 @@ int ctl_status_as_nobody(DaemonPair& pair, Side side) {
         ::execv(ctl.c_str(), const_cast<char* const*>(argv));
         ::_exit(121);
     }
-    const auto deadline = deadline_in(kTimeout);
     int status = 0;
-    while (::waitpid(child, &status, WNOHANG) == 0) {
-        if (Clock::now() >= deadline) {
-            ::kill(child, SIGKILL);
-            ::waitpid(child, &status, 0);
-            return -1;
-        }
-        std::this_thread::sleep_for(milliseconds(20));
+    if (!poll_until([&] { return ::waitpid(child, &status, WNOHANG) != 0; }, deadline_in(kTimeout))) {
+        ::kill(child, SIGKILL);
+        ::waitpid(child, &status, 0);
+        return -1;
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/daemon_pair.hpp"
+#include "support/daemon_waits.hpp"
 #include "support/generated_dump.hpp"
 
 #include <arpa/inet.h>
@@ -36,18 +37,14 @@ struct Fd {
     }
 };
 
-// The port from the daemon's "metrics on 127.0.0.1:PORT" log line (written before it is ready).
-// The port from the daemon's "metrics on ..." line, 0 if it does not appear within 10 s (the
-// daemon may log it just after the harness saw it ready: its sockets come first).
+// The port from the daemon's "metrics on 127.0.0.1:PORT" line, 0 if it does not appear within
+// 10 s (the daemon may log it just after the harness saw it ready: its sockets come first).
 std::uint16_t metrics_port(DaemonPair& pair, Side side) {
     const std::regex line(R"(metrics on 127\.0\.0\.1:(\d+))");
-    for (int attempt = 0; attempt < 200; ++attempt) {
-        std::smatch match;
-        const std::string log = read_text_file(pair.process(side).log_path());
-        if (std::regex_search(log, match, line)) return static_cast<std::uint16_t>(std::stoi(match[1]));
-        std::this_thread::sleep_for(milliseconds(50));
-    }
-    return 0;
+    const auto found = wait_for_log_line(pair, side, line, deadline_in(seconds(10)));
+    std::smatch match;
+    if (!found || !std::regex_search(*found, match, line)) return 0;
+    return static_cast<std::uint16_t>(std::stoi(match[1]));
 }
 
 Fd connect_to(std::uint16_t port) {
@@ -90,14 +87,15 @@ std::optional<double> value_of(const std::string& exposition, const std::string&
 }
 
 // Scrapes until `series` reaches `expected` (a feed to CRIU ends just after CRIU read its last
-// byte), at most a few seconds; returns the last scrape.
+// byte), at most 10 s; returns the last scrape.
 std::string scrape_until(std::uint16_t port, const std::string& series, double expected) {
     std::string text;
-    for (int attempt = 0; attempt < 50; ++attempt) {
-        text = body_of(get(port, "/metrics"));
-        if (value_of(text, series) == expected) break;
-        std::this_thread::sleep_for(milliseconds(100));
-    }
+    poll_until(
+        [&] {
+            text = body_of(get(port, "/metrics"));
+            return value_of(text, series) == expected;
+        },
+        deadline_in(seconds(10)));
     return text;
 }
 

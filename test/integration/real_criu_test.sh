@@ -29,17 +29,23 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A free loopback port: let the kernel pick one for a moment.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$IMG_CACHED" --listen "127.0.0.1:$port" --plain-tcp --serve "$work/restore=real" --control "$work/cached.sock" \
+# img-cached binds port 0 and names the port it got in its ready line.
+"$IMG_CACHED" --listen "127.0.0.1:0" --plain-tcp --serve "$work/restore=real" --control "$work/cached.sock" \
     --log-level debug 2>"$work/img-cached.log" &
 pids="$pids $!"
+tries=0
+port=""
+until [ -n "$port" ]; do
+    port=$(sed -n 's/.*ready: link on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$work/img-cached.log" | head -n 1)
+    [ -n "$port" ] && break
+    tries=$((tries + 1)); [ $tries -le 100 ] || fail "img-cached did not report its link port"; sleep 0.1  # bounded poll
+done
 "$IMG_PROXYD" --cache "127.0.0.1:$port" --plain-tcp --capture "$work/dump=real" --control "$work/proxyd.sock" \
     --log-level debug 2>"$work/img-proxyd.log" &
 pids="$pids $!"
 tries=0
 until [ -S "$work/dump/streamer-capture.sock" ] && [ -S "$work/restore/streamer-serve.sock" ]; do
-    tries=$((tries + 1)); [ $tries -le 100 ] || fail "daemons did not start"; sleep 0.1
+    tries=$((tries + 1)); [ $tries -le 100 ] || fail "daemons did not start"; sleep 0.1  # bounded poll
 done
 
 # The target: a session leader holding 16 MiB of random bytes, writing a counter and the
@@ -57,17 +63,26 @@ while True:
 ' "$work/counter" </dev/null >/dev/null 2>&1 &
 target=$!
 tries=0
-until [ -s "$work/counter" ]; do tries=$((tries + 1)); [ $tries -le 100 ] || fail "target did not start"; sleep 0.1; done
+until [ -s "$work/counter" ]; do
+    tries=$((tries + 1)); [ $tries -le 100 ] || fail "target did not start"; sleep 0.1  # bounded poll
+done
 
 before=$(cat "$work/counter")
 criu dump -t "$target" -D "$work/dump" --stream -v4 -o dump.log || fail "criu dump --stream failed"
 timeout 60 "$IMG_CTL" --control "$work/proxyd.sock" wait real >/dev/null || fail "img-ctl wait on img-proxyd failed"
 timeout 60 "$IMG_CTL" --control "$work/cached.sock" wait real >/dev/null || fail "img-ctl wait on img-cached failed"
-kill -0 "$target" 2>/dev/null && fail "the dumped process still runs"
-# CRIU restores with the same PID: give the kernel a moment to release it.
-sleep 0.5
+# CRIU restores with the same PID: wait until the kernel has released it.
+tries=0
+while kill -0 "$target" 2>/dev/null; do
+    tries=$((tries + 1)); [ $tries -le 100 ] || fail "the dumped process still runs"; sleep 0.1  # bounded poll
+done
 criu restore -D "$work/restore" --stream -d -v4 -o restore.log || fail "criu restore --stream failed"
-sleep 1
+kill -0 "$target" 2>/dev/null || fail "the restored process is not running"
+# The restored process writes its counter again: wait until it has moved past the dumped value.
+tries=0
+until [ "$(cut -d' ' -f1 "$work/counter")" -gt "${before%% *}" ]; do
+    tries=$((tries + 1)); [ $tries -le 100 ] || break; sleep 0.1  # bounded poll
+done
 kill -0 "$target" 2>/dev/null || fail "the restored process is not running"
 after=$(cat "$work/counter")
 echo "before dump: $before; after restore: $after"

@@ -4,6 +4,7 @@
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
 #include "support/daemon_pair.hpp"
+#include "support/daemon_waits.hpp"
 #include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
 
@@ -90,8 +91,9 @@ TEST_CASE("when both copies of a duplicate are open at once, the one completed l
     auto announced_first = dump.announce("mountpoints-12.img");
     auto announced_second = dump.announce("mountpoints-12.img");
     REQUIRE(write_and_close(std::move(announced_second), early, deadline_in(kTimeout)).status == IoStatus::ok);
-    // Give the proxy time to see the first EOF before the second.
-    std::this_thread::sleep_for(milliseconds(300));
+    // The first copy to end is complete on img-cached before the second ends.
+    REQUIRE(wait_for_status(pair, Side::cache, "job1", [](const auto& s) { return count_of(s, "files") >= 1; },
+                            deadline_in(kTimeout)));
     REQUIRE(write_and_close(std::move(announced_first), late, deadline_in(kTimeout)).status == IoStatus::ok);
     dump.close();
 
@@ -112,13 +114,12 @@ TEST_CASE("a new dump of the same snapshot id replaces the old one") {
     require_ok(dump_files(pair.capture_dir("job1"), old_files, deadline_in(kTimeout)));
     require_ok(restore_and_compare(pair.serve_dir("job1"), old_files, {}, deadline_in(kTimeout)));
 
+    NextDump next(pair, "job1");
     require_ok(dump_files(pair.capture_dir("job1"), new_files, deadline_in(kTimeout)));
     // The new dump has ended on CRIU's side, but img-cached may not have heard of it yet: a
     // restore connecting in between is rightly served the complete old snapshot. Wait until
-    // img-cached holds the new one (img-ctl wait on img-proxyd).
-    const auto waited = pair.ctl(Side::proxy, {"wait", "job1", "--timeout", "20"}, seconds(30));
-    INFO("img-ctl wait: " << waited.out << waited.err);
-    REQUIRE(waited.exit_status == 0);
+    // img-cached holds the new one.
+    REQUIRE(next.wait_exit(Side::cache) == 0);
     std::vector<std::string> old_names;
     for (const auto& f : old_files) old_names.push_back(f.name);
     require_ok(restore_and_compare(pair.serve_dir("job1"), new_files, old_names, deadline_in(kTimeout)));
@@ -129,15 +130,20 @@ TEST_CASE("a new dump that starts while the old one is still running replaces it
     StreamDumpSession old_dump(pair.capture_dir("job1"));
     REQUIRE(write_and_close(old_dump.announce("old.img"), "old", deadline_in(kTimeout)).status == IoStatus::ok);
     auto old_pipe = old_dump.announce("pages-1.img");  // the old dump is still receiving
-    std::this_thread::sleep_for(milliseconds(300));
+    REQUIRE(wait_for_status(pair, Side::cache, "job1", [](const auto& s) { return count_of(s, "files") >= 1; },
+                            deadline_in(kTimeout)));  // img-cached holds old.img
 
     const auto new_files = generate_files("new", 23, 3);
+    NextDump next(pair, "job1");
     require_ok(dump_files(pair.capture_dir("job1"), new_files, deadline_in(kTimeout)));
+    // A restore before img-cached heard of the new dump would rightly be served the old one.
+    REQUIRE(next.wait_seen(Side::cache, deadline_in(kTimeout)));
     require_ok(restore_and_compare(pair.serve_dir("job1"), new_files, {"old.img"}, deadline_in(kTimeout)));
     old_pipe.reset();
-    old_dump.close();
-    // The replaced dump ending later must not bring its files back or end the new one.
-    std::this_thread::sleep_for(milliseconds(300));
+    old_dump.end_requests();
+    // The replaced dump ending later must not bring its files back or end the new one: the
+    // restore below comes after img-proxyd has read the old dump's end and closed its socket.
+    REQUIRE(old_dump.closed_by_daemon(deadline_in(kTimeout)));
     require_ok(restore_and_compare(pair.serve_dir("job1"), new_files, {"old.img", "pages-1.img"},
                                    deadline_in(kTimeout)));
 }

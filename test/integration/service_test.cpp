@@ -5,6 +5,7 @@
 #include "criu/stream_codec.hpp"
 #include "support/daemon_pair.hpp"
 #include "support/generated_dump.hpp"
+#include "support/log_wait.hpp"
 #include "support/service_daemon.hpp"
 
 #include <netinet/in.h>
@@ -57,12 +58,13 @@ imgx::UniqueFd listening_unix(const std::string& path) {
 TEST_CASE("img-cached sends READY=1 once every socket listens, then STATUS= lines, and STOPPING=1 on SIGTERM") {
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
-    const auto port = pick_free_port();
     const std::string control = dir.path() + "/cached.ctl";
     const std::string serve = dir.make_dir("dst/job1");
     ServiceDaemon cache(dir.path(), "img-cached",
-                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(port), "--plain-tcp", "--serve", serve, "--control",
+                        {paths.cached, "--listen", "127.0.0.1:0", "--plain-tcp", "--serve", serve, "--control",
                          control});
+    const auto port = wait_for_link_port(dir.path() + "/img-cached.log", deadline_in(kTimeout));
+    REQUIRE(port != 0);
     // READY=1 has arrived (the constructor waited for it): everything must listen already.
     CHECK(tcp_port_listening(port));
     CHECK(unix_socket_listening(control));
@@ -83,8 +85,9 @@ TEST_CASE("img-proxyd sends READY=1 once its endpoints and control socket listen
     TempDir dir;
     const std::string control = dir.path() + "/proxyd.ctl";
     const std::string capture = dir.make_dir("src/job1");
+    const ReservedPort nobody;  // no img-cached: connections to it are refused
     ServiceDaemon proxy(dir.path(), "img-proxyd",
-                        {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(pick_free_port()), "--plain-tcp", "--capture",
+                        {paths.proxyd, "--cache", nobody.address(), "--plain-tcp", "--capture",
                          capture, "--control", control});
     CHECK(unix_socket_listening(control));
     CHECK(unix_socket_listening(capture_socket(capture)));
@@ -99,12 +102,13 @@ TEST_CASE("img-proxyd sends READY=1 once its endpoints and control socket listen
 TEST_CASE("with WATCHDOG_USEC set, the daemons send WATCHDOG=1 again and again") {
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
-    const auto port = pick_free_port();
     ServiceEnvironment watchdog{{"WATCHDOG_USEC=400000"}, {}, {}};
     ServiceDaemon cache(dir.path(), "img-cached",
-                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(port), "--plain-tcp", "--control",
+                        {paths.cached, "--listen", "127.0.0.1:0", "--plain-tcp", "--control",
                          dir.path() + "/cached.ctl"},
                         watchdog);
+    const auto port = wait_for_link_port(dir.path() + "/img-cached.log", deadline_in(kTimeout));
+    REQUIRE(port != 0);
     ServiceDaemon proxy(dir.path(), "img-proxyd",
                         {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(port), "--plain-tcp", "--control",
                          dir.path() + "/proxyd.ctl"},
@@ -117,7 +121,7 @@ TEST_CASE("with WATCHDOG_USEC set, the daemons send WATCHDOG=1 again and again")
     }
     // A watchdog meant for another process is not this daemon's.
     ServiceDaemon other(dir.path(), "img-cached-other",
-                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(pick_free_port()), "--plain-tcp", "--control",
+                        {paths.cached, "--listen", "127.0.0.1:0", "--plain-tcp", "--control",
                          dir.path() + "/other.ctl"},
                         ServiceEnvironment{{"WATCHDOG_USEC=400000", "WATCHDOG_PID=1"}, {}, {}});
     CHECK_FALSE(other.notify().wait_for("WATCHDOG=1", deadline_in(seconds(1))));
@@ -126,12 +130,11 @@ TEST_CASE("with WATCHDOG_USEC set, the daemons send WATCHDOG=1 again and again")
 TEST_CASE("SIGHUP reloads the log level and the configured endpoints; flag endpoints stay; a bad file changes nothing") {
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
-    const auto port = pick_free_port();
     const std::string config = dir.path() + "/img-cached.toml";
     const std::string from_file = dir.make_dir("dst/file1");
     const std::string added = dir.make_dir("dst/file2");
     const std::string from_flag = dir.make_dir("dst/flag1");
-    const std::string listen = "listen = \"127.0.0.1:" + std::to_string(port) + "\"\n";
+    const std::string listen = "listen = \"127.0.0.1:0\"\n";
     write_file(config, listen + "log_level = \"info\"\n[[serve]]\ndir = \"" + from_file + "\"\n");
     ServiceDaemon cache(dir.path(), "img-cached",
                         {paths.cached, "--config", config, "--plain-tcp", "--serve", from_flag, "--control",
@@ -173,11 +176,11 @@ TEST_CASE("socket activation: the daemons use the link and control sockets they 
     auto cache_control_fd = listening_unix(cache_control);
     auto proxy_control_fd = listening_unix(proxy_control);
     // The flags name other addresses: the passed sockets must win.
-    const auto unused_port = pick_free_port();
+    const ReservedPort unused;  // bound by the test: a daemon binding it would fail
     const std::string serve = dir.make_dir("dst/job1");
     const std::string capture = dir.make_dir("src/job1");
     ServiceDaemon cache(dir.path(), "img-cached",
-                        {paths.cached, "--listen", "127.0.0.1:" + std::to_string(unused_port), "--plain-tcp", "--serve", serve,
+                        {paths.cached, "--listen", unused.address(), "--plain-tcp", "--serve", serve,
                          "--control", dir.path() + "/cached-own.ctl"},
                         ServiceEnvironment{{}, {link.get(), cache_control_fd.get()}, {"link", "control"}});
     ServiceDaemon proxy(dir.path(), "img-proxyd",
@@ -188,7 +191,7 @@ TEST_CASE("socket activation: the daemons use the link and control sockets they 
     link.reset();
     cache_control_fd.reset();
     proxy_control_fd.reset();
-    CHECK_FALSE(tcp_port_listening(unused_port));
+    CHECK_FALSE(tcp_port_listening(unused.port()));
     CHECK_FALSE(unix_socket_listening(dir.path() + "/cached-own.ctl"));
     CHECK_FALSE(unix_socket_listening(dir.path() + "/proxyd-own.ctl"));
 
@@ -209,7 +212,7 @@ TEST_CASE("socket activation: the daemons use the link and control sockets they 
 TEST_CASE("socket activation: a passed socket of the wrong kind or name stops the daemon with a clear error") {
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
-    const std::vector<std::string> argv = {paths.cached, "--listen", "127.0.0.1:" + std::to_string(pick_free_port()), "--plain-tcp",
+    const std::vector<std::string> argv = {paths.cached, "--listen", "127.0.0.1:0", "--plain-tcp",
                                            "--control", dir.path() + "/cached.ctl"};
     SECTION("a UNIX socket named link") {
         auto wrong = listening_unix(dir.path() + "/not-tcp.sock");

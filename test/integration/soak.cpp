@@ -75,7 +75,7 @@ public:
         if (fault == Fault::stall) {
             const auto delay = milliseconds(pick(0, kMaxStallMillis));
             releaser = std::thread([this, delay] {
-                std::this_thread::sleep_for(delay);
+                std::this_thread::sleep_for(delay);  // deliberate: the fault's stall
                 rig_.relay->release_stall();
             });
         }

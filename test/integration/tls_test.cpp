@@ -5,6 +5,7 @@
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
 #include "support/daemon_pair.hpp"
+#include "support/log_wait.hpp"
 #include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
 #include "support/test_pki.hpp"
@@ -71,13 +72,8 @@ std::string log_of(DaemonPair& pair, Side side) { return read_text_file(pair.pro
 
 // Waits until `side`'s log contains `text` (bounded); the log either way.
 std::string wait_for_log(DaemonPair& pair, Side side, const std::string& text) {
-    const auto deadline = deadline_in(kTimeout);
-    std::string log = log_of(pair, side);
-    while (log.find(text) == std::string::npos && Clock::now() < deadline) {
-        std::this_thread::sleep_for(milliseconds(50));
-        log = log_of(pair, side);
-    }
-    return log;
+    poll_until([&] { return log_of(pair, side).find(text) != std::string::npos; }, deadline_in(kTimeout));
+    return log_of(pair, side);
 }
 
 // The dump fails at img-proxyd as when the cache is unreachable, with `proxy_reason` in the

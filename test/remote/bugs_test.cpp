@@ -5,6 +5,7 @@
 #include "remote/cache_restart_rig.hpp"
 #include "remote/remote_pair.hpp"
 #include "support/content.hpp"
+#include "support/daemon_waits.hpp"
 #include "support/process.hpp"
 #include "support/test_status.hpp"
 
@@ -19,7 +20,16 @@ using namespace imgtest::remote;
 namespace {
 
 constexpr auto kTimeout = seconds(30);
+// deliberate: how long a parked request is watched for an answer that must not come (a
+// bounded look, not an ordering).
 constexpr auto kParkedCheck = milliseconds(500);
+
+// True once img-proxyd has read the first frame of `count` img-remote connections without a
+// snapshot id (a push header, a pull) since `mark`: its debug line names only the connection.
+bool wait_for_connection_read(const DaemonPair& pair, std::size_t mark, std::size_t count) {
+    static const std::regex kAnonymous(R"(img-remote connection from CRIU \(.*\) in \S+$)");
+    return wait_for_log_line(pair, Side::proxy, kAnonymous, deadline_in(seconds(20)), mark, count).has_value();
+}
 
 PairOptions one_endpoint(std::vector<std::string> cache_args = {}) {
     PairOptions options;
@@ -169,8 +179,10 @@ TEST_CASE("bug: proxy end-of-dump ignores images still being received — a fini
         }
         pipe.reset();
     });
+    // Bounded poll, finer than poll_until's: the finish must come while the writer still writes.
     const auto wait_progress = deadline_in(kTimeout);
-    while (written < (1u << 20) && Clock::now() < wait_progress) std::this_thread::sleep_for(milliseconds(1));
+    while (written < (1u << 20) && Clock::now() < wait_progress)
+        std::this_thread::sleep_for(milliseconds(1));  // bounded poll
     proxy.finish_dump();
     const std::size_t at_finish = written;
     writer.join();
@@ -318,9 +330,8 @@ TEST_CASE("bug: cache leaks its listening socket — a second img-cached binds t
 
     CHECK(rig.first_cache->stop(seconds(5)));
     auto second = rig.start_cache("2");
-    const auto deadline = deadline_in(seconds(10));
-    while (!tcp_port_listening(static_cast<std::uint16_t>(std::stoi(rig.port))) && Clock::now() < deadline)
-        std::this_thread::sleep_for(milliseconds(20));
+    const auto port = static_cast<std::uint16_t>(std::stoi(rig.port));
+    poll_until([&] { return tcp_port_listening(port); }, deadline_in(seconds(10)));
     REQUIRE(second->running());
     CHECK(tcp_port_listening(static_cast<std::uint16_t>(std::stoi(rig.port))));
 }
@@ -363,10 +374,11 @@ TEST_CASE("bug: push/pull race — a pull that arrives while the push is still b
     await_remote_sockets(pair, {"job"});
     const std::string id = pair.dir().path() + "/img";
     const RemoteClient proxy(proxy_socket(pair, "job"), Generation::g3);
+    const auto mark = log_mark(pair, Side::proxy);
     auto push = proxy.push_header_only();
-    std::this_thread::sleep_for(milliseconds(300));
+    REQUIRE(wait_for_connection_read(pair, mark, 1));
     auto pull = proxy.pull_request();  // accepted after the push, before its snapshot_id_entry
-    std::this_thread::sleep_for(milliseconds(300));
+    REQUIRE(wait_for_connection_read(pair, mark, 2));
     RemoteClient::push_finish(std::move(push), id);
     auto pulled = RemoteClient::read_pull(pull.get(), deadline_in(kTimeout));
     CHECK(pulled.reply.describe() == "error=0");
@@ -379,8 +391,9 @@ TEST_CASE("bug: push/write race — a write that arrives while the push is still
     await_remote_sockets(pair, {"job"});
     const std::string id = pair.dir().path() + "/img";
     const RemoteClient proxy(proxy_socket(pair, "job"), Generation::g3);
+    const auto mark = log_mark(pair, Side::proxy);
     auto push = proxy.push_header_only();
-    std::this_thread::sleep_for(milliseconds(300));
+    REQUIRE(wait_for_connection_read(pair, mark, 1));
     // Accepted after the push, before its snapshot_id_entry: it must not start a push of its own
     // that the real push then replaces (which would lose the image).
     const std::string pages = make_content(21, 300'000);
@@ -388,7 +401,9 @@ TEST_CASE("bug: push/write race — a write that arrives while the push is still
     std::thread writer([&] {
         written = static_cast<int>(write_image(proxy, "pages-1.img", id, pages, deadline_in(kTimeout)).status);
     });
-    std::this_thread::sleep_for(milliseconds(300));
+    // img-proxyd has read the write's request before the push goes on.
+    REQUIRE(wait_for_log_line(pair, Side::proxy, std::regex("write of pages-1.img in snapshot"),
+                              deadline_in(kTimeout), mark));
     RemoteClient::push_finish(std::move(push), id);
     writer.join();
     REQUIRE(written == static_cast<int>(IoStatus::ok));

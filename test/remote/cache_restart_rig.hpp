@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "remote/remote_pair.hpp"
+#include "support/log_wait.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_status.hpp"
@@ -19,7 +20,6 @@ class CacheRestartRig {
 public:
     CacheRestartRig()
         : paths_(daemon_paths_or_skip()),
-          port(std::to_string(pick_free_port())),
           src(dir.make_dir("src/job")),
           dst(dir.make_dir("dst/job")),
           first_cache(start_cache("1")),
@@ -39,13 +39,18 @@ public:
         dir.keep();
     }
 
-    // Starts an img-cached (logging to img-cached-TAG.log) and waits until it serves `dst`.
+    // Starts an img-cached (logging to img-cached-TAG.log) and waits until it serves `dst`. The
+    // first binds port 0 and reports the port it got; later ones take that port again.
     std::unique_ptr<ChildProcess> start_cache(const std::string& tag) {
         auto child = std::make_unique<ChildProcess>(
             std::vector<std::string>{paths_.cached, "--listen", "127.0.0.1:" + port, "--plain-tcp", "--serve", dst, "--control",
                                      dir.path() + "/cached-" + tag + ".ctl", "--log-level", "debug"},
             dir.path() + "/img-cached-" + tag + ".log");
         REQUIRE(wait_until_listening(dst + "/img-cache.sock", deadline_in(seconds(10))));
+        const auto reported = wait_for_link_port(child->log_path(), deadline_in(seconds(10)));
+        REQUIRE(reported != 0);
+        if (port == "0") port = std::to_string(reported);
+        REQUIRE(std::to_string(reported) == port);
         return child;
     }
 
@@ -54,7 +59,7 @@ private:
 
 public:
     TempDir dir;
-    const std::string port;
+    std::string port = "0";  // "0" until the first img-cached reported its port
     const std::string src;
     const std::string dst;
     std::unique_ptr<ChildProcess> first_cache;

@@ -4,6 +4,7 @@
 
 #include "remote/remote_pair.hpp"
 #include "support/content.hpp"
+#include "support/daemon_waits.hpp"
 #include "support/fault_relay.hpp"
 #include "support/temp_dir.hpp"
 
@@ -258,9 +259,12 @@ TEST_CASE("a finish sent while the link is still coming up waits for the images 
     REQUIRE(write_image(proxy, "pagemap-1.img", id, pagemap, deadline_in(kTimeout)).status == IoStatus::ok);
     REQUIRE(write_image(proxy, "inventory.img", id, "inventory of " + id, deadline_in(kTimeout)).status ==
             IoStatus::ok);
+    const auto mark = log_mark(pair, Side::proxy);
     proxy.finish_dump();
     REQUIRE(relay.wait_for_fault(deadline_in(kTimeout)));
-    std::this_thread::sleep_for(milliseconds(300));  // lets the finish reach img-proxyd and wait
+    // The finish has reached img-proxyd (its connection names no snapshot) and waits there.
+    REQUIRE(wait_for_log_line(pair, Side::proxy, std::regex(R"(img-remote connection from CRIU \(.*\) in \S+$)"),
+                              deadline_in(kTimeout), mark));
     relay.release_stall();
 
     const RemoteClient cache(cache_socket(pair, s.dirs.front()), Generation::g3);

@@ -4,6 +4,7 @@
 #include "remote/cache_restart_rig.hpp"
 #include "remote/remote_pair.hpp"
 #include "support/content.hpp"
+#include "support/log_wait.hpp"
 #include "support/process.hpp"
 #include "support/test_status.hpp"
 
@@ -147,9 +148,13 @@ TEST_CASE("fault: img-cached restarted between --remote dumps -> the next dump r
     std::string got;
     CHECK(cache.fetch("inventory.img", "/srv/a", got, deadline_in(kTimeout)).describe() == "error=0");
 
+    const auto proxy_log = rig.dir.path() + "/img-proxyd.log";
+    const auto mark = log_size(proxy_log);
     REQUIRE(rig.first_cache->stop(seconds(5)));
     auto second = rig.start_cache("2");
-    std::this_thread::sleep_for(seconds(1));
+    // img-proxyd noticed the loss and has its link to the new img-cached up again.
+    REQUIRE(wait_for_log_line(proxy_log, std::regex("img-cached at .* is .*link version"), deadline_in(kTimeout),
+                              mark));
     dump("/srv/b");
     CHECK(cache.fetch("inventory.img", "/srv/b", got, deadline_in(seconds(10))).describe() == "error=0");
     CHECK(got == "/srv/b");

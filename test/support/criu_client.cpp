@@ -84,6 +84,8 @@ bool StreamDumpSession::closed_by_daemon(Deadline deadline) {
 
 void StreamDumpSession::close() { socket_.reset(); }
 
+void StreamDumpSession::end_requests() { ::shutdown(socket_.get(), SHUT_WR); }
+
 std::string_view to_string(Answer answer) {
     switch (answer) {
         case Answer::exists: return "exists=true";

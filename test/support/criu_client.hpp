@@ -32,6 +32,9 @@ public:
 
     // CRIU's EOF on the control socket: the end of its requests.
     void close();
+    // The same EOF, keeping our end open so closed_by_daemon() can tell when the daemon has
+    // read it and closed its side.
+    void end_requests();
 
     [[nodiscard]] int fd() const { return socket_.get(); }
 

@@ -2,11 +2,10 @@
 #include "support/daemon_pair.hpp"
 
 #include "criu/stream_codec.hpp"
+#include "support/log_wait.hpp"
 #include "support/test_status.hpp"
 
 #include <catch2/catch.hpp>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -15,7 +14,6 @@
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
 
 namespace imgtest {
 
@@ -25,7 +23,6 @@ namespace {
 
 constexpr auto kStartupTimeout = seconds(10);
 constexpr auto kStopGrace = seconds(5);
-constexpr auto kPollInterval = milliseconds(20);
 constexpr std::size_t kLogTailLines = 150;
 // Teardown stops with SIGTERM: a transfer a test left unfinished must not hold the drain up.
 constexpr const char* kShutdownGrace = "1";  // seconds
@@ -73,22 +70,6 @@ const DaemonPaths& daemon_paths_or_skip() {
     return paths;
 }
 
-std::uint16_t pick_free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw std::runtime_error("socket failed");
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        ::close(fd);
-        skip_test("cannot bind a loopback TCP socket on this machine");
-    }
-    ::close(fd);
-    return ntohs(addr.sin_port);
-}
-
 bool tcp_port_listening(std::uint16_t port) {
     constexpr const char* kListenState = "0A";
     for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
@@ -122,25 +103,16 @@ bool unix_socket_listening(const std::string& path) {
 }
 
 bool wait_until_listening(const std::string& path, Deadline deadline) {
-    while (!unix_socket_listening(path)) {
-        if (Clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(kPollInterval);
-    }
-    return true;
+    return poll_until([&] { return unix_socket_listening(path); }, deadline);
 }
 
 bool wait_for_path(const std::string& path, Deadline deadline) {
     std::error_code ec;
-    while (!fs::exists(path, ec)) {
-        if (Clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(kPollInterval);
-    }
-    return true;
+    return poll_until([&] { return fs::exists(path, ec); }, deadline);
 }
 
 DaemonPair::DaemonPair(PairOptions options) : options_(std::move(options)) {
     daemon_paths_or_skip();
-    port_ = pick_free_port();
     proxy_control_ = dir_.path() + "/proxyd.ctl";
     cache_control_ = dir_.path() + "/cached.ctl";
     for (const auto& id : options_.snapshots) {
@@ -179,6 +151,10 @@ std::string DaemonPair::endpoint_spec(const std::string& dir, const std::string&
     return chain == options_.chains.end() ? dir : dir + "=" + chain->second;
 }
 
+std::string DaemonPair::log_path(Side side) const {
+    return dir_.path() + (side == Side::proxy ? "/img-proxyd.log" : "/img-cached.log");
+}
+
 std::string DaemonPair::capture_dir(const std::string& id) const { return dir_.path() + "/src/" + id; }
 std::string DaemonPair::serve_dir(const std::string& id) const { return dir_.path() + "/dst/" + id; }
 
@@ -188,6 +164,7 @@ const std::string& DaemonPair::control(Side side) const {
 
 void DaemonPair::start_cache() {
     const auto& paths = daemon_paths_or_skip();
+    // Port 0 at first: the kernel picks a free port and no other test can take it in between.
     std::vector<std::string> argv = {paths.cached, "--config", empty_config(dir_.path()), "--listen",
                                      "127.0.0.1:" + std::to_string(port_)};
     std::vector<std::string> sockets = {cache_control_};
@@ -199,8 +176,9 @@ void DaemonPair::start_cache() {
     argv.insert(argv.end(), {"--shutdown-grace", kShutdownGrace});
     if (options_.plain_tcp) argv.push_back("--plain-tcp");
     argv.insert(argv.end(), options_.cache_args.begin(), options_.cache_args.end());
-    cache_ = std::make_unique<ChildProcess>(argv, dir_.path() + "/img-cached.log");
-    await_ready(*cache_, "img-cached", sockets, true);
+    const std::size_t log_from = log_size(log_path(Side::cache));
+    cache_ = std::make_unique<ChildProcess>(argv, log_path(Side::cache));
+    await_ready(*cache_, "img-cached", sockets, log_from);
 }
 
 void DaemonPair::start_proxy() {
@@ -218,29 +196,36 @@ void DaemonPair::start_proxy() {
     argv.insert(argv.end(), {"--shutdown-grace", kShutdownGrace});
     if (options_.plain_tcp) argv.push_back("--plain-tcp");
     argv.insert(argv.end(), options_.proxy_args.begin(), options_.proxy_args.end());
-    proxy_ = std::make_unique<ChildProcess>(argv, dir_.path() + "/img-proxyd.log");
-    await_ready(*proxy_, "img-proxyd", sockets, false);
+    proxy_ = std::make_unique<ChildProcess>(argv, log_path(Side::proxy));
+    await_ready(*proxy_, "img-proxyd", sockets, std::nullopt);
 }
 
 void DaemonPair::await_ready(ChildProcess& child, const std::string& what,
-                             const std::vector<std::string>& sockets, bool wait_tcp) {
+                             const std::vector<std::string>& sockets, std::optional<std::size_t> link_log_from) {
     const auto deadline = deadline_in(kStartupTimeout);
     auto fail = [&](const std::string& why) -> void {
         throw std::runtime_error(what + " did not start: " + why + "\n" + logs());
     };
-    for (;;) {
-        if (!child.running()) fail(child.describe());
-        bool ready = !wait_tcp || tcp_port_listening(port_);
-        for (const auto& s : sockets) ready = ready && unix_socket_listening(s);
-        if (ready) return;
-        if (Clock::now() >= deadline) {
-            std::string missing;
+    if (link_log_from) {
+        // img-cached names the port it bound in its ready line (the first start binds port 0).
+        const std::uint16_t reported = wait_for_link_port(log_path(Side::cache), deadline, *link_log_from);
+        if (reported == 0) fail(child.running() ? "no ready line naming the link port after 10 s" : child.describe());
+        if (port_ == 0) port_ = reported;
+        if (reported != port_) fail("link on port " + std::to_string(reported) + ", not " + std::to_string(port_));
+    }
+    const bool ready = poll_until(
+        [&] {
+            if (!child.running()) fail(child.describe());
             for (const auto& s : sockets)
-                if (!unix_socket_listening(s)) missing += " " + s;
-            if (wait_tcp && !tcp_port_listening(port_)) missing += " tcp:" + std::to_string(port_);
-            fail("not ready after 10 s; missing:" + missing);
-        }
-        std::this_thread::sleep_for(kPollInterval);
+                if (!unix_socket_listening(s)) return false;
+            return true;
+        },
+        deadline);
+    if (!ready) {
+        std::string missing;
+        for (const auto& s : sockets)
+            if (!unix_socket_listening(s)) missing += " " + s;
+        fail("not ready after 10 s; missing:" + missing);
     }
 }
 

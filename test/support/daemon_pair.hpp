@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,6 @@ struct DaemonPaths {
 };
 const DaemonPaths& daemon_paths_or_skip();
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close).
-std::uint16_t pick_free_port();
 // True if something listens on TCP `port` (read from /proc/net/tcp and tcp6).
 bool tcp_port_listening(std::uint16_t port);
 // True if a UNIX socket bound to `path` is listening (read from /proc/net/unix), so a stale
@@ -65,7 +64,10 @@ public:
     [[nodiscard]] std::string capture_dir(const std::string& id) const;
     [[nodiscard]] std::string serve_dir(const std::string& id) const;
     [[nodiscard]] const std::string& control(Side side) const;
+    // img-cached's link port: the one it reported binding (it is started on port 0).
     [[nodiscard]] std::uint16_t port() const { return port_; }
+    // The daemon's log file (a restarted daemon appends to it).
+    [[nodiscard]] std::string log_path(Side side) const;
     [[nodiscard]] const TempDir& dir() const { return dir_; }
 
     void start_proxy();
@@ -74,8 +76,8 @@ public:
     // SIGKILL a daemon (no goodbye on the link, no cleanup); teardown does not count it as a
     // daemon that died on its own.
     void kill(Side side);
-    // Starts a new daemon with the same arguments (after kill), on the same port and sockets; its
-    // log is appended to the old one.
+    // Starts a new daemon with the same arguments (after kill), on the same port (the one the
+    // first img-cached reported) and sockets; its log is appended to the old one.
     void restart(Side side);
     void kill_proxy() { kill(Side::proxy); }
     void restart_proxy() { restart(Side::proxy); }
@@ -96,12 +98,13 @@ public:
 private:
     void start_cache();
     [[nodiscard]] std::string endpoint_spec(const std::string& dir, const std::string& id) const;
+    // `link_log_from`: img-cached's log offset before it started (its ready line names the port).
     void await_ready(ChildProcess& child, const std::string& what, const std::vector<std::string>& sockets,
-                     bool wait_tcp);
+                     std::optional<std::size_t> link_log_from);
 
     PairOptions options_;
     TempDir dir_;
-    std::uint16_t port_ = 0;
+    std::uint16_t port_ = 0;  // 0 until img-cached first reported its port
     std::uint16_t link_port_ = 0;  // 0: port_
     std::string proxy_control_;
     std::string cache_control_;

@@ -196,7 +196,7 @@ void FaultRelay::release_stall() { stall_released_ = true; }
 bool FaultRelay::wait_for_fault(Deadline deadline) const {
     while (!fault_happened_) {
         if (Clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(kPollMillis));
+        std::this_thread::sleep_for(std::chrono::milliseconds(kPollMillis));  // bounded poll
     }
     return true;
 }

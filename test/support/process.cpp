@@ -178,7 +178,7 @@ bool ChildProcess::running() {
 bool ChildProcess::wait_exit(Deadline deadline) {
     while (running()) {
         if (Clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(kReapPoll);
+        std::this_thread::sleep_for(kReapPoll);  // bounded poll
     }
     return true;
 }
@@ -251,7 +251,7 @@ CommandResult run_command(const std::vector<std::string>& argv, Clock::duration 
             ::waitpid(pid, &status, 0);
             return result;
         }
-        std::this_thread::sleep_for(kReapPoll);
+        std::this_thread::sleep_for(kReapPoll);  // bounded poll: the deadline ends it
     }
     if (WIFEXITED(status)) result.exit_status = WEXITSTATUS(status);
     return result;
