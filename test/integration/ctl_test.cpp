@@ -17,6 +17,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace imgtest;
@@ -347,7 +348,7 @@ TEST_CASE("a wait whose img-ctl gave up (--timeout) ends on the daemon: no conne
         // The waits are seen on the daemon while img-ctl runs (the check below is not vacuous).
         std::size_t most = 0;
         for (const auto seen_until = deadline_in(seconds(2)); Clock::now() < seen_until && most < kAbandoned;
-             std::this_thread::sleep_for(milliseconds(20)))
+             std::this_thread::sleep_for(milliseconds(20)))  // bounded poll
             most = std::max(most, control_connections(control));
         CHECK(most >= 1);
         for (auto& w : waits) {
@@ -359,7 +360,7 @@ TEST_CASE("a wait whose img-ctl gave up (--timeout) ends on the daemon: no conne
         // Once img-ctl is gone the daemon ends each wait and closes its connection.
         const auto deadline = deadline_in(seconds(5));
         while (control_connections(control) > 0 && Clock::now() < deadline)
-            std::this_thread::sleep_for(milliseconds(50));
+            std::this_thread::sleep_for(milliseconds(50));  // bounded poll
         CHECK(control_connections(control) == 0);
     }
 }
