@@ -20,6 +20,7 @@
 #include "link_listener.hpp"
 #include "link_sessions.hpp"
 #include "remote_serve.hpp"
+#include "state_dir.hpp"
 #include "store/image_store.hpp"
 #include "stream_serve.hpp"
 
@@ -57,7 +58,7 @@ class CacheDaemon final : public Daemon<CacheOptions> {
         : ex_(ex),
           options_(options),
           tls_(std::move(tls)),
-          store_(ex, store::StoreSettings{options.state_dir, options.spool_dir, options.memory_budget_mib << 20}),
+          store_(ex, store::StoreSettings{options.spool_dir, options.memory_budget_mib << 20}, open_state_dir(options)),
           remote_{options.remote_reads_on_socket, std::chrono::seconds(options.remote_wait_seconds)},
           endpoints_(ex,
                      {{std::string(criu::kStreamServeSocket), "stream"},
@@ -66,7 +67,7 @@ class CacheDaemon final : public Daemon<CacheOptions> {
                             const criu::SocketKind& kind) { accept(std::move(socket), endpoint, kind); }),
           sessions_(ex, store_, std::chrono::seconds(options.link_resume_seconds)) {
         if (options.prefault_mib > 0) prefault_image_memory(store_.blocks(), options.prefault_mib);
-        count_state_load(store_);
+        if (state_dir_) count_state_load(*state_dir_);
     }
 
     criu::EndpointSet& endpoints() override { return endpoints_; }
@@ -123,6 +124,13 @@ class CacheDaemon final : public Daemon<CacheOptions> {
     }
 
   private:
+    // The state directory (null without state_dir), owned by the store; kept here for counting.
+    std::unique_ptr<StateDir> open_state_dir(const CacheOptions& options) {
+        if (options.state_dir.empty()) return nullptr;
+        auto state = std::make_unique<StateDir>(options.state_dir);
+        state_dir_ = state.get();
+        return state;
+    }
     void accept(asio::local::stream_protocol::socket socket, const criu::Endpoint& endpoint,
                 const criu::SocketKind& kind) {
         if (kind.protocol == "remote")
@@ -132,6 +140,7 @@ class CacheDaemon final : public Daemon<CacheOptions> {
     }
 
     asio::any_io_executor ex_;
+    const StateDir* state_dir_ = nullptr;  // set while store_ is made (open_state_dir)
     const CacheOptions& options_;  // the running options (the shell's; restart settings fixed)
     std::shared_ptr<link::LinkTls> tls_;  // for the listener; null: plain TCP
     store::ImageStore store_;

@@ -178,8 +178,13 @@ void FaultRelay::cut_connections_at(std::vector<std::uint64_t> stream_offsets) {
 }
 
 void FaultRelay::cut_connection_at(int number, std::uint64_t stream_offset) {
+    cut_first_of_connections_at(number, number, stream_offset);
+}
+
+void FaultRelay::cut_first_of_connections_at(int first, int last, std::uint64_t stream_offset) {
     std::lock_guard lock(mutex_);
-    cut_number_ = number;
+    cut_number_ = first;
+    cut_number_last_ = last;
     cut_number_offset_ = stream_offset;
     cuts_left_ = 1;
     fault_happened_ = false;
@@ -223,8 +228,13 @@ bool FaultRelay::pump_up(Link& link, bool newest) {
             want = std::min<std::uint64_t>(want, *link.cut_offset - std::min(*link.cut_offset, link.up_read));
             if (want == 0) {
                 std::lock_guard lock(mutex_);
-                if (--cuts_left_ == 0) fault_happened_ = true;
-                return false;
+                if (cuts_left_ > 0) {
+                    if (--cuts_left_ == 0) fault_happened_ = true;
+                    return false;
+                }
+                // Another connection of the range took the cut: this one passes untouched.
+                link.cut_offset.reset();
+                want = kReadBytes;
             }
         }
         if (stream_fault) want = std::min<std::uint64_t>(want, offset - std::min(offset, link.up_read));
@@ -306,7 +316,7 @@ void FaultRelay::run() {
                 if (!cuts_.empty()) {
                     link.cut_offset = cuts_.front();
                     cuts_.pop_front();
-                } else if (cut_number_ != 0 && number == cut_number_) {
+                } else if (cut_number_ != 0 && number >= cut_number_ && number <= cut_number_last_) {
                     link.cut_offset = cut_number_offset_;
                 }
             }

@@ -36,6 +36,10 @@ public:
     // Cuts only connection number `number` (counting from 1 since the relay started; e.g. one
     // lane of a multi-lane link) at `stream_offset` of its own stream.
     void cut_connection_at(int number, std::uint64_t stream_offset);
+    // Cuts whichever of connections `first`..`last` first reaches `stream_offset` of its own
+    // stream (e.g. the first data lane that carries that much: which lane carries how much
+    // depends on measured rates, so on the machine's load); the others are left alone.
+    void cut_first_of_connections_at(int first, int last, std::uint64_t stream_offset);
     // Stalls the connection that reaches the offset until release_stall(); later connections
     // pass untouched (a reconnection gets through).
     void stall_at(std::uint64_t stream_offset);
@@ -88,7 +92,8 @@ private:
     int fault_link_ = 0;     // the connection a relative fault was resolved on (0: any)
     std::deque<std::uint64_t> cuts_;  // cut_connections_at: offsets of connections not yet accepted
     std::size_t cuts_left_ = 0;       // cuts not yet made
-    int cut_number_ = 0;              // cut_connection_at: the connection to cut (0: none)
+    int cut_number_ = 0;              // cut_connection_at: the first connection to cut (0: none)
+    int cut_number_last_ = 0;         // ... and the last of the range (cut_first_of_connections_at)
     std::uint64_t cut_number_offset_ = 0;
     std::thread thread_;
 };
