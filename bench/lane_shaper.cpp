@@ -3,6 +3,7 @@
 #include "lane_shaper.hpp"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -13,8 +14,6 @@
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace imgx::bench {
 
@@ -52,13 +51,15 @@ bool write_all(int fd, const char* data, std::size_t size) {
 
 std::string LaneShaping::describe() const {
     if (first_mbps > 0 && every_mbps > 0)
-        return fmt::format("first connection capped at {} MB/s, the others at {} MB/s", first_mbps, every_mbps);
+        return fmt::format("first connection capped at {} MB/s, the others at {} MB/s", first_mbps,
+                           every_mbps);
     if (first_mbps > 0) return fmt::format("first connection capped at {} MB/s", first_mbps);
     if (every_mbps > 0) return fmt::format("every connection capped at {} MB/s", every_mbps);
     return "not shaped";
 }
 
-LaneShaper::LaneShaper(LaneShaping shaping, unsigned target_port) : shaping_(shaping), target_port_(target_port) {
+LaneShaper::LaneShaper(LaneShaping shaping, unsigned target_port)
+    : shaping_(shaping), target_port_(target_port) {
     listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (listener_ < 0) fail("socket");
     // A small receive buffer, inherited by each accepted connection: the bytes a capped
@@ -68,7 +69,8 @@ LaneShaper::LaneShaper(LaneShaping shaping, unsigned target_port) : shaping_(sha
     ::setsockopt(listener_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     auto addr = loopback(0);
     socklen_t len = sizeof addr;
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listener_, 64) != 0 ||
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(listener_, 64) != 0 ||
         ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
         const int saved = errno;
         ::close(listener_);
@@ -102,7 +104,8 @@ void LaneShaper::accept_loop() {
         if (client < 0) continue;
         const int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         const auto target = loopback(target_port_);
-        if (server < 0 || ::connect(server, reinterpret_cast<const sockaddr*>(&target), sizeof target) != 0) {
+        if (server < 0 ||
+            ::connect(server, reinterpret_cast<const sockaddr*>(&target), sizeof target) != 0) {
             // The proxy sees its connection end, as if the cache were down, and retries.
             ::close(client);
             if (server >= 0) ::close(server);

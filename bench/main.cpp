@@ -63,9 +63,11 @@ int main(int argc, char** argv) {
         IMGX_VERSION, options.runs,
         options.write_mode == PipeWriteMode::vmsplice ? "vmsplice" : "write",
         options.daemons.proxyd, options.daemons.cached,
-        options.daemons.cached_prefault_mib > 0 ? fmt::format(" --prefault {}", options.daemons.cached_prefault_mib)
-                                                : std::string(),
-        options.daemons.tls_dir.empty() ? std::string("plain TCP") : "TLS, certificates in " + options.daemons.tls_dir,
+        options.daemons.cached_prefault_mib > 0
+            ? fmt::format(" --prefault {}", options.daemons.cached_prefault_mib)
+            : std::string(),
+        options.daemons.tls_dir.empty() ? std::string("plain TCP")
+                                        : "TLS, certificates in " + options.daemons.tls_dir,
         options.daemons.streams, options.daemons.shaping.describe());
     print_table(stdout, results, heading);
     std::printf("\n");

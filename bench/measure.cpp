@@ -80,8 +80,10 @@ MachineTimes machine_times() {
             // user nice system idle iowait irq softirq steal
             std::uint64_t value = 0, busy = 0, steal = 0;
             for (int i = 0; i < 8 && fields >> value; ++i) {
-                if (i == 7) steal = value;
-                else if (i != 3 && i != 4) busy += value;
+                if (i == 7)
+                    steal = value;
+                else if (i != 3 && i != 4)
+                    busy += value;
             }
             const auto tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
             out.busy_seconds = static_cast<double>(busy) / tick;

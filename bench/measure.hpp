@@ -25,8 +25,9 @@ struct ProcessTimes {
 ProcessTimes process_times(pid_t pid);
 
 // CPU seconds all CPUs of the machine spent busy since boot (/proc/stat: user, nice, system,
-// irq, softirq), the seconds the hypervisor gave them to others (steal), and the CPU count. Differences of two readings show how much of the
-// machine a phase used, whoever used it (daemons, img-bench, the kernel's softirqs, others).
+// irq, softirq), the seconds the hypervisor gave them to others (steal), and the CPU count.
+// Differences of two readings show how much of the machine a phase used, whoever used it (daemons,
+// img-bench, the kernel's softirqs, others).
 struct MachineTimes {
     double busy_seconds = 0;
     double steal_seconds = 0;

@@ -79,10 +79,17 @@ bool parse_bench_options(int argc, char** argv, BenchOptions& out) {
     args.value("--proxyd", [&](std::string_view v) { out.daemons.proxyd = std::string(v); });
     args.value("--cached", [&](std::string_view v) { out.daemons.cached = std::string(v); });
     args.value("--tls", [&](std::string_view v) { out.daemons.tls_dir = std::string(v); });
-    args.value("--prefault", [&](std::string_view v) { out.daemons.cached_prefault_mib = parse_number(v, 0, 1 << 24); });
-    args.value("--lane-rate", [&](std::string_view v) { out.daemons.shaping.every_mbps = parse_number(v, 1, 100000); });
-    args.value("--slow-lane", [&](std::string_view v) { out.daemons.shaping.first_mbps = parse_number(v, 1, 100000); });
-    args.value("--streams", [&](std::string_view v) { out.daemons.streams = parse_number(v, 1, 16); });
+    args.value("--prefault", [&](std::string_view v) {
+        out.daemons.cached_prefault_mib = parse_number(v, 0, 1 << 24);
+    });
+    args.value("--lane-rate", [&](std::string_view v) {
+        out.daemons.shaping.every_mbps = parse_number(v, 1, 100000);
+    });
+    args.value("--slow-lane", [&](std::string_view v) {
+        out.daemons.shaping.first_mbps = parse_number(v, 1, 100000);
+    });
+    args.value("--streams",
+               [&](std::string_view v) { out.daemons.streams = parse_number(v, 1, 16); });
     args.toggle("--help", [&] {
         std::fputs(kUsage, stdout);
         done = true;

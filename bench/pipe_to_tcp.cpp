@@ -45,14 +45,19 @@ constexpr std::size_t kHeader = 16;
 enum class Method { read, read_hash, splice };
 const char* name_of(Method m) {
     switch (m) {
-        case Method::read: return "read";
-        case Method::read_hash: return "read+xxh3";
-        case Method::splice: return "splice";
+        case Method::read:
+            return "read";
+        case Method::read_hash:
+            return "read+xxh3";
+        case Method::splice:
+            return "splice";
     }
     return "?";
 }
 
-[[noreturn]] void fail(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
+[[noreturn]] void fail(const char* what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
 
 double thread_cpu_seconds() {
     rusage usage{};
@@ -74,7 +79,8 @@ std::pair<UniqueFd, UniqueFd> tcp_pair() {
         ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0)
         fail("listen on 127.0.0.1");
     UniqueFd sender(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!sender || ::connect(sender.get(), reinterpret_cast<sockaddr*>(&address), length) != 0) fail("connect");
+    if (!sender || ::connect(sender.get(), reinterpret_cast<sockaddr*>(&address), length) != 0)
+        fail("connect");
     UniqueFd receiver(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!receiver) fail("accept");
     return {std::move(sender), std::move(receiver)};
@@ -104,10 +110,12 @@ std::uint64_t move_bytes(Method method, int pipe, int socket, std::uint64_t tota
             if (::ioctl(pipe, FIONREAD, &available) != 0) fail("FIONREAD");
             std::size_t want = available > 0 ? static_cast<std::size_t>(available) : 1;
             want = std::min<std::size_t>({want, kChunk, total - moved});
-            if (::send(socket, header, kHeader, MSG_MORE) != static_cast<ssize_t>(kHeader)) fail("send header");
+            if (::send(socket, header, kHeader, MSG_MORE) != static_cast<ssize_t>(kHeader))
+                fail("send header");
             std::size_t left = want;
             while (left > 0) {
-                const ssize_t n = ::splice(pipe, nullptr, socket, nullptr, left, SPLICE_F_MOVE | SPLICE_F_MORE);
+                const ssize_t n =
+                    ::splice(pipe, nullptr, socket, nullptr, left, SPLICE_F_MOVE | SPLICE_F_MORE);
                 if (n < 0 && errno == EINTR) continue;
                 if (n <= 0) fail("splice");
                 left -= static_cast<std::size_t>(n);
@@ -155,7 +163,8 @@ RunResult run_once(Method method, std::uint64_t total) {
     if (::pipe2(ends, O_CLOEXEC) != 0) fail("pipe2");
     UniqueFd pipe_read(ends[0]), pipe_write(ends[1]);
     // As img-proxyd does: ask for 4 MiB, settle for 1 MiB (fs.pipe-max-size here).
-    if (::fcntl(pipe_write.get(), F_SETPIPE_SZ, 4 << 20) < 0) ::fcntl(pipe_write.get(), F_SETPIPE_SZ, 1 << 20);
+    if (::fcntl(pipe_write.get(), F_SETPIPE_SZ, 4 << 20) < 0)
+        ::fcntl(pipe_write.get(), F_SETPIPE_SZ, 1 << 20);
     auto [sender, receiver] = tcp_pair();
 
     const auto started = Clock::now();
@@ -185,7 +194,8 @@ RunResult run_once(Method method, std::uint64_t total) {
 
 int main(int argc, char** argv) {
     if (argc > 1 && (std::strcmp(argv[1], "--help") == 0 || argc > 3)) {
-        std::printf("usage: img-bench-pipe-to-tcp [MIB [RUNS]]   (default 1024 MiB, 5 runs per method)\n");
+        std::printf(
+            "usage: img-bench-pipe-to-tcp [MIB [RUNS]]   (default 1024 MiB, 5 runs per method)\n");
         return argc > 3 ? 2 : 0;
     }
     const std::uint64_t mib = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1024;
@@ -199,7 +209,8 @@ int main(int argc, char** argv) {
     std::vector<std::vector<double>> rates(methods.size()), cpu(methods.size());
     try {
         for (int run = 0; run < runs; ++run) {
-            for (std::size_t m = 0; m < methods.size(); ++m) {  // interleaved: load drifts hit all alike
+            for (std::size_t m = 0; m < methods.size();
+                 ++m) {  // interleaved: load drifts hit all alike
                 const RunResult r = run_once(methods[m], total);
                 rates[m].push_back(static_cast<double>(total) / 1e9 / r.seconds);
                 cpu[m].push_back(r.mover_cpu / (static_cast<double>(total) / 1e9));
@@ -213,6 +224,7 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(mib), runs);
     std::printf("| method | GB/s | mover CPU s/GB |\n|---|---|---|\n");
     for (std::size_t m = 0; m < methods.size(); ++m)
-        std::printf("| %s | %.2f | %.3f |\n", name_of(methods[m]), median(rates[m]), median(cpu[m]));
+        std::printf("| %s | %.2f | %.3f |\n", name_of(methods[m]), median(rates[m]),
+                    median(cpu[m]));
     return 0;
 }

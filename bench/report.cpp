@@ -128,13 +128,16 @@ void print_table(std::FILE* out, const std::vector<ScenarioResult>& results,
     row("dump / baseline", number(&Summary::dump_to_baseline, "{:.3f}"),
         fmt::format(">= {} (1gib)", kTargetDumpToBaseline));
     // Many migrations at once against one large one, both measured in this run.
-    const auto single = std::find_if(results.begin(), results.end(), [](const auto& r) { return r.name == "1gib"; });
+    const auto single = std::find_if(results.begin(), results.end(),
+                                     [](const auto& r) { return r.name == "1gib"; });
     auto to_single = [&](std::size_t i) {
         const std::size_t one = static_cast<std::size_t>(single - results.begin());
-        if (single == results.end() || single->runs.empty() || sums[one].dump_gbps <= 0) return std::string("-");
+        if (single == results.end() || single->runs.empty() || sums[one].dump_gbps <= 0)
+            return std::string("-");
         return fmt::format("{:.3f}", sums[i].dump_gbps / sums[one].dump_gbps);
     };
-    row("dump / 1gib dump", to_single, fmt::format(">= {} (concurrent)", kTargetConcurrentToSingle));
+    row("dump / 1gib dump", to_single,
+        fmt::format(">= {} (concurrent)", kTargetConcurrentToSingle));
     row("img-proxyd CPU-s/GB, dump", number(&Summary::proxyd_cpu_per_gb_dump, "{:.3f}"),
         fmt::format("<= {}", kTargetProxydCpuPerGb));
     row("img-proxyd CPU-s/GB, restore", number(&Summary::proxyd_cpu_per_gb_restore, "{:.3f}"));
@@ -162,7 +165,8 @@ void print_table(std::FILE* out, const std::vector<ScenarioResult>& results,
             missed.push_back(fmt::format("{}: dump / baseline {:.3f} < {}", name,
                                          s.dump_to_baseline, kTargetDumpToBaseline));
         if (name == "concurrent" && single != results.end() && !single->runs.empty()) {
-            const double ratio = s.dump_gbps / sums[static_cast<std::size_t>(single - results.begin())].dump_gbps;
+            const double ratio =
+                s.dump_gbps / sums[static_cast<std::size_t>(single - results.begin())].dump_gbps;
             if (ratio < kTargetConcurrentToSingle)
                 missed.push_back(fmt::format("{}: dump {:.3f} of the 1gib dump < {}", name, ratio,
                                              kTargetConcurrentToSingle));

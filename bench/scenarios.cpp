@@ -206,12 +206,13 @@ Scenario make_small_files_scenario() {
 Scenario make_concurrent_scenario() {
     Scenario s;
     s.name = "concurrent";
-    s.description = fmt::format("{} processes of 2, 6, 16 or 40 MiB dumped at once into {} capture dirs",
-                                kConcurrentDumps, kConcurrentDumps);
+    s.description =
+        fmt::format("{} processes of 2, 6, 16 or 40 MiB dumped at once into {} capture dirs",
+                    kConcurrentDumps, kConcurrentDumps);
     constexpr std::size_t kSizes = std::size(kConcurrentPagesMiB);
     for (std::size_t i = 0; i < kConcurrentDumps; ++i)
-        s.images.push_back(make_process_image(fmt::format("c{:02}", i), kConcurrentPagesMiB[i % kSizes] * kMiB,
-                                              kSeed + i));
+        s.images.push_back(make_process_image(fmt::format("c{:02}", i),
+                                              kConcurrentPagesMiB[i % kSizes] * kMiB, kSeed + i));
     s.player.open_files = 2;
     return s;
 }
@@ -256,15 +257,19 @@ ScenarioResult run_scenario(const Scenario& scenario, const DaemonPaths& paths, 
             }
             const auto& r = result.runs.back();
             const double gb = static_cast<double>(result.bytes) / 1e9;
-            std::fprintf(stderr,
-                         "img-bench: %s run %u/%u: dump %.2f GB/s, restore %.2f GB/s, baseline %.2f GB/s; "
-                         "dump CPU-s/GB img-proxyd %.3f img-cached %.3f img-bench %.3f, img-cached page faults/GB "
-                         "%.0f; CPUs busy (of %d) during the dump %.2f (%.2f stolen), during the baseline %.2f\n",
-                         scenario.name.c_str(), run, runs, gb / r.dump_seconds, gb / r.restore_seconds,
-                         gb / r.baseline_seconds, r.proxyd_cpu_dump / gb, r.cached_cpu_dump / gb,
-                         r.bench_cpu_dump / gb, static_cast<double>(r.cached_faults_dump) / gb,
-                         r.machine_cpus, r.machine_busy_dump / r.dump_seconds,
-                         r.machine_steal_dump / r.dump_seconds, r.machine_busy_baseline / r.baseline_seconds);
+            std::fprintf(
+                stderr,
+                "img-bench: %s run %u/%u: dump %.2f GB/s, restore %.2f GB/s, baseline %.2f GB/s; "
+                "dump CPU-s/GB img-proxyd %.3f img-cached %.3f img-bench %.3f, img-cached page "
+                "faults/GB "
+                "%.0f; CPUs busy (of %d) during the dump %.2f (%.2f stolen), during the baseline "
+                "%.2f\n",
+                scenario.name.c_str(), run, runs, gb / r.dump_seconds, gb / r.restore_seconds,
+                gb / r.baseline_seconds, r.proxyd_cpu_dump / gb, r.cached_cpu_dump / gb,
+                r.bench_cpu_dump / gb, static_cast<double>(r.cached_faults_dump) / gb,
+                r.machine_cpus, r.machine_busy_dump / r.dump_seconds,
+                r.machine_steal_dump / r.dump_seconds,
+                r.machine_busy_baseline / r.baseline_seconds);
         }
     } catch (const std::exception& e) {
         result.failures.push_back(std::string("daemons: ") + e.what());

@@ -25,7 +25,7 @@ struct RunSample {
     double baseline_seconds = 0;
     double proxyd_cpu_dump = 0, cached_cpu_dump = 0;  // CPU seconds during the dump
     double proxyd_cpu_restore = 0, cached_cpu_restore = 0;
-    double bench_cpu_dump = 0;    // img-bench itself (CRIU's part) during the dump
+    double bench_cpu_dump = 0;  // img-bench itself (CRIU's part) during the dump
     double machine_busy_dump = 0, machine_steal_dump = 0;  // all CPUs together, during the dump
     int machine_cpus = 0;
     double machine_busy_baseline = 0;  // all CPUs together, during the baseline

@@ -1,9 +1,6 @@
 // Generating snapshot content once, before anything is timed.
 #include "snapshot_image.hpp"
 
-#include "store/block_pool.hpp"
-#include "util/unique_fd.hpp"
-
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -12,6 +9,9 @@
 #include <cstring>
 #include <new>
 #include <utility>
+
+#include "store/block_pool.hpp"
+#include "util/unique_fd.hpp"
 
 namespace imgx::bench {
 

@@ -74,23 +74,27 @@ Testbed::Testbed(const DaemonPaths& paths, const std::vector<std::string>& snaps
     // An empty configuration file: a configuration installed under /etc does not apply here.
     const std::string no_config = root_ + "/no-config.toml";
     std::ofstream(no_config).flush();
-    std::vector<std::string> cache_args = {"--config", no_config, "--listen", address, "--control", cache_control_,
-                                           "--log-level", "warning"};
-    std::vector<std::string> proxy_args = {"--config", no_config, "--cache", link_address, "--control", proxy_control_, "--log-level", "warning",
-                                           "--link-streams", std::to_string(paths.streams)};
+    std::vector<std::string> cache_args = {"--config",  no_config,      "--listen",    address,
+                                           "--control", cache_control_, "--log-level", "warning"};
+    std::vector<std::string> proxy_args = {
+        "--config",     no_config,     "--cache", link_address,     "--control",
+        proxy_control_, "--log-level", "warning", "--link-streams", std::to_string(paths.streams)};
     if (paths.tls_dir.empty()) {
         cache_args.push_back("--plain-tcp");
         proxy_args.push_back("--plain-tcp");
     } else {
         const std::string& d = paths.tls_dir;
-        cache_args.insert(cache_args.end(), {"--tls-ca", d + "/ca.pem", "--tls-cert", d + "/cache.pem", "--tls-key",
-                                             d + "/cache.key", "--tls-allow-client", "img-proxyd"});
-        proxy_args.insert(proxy_args.end(), {"--tls-ca", d + "/ca.pem", "--tls-cert", d + "/proxy.pem", "--tls-key",
-                                             d + "/proxy.key"});
+        cache_args.insert(cache_args.end(),
+                          {"--tls-ca", d + "/ca.pem", "--tls-cert", d + "/cache.pem", "--tls-key",
+                           d + "/cache.key", "--tls-allow-client", "img-proxyd"});
+        proxy_args.insert(proxy_args.end(), {"--tls-ca", d + "/ca.pem", "--tls-cert",
+                                             d + "/proxy.pem", "--tls-key", d + "/proxy.key"});
     }
     if (paths.cached_prefault_mib > 0)
-        cache_args.insert(cache_args.end(), {"--prefault", std::to_string(paths.cached_prefault_mib)});
-    startup_timeout_ = kStartupTimeout + std::chrono::seconds(paths.cached_prefault_mib / kPrefaultMibPerSecond);
+        cache_args.insert(cache_args.end(),
+                          {"--prefault", std::to_string(paths.cached_prefault_mib)});
+    startup_timeout_ =
+        kStartupTimeout + std::chrono::seconds(paths.cached_prefault_mib / kPrefaultMibPerSecond);
     for (const auto& id : ids_) {
         cache_args.insert(cache_args.end(), {"--serve", root_ + "/dst/" + id + "=" + id});
         proxy_args.insert(proxy_args.end(), {"--capture", root_ + "/src/" + id + "=" + id});

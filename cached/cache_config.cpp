@@ -1,4 +1,5 @@
-// img-cached's settings table (docs/configuration.md and img-transfer.toml(5) are generated from it).
+// img-cached's settings table (docs/configuration.md and img-transfer.toml(5) are generated from
+// it).
 #include "cache_config.hpp"
 
 #include "config/setting_values.hpp"
@@ -16,7 +17,8 @@ config::Setting<O> listen_row() {
          .flag = "--listen",
          .flag_value = "ADDR:PORT",
          .help = "link address img-proxyd connects to, e.g. 127.0.0.1:7411, [::]:7411",
-         .doc = "link address img-proxyd connects to, e.g. `\"0.0.0.0:7411\"`, `\"[::]:7411\"`; port 0 "
+         .doc = "link address img-proxyd connects to, e.g. `\"0.0.0.0:7411\"`, `\"[::]:7411\"`; "
+                "port 0 "
                 "picks a free port. Anyone who can reach it can send snapshots: bind it to the "
                 "network of the source hosts"},
         &O::listen, /*allow_port_zero=*/true);
@@ -41,7 +43,8 @@ config::Setting<O> mib_row(config::SettingText text, std::uint64_t O::*field) {
 config::SettingsTable<O> cache_rows() {
     config::SettingsTable<O> rows;
     rows.push_back(config::remote_data_setting<O>(
-        &O::remote_reads_on_socket, "how --remote restores read images: pipe (2020 builds) or socket (2017-2019 builds)",
+        &O::remote_reads_on_socket,
+        "how --remote restores read images: pipe (2020 builds) or socket (2017-2019 builds)",
         "how `criu restore --remote` reads images: `pipe` (CRIU's 2020 builds) or `socket` "
         "(2017-2019 builds)"));
     rows.push_back(config::number_setting<O>(
@@ -72,10 +75,12 @@ config::SettingsTable<O> cache_rows() {
         {.key = "memory_budget_mib",
          .flag = "--memory-budget",
          .default_note = "no limit",
-         .help = "image bytes kept in memory, in MiB; beyond it they go to the state or spool directory",
-         .doc = "image bytes kept in memory (MiB); beyond it bytes are served from `state_dir` or "
-                "spilled to `spool_dir`, and with neither the dump that reaches it fails while other "
-                "snapshots go on (docs/operations.md, \"Memory budgets\")"},
+         .help = "image bytes kept in memory, in MiB; beyond it they go to the state or spool "
+                 "directory",
+         .doc =
+             "image bytes kept in memory (MiB); beyond it bytes are served from `state_dir` or "
+             "spilled to `spool_dir`, and with neither the dump that reaches it fails while other "
+             "snapshots go on (docs/operations.md, \"Memory budgets\")"},
         &O::memory_budget_mib));
     rows.push_back(mib_row(
         {.key = "prefault_mib",
@@ -83,10 +88,11 @@ config::SettingsTable<O> cache_rows() {
          .default_note = "none",
          .help = "at start, fault in MIB of memory for received images, so the first dump does not "
                  "wait for fresh pages; at most the memory budget",
-         .doc = "image memory (MiB) allocated and faulted in at start, before anything listens, and "
-                "kept for received images, so the first dump does not wait for the kernel to back "
-                "fresh pages; larger than a non-zero `memory_budget_mib` is refused at start "
-                "(docs/operations.md, \"Memory budgets\")"},
+         .doc =
+             "image memory (MiB) allocated and faulted in at start, before anything listens, and "
+             "kept for received images, so the first dump does not wait for the kernel to back "
+             "fresh pages; larger than a non-zero `memory_budget_mib` is refused at start "
+             "(docs/operations.md, \"Memory budgets\")"},
         &O::prefault_mib));
     rows.push_back(config::number_setting<O>(
         {.key = "link_resume_seconds",
@@ -94,9 +100,10 @@ config::SettingsTable<O> cache_rows() {
          .flag_value = "SECONDS",
          .help = "how long the dumps of a lost link wait for img-proxyd to reconnect and resume "
                  "them before they fail (0: fail at once)",
-         .doc = "after a link from img-proxyd is lost, how long its unfinished dumps wait for it to "
-                "reconnect and resume them before they fail (waiting restores are closed); `0`: they "
-                "fail at once"},
+         .doc =
+             "after a link from img-proxyd is lost, how long its unfinished dumps wait for it to "
+             "reconnect and resume them before they fail (waiting restores are closed); `0`: they "
+             "fail at once"},
         &O::link_resume_seconds, 0, kMaxLinkResumeSeconds));
     return rows;
 }
@@ -106,11 +113,12 @@ const config::SettingsTable<O>& cache_table() {
         listen_row(), cache_rows(), link::TlsRole::server,
         {.key = "serve",
          .flag = "--serve",
-         .doc = "serve endpoints opened at start, one table each (`img-ctl serve` opens more at run "
-                "time): `dir`, CRIU's `-D` directory (required), where img-cached listens on "
-                "`streamer-serve.sock` (`--stream`) and `img-cache.sock` (`--remote`); `snapshot`, "
-                "the snapshot id (for `--remote`, the pre-dump chain name), default the last "
-                "component of `dir`"});
+         .doc =
+             "serve endpoints opened at start, one table each (`img-ctl serve` opens more at run "
+             "time): `dir`, CRIU's `-D` directory (required), where img-cached listens on "
+             "`streamer-serve.sock` (`--stream`) and `img-cache.sock` (`--remote`); `snapshot`, "
+             "the snapshot id (for `--remote`, the pre-dump chain name), default the last "
+             "component of `dir`"});
     return table;
 }
 
@@ -118,7 +126,8 @@ const config::SettingsTable<O>& cache_table() {
 void check_prefault(const O& options) {
     if (options.memory_budget_mib == 0 || options.prefault_mib <= options.memory_budget_mib) return;
     throw UsageError("prefault_mib (" + std::to_string(options.prefault_mib) +
-                     ") is larger than memory_budget_mib (" + std::to_string(options.memory_budget_mib) +
+                     ") is larger than memory_budget_mib (" +
+                     std::to_string(options.memory_budget_mib) +
                      "): lower the prefault or raise the budget");
 }
 
@@ -127,20 +136,25 @@ void check_prefault(const O& options) {
 const CommandSpec<CacheOptions>& cache_command_spec() {
     static const CommandSpec<CacheOptions> spec{
         .table = &cache_table(),
-        .usage = {.program = "img-cached",
-                  .default_config = kDefaultCacheConfig,
-                  .description = "Receives snapshots from img-proxyd and serves them to `criu restore "
-                                 "--stream -D DIR` on DIR/streamer-serve.sock (while the dump may still be "
-                                 "running), and to `criu restore --remote -D DIR` on DIR/img-cache.sock "
-                                 "(once the dump has finished).",
-                  .notes = "For --remote, the endpoint's SNAPSHOT part names the pre-dump chain to answer "
-                           "pulls with (the same name as on img-proxyd)."},
+        .usage =
+            {.program = "img-cached",
+             .default_config = kDefaultCacheConfig,
+             .description =
+                 "Receives snapshots from img-proxyd and serves them to `criu restore "
+                 "--stream -D DIR` on DIR/streamer-serve.sock (while the dump may still be "
+                 "running), and to `criu restore --remote -D DIR` on DIR/img-cache.sock "
+                 "(once the dump has finished).",
+             .notes =
+                 "For --remote, the endpoint's SNAPSHOT part names the pre-dump chain to answer "
+                 "pulls with (the same name as on img-proxyd)."},
         .role = link::TlsRole::server,
         .check_required =
             [](const O& o, const std::string& main_file) {
                 if (o.listen.host.empty())
-                    throw UsageError("no link address: give --listen ADDR:PORT or set listen = \"ADDR:PORT\" in " +
-                                     main_file);
+                    throw UsageError(
+                        "no link address: give --listen ADDR:PORT or set listen = \"ADDR:PORT\" "
+                        "in " +
+                        main_file);
             },
         .check = check_prefault};
     return spec;

@@ -1,11 +1,11 @@
 // img-cached's side of the snapshot requests: its image store as a SnapshotBook.
 #include "cache_control.hpp"
 
-#include "control/endpoint_requests.hpp"
-#include "control/snapshot_requests.hpp"
-
 #include <chrono>
 #include <memory>
+
+#include "control/endpoint_requests.hpp"
+#include "control/snapshot_requests.hpp"
 
 namespace imgx::cached {
 
@@ -20,7 +20,8 @@ bool is_settled(const store::Snapshot& s) { return s.state() != store::SnapshotS
 void describe(const store::Snapshot& s, control::SnapshotStatus& out) {
     using namespace std::chrono;
     const bool settled = is_settled(s);
-    const double seconds = duration<double>((settled ? s.settled() : steady_clock::now()) - s.started()).count();
+    const double seconds =
+        duration<double>((settled ? s.settled() : steady_clock::now()) - s.started()).count();
     const std::uint64_t bytes = s.byte_count() + s.bytes_in_flight;
     out.set_snapshot_id(s.id());
     out.set_generation(s.generation());
@@ -41,21 +42,23 @@ void describe(const store::Snapshot& s, control::SnapshotStatus& out) {
 }
 
 class StoredDump final : public control::DumpView {
-public:
+  public:
     explicit StoredDump(std::shared_ptr<store::Snapshot> s) : s_(std::move(s)) {}
     [[nodiscard]] std::uint64_t generation() const override { return s_->generation(); }
     [[nodiscard]] bool settled() const override { return is_settled(*s_); }
-    [[nodiscard]] bool succeeded() const override { return s_->state() == store::SnapshotState::complete; }
+    [[nodiscard]] bool succeeded() const override {
+        return s_->state() == store::SnapshotState::complete;
+    }
     [[nodiscard]] std::string error() const override { return s_->error(); }
     void describe(control::SnapshotStatus& out) const override { cached::describe(*s_, out); }
     asio::awaitable<void> wait_settled() override { co_await s_->wait_settled(); }
 
-private:
+  private:
     std::shared_ptr<store::Snapshot> s_;
 };
 
 class StoreBook final : public control::SnapshotBook {
-public:
+  public:
     explicit StoreBook(store::ImageStore& store) : store_(store) {}
 
     [[nodiscard]] std::vector<std::shared_ptr<control::DumpView>> all() const override {
@@ -67,7 +70,7 @@ public:
     asio::awaitable<void> wait_change() override { return store_.wait_change(); }
     bool drop(const std::string& id) override { return store_.drop(id); }
 
-private:
+  private:
     store::ImageStore& store_;
 };
 
@@ -78,7 +81,8 @@ control::Handler make_control_handler(criu::EndpointSet& endpoints, store::Image
     auto done = [listening](bool ok, std::string error) {
         return control::final_response(kDaemon, listening, ok, std::move(error));
     };
-    return control::make_snapshot_handler(endpoints, std::make_shared<StoreBook>(store), std::move(done));
+    return control::make_snapshot_handler(endpoints, std::make_shared<StoreBook>(store),
+                                          std::move(done));
 }
 
 }  // namespace imgx::cached

@@ -1,11 +1,11 @@
 // img-ctl requests on img-cached: open serve endpoints, status, wait, drop.
 #pragma once
 
+#include <string>
+
 #include "control/control_server.hpp"
 #include "criu/endpoint_set.hpp"
 #include "store/image_store.hpp"
-
-#include <string>
 
 namespace imgx::cached {
 

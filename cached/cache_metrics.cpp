@@ -18,7 +18,8 @@ constexpr const char* kErrorsHelp =
 CacheMetrics::CacheMetrics()
     : received_bytes(registry.counter("imgx_cached_received_bytes_total",
                                       "Image bytes received over the link from img-proxyd.")),
-      served_bytes(registry.counter("imgx_cached_served_bytes_total", "Image bytes written to CRIU.")),
+      served_bytes(
+          registry.counter("imgx_cached_served_bytes_total", "Image bytes written to CRIU.")),
       files(registry.counter("imgx_cached_files_total", "Image files received and verified.")),
       criu_connections(registry.gauge("imgx_cached_criu_connections",
                                       "CRIU connections open on serve sockets.")),
@@ -26,8 +27,9 @@ CacheMetrics::CacheMetrics()
                                         "Link connections from img-proxyd open now.")),
       link_sessions(registry.counter("imgx_cached_link_sessions_total",
                                      "Link connections from img-proxyd accepted.")),
-      link_resumes(registry.counter("imgx_cached_link_resumes_total",
-                                    "Link sessions img-proxyd continued on a new connection after a loss.")),
+      link_resumes(
+          registry.counter("imgx_cached_link_resumes_total",
+                           "Link sessions img-proxyd continued on a new connection after a loss.")),
       transfer_seconds(registry.histogram(
           "imgx_cached_transfer_seconds",
           "Seconds from a dump's start to its last file verified (complete snapshots).",
@@ -39,14 +41,18 @@ CacheMetrics::CacheMetrics()
              registry.counter(kErrors, kErrorsHelp, {{"reason", "timeout"}}),
              registry.counter(kErrors, kErrorsHelp, {{"reason", "aborted"}}),
              registry.counter(kErrors, kErrorsHelp, {{"reason", "storage"}})},
-      snapshots_loaded(registry.counter("imgx_cached_snapshots_loaded_total",
-                                        "Complete snapshots read back from the state directory at start-up.")),
-      snapshots_discarded(registry.counter("imgx_cached_snapshots_discarded_total",
-                                           "Partial snapshots of an earlier run removed at start-up.")),
-      snapshots_set_aside(registry.counter("imgx_cached_snapshots_set_aside_total",
-                                           "Snapshots in the state directory that did not match their manifest.")) {
-    registry.gauge("imgx_cached_build_info", "Always 1; the version is a label.",
-                   {{"version", IMGX_VERSION}})
+      snapshots_loaded(
+          registry.counter("imgx_cached_snapshots_loaded_total",
+                           "Complete snapshots read back from the state directory at start-up.")),
+      snapshots_discarded(
+          registry.counter("imgx_cached_snapshots_discarded_total",
+                           "Partial snapshots of an earlier run removed at start-up.")),
+      snapshots_set_aside(
+          registry.counter("imgx_cached_snapshots_set_aside_total",
+                           "Snapshots in the state directory that did not match their manifest.")) {
+    registry
+        .gauge("imgx_cached_build_info", "Always 1; the version is a label.",
+               {{"version", IMGX_VERSION}})
         .set(1);
 }
 
@@ -81,13 +87,16 @@ std::unique_ptr<metrics::MetricsServer> start_metrics(const boost::asio::any_io_
     });
     r.gauge_reader("imgx_cached_snapshots_held", "Snapshots held (any state).",
                    [&store] { return static_cast<std::int64_t>(store.all().size()); });
-    r.gauge_reader("imgx_cached_image_bytes_held", "Image bytes held, arriving or stored, in memory or on disk.",
+    r.gauge_reader("imgx_cached_image_bytes_held",
+                   "Image bytes held, arriving or stored, in memory or on disk.",
                    [&store] { return static_cast<std::int64_t>(store.bytes_held()); });
-    r.gauge_reader("imgx_cached_memory_bytes", "Image bytes held in memory (what memory_budget_mib limits).",
+    r.gauge_reader("imgx_cached_memory_bytes",
+                   "Image bytes held in memory (what memory_budget_mib limits).",
                    [&store] { return static_cast<std::int64_t>(store.memory().used()); });
-    r.gauge_reader("imgx_cached_spilled_bytes",
-                   "Image bytes kept on disk instead of memory because of the memory budget, since start.",
-                   [&store] { return static_cast<std::int64_t>(store.memory().spilled_bytes); });
+    r.gauge_reader(
+        "imgx_cached_spilled_bytes",
+        "Image bytes kept on disk instead of memory because of the memory budget, since start.",
+        [&store] { return static_cast<std::int64_t>(store.memory().spilled_bytes); });
     return metrics::serve_metrics(ex, options.metrics.address, r);
 }
 

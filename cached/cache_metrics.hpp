@@ -6,7 +6,6 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-
 #include <memory>
 
 #include "metrics/metrics_server.hpp"
@@ -15,7 +14,7 @@
 namespace imgx::store {
 class ImageStore;
 class Snapshot;
-}
+}  // namespace imgx::store
 
 namespace imgx::cached {
 
@@ -42,7 +41,8 @@ struct CacheMetrics {
         metrics::Counter& client_gone;  // CRIU went away while waiting for an answer
         metrics::Counter& timeout;      // an img-remote read waited longer than --remote-wait
         metrics::Counter& aborted;      // img-proxyd aborted a dump (replaced, failed there)
-        metrics::Counter& storage;      // a dump the store could not keep (memory budget, disk full, I/O)
+        metrics::Counter&
+            storage;  // a dump the store could not keep (memory budget, disk full, I/O)
     } errors;
     // The state directory at start-up.
     metrics::Counter& snapshots_loaded;     // complete snapshots verified and served again

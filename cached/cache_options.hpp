@@ -23,8 +23,8 @@ struct CacheOptions : DaemonSettings {
     bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for --remote restores
     unsigned remote_wait_seconds = 600;   // longest an img-remote read waits for its dump
     unsigned link_resume_seconds = 60;    // how long a lost link's session waits for a resume
-    std::string state_dir;               // complete snapshots kept here across restarts; "": memory only
-    std::string spool_dir;               // without state_dir: where bytes beyond the memory budget go
+    std::string state_dir;  // complete snapshots kept here across restarts; "": memory only
+    std::string spool_dir;  // without state_dir: where bytes beyond the memory budget go
     std::uint64_t memory_budget_mib = 0;  // image bytes in memory; 0: no limit
     std::uint64_t prefault_mib = 0;       // image memory faulted in at start; 0: none
 };

@@ -1,12 +1,13 @@
 // Frames of one lane of a link session, dispatched to its receiver and its flow.
 #include "lane_reader.hpp"
 
-#include "link/link_codec.hpp"
-#include "link/link_connection.hpp"
+#include <fmt/format.h>
 
 #include <boost/asio/read.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
+
+#include "link/link_codec.hpp"
+#include "link/link_connection.hpp"
 
 namespace imgx::cached {
 
@@ -26,8 +27,9 @@ asio::awaitable<void> LaneReader::run() {
             continue;
         }
         if (header.type == link::FrameType::data && session_->lanes.size() > 1)
-            throw wire::ProtocolError(fmt::format("DATA frame on a link session of {} lanes (DATA_AT expected)",
-                                                  session_->lanes.size()));
+            throw wire::ProtocolError(
+                fmt::format("DATA frame on a link session of {} lanes (DATA_AT expected)",
+                            session_->lanes.size()));
         if (header.type == link::FrameType::data) {
             co_await read_data(header);
             continue;
@@ -49,7 +51,8 @@ asio::awaitable<void> LaneReader::read_data_at(const link::FrameHeader& header) 
     // A chunk that came ahead of its file's next byte is acknowledged once it is part of the
     // file, so the proxy keeps its buffer meanwhile (that bounds what waits here).
     const std::uint64_t frame = flow.counter().through() + 1;
-    const bool held = session_->receiver.data_at_arrived(at.file_tag, at.offset, chunk_, lane_, frame);
+    const bool held =
+        session_->receiver.data_at_arrived(at.file_tag, at.offset, chunk_, lane_, frame);
     flow.received(link::kHeaderBytes + header.body_length, held);
     if (held) chunk_ = std::vector<char>();
 }

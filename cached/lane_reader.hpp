@@ -2,19 +2,18 @@
 // session's receiver (SessionReceiver) and its flow (ACKs).
 #pragma once
 
-#include "link/link_stream.hpp"
-#include "link_sessions.hpp"
-
 #include <boost/asio/awaitable.hpp>
-
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "link/link_stream.hpp"
+#include "link_sessions.hpp"
+
 namespace imgx::cached {
 
 class LaneReader {
-public:
+  public:
     // Reads lane `lane` of `session` for the connection numbered `connection`.
     LaneReader(link::LinkStream& stream, std::shared_ptr<CacheSession> session, std::uint32_t lane,
                std::uint64_t connection, link::LinkLiveness& liveness)
@@ -31,7 +30,7 @@ public:
     // (wire::ProtocolError), or a newer connection took the lane over (link::LinkStalled).
     boost::asio::awaitable<void> run();
 
-private:
+  private:
     void check_current() const;
     // The frame kinds: a DATA_AT chunk, a DATA chunk read straight into its file, the rest.
     boost::asio::awaitable<void> read_data_at(const link::FrameHeader& header);

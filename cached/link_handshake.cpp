@@ -1,13 +1,13 @@
 // The handshake of a connection from img-proxyd: HELLO in, session opened or resumed, HELLO out.
 #include "link_handshake.hpp"
 
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
 #include "link.pb.h"
 #include "link/link_codec.hpp"
 #include "link/link_connection.hpp"
 #include "util/log.hpp"
-
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 namespace imgx::cached {
 
@@ -18,28 +18,31 @@ namespace {
 // Used when a proxy's HELLO names no idle timeout.
 constexpr std::chrono::seconds kDefaultIdleTimeout{15};
 
-void log_joined(const std::string& peer, const link::Hello& hello, const link::Hello& answer, bool resumed) {
+void log_joined(const std::string& peer, const link::Hello& hello, const link::Hello& answer,
+                bool resumed) {
     const LogFields fields{.peer = peer};
     if (answer.lane() > 0)
-        log_info(fields, "img-proxyd on {} ({}) joined link session {:016x} as lane {} after frame {}", peer,
-                 hello.node(), answer.session(), answer.lane(), answer.received_through());
+        log_info(fields,
+                 "img-proxyd on {} ({}) joined link session {:016x} as lane {} after frame {}",
+                 peer, hello.node(), answer.session(), answer.lane(), answer.received_through());
     else if (resumed)
-        log_info(fields, "img-proxyd on {} ({}) resumed link session {:016x} after frame {}", peer, hello.node(),
-                 answer.session(), answer.received_through());
+        log_info(fields, "img-proxyd on {} ({}) resumed link session {:016x} after frame {}", peer,
+                 hello.node(), answer.session(), answer.received_through());
     else
         log_info(fields, "img-proxyd on {} ({}) connected", peer, hello.node());
 }
 
 }  // namespace
 
-asio::awaitable<void> exchange_hello(link::LinkStream& stream, LinkSessions& sessions, const std::string& peer,
-                                     AttachedLane& attached) {
+asio::awaitable<void> exchange_hello(link::LinkStream& stream, LinkSessions& sessions,
+                                     const std::string& peer, AttachedLane& attached) {
     const auto hello = co_await link::read_hello(stream, "first frame is not HELLO");
     if (hello.session() == 0) throw wire::ProtocolError("HELLO names no link session");
     auto opened = sessions.open(hello, peer);
     auto& slot = opened.session->lane(opened.lane);
     attached = {opened.session, opened.lane, slot.connection, kDefaultIdleTimeout};
-    if (hello.idle_timeout_ms() > 0) attached.idle = std::chrono::milliseconds(hello.idle_timeout_ms());
+    if (hello.idle_timeout_ms() > 0)
+        attached.idle = std::chrono::milliseconds(hello.idle_timeout_ms());
     slot.close_connection = [&stream] { stream.close(); };
     link::Hello answer;
     answer.set_version(link::kVersion);

@@ -2,15 +2,14 @@
 // joins as a lane, and img-cached's HELLO answer.
 #pragma once
 
-#include "link/link_stream.hpp"
-#include "link_sessions.hpp"
-
 #include <boost/asio/awaitable.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+
+#include "link/link_stream.hpp"
+#include "link_sessions.hpp"
 
 namespace imgx::cached {
 

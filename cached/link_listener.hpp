@@ -1,23 +1,22 @@
 // The TCP listener img-proxyd connects to; each connection becomes a link session.
 #pragma once
 
+#include <boost/asio/ip/tcp.hpp>
+#include <string>
+
 #include "link/link_tls.hpp"
 #include "link_sessions.hpp"
 #include "util/address.hpp"
 #include "util/unique_fd.hpp"
 
-#include <boost/asio/ip/tcp.hpp>
-
-#include <string>
-
 namespace imgx::cached {
 
 class LinkListener {
-public:
+  public:
     // Binds `address` (a numeric address or a name resolving to one). Throws std::runtime_error.
     // `tls` null: plain TCP (plain_tcp); otherwise every connection is TLS with it.
-    LinkListener(const boost::asio::any_io_executor& ex, const HostPort& address, LinkSessions& sessions,
-                 std::shared_ptr<link::LinkTls> tls = {});
+    LinkListener(const boost::asio::any_io_executor& ex, const HostPort& address,
+                 LinkSessions& sessions, std::shared_ptr<link::LinkTls> tls = {});
     // Accepts on a TCP socket that is already listening (passed by the service manager).
     LinkListener(const boost::asio::any_io_executor& ex, UniqueFd listening, LinkSessions& sessions,
                  std::shared_ptr<link::LinkTls> tls = {});
@@ -30,7 +29,7 @@ public:
     // "ADDR:PORT" actually bound (the port is known even when 0 was asked for).
     [[nodiscard]] std::string bound() const;
 
-private:
+  private:
     void start();
 
     boost::asio::ip::tcp::acceptor acceptor_;

@@ -1,15 +1,15 @@
 // One connection from img-proxyd: bounded handshake, its lane's loops, and how its end counts.
 #include "link_session.hpp"
 
+#include <fmt/format.h>
+
+#include <optional>
+
 #include "cache_metrics.hpp"
 #include "lane_reader.hpp"
 #include "link/link_connection.hpp"
 #include "link_handshake.hpp"
 #include "util/log.hpp"
-
-#include <fmt/format.h>
-
-#include <optional>
 
 namespace imgx::cached {
 
@@ -26,7 +26,8 @@ asio::awaitable<void> run_lane(link::LinkStream& stream, const AttachedLane& att
     const link::LinkEnd end = co_await link::run_connection(
         reader.run(), flow.write_loop(stream, liveness, current, [](const std::string&, bool) {}),
         flow.tick_loop(liveness, current));
-    if (!end.failure) throw link::LinkStalled("connection closed");  // the loops end only by failing
+    if (!end.failure)
+        throw link::LinkStalled("connection closed");  // the loops end only by failing
     std::rethrow_exception(end.failure);
 }
 
@@ -43,7 +44,9 @@ asio::awaitable<void> run_link_session(link::LinkStream stream, LinkSessions& se
     bool resumable = true;
     try {
         co_await stream.handshake(peer);
-        if (stream.encrypted()) log_info({.peer = peer}, "TLS link from {}: certificate identity {}", peer, stream.identity());
+        if (stream.encrypted())
+            log_info({.peer = peer}, "TLS link from {}: certificate identity {}", peer,
+                     stream.identity());
         co_await exchange_hello(stream, sessions, peer, attached);
         deadline.reset();
         co_await run_lane(stream, attached);
@@ -58,7 +61,8 @@ asio::awaitable<void> run_link_session(link::LinkStream stream, LinkSessions& se
         why = link::explain_link_error(e.code());
         if (e.code() == asio::error::eof) why = "connection closed";
         if (deadline && deadline->expired()) {
-            why = fmt::format("no TLS handshake and HELLO within {} s", link::kHandshakeTimeout.count());
+            why = fmt::format("no TLS handshake and HELLO within {} s",
+                              link::kHandshakeTimeout.count());
             log_warn({.peer = peer}, "link from {}: {}; closed it", peer, why);
         }
     } catch (const link::LinkStalled& e) {
@@ -70,7 +74,9 @@ asio::awaitable<void> run_link_session(link::LinkStream stream, LinkSessions& se
         log_error({.peer = peer}, "link from {}: {}; closing it", peer, why);
     }
     deadline.reset();  // its timer, if already queued, must not touch the stream
-    if (attached.session) sessions.connection_ended(attached.session, attached.lane, attached.connection, why, resumable);
+    if (attached.session)
+        sessions.connection_ended(attached.session, attached.lane, attached.connection, why,
+                                  resumable);
     log_info({.peer = peer}, "img-proxyd on {} disconnected ({})", peer, why);
 }
 

@@ -2,11 +2,11 @@
 // acknowledgements back, until the connection ends (the session may outlive it: link_sessions.hpp).
 #pragma once
 
-#include "link/link_stream.hpp"
-#include "link_sessions.hpp"
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+
+#include "link/link_stream.hpp"
+#include "link_sessions.hpp"
 
 namespace imgx::cached {
 

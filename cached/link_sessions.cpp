@@ -1,24 +1,23 @@
 // Link session table: resume, takeover by a newer connection, expiry after the resume budget.
 #include "link_sessions.hpp"
 
-#include "cache_metrics.hpp"
-#include "util/log.hpp"
-
 #include <fmt/format.h>
 
 #include <algorithm>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "cache_metrics.hpp"
+#include "util/log.hpp"
+
 namespace imgx::cached {
 
 namespace asio = boost::asio;
 
-CacheSession::CacheSession(const asio::any_io_executor& ex, store::ImageStore& store, std::uint64_t session_id,
-                           std::uint32_t lane_count)
+CacheSession::CacheSession(const asio::any_io_executor& ex, store::ImageStore& store,
+                           std::uint64_t session_id, std::uint32_t lane_count)
     : id(session_id),
       receiver(
           store,
@@ -41,13 +40,15 @@ void CacheSession::end(const std::string& why) {
     for (auto& lane : lanes) lane->flow.clear();
 }
 
-LinkSessions::LinkSessions(const asio::any_io_executor& ex, store::ImageStore& store, std::chrono::seconds resume)
+LinkSessions::LinkSessions(const asio::any_io_executor& ex, store::ImageStore& store,
+                           std::chrono::seconds resume)
     : ex_(ex), store_(store), resume_(resume) {}
 
 LinkSessions::Opened LinkSessions::open(const link::Hello& hello, const std::string& peer) {
     if (hello.lane() > 0) return open_lane(hello, peer);
     if (hello.abandoned_session() != 0 && sessions_.contains(hello.abandoned_session()))
-        end(hello.abandoned_session(), "img-proxyd gave up resuming the link (its retry budget ran out)");
+        end(hello.abandoned_session(),
+            "img-proxyd gave up resuming the link (its retry budget ran out)");
     auto it = sessions_.find(hello.session());
     if (it != sessions_.end() && hello.resume()) {
         auto session = it->second;
@@ -59,8 +60,10 @@ LinkSessions::Opened LinkSessions::open(const link::Hello& hello, const std::str
     if (it != sessions_.end()) end(it->first, "img-proxyd began a new session under the same id");
     if (hello.resume())
         log_error({.peer = peer},
-                  "img-proxyd on {} asks to resume link session {:016x}, which this img-cached does not hold (it "
-                  "restarted, or the session expired after link_resume_seconds); the proxy fails its unfinished dumps",
+                  "img-proxyd on {} asks to resume link session {:016x}, which this img-cached "
+                  "does not hold (it "
+                  "restarted, or the session expired after link_resume_seconds); the proxy fails "
+                  "its unfinished dumps",
                   peer, hello.session());
     const std::uint32_t lanes = std::clamp<std::uint32_t>(hello.streams(), 1, link::kMaxLanes);
     auto session = std::make_shared<CacheSession>(ex_, store_, hello.session(), lanes);
@@ -68,19 +71,22 @@ LinkSessions::Opened LinkSessions::open(const link::Hello& hello, const std::str
     session->lane(0).attached = true;
     session->receiver.set_peer(peer);
     sessions_[session->id] = session;
-    if (lanes > 1) log_info({.peer = peer}, "link session {:016x} from {} uses {} lanes", session->id, peer, lanes);
+    if (lanes > 1)
+        log_info({.peer = peer}, "link session {:016x} from {} uses {} lanes", session->id, peer,
+                 lanes);
     return {session, 0, false};
 }
 
 LinkSessions::Opened LinkSessions::open_lane(const link::Hello& hello, const std::string& peer) {
     auto it = sessions_.find(hello.session());
     if (it == sessions_.end())
-        throw LaneRefused(fmt::format("lane {} names link session {:016x}, which this img-cached does not hold",
-                                      hello.lane(), hello.session()));
+        throw LaneRefused(
+            fmt::format("lane {} names link session {:016x}, which this img-cached does not hold",
+                        hello.lane(), hello.session()));
     auto session = it->second;
     if (hello.lane() >= session->lanes.size())
-        throw LaneRefused(fmt::format("lane {} of link session {:016x}, which uses {} lanes", hello.lane(),
-                                      hello.session(), session->lanes.size()));
+        throw LaneRefused(fmt::format("lane {} of link session {:016x}, which uses {} lanes",
+                                      hello.lane(), hello.session(), session->lanes.size()));
     attach(*session, hello.lane(), peer);
     return {session, hello.lane(), true};
 }
@@ -88,7 +94,9 @@ LinkSessions::Opened LinkSessions::open_lane(const link::Hello& hello, const std
 void LinkSessions::attach(CacheSession& session, std::uint32_t n, const std::string& peer) {
     auto& lane = session.lane(n);
     if (lane.attached && lane.close_connection) {
-        log_warn({.peer = peer}, "link session {:016x} lane {}: a new connection from {} takes over from the one still open",
+        log_warn({.peer = peer},
+                 "link session {:016x} lane {}: a new connection from {} takes over from the one "
+                 "still open",
                  session.id, n, peer);
         lane.close_connection();
     }
@@ -97,7 +105,8 @@ void LinkSessions::attach(CacheSession& session, std::uint32_t n, const std::str
 }
 
 void LinkSessions::connection_ended(const std::shared_ptr<CacheSession>& session, std::uint32_t n,
-                                    std::uint64_t connection, const std::string& why, bool resumable) {
+                                    std::uint64_t connection, const std::string& why,
+                                    bool resumable) {
     auto& lane = session->lane(n);
     if (lane.connection != connection) return;  // a newer connection owns it
     lane.attached = false;
@@ -109,21 +118,26 @@ void LinkSessions::connection_ended(const std::shared_ptr<CacheSession>& session
     }
     const std::string peer = session->receiver.peer();
     if (session->receiver.unfinished() > 0)
-        log_warn({.peer = peer}, "link from img-proxyd {} lost ({}); its {} unfinished snapshots wait {} s for it to resume",
+        log_warn({.peer = peer},
+                 "link from img-proxyd {} lost ({}); its {} unfinished snapshots wait {} s for it "
+                 "to resume",
                  peer, why, session->receiver.unfinished(), resume_.count());
     const auto budget = resume_;
-    asio::co_spawn(ex_, [this, session, n, connection, budget, why]() -> asio::awaitable<void> {
-        asio::steady_timer timer(co_await asio::this_coro::executor, budget);
-        co_await timer.async_wait(asio::use_awaitable);
-        auto& lane = session->lane(n);
-        if (lane.connection != connection || lane.attached) co_return;  // resumed meanwhile
-        auto it = sessions_.find(session->id);
-        if (it == sessions_.end() || it->second != session) co_return;
-        std::string where;
-        if (n > 0) where = fmt::format(" (lane {})", n);
-        end(session->id, why + where + "; img-proxyd did not resume within " + std::to_string(budget.count()) +
-                             " s (link_resume_seconds)");
-    }, asio::detached);
+    asio::co_spawn(
+        ex_,
+        [this, session, n, connection, budget, why]() -> asio::awaitable<void> {
+            asio::steady_timer timer(co_await asio::this_coro::executor, budget);
+            co_await timer.async_wait(asio::use_awaitable);
+            auto& lane = session->lane(n);
+            if (lane.connection != connection || lane.attached) co_return;  // resumed meanwhile
+            auto it = sessions_.find(session->id);
+            if (it == sessions_.end() || it->second != session) co_return;
+            std::string where;
+            if (n > 0) where = fmt::format(" (lane {})", n);
+            end(session->id, why + where + "; img-proxyd did not resume within " +
+                                 std::to_string(budget.count()) + " s (link_resume_seconds)");
+        },
+        asio::detached);
 }
 
 void LinkSessions::end(std::uint64_t id, const std::string& why) {

@@ -2,13 +2,7 @@
 // (link_resume_seconds), so an img-proxyd that reconnects continues where it was cut off.
 #pragma once
 
-#include "link.pb.h"
-#include "link/link_flow.hpp"
-#include "session_receiver.hpp"
-#include "store/image_store.hpp"
-
 #include <boost/asio/any_io_executor.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -18,6 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "link.pb.h"
+#include "link/link_flow.hpp"
+#include "session_receiver.hpp"
+#include "store/image_store.hpp"
+
 namespace imgx::cached {
 
 // One connection slot of a session (docs/link-protocol.md, "Lanes"): lane 0 carries every
@@ -26,9 +25,10 @@ struct CacheLane {
     explicit CacheLane(const boost::asio::any_io_executor& ex) : flow(ex) {}
 
     link::LinkFlow<std::string> flow;  // lane 0: FILE_ACK and SNAPSHOT_RESULT frames to the proxy
-    std::uint64_t connection = 0;       // the connection that owns the lane (counts up)
+    std::uint64_t connection = 0;      // the connection that owns the lane (counts up)
     bool attached = false;
-    std::function<void()> close_connection;  // closes the owning connection (a newer one takes over)
+    std::function<void()>
+        close_connection;  // closes the owning connection (a newer one takes over)
 };
 
 struct CacheSession {
@@ -54,8 +54,9 @@ struct LaneRefused : std::runtime_error {
 };
 
 class LinkSessions {
-public:
-    LinkSessions(const boost::asio::any_io_executor& ex, store::ImageStore& store, std::chrono::seconds resume);
+  public:
+    LinkSessions(const boost::asio::any_io_executor& ex, store::ImageStore& store,
+                 std::chrono::seconds resume);
     LinkSessions(const LinkSessions&) = delete;
     LinkSessions& operator=(const LinkSessions&) = delete;
 
@@ -80,7 +81,7 @@ public:
 
     [[nodiscard]] std::size_t size() const noexcept { return sessions_.size(); }
 
-private:
+  private:
     Opened open_lane(const link::Hello& hello, const std::string& peer);
     // Lane `n` of `session` gets a new connection (one still attached is closed).
     void attach(CacheSession& session, std::uint32_t n, const std::string& peer);

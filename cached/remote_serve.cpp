@@ -1,5 +1,14 @@
-// img-remote on the destination side: answer reads once the whole chain has arrived (spec 3.6, 3.10).
+// img-remote on the destination side: answer reads once the whole chain has arrived
+// (spec 3.6, 3.10).
 #include "remote_serve.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "cache_metrics.hpp"
 #include "criu/fd_passing.hpp"
@@ -9,13 +18,6 @@
 #include "criu/pipe_sizes.hpp"
 #include "criu/remote_codec.hpp"
 #include "util/log.hpp"
-
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 namespace imgx::cached {
 
@@ -32,10 +34,14 @@ enum class Outcome { ready, timed_out, hung_up };
 
 // Runs `work` until it finishes, the limit passes, or CRIU hangs up.
 template <typename Work>
-asio::awaitable<Outcome> bounded(Work work, stream_protocol::socket& socket, std::chrono::seconds limit) {
+asio::awaitable<Outcome> bounded(Work work, stream_protocol::socket& socket,
+                                 std::chrono::seconds limit) {
     asio::steady_timer timer(socket.get_executor(), limit);
-    auto r = co_await (std::move(work) || timer.async_wait(asio::use_awaitable) || wait_hangup(socket));
-    co_return r.index() == 0 ? Outcome::ready : r.index() == 1 ? Outcome::timed_out : Outcome::hung_up;
+    auto r =
+        co_await (std::move(work) || timer.async_wait(asio::use_awaitable) || wait_hangup(socket));
+    co_return r.index() == 0 ? Outcome::ready
+    : r.index() == 1         ? Outcome::timed_out
+                             : Outcome::hung_up;
 }
 
 // True once every snapshot of the chain is complete; false if one failed. Waits otherwise.
@@ -69,20 +75,21 @@ asio::awaitable<bool> wait_chain_complete(store::ImageStore& store, const std::s
     }
 }
 
-asio::awaitable<void> handle_pull(stream_protocol::socket& socket, store::ImageStore& store, const std::string& chain,
-                                  const RemoteServeOptions& options, const std::string& context,
-                                  const LogFields& fields) {
+asio::awaitable<void> handle_pull(stream_protocol::socket& socket, store::ImageStore& store,
+                                  const std::string& chain, const RemoteServeOptions& options,
+                                  const std::string& context, const LogFields& fields) {
     bool complete = false;
     auto outcome = co_await bounded(
-        [&]() -> asio::awaitable<void> { complete = co_await wait_chain_complete(store, chain); }(), socket,
-        options.wait_limit);
+        [&]() -> asio::awaitable<void> { complete = co_await wait_chain_complete(store, chain); }(),
+        socket, options.wait_limit);
     if (outcome != Outcome::ready || !complete) {
         // Never a non-zero error to a control request (G2 builds crash on it): closing gives CRIU
         // an empty list, so it cannot find its snapshot and aborts the restore.
         const char* why = "failed";
         if (outcome == Outcome::timed_out) why = "did not arrive in time";
         if (outcome == Outcome::hung_up) why = "was still arriving when CRIU went away";
-        log_error(fields, "{}: chain '{}' {}; closing without a list so the restore aborts", context, chain, why);
+        log_error(fields, "{}: chain '{}' {}; closing without a list so the restore aborts",
+                  context, chain, why);
         co_return;
     }
     std::string out = criu::remote_reply_frame(criu::kReplyOk);
@@ -138,7 +145,8 @@ asio::awaitable<void> run_remote_serve(stream_protocol::socket socket, criu::End
                                        store::ImageStore& store, RemoteServeOptions options) {
     const std::string peer = criu::describe_peer(socket.native_handle());
     const metrics::GaugeGuard connection(cache_metrics().criu_connections);
-    std::string context = fmt::format("img-remote restore connection from CRIU ({}) in {}", peer, endpoint.dir);
+    std::string context =
+        fmt::format("img-remote restore connection from CRIU ({}) in {}", peer, endpoint.dir);
     // What the connection concerns, kept here so the catch handler's log line can still name it.
     std::string about_snapshot = endpoint.snapshot_id, about_image;
     LogFields fields{.snapshot = about_snapshot, .peer = peer};
@@ -151,7 +159,8 @@ asio::awaitable<void> run_remote_serve(stream_protocol::socket socket, criu::End
                 co_await handle_pull(socket, store, endpoint.snapshot_id, options, context, fields);
                 break;
             case Kind::read:
-                context = fmt::format("read of {} in snapshot '{}' by CRIU ({})", req.name, req.snapshot_id, peer);
+                context = fmt::format("read of {} in snapshot '{}' by CRIU ({})", req.name,
+                                      req.snapshot_id, peer);
                 about_snapshot = req.snapshot_id;
                 about_image = req.name;
                 fields = {.snapshot = about_snapshot, .image = about_image, .peer = peer};
@@ -161,8 +170,9 @@ asio::awaitable<void> run_remote_serve(stream_protocol::socket socket, criu::End
                 log_info(fields, "{}: restore finished", context);
                 break;  // close without a reply, as CRIU's own cache did
             default:
-                log_error(fields, "{}: {} request on img-cache.sock; CRIU writes only to img-proxy.sock", context,
-                          criu::kind_name(req.kind));
+                log_error(fields,
+                          "{}: {} request on img-cache.sock; CRIU writes only to img-proxy.sock",
+                          context, criu::kind_name(req.kind));
                 break;
         }
     } catch (const std::exception& e) {

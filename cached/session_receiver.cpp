@@ -1,48 +1,63 @@
 // Link session receiver: snapshots and files of one img-proxyd session into the image store.
 #include "session_receiver.hpp"
 
-#include "cache_metrics.hpp"
-#include "link.pb.h"
-#include "util/log.hpp"
-#include "util/names.hpp"
-
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
+
+#include "cache_metrics.hpp"
+#include "link.pb.h"
+#include "util/log.hpp"
+#include "util/names.hpp"
 
 namespace imgx::cached {
 
 namespace {
 
 // The one line that ends every snapshot received here: what arrived, how fast, and why it failed.
-void log_snapshot_end(const store::Snapshot& s, const std::string& peer, std::string_view image = {}) {
+void log_snapshot_end(const store::Snapshot& s, const std::string& peer,
+                      std::string_view image = {}) {
     const double seconds = std::chrono::duration<double>(s.settled() - s.started()).count();
     const std::string moved = describe_transfer(s.file_count(), s.byte_count(), seconds);
     const LogFields fields{.snapshot = s.id(), .image = image, .peer = peer};
     if (s.state() == store::SnapshotState::complete)
         log_info(fields, "snapshot '{}' complete: {} from {}", s.id(), moved, peer);
     else
-        log_error(fields, "snapshot '{}' failed after {} verified from {}: {}", s.id(), moved, peer, s.error());
+        log_error(fields, "snapshot '{}' failed after {} verified from {}: {}", s.id(), moved, peer,
+                  s.error());
 }
 
 }  // namespace
 
 void SessionReceiver::on_message(link::FrameType type, const std::string& body) {
     switch (type) {
-        case link::FrameType::snapshot_begin: on_snapshot_begin(body); break;
-        case link::FrameType::file_begin: on_file_begin(body); break;
-        case link::FrameType::file_end: on_file_end(body); break;
-        case link::FrameType::snapshot_end: on_snapshot_end(body); break;
-        case link::FrameType::snapshot_abort: on_snapshot_abort(body); break;
-        default: throw wire::ProtocolError(fmt::format("unexpected {} frame", link::frame_type_name(type)));
+        case link::FrameType::snapshot_begin:
+            on_snapshot_begin(body);
+            break;
+        case link::FrameType::file_begin:
+            on_file_begin(body);
+            break;
+        case link::FrameType::file_end:
+            on_file_end(body);
+            break;
+        case link::FrameType::snapshot_end:
+            on_snapshot_end(body);
+            break;
+        case link::FrameType::snapshot_abort:
+            on_snapshot_abort(body);
+            break;
+        default:
+            throw wire::ProtocolError(
+                fmt::format("unexpected {} frame", link::frame_type_name(type)));
     }
 }
 
 void SessionReceiver::fail_unfinished(const std::string& why) {
     for (auto& [tag, in] : snapshots_) {
         if (in.snapshot->state() != store::SnapshotState::receiving) continue;
-        in.snapshot->mark_failed("link from img-proxyd " + peer_ + " lost before the end of the dump: " + why);
+        in.snapshot->mark_failed("link from img-proxyd " + peer_ +
+                                 " lost before the end of the dump: " + why);
         ++cache_metrics().errors.link_lost;
         log_snapshot_end(*in.snapshot, peer_);
     }
@@ -64,46 +79,54 @@ std::size_t SessionReceiver::unfinished() const {
     return count;
 }
 
-SessionReceiver::IncomingSnapshot& SessionReceiver::snapshot_of(std::uint64_t tag, std::string_view frame) {
+SessionReceiver::IncomingSnapshot& SessionReceiver::snapshot_of(std::uint64_t tag,
+                                                                std::string_view frame) {
     auto it = snapshots_.find(tag);
-    if (it == snapshots_.end()) throw wire::ProtocolError(fmt::format("{} for unknown snapshot tag {}", frame, tag));
+    if (it == snapshots_.end())
+        throw wire::ProtocolError(fmt::format("{} for unknown snapshot tag {}", frame, tag));
     return it->second;
 }
 
 SessionReceiver::IncomingFile& SessionReceiver::file_of(std::uint64_t tag, std::string_view frame) {
     auto it = files_.find(tag);
-    if (it == files_.end()) throw wire::ProtocolError(fmt::format("{} for unknown file tag {}", frame, tag));
+    if (it == files_.end())
+        throw wire::ProtocolError(fmt::format("{} for unknown file tag {}", frame, tag));
     return it->second;
 }
 
 void SessionReceiver::on_snapshot_begin(const std::string& body) {
     link::SnapshotBegin begin;
     wire::decode_body(body, begin, "SNAPSHOT_BEGIN");
-    if (auto problem = snapshot_id_problem(begin.snapshot_id())) throw wire::ProtocolError("SNAPSHOT_BEGIN: " + *problem);
+    if (auto problem = snapshot_id_problem(begin.snapshot_id()))
+        throw wire::ProtocolError("SNAPSHOT_BEGIN: " + *problem);
     if (snapshots_.contains(begin.snapshot_tag()))
         throw wire::ProtocolError(fmt::format("snapshot tag {} used twice", begin.snapshot_tag()));
     const bool remote = begin.protocol() == "remote";
     if (remote) {
         for (const auto& id : begin.chain_ids())
-            if (auto problem = snapshot_id_problem(id)) throw wire::ProtocolError("SNAPSHOT_BEGIN chain: " + *problem);
+            if (auto problem = snapshot_id_problem(id))
+                throw wire::ProtocolError("SNAPSHOT_BEGIN chain: " + *problem);
     }
-    auto snapshot = store_.begin(begin.snapshot_id(), begin.protocol(),
-                                 remote ? store::ServePolicy::whole_snapshot : store::ServePolicy::per_file);
+    auto snapshot =
+        store_.begin(begin.snapshot_id(), begin.protocol(),
+                     remote ? store::ServePolicy::whole_snapshot : store::ServePolicy::per_file);
     if (remote) {
         store_.set_chain(begin.chain(), {begin.chain_ids().begin(), begin.chain_ids().end()});
         snapshot->set_chain(begin.chain(), {begin.chain_ids().begin(), begin.chain_ids().end()});
     }
     highest_tag_ = std::max(highest_tag_, begin.snapshot_tag());
     snapshots_[begin.snapshot_tag()] = {snapshot};
-    log_info({.snapshot = snapshot->id(), .peer = peer_}, "snapshot '{}' begins: receiving a {} dump from {}",
-             snapshot->id(), snapshot->protocol(), peer_);
+    log_info({.snapshot = snapshot->id(), .peer = peer_},
+             "snapshot '{}' begins: receiving a {} dump from {}", snapshot->id(),
+             snapshot->protocol(), peer_);
 }
 
 void SessionReceiver::on_file_begin(const std::string& body) {
     link::FileBegin begin;
     wire::decode_body(body, begin, "FILE_BEGIN");
     auto& in = snapshot_of(begin.snapshot_tag(), "FILE_BEGIN");
-    if (auto problem = image_name_problem(begin.name())) throw wire::ProtocolError("FILE_BEGIN: " + *problem);
+    if (auto problem = image_name_problem(begin.name()))
+        throw wire::ProtocolError("FILE_BEGIN: " + *problem);
     if (files_.contains(begin.file_tag()))
         throw wire::ProtocolError(fmt::format("file tag {} used twice", begin.file_tag()));
     highest_tag_ = std::max(highest_tag_, begin.file_tag());
@@ -153,8 +176,9 @@ void SessionReceiver::data_arrived() {
     }
 }
 
-bool SessionReceiver::data_at_arrived(std::uint64_t file_tag, std::uint64_t offset, std::vector<char>& bytes,
-                                      std::uint32_t lane, std::uint64_t frame) {
+bool SessionReceiver::data_at_arrived(std::uint64_t file_tag, std::uint64_t offset,
+                                      std::vector<char>& bytes, std::uint32_t lane,
+                                      std::uint64_t frame) {
     cache_metrics().received_bytes += bytes.size();
     link::ChunkReorder::Held chunk{offset, std::move(bytes), lane, frame};
     if (!files_.contains(file_tag)) {
@@ -189,7 +213,8 @@ bool SessionReceiver::place_chunk(std::uint64_t file_tag, link::ChunkReorder::He
     return false;
 }
 
-void SessionReceiver::append(IncomingFile& file, IncomingSnapshot& in, const char* data, std::size_t size) {
+void SessionReceiver::append(IncomingFile& file, IncomingSnapshot& in, const char* data,
+                             std::size_t size) {
     if (in.snapshot->state() != store::SnapshotState::receiving) return;
     try {
         std::memcpy(file.builder->prepare_segment(size), data, size);
@@ -201,14 +226,16 @@ void SessionReceiver::append(IncomingFile& file, IncomingSnapshot& in, const cha
     }
 }
 
-void SessionReceiver::report_storage_failure(IncomingSnapshot& in, std::uint64_t snapshot_tag, std::string image) {
+void SessionReceiver::report_storage_failure(IncomingSnapshot& in, std::uint64_t snapshot_tag,
+                                             std::string image) {
     if (in.snapshot->state() != store::SnapshotState::failed || in.failure_sent) return;
     in.failure_sent = true;
     ++cache_metrics().errors.storage;
     // The files still open keep consuming their frames, but hold no memory or disk any more.
     for (auto& [tag, file] : files_) {
         if (file.snapshot_tag != snapshot_tag) continue;
-        in.snapshot->bytes_in_flight -= std::min(in.snapshot->bytes_in_flight, file.builder->size());
+        in.snapshot->bytes_in_flight -=
+            std::min(in.snapshot->bytes_in_flight, file.builder->size());
         file.builder = std::make_unique<store::ImageFileBuilder>(file.builder->name());
     }
     log_snapshot_end(*in.snapshot, peer_, image);
@@ -223,7 +250,8 @@ void SessionReceiver::on_file_end(const std::string& body) {
     link::FileEnd end;
     wire::decode_body(body, end, "FILE_END");
     auto& file = file_of(end.file_tag(), "FILE_END");
-    if (file.reorder.size_known()) throw wire::ProtocolError(fmt::format("FILE_END for file tag {} twice", end.file_tag()));
+    if (file.reorder.size_known())
+        throw wire::ProtocolError(fmt::format("FILE_END for file tag {} twice", end.file_tag()));
     file.reorder.set_size(end.size());
     file.xxh3 = end.xxh3();
     // One lane: every chunk came before FILE_END, so the check is due now, whatever arrived.
@@ -255,13 +283,15 @@ void SessionReceiver::finish_file(std::uint64_t file_tag) {
     }
 }
 
-void SessionReceiver::verify_file(IncomingSnapshot& in, std::uint64_t file_tag, IncomingFile& file) {
+void SessionReceiver::verify_file(IncomingSnapshot& in, std::uint64_t file_tag,
+                                  IncomingFile& file) {
     in.snapshot->bytes_in_flight -= std::min(in.snapshot->bytes_in_flight, file.builder->size());
     if (in.snapshot->state() != store::SnapshotState::receiving) return;
     std::string problem;
     auto image = file.builder->finish(file.reorder.announced_size(), file.xxh3, problem);
     if (!image) {
-        const std::string reason = "file " + file.builder->name() + " from " + peer_ + " is corrupt: " + problem;
+        const std::string reason =
+            "file " + file.builder->name() + " from " + peer_ + " is corrupt: " + problem;
         in.snapshot->mark_failed(reason);
         in.failure_sent = true;  // its SNAPSHOT_END does not log the failure again
         ++cache_metrics().errors.checksum;
@@ -294,7 +324,9 @@ void SessionReceiver::on_snapshot_end(const std::string& body) {
     auto& in = snapshot_of(end.snapshot_tag(), "SNAPSHOT_END");
     if (in.files_waiting > 0) {
         // Several lanes: some files still wait for chunks on other lanes; the last one ends it.
-        if (in.end_body) throw wire::ProtocolError(fmt::format("SNAPSHOT_END for snapshot tag {} twice", end.snapshot_tag()));
+        if (in.end_body)
+            throw wire::ProtocolError(
+                fmt::format("SNAPSHOT_END for snapshot tag {} twice", end.snapshot_tag()));
         in.end_body = body;
         return;
     }
@@ -302,11 +334,13 @@ void SessionReceiver::on_snapshot_end(const std::string& body) {
     if (in.files_open != 0)
         snapshot->mark_failed(fmt::format("dump ended with {} files still open", in.files_open));
     else if (end.file_count() != in.files_done || end.total_bytes() != in.bytes_done)
-        snapshot->mark_failed(fmt::format("dump ended with {} files / {} bytes announced but {} / {} received",
-                                          end.file_count(), end.total_bytes(), in.files_done, in.bytes_done));
+        snapshot->mark_failed(
+            fmt::format("dump ended with {} files / {} bytes announced but {} / {} received",
+                        end.file_count(), end.total_bytes(), in.files_done, in.bytes_done));
     const bool was_receiving = snapshot->state() == store::SnapshotState::receiving;
     snapshot->mark_complete();  // a persisted snapshot may fail here (disk full)
-    if (was_receiving && snapshot->state() == store::SnapshotState::failed) ++cache_metrics().errors.storage;
+    if (was_receiving && snapshot->state() == store::SnapshotState::failed)
+        ++cache_metrics().errors.storage;
     link::SnapshotResult result;
     result.set_snapshot_tag(end.snapshot_tag());
     result.set_ok(snapshot->state() == store::SnapshotState::complete);

@@ -2,10 +2,6 @@
 // It outlives a connection, so a resumed session continues its open snapshots and files.
 #pragma once
 
-#include "link/chunk_reorder.hpp"
-#include "link/link_codec.hpp"
-#include "store/image_store.hpp"
-
 #include <google/protobuf/message_lite.h>
 
 #include <cstdint>
@@ -16,10 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "link/chunk_reorder.hpp"
+#include "link/link_codec.hpp"
+#include "store/image_store.hpp"
+
 namespace imgx::cached {
 
 class SessionReceiver {
-public:
+  public:
     // Queues a numbered frame to the proxy (FILE_ACK, SNAPSHOT_RESULT).
     using Send = std::function<void(link::FrameType, const google::protobuf::MessageLite&)>;
 
@@ -58,15 +58,15 @@ public:
     // Snapshots this session began and has not ended.
     [[nodiscard]] std::size_t unfinished() const;
 
-private:
+  private:
     struct IncomingSnapshot {
         std::shared_ptr<store::Snapshot> snapshot;
         std::uint32_t files_done = 0;
         std::uint64_t bytes_done = 0;
         std::size_t files_open = 0;
-        std::size_t files_waiting = 0;  // FILE_END arrived, chunks on other lanes did not yet
+        std::size_t files_waiting = 0;        // FILE_END arrived, chunks on other lanes did not yet
         std::optional<std::string> end_body;  // SNAPSHOT_END waiting for those files
-        bool failure_sent = false;  // the proxy was told this snapshot failed here
+        bool failure_sent = false;            // the proxy was told this snapshot failed here
     };
     struct IncomingFile {
         std::uint64_t snapshot_tag;
@@ -96,7 +96,8 @@ private:
     // A snapshot the store failed (memory budget, disk full, I/O error): logged once and told to
     // the proxy at once, so its dump stops instead of sending the rest for nothing.
     // `image` is a copy: the builders whose names callers pass are replaced inside.
-    void report_storage_failure(IncomingSnapshot& in, std::uint64_t snapshot_tag, std::string image);
+    void report_storage_failure(IncomingSnapshot& in, std::uint64_t snapshot_tag,
+                                std::string image);
 
     store::ImageStore& store_;
     Send send_;

@@ -35,7 +35,8 @@ class SnapshotDir : public store::SnapshotSink {
     SnapshotDir& operator=(const SnapshotDir&) = delete;
 
     // A new file of the snapshot: an empty file under incoming/. Throws StorageError.
-    std::shared_ptr<BackingFile> open_file(const std::string& owner, const std::string& name) override;
+    std::shared_ptr<BackingFile> open_file(const std::string& owner,
+                                           const std::string& name) override;
     // A verified file: flushed, then moved to images/NAME (replacing an earlier file of that
     // name). Throws StorageError.
     void keep(const std::string& owner, const ImageFile& file) override;

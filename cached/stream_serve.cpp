@@ -1,21 +1,22 @@
 // G4 serve: answer each request once the answer is certain, serve files through CRIU's pipes.
 #include "stream_serve.hpp"
 
-#include "cache_metrics.hpp"
-#include "criu/fd_passing.hpp"
-#include "criu/framed_socket.hpp"
-#include "criu/hangup.hpp"
-#include "criu/stream_codec.hpp"
-#include "criu/image_feed.hpp"
-#include "util/log.hpp"
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
+
+#include "cache_metrics.hpp"
+#include "criu/fd_passing.hpp"
+#include "criu/framed_socket.hpp"
+#include "criu/hangup.hpp"
+#include "criu/image_feed.hpp"
+#include "criu/stream_codec.hpp"
+#include "util/log.hpp"
 
 namespace imgx::cached {
 
@@ -38,19 +39,24 @@ bool answer_known(FileLookup answer) { return answer != FileLookup::pending; }
 
 struct ReaderCount {
     std::shared_ptr<store::Snapshot> snapshot;
-    explicit ReaderCount(std::shared_ptr<store::Snapshot> s) : snapshot(std::move(s)) { ++snapshot->readers; }
+    explicit ReaderCount(std::shared_ptr<store::Snapshot> s) : snapshot(std::move(s)) {
+        ++snapshot->readers;
+    }
     ~ReaderCount() { --snapshot->readers; }
 };
 
 }  // namespace
 
-asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket socket, criu::Endpoint endpoint,
-                                       store::ImageStore& store) {
+asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket socket,
+                                       criu::Endpoint endpoint, store::ImageStore& store) {
     const std::string peer = criu::describe_peer(socket.native_handle());
-    const std::string context = fmt::format("restore of '{}' by CRIU ({})", endpoint.snapshot_id, peer);
+    const std::string context =
+        fmt::format("restore of '{}' by CRIU ({})", endpoint.snapshot_id, peer);
     const LogFields fields{.snapshot = endpoint.snapshot_id, .peer = peer};
     const metrics::GaugeGuard connection(cache_metrics().criu_connections);
-    auto about = [&](const std::string& image) { return LogFields{fields.snapshot, image, fields.peer}; };
+    auto about = [&](const std::string& image) {
+        return LogFields{fields.snapshot, image, fields.peer};
+    };
     std::optional<ReaderCount> reading;
     std::size_t served = 0, missing = 0;
     try {
@@ -84,7 +90,9 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
                 // cannot mix two dumps.
                 auto current = store.find(endpoint.snapshot_id);
                 if (current && current != reading->snapshot) {
-                    log_info(fields, "{}: the dump it was waiting on was replaced; following the newer one", context);
+                    log_info(fields,
+                             "{}: the dump it was waiting on was replaced; following the newer one",
+                             context);
                     reading.reset();
                     reading.emplace(current);
                     answer = co_await wait_or_hangup(*reading->snapshot, name, file, socket);
@@ -97,7 +105,8 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
             }
             if (answer == FileLookup::failed) {
                 // No "missing" answer and no data: closing makes CRIU fail the restore loudly.
-                log_error(about(name), "{}: snapshot failed ({}); closing CRIU's connection before {}", context,
+                log_error(about(name),
+                          "{}: snapshot failed ({}); closing CRIU's connection before {}", context,
                           reading->snapshot->error(), name);
                 co_return;
             }
@@ -109,10 +118,10 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
             }
             UniqueFd pipe = co_await criu::receive_fd(socket);
             ++served;
-            asio::co_spawn(socket.get_executor(), criu::feed_pipe(std::move(pipe), std::move(file), context),
-                           [&served_bytes = cache_metrics().served_bytes](std::exception_ptr, std::uint64_t written) {
-                               served_bytes += written;
-                           });
+            asio::co_spawn(
+                socket.get_executor(), criu::feed_pipe(std::move(pipe), std::move(file), context),
+                [&served_bytes = cache_metrics().served_bytes](
+                    std::exception_ptr, std::uint64_t written) { served_bytes += written; });
         }
     } catch (const std::exception& e) {
         ++cache_metrics().errors.protocol;

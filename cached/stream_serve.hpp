@@ -1,11 +1,11 @@
 // One `criu restore --stream` connection on streamer-serve.sock.
 #pragma once
 
-#include "criu/endpoint_set.hpp"
-#include "store/image_store.hpp"
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+
+#include "criu/endpoint_set.hpp"
+#include "store/image_store.hpp"
 
 namespace imgx::cached {
 

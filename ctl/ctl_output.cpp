@@ -14,12 +14,13 @@ std::string status_table(const control::Response& r) {
             out += fmt::format("  {}  snapshot '{}'\n", e.dir(), e.snapshot_id());
     }
     if (r.snapshots_size() == 0) return out + "no snapshots\n";
-    out += fmt::format("{:<24} {:>4} {:<8} {:>6} {:>12} {:>12} {:<10} {:>8}\n", "SNAPSHOT", "GEN", "PROTOCOL",
-                       "FILES", "BYTES", "RATE", "STATE", "AGE");
+    out += fmt::format("{:<24} {:>4} {:<8} {:>6} {:>12} {:>12} {:<10} {:>8}\n", "SNAPSHOT", "GEN",
+                       "PROTOCOL", "FILES", "BYTES", "RATE", "STATE", "AGE");
     for (const auto& s : r.snapshots()) {
-        out += fmt::format("{:<24} {:>4} {:<8} {:>6} {:>12} {:>10}/s {:<10} {:>8}\n", s.snapshot_id(),
-                           s.generation(), s.protocol(), s.files(), human_bytes(static_cast<double>(s.bytes())),
-                           human_bytes(s.rate_bytes_per_second()), s.state(), human_duration(s.age_seconds()));
+        out += fmt::format(
+            "{:<24} {:>4} {:<8} {:>6} {:>12} {:>10}/s {:<10} {:>8}\n", s.snapshot_id(),
+            s.generation(), s.protocol(), s.files(), human_bytes(static_cast<double>(s.bytes())),
+            human_bytes(s.rate_bytes_per_second()), s.state(), human_duration(s.age_seconds()));
         if (!s.error().empty()) out += fmt::format("  error: {}\n", s.error());
     }
     return out;

@@ -1,10 +1,10 @@
 // How img-ctl shows daemon answers: tables, JSON, progress lines.
 #pragma once
 
+#include <string>
+
 #include "control.pb.h"
 #include "progress.hpp"
-
-#include <string>
 
 namespace imgx::ctl {
 

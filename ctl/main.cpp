@@ -1,9 +1,4 @@
 // img-ctl: open endpoints on, query, wait for and drop snapshots of img-proxyd and img-cached.
-#include "control/control_client.hpp"
-#include "ctl_output.hpp"
-#include "wait_request.hpp"
-#include "util/cli.hpp"
-
 #include <signal.h>
 #include <unistd.h>
 
@@ -14,6 +9,11 @@
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include "control/control_client.hpp"
+#include "ctl_output.hpp"
+#include "util/cli.hpp"
+#include "wait_request.hpp"
 
 using namespace imgx;
 
@@ -35,10 +35,13 @@ constexpr const char* kUsage =
     "       [--next]                ... the dump after the one each daemon holds now (start it\n"
     "                               before the dump begins; never the previous dump of the id)\n"
     "  drop SNAPSHOT                forget a snapshot and free its memory\n"
-    "  criu-hook                    as CRIU's --action-script: on pre-stream, open the endpoint for\n"
+    "  criu-hook                    as CRIU's --action-script: on pre-stream, open the endpoint "
+    "for\n"
     "                               CRIU's images directory on the daemons running here\n"
     "\n"
-    "Without --control, capture talks to " "/run/img-proxyd/control.sock" ", serve to\n"
+    "Without --control, capture talks to "
+    "/run/img-proxyd/control.sock"
+    ", serve to\n"
     "/run/img-cached/control.sock, and the other commands to every daemon running here.\n";
 
 struct Command {
@@ -84,13 +87,16 @@ Command parse(int argc, char** argv) {
     // CRIU runs an action script without arguments, so the hook also takes its settings from
     // the environment CRIU passes on (see img-criu-hook).
     if (c.words.size() == 1 && c.words[0] == "criu-hook") {
-        if (const char* v = std::getenv("IMG_CTL_CONTROL"); v && *v && c.control.empty()) c.control = v;
-        if (const char* v = std::getenv("IMG_CTL_SNAPSHOT"); v && *v && c.snapshot.empty()) c.snapshot = v;
+        if (const char* v = std::getenv("IMG_CTL_CONTROL"); v && *v && c.control.empty())
+            c.control = v;
+        if (const char* v = std::getenv("IMG_CTL_SNAPSHOT"); v && *v && c.snapshot.empty())
+            c.snapshot = v;
     }
     if (c.words.empty()) throw UsageError("no command given (see --help)");
     const std::string& verb = c.words[0];
     const std::size_t operands = c.words.size() - 1;
-    const bool needs_one = verb == "capture" || verb == "serve" || verb == "close" || verb == "wait" || verb == "drop";
+    const bool needs_one =
+        verb == "capture" || verb == "serve" || verb == "close" || verb == "wait" || verb == "drop";
     if (verb == "status" || verb == "criu-hook") {
         if (operands != 0) throw UsageError(verb + " takes no operand");
     } else if (!needs_one) {
@@ -100,7 +106,8 @@ Command parse(int argc, char** argv) {
     }
     if (!c.snapshot.empty() && verb != "capture" && verb != "serve" && verb != "criu-hook")
         throw UsageError("--snapshot applies to capture, serve and criu-hook only");
-    if ((c.generation || c.next) && verb != "wait") throw UsageError("--generation and --next apply to wait only");
+    if ((c.generation || c.next) && verb != "wait")
+        throw UsageError("--generation and --next apply to wait only");
     if (c.generation && c.next) throw UsageError("give --generation or --next, not both");
     return c;
 }
@@ -113,7 +120,9 @@ std::vector<std::string> targets(const Command& c) {
     std::vector<std::string> out;
     for (const char* path : {kProxySocket, kCacheSocket})
         if (::access(path, F_OK) == 0) out.emplace_back(path);
-    if (out.empty()) throw std::runtime_error("no daemon running here (no control socket in /run); use --control PATH");
+    if (out.empty())
+        throw std::runtime_error(
+            "no daemon running here (no control socket in /run); use --control PATH");
     return out;
 }
 
@@ -127,10 +136,13 @@ control::Request build_request(const Command& c) {
         // CRIU (>= 3.19) runs its action script with CRTOOLS_IMAGE_DIR=/proc/<pid>/fd/<n> before it
         // connects to the streamer socket; the link resolves to the -D directory.
         const char* image_dir = std::getenv("CRTOOLS_IMAGE_DIR");
-        if (!image_dir || !*image_dir) throw std::runtime_error("criu-hook: CRTOOLS_IMAGE_DIR is not set");
+        if (!image_dir || !*image_dir)
+            throw std::runtime_error("criu-hook: CRTOOLS_IMAGE_DIR is not set");
         std::error_code ec;
         auto dir = std::filesystem::canonical(image_dir, ec);
-        if (ec) throw std::runtime_error(std::string("criu-hook: cannot resolve ") + image_dir + ": " + ec.message());
+        if (ec)
+            throw std::runtime_error(std::string("criu-hook: cannot resolve ") + image_dir + ": " +
+                                     ec.message());
         r.mutable_open()->set_dir(dir.string());
         r.mutable_open()->set_snapshot_id(c.snapshot);
         r.mutable_open()->set_keep_existing(true);
@@ -147,7 +159,8 @@ control::Request build_request(const Command& c) {
 }
 
 double seconds_now() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 void on_timeout(int) {
@@ -159,7 +172,8 @@ void on_timeout(int) {
 // One request per daemon in `paths`. For wait --next, every daemon's current generation is read
 // before the first wait, which lasts until its dump settles: by then the next daemon would hold
 // the new dump already, and "the one after it" would never come.
-std::vector<control::Request> requests_for(const Command& c, const std::vector<std::string>& paths) {
+std::vector<control::Request> requests_for(const Command& c,
+                                           const std::vector<std::string>& paths) {
     std::vector<control::Request> requests(paths.size(), build_request(c));
     if (!c.next) return requests;
     control::Request status_request;
@@ -221,7 +235,8 @@ int run(const Command& c) {
                                        response.error() == "empty or unknown request"
                                    ? " (this daemon is too old for wait --generation/--next)"
                                    : "";
-            std::fprintf(stderr, "img-ctl: %s: %s%s\n", response.daemon().c_str(), response.error().c_str(), hint);
+            std::fprintf(stderr, "img-ctl: %s: %s%s\n", response.daemon().c_str(),
+                         response.error().c_str(), hint);
             status = kExitFailure;
         }
     }

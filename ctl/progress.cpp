@@ -15,7 +15,8 @@ std::string human_bytes(double bytes) {
         bytes /= 1024;
         ++unit;
     }
-    return unit == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, kUnits[unit]);
+    return unit == 0 ? fmt::format("{:.0f} B", bytes)
+                     : fmt::format("{:.1f} {}", bytes, kUnits[unit]);
 }
 
 std::string human_duration(double seconds) {
@@ -58,7 +59,8 @@ double ProgressMeter::rate() const {
         const double seconds = last.at - first.at;
         // img-cached confirms a file only at its end: a large file shows no progress for a while,
         // and the average then estimates better than zero.
-        if (seconds > 0 && last.done > first.done) return static_cast<double>(last.done - first.done) / seconds;
+        if (seconds > 0 && last.done > first.done)
+            return static_cast<double>(last.done - first.done) / seconds;
     }
     return latest_.rate_bytes_per_second();
 }
@@ -70,22 +72,26 @@ std::string ProgressMeter::line(bool terminal) const {
     const std::string head = fmt::format("{}: '{}' {}", daemon_, s.snapshot_id(), s.state());
     if (!s.total_known()) {
         // The stream protocol announces no sizes: the total exists only once CRIU is done.
-        return fmt::format("{}: {} files, {}, {}/s, ETA unknown (size known when the dump ends)", head, s.files(),
-                           human_bytes(static_cast<double>(s.bytes())), human_bytes(speed));
+        return fmt::format("{}: {} files, {}, {}/s, ETA unknown (size known when the dump ends)",
+                           head, s.files(), human_bytes(static_cast<double>(s.bytes())),
+                           human_bytes(speed));
     }
     const double total = static_cast<double>(s.total_bytes());
     const double confirmed = static_cast<double>(s.bytes_acked());
     const double fraction = total > 0 ? std::clamp(confirmed / total, 0.0, 1.0) : 1.0;
     std::string eta = "ETA unknown";
-    if (confirmed >= total) eta = "ETA 0.0 s";
-    else if (speed > 0) eta = "ETA " + human_duration((total - confirmed) / speed);
+    if (confirmed >= total)
+        eta = "ETA 0.0 s";
+    else if (speed > 0)
+        eta = "ETA " + human_duration((total - confirmed) / speed);
     std::string text = fmt::format("{}: {} of {} confirmed ({:.0f}%), {} files, {}/s, {}", head,
-                                   human_bytes(confirmed), human_bytes(total), fraction * 100, s.files(),
-                                   human_bytes(speed), eta);
+                                   human_bytes(confirmed), human_bytes(total), fraction * 100,
+                                   s.files(), human_bytes(speed), eta);
     if (!terminal) return text;
     constexpr int kWidth = 20;
     const int filled = static_cast<int>(fraction * kWidth);
-    return fmt::format("[{}{}] {}", std::string(filled, '#'), std::string(kWidth - filled, '.'), text);
+    return fmt::format("[{}{}] {}", std::string(filled, '#'), std::string(kWidth - filled, '.'),
+                       text);
 }
 
 std::string ProgressMeter::summary() const {
@@ -95,13 +101,15 @@ std::string ProgressMeter::summary() const {
     const double bytes = static_cast<double>(s.bytes());
     if (final_ && ok_) {
         const double speed = seconds > 0 ? bytes / seconds : 0;
-        return fmt::format("{}: snapshot '{}' complete: {} files, {} in {} ({}/s)", daemon_, s.snapshot_id(),
-                           s.files(), human_bytes(bytes), human_duration(seconds), human_bytes(speed));
+        return fmt::format("{}: snapshot '{}' complete: {} files, {} in {} ({}/s)", daemon_,
+                           s.snapshot_id(), s.files(), human_bytes(bytes), human_duration(seconds),
+                           human_bytes(speed));
     }
     if (final_) {
-        return fmt::format("{}: snapshot '{}' failed after {}: {} files, {} moved, {} confirmed: {}", daemon_,
-                           s.snapshot_id(), human_duration(seconds), s.files(), human_bytes(bytes),
-                           human_bytes(static_cast<double>(s.bytes_acked())), error_.empty() ? s.error() : error_);
+        return fmt::format(
+            "{}: snapshot '{}' failed after {}: {} files, {} moved, {} confirmed: {}", daemon_,
+            s.snapshot_id(), human_duration(seconds), s.files(), human_bytes(bytes),
+            human_bytes(static_cast<double>(s.bytes_acked())), error_.empty() ? s.error() : error_);
     }
     return line(false);
 }

@@ -1,11 +1,12 @@
-// The live progress of `img-ctl wait`: rate, ETA and the lines drawn from the daemon's progress answers.
+// The live progress of `img-ctl wait`: rate, ETA and the lines drawn from the daemon's progress
+// answers.
 #pragma once
-
-#include "control.pb.h"
 
 #include <cstdint>
 #include <deque>
 #include <string>
+
+#include "control.pb.h"
 
 namespace imgx::ctl {
 
@@ -17,7 +18,7 @@ std::string human_duration(double seconds);
 // Turns the progress answers of one wait into lines. Pure: the caller gives the time of each
 // answer (seconds on any steady clock), so the output depends on its inputs only.
 class ProgressMeter {
-public:
+  public:
     // On a terminal the line is redrawn at most this often; otherwise a plain line is printed
     // this often (and at the start and end).
     static constexpr double kTerminalInterval = 0.25;
@@ -36,10 +37,11 @@ public:
     // The last line of a wait: outcome, files, bytes, duration, rate (and the error of a failure).
     [[nodiscard]] std::string summary() const;
 
-private:
+  private:
     struct Sample {
         double at;
-        std::uint64_t done;  // the quantity the ETA counts: bytes, or bytes confirmed once the total is known
+        std::uint64_t
+            done;  // the quantity the ETA counts: bytes, or bytes confirmed once the total is known
     };
     // Bytes per second over the recent samples, or the daemon's average when they show no progress.
     [[nodiscard]] double rate() const;

@@ -1,10 +1,10 @@
 // The request of `img-ctl wait`: the old form for any dump, or a minimum generation of the id.
 #pragma once
 
-#include "control.pb.h"
-
 #include <cstdint>
 #include <string>
+
+#include "control.pb.h"
 
 namespace imgx::ctl {
 

@@ -1,12 +1,12 @@
 // Fuzz target: a configuration file (TOML) read into the options of img-proxyd and img-cached.
 // Every problem must be a one-line ConfigError; an accepted file prints (--print-config) as a
 // file that reads back to the same options.
+#include <optional>
+#include <string>
+
 #include "cached/cache_config.hpp"
 #include "fuzz_check.hpp"
 #include "proxyd/proxy_config.hpp"
-
-#include <optional>
-#include <string>
 
 using namespace imgx;
 

@@ -1,12 +1,11 @@
 // Fuzz target: a control request body as a daemon reads it from its control socket, and the
 // request handling both daemons share (endpoint open/close).
+#include <boost/asio/io_context.hpp>
+#include <stdexcept>
+
 #include "control.pb.h"
 #include "control/endpoint_requests.hpp"
 #include "fuzz_check.hpp"
-
-#include <boost/asio/io_context.hpp>
-
-#include <stdexcept>
 
 using namespace imgx;
 
@@ -53,7 +52,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     control::Request again;
     FUZZ_CHECK(again.ParseFromString(encoded));
     FUZZ_CHECK(again.SerializeAsString() == encoded);
-    if (request.has_open()) check_open(request.open());
-    else check_other(request);
+    if (request.has_open())
+        check_open(request.open());
+    else
+        check_other(request);
     return 0;
 }

@@ -1,7 +1,6 @@
-// Helpers of the fuzz targets: invariant checks that crash on a bug, and CRIU-style frame splitting.
+// Helpers of the fuzz targets: invariant checks that crash on a bug, and CRIU-style frame
+// splitting.
 #pragma once
-
-#include "wire/frame.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -10,10 +9,13 @@
 #include <cstring>
 #include <string_view>
 
+#include "wire/frame.hpp"
+
 // A violated invariant is a bug in the code under test: print it and crash, so that libFuzzer
 // keeps the input as a reproducer.
-#define FUZZ_CHECK(condition) \
-    ((condition) ? static_cast<void>(0) : ::imgfuzz::invariant_failed(#condition, __FILE__, __LINE__))
+#define FUZZ_CHECK(condition)           \
+    ((condition) ? static_cast<void>(0) \
+                 : ::imgfuzz::invariant_failed(#condition, __FILE__, __LINE__))
 
 namespace imgfuzz {
 

@@ -1,10 +1,10 @@
 // Fuzz target: what img-cached and img-proxyd read from a link peer: the preamble, frame headers,
 // the control messages (HELLO ... SNAPSHOT_RESULT), DATA frame tags and DATA_AT tags and offsets.
+#include <memory>
+
 #include "fuzz_check.hpp"
 #include "link.pb.h"
 #include "link/link_codec.hpp"
-
-#include <memory>
 
 using namespace imgx;
 
@@ -13,17 +13,27 @@ namespace {
 // The message type each control frame carries, as the two daemons decode it.
 std::unique_ptr<google::protobuf::MessageLite> message_for(link::FrameType type) {
     switch (type) {
-        case link::FrameType::hello: return std::make_unique<link::Hello>();
-        case link::FrameType::ack: return std::make_unique<link::Ack>();
-        case link::FrameType::snapshot_begin: return std::make_unique<link::SnapshotBegin>();
-        case link::FrameType::file_begin: return std::make_unique<link::FileBegin>();
-        case link::FrameType::file_end: return std::make_unique<link::FileEnd>();
-        case link::FrameType::snapshot_end: return std::make_unique<link::SnapshotEnd>();
-        case link::FrameType::snapshot_abort: return std::make_unique<link::SnapshotAbort>();
-        case link::FrameType::file_ack: return std::make_unique<link::FileAck>();
-        case link::FrameType::snapshot_result: return std::make_unique<link::SnapshotResult>();
+        case link::FrameType::hello:
+            return std::make_unique<link::Hello>();
+        case link::FrameType::ack:
+            return std::make_unique<link::Ack>();
+        case link::FrameType::snapshot_begin:
+            return std::make_unique<link::SnapshotBegin>();
+        case link::FrameType::file_begin:
+            return std::make_unique<link::FileBegin>();
+        case link::FrameType::file_end:
+            return std::make_unique<link::FileEnd>();
+        case link::FrameType::snapshot_end:
+            return std::make_unique<link::SnapshotEnd>();
+        case link::FrameType::snapshot_abort:
+            return std::make_unique<link::SnapshotAbort>();
+        case link::FrameType::file_ack:
+            return std::make_unique<link::FileAck>();
+        case link::FrameType::snapshot_result:
+            return std::make_unique<link::SnapshotResult>();
         case link::FrameType::data:
-        case link::FrameType::data_at: break;
+        case link::FrameType::data_at:
+            break;
     }
     return nullptr;
 }
@@ -46,7 +56,8 @@ void check_data(const link::FrameHeader& header, std::string_view body) {
     std::memcpy(tag_bytes.data(), body.data(), tag_bytes.size());
     const std::uint64_t tag = link::decode_data_tag(tag_bytes);
     const auto encoded = link::encode_data_header(tag, header.body_length - link::kDataTagBytes);
-    FUZZ_CHECK(std::memcmp(encoded.data() + link::kHeaderBytes, tag_bytes.data(), tag_bytes.size()) == 0);
+    FUZZ_CHECK(
+        std::memcmp(encoded.data() + link::kHeaderBytes, tag_bytes.data(), tag_bytes.size()) == 0);
     link::HeaderBytes again;
     std::memcpy(again.data(), encoded.data(), again.size());
     const auto decoded = link::decode_header(again);
@@ -59,11 +70,13 @@ void check_data_at(const link::FrameHeader& header, std::string_view body) {
     const auto prefix = link::decode_data_at_prefix(prefix_bytes);
     const auto encoded = link::encode_data_at_header(prefix.file_tag, prefix.offset,
                                                      header.body_length - link::kDataAtPrefixBytes);
-    FUZZ_CHECK(std::memcmp(encoded.data() + link::kHeaderBytes, prefix_bytes.data(), prefix_bytes.size()) == 0);
+    FUZZ_CHECK(std::memcmp(encoded.data() + link::kHeaderBytes, prefix_bytes.data(),
+                           prefix_bytes.size()) == 0);
     link::HeaderBytes again;
     std::memcpy(again.data(), encoded.data(), again.size());
     const auto decoded = link::decode_header(again);
-    FUZZ_CHECK(decoded.type == link::FrameType::data_at && decoded.body_length == header.body_length);
+    FUZZ_CHECK(decoded.type == link::FrameType::data_at &&
+               decoded.body_length == header.body_length);
 }
 
 void check_message(const link::FrameHeader& header, std::string_view body) {
@@ -81,7 +94,8 @@ void check_message(const link::FrameHeader& header, std::string_view body) {
     FUZZ_CHECK(again.type == header.type);
     FUZZ_CHECK(again.body_length == frame.size() - link::kHeaderBytes);
     auto reparsed = message_for(header.type);
-    FUZZ_CHECK(reparsed->ParseFromArray(frame.data() + link::kHeaderBytes, static_cast<int>(again.body_length)));
+    FUZZ_CHECK(reparsed->ParseFromArray(frame.data() + link::kHeaderBytes,
+                                        static_cast<int>(again.body_length)));
     FUZZ_CHECK(reparsed->SerializeAsString() == message->SerializeAsString());
 }
 
@@ -114,9 +128,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (stream.size() < header.body_length) return 0;
         const std::string_view body = stream.substr(0, header.body_length);
         stream.remove_prefix(header.body_length);
-        if (header.type == link::FrameType::data) check_data(header, body);
-        else if (header.type == link::FrameType::data_at) check_data_at(header, body);
-        else check_message(header, body);
+        if (header.type == link::FrameType::data)
+            check_data(header, body);
+        else if (header.type == link::FrameType::data_at)
+            check_data_at(header, body);
+        else
+            check_message(header, body);
     }
     return 0;
 }

@@ -1,12 +1,12 @@
 // Fuzz target: bytes a client sends to the metrics endpoint, read the way metrics_server reads
 // them (in pieces, parsing the whole prefix after each, up to kMaxRequestBytes), and the response.
-#include "fuzz_check.hpp"
-#include "metrics/http_request.hpp"
-#include "metrics/metrics_server.hpp"
-
 #include <algorithm>
 #include <charconv>
 #include <string>
+
+#include "fuzz_check.hpp"
+#include "metrics/http_request.hpp"
+#include "metrics/metrics_server.hpp"
 
 using namespace imgx::metrics;
 
@@ -35,7 +35,8 @@ RequestHead read_like_server(std::string_view input, std::size_t& consumed) {
     consumed = received.size();
     // Reading in pieces changes nothing: the same prefix parsed at once gives the same request.
     const RequestHead whole = parse_request_head(received, kMaxRequestBytes);
-    FUZZ_CHECK(whole.status == head.status && whole.method == head.method && whole.path == head.path);
+    FUZZ_CHECK(whole.status == head.status && whole.method == head.method &&
+               whole.path == head.path);
     return head;
 }
 
@@ -66,7 +67,8 @@ void check_response(const RequestHead& head, const std::string& response) {
     const char* digits = headers.data() + at + kLength.size();
     FUZZ_CHECK(std::from_chars(digits, headers.data() + headers.size(), length).ec == std::errc{});
     FUZZ_CHECK(length == body.size());
-    const bool served = head.status == RequestStatus::complete && head.method == "GET" && head.path == kMetricsPath;
+    const bool served =
+        head.status == RequestStatus::complete && head.method == "GET" && head.path == kMetricsPath;
     FUZZ_CHECK(served == response.starts_with("HTTP/1.1 200 OK\r\n"));
     FUZZ_CHECK(served == (body == kRendered));
 }

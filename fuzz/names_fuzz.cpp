@@ -1,9 +1,9 @@
 // Fuzz target: image names, snapshot ids and endpoint specs (DIR[=SNAPSHOT]) as peers, img-ctl
 // and the command line give them.
+#include <stdexcept>
+
 #include "fuzz_check.hpp"
 #include "util/names.hpp"
-
-#include <stdexcept>
 
 using namespace imgx;
 
@@ -42,8 +42,10 @@ void check_endpoint_spec(std::string_view text) {
     FUZZ_CHECK(spec.dir.find('=') == std::string::npos);
     FUZZ_CHECK(!snapshot_id_problem(spec.snapshot_id));
     const auto eq = text.find('=');
-    if (eq != std::string_view::npos) FUZZ_CHECK(spec.snapshot_id == text.substr(eq + 1));
-    else FUZZ_CHECK(spec.snapshot_id == snapshot_id_from_dir(spec.dir));
+    if (eq != std::string_view::npos)
+        FUZZ_CHECK(spec.snapshot_id == text.substr(eq + 1));
+    else
+        FUZZ_CHECK(spec.snapshot_id == snapshot_id_from_dir(spec.dir));
 }
 
 }  // namespace

@@ -50,8 +50,10 @@ bool check_request(std::string_view body) {
         FUZZ_CHECK(control);
         FUZZ_CHECK(request.g1_control == (request.snapshot_id == "null"));
     }
-    if (request.kind == Kind::push_id || request.kind == Kind::pull_ids) FUZZ_CHECK(request.name == "parent");
-    const std::string frame = criu::encode_remote_request(request.name, request.snapshot_id, mode_of(request.kind));
+    if (request.kind == Kind::push_id || request.kind == Kind::pull_ids)
+        FUZZ_CHECK(request.name == "parent");
+    const std::string frame =
+        criu::encode_remote_request(request.name, request.snapshot_id, mode_of(request.kind));
     const auto again = criu::decode_remote_request(body_of(frame));
     FUZZ_CHECK(again.kind == request.kind);
     FUZZ_CHECK(again.name == request.name);
@@ -80,7 +82,8 @@ void check_reply(std::string_view body) {
     }
     // We answer only 0, 2 or 5; any other value becomes 5 (a hard failure for CRIU).
     const bool known = error == criu::kReplyOk || error == criu::kReplyNoImage;
-    const std::uint32_t answered = criu::decode_remote_reply(body_of(criu::remote_reply_frame(error)));
+    const std::uint32_t answered =
+        criu::decode_remote_reply(body_of(criu::remote_reply_frame(error)));
     FUZZ_CHECK(answered == (known ? error : criu::kReplyFailed));
 }
 
@@ -91,8 +94,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     bool id_follows = false;
     try {
         imgfuzz::for_each_frame(imgfuzz::as_text(data, size), [&](std::string_view body) {
-            if (first) id_follows = check_request(body);
-            else if (id_follows) check_snapshot_id_entry(body);
+            if (first)
+                id_follows = check_request(body);
+            else if (id_follows)
+                check_snapshot_id_entry(body);
             check_reply(body);
             first = false;
         });

@@ -2,21 +2,21 @@
 // (IMG_TRACES_DIR layout: <scenario>/manifest.json + files/), link sessions, control requests,
 // names, configuration files and metrics HTTP requests built with the daemons' own encoders.
 // Usage: fuzz-seed-writer TRACES_DIR SOURCE_DIR OUT_DIR   (writes OUT_DIR/<target>/<seed>)
-#include "control.pb.h"
-#include "criu/remote_codec.hpp"
-#include "criu/stream_codec.hpp"
-#include "link.pb.h"
-#include "link/link_codec.hpp"
-
-#include <nlohmann/json.hpp>
 #include <xxhash.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
+
+#include "control.pb.h"
+#include "criu/remote_codec.hpp"
+#include "criu/stream_codec.hpp"
+#include "link.pb.h"
+#include "link/link_codec.hpp"
 
 namespace fs = std::filesystem;
 using namespace imgx;
@@ -31,21 +31,24 @@ std::string read_file(const fs::path& path) {
 
 std::string hex_decode(const std::string& hex) {
     std::string out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+        out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
     return out;
 }
 
 // One target's corpus directory; identical seeds are written once.
 class Corpus {
-public:
-    Corpus(const fs::path& out, const std::string& target) : dir_(out / target) { fs::create_directories(dir_); }
+  public:
+    Corpus(const fs::path& out, const std::string& target) : dir_(out / target) {
+        fs::create_directories(dir_);
+    }
     void add(const std::string& name, const std::string& bytes) {
         if (!seen_.insert(bytes).second) return;
         std::ofstream(dir_ / name, std::ios::binary) << bytes;
     }
     [[nodiscard]] std::size_t size() const { return seen_.size(); }
 
-private:
+  private:
     fs::path dir_;
     std::set<std::string> seen_;
 };
@@ -64,9 +67,11 @@ std::vector<Recording> load_recordings(const fs::path& traces) {
         const auto manifest = entry.path() / "manifest.json";
         if (!fs::exists(manifest)) continue;
         auto json = nlohmann::json::parse(read_file(manifest));
-        out.push_back({entry.path().filename().string(), json.value("protocol", ""), json, entry.path()});
+        out.push_back(
+            {entry.path().filename().string(), json.value("protocol", ""), json, entry.path()});
     }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.scenario < b.scenario; });
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.scenario < b.scenario; });
     return out;
 }
 
@@ -85,7 +90,8 @@ std::string joined(const std::vector<std::string>& frames) {
 }
 
 // The CRIU frame corpora: whole connection streams and single frames of every recording.
-void write_criu_seeds(const std::vector<Recording>& recordings, Corpus& stream, Corpus& remote, Corpus& wire) {
+void write_criu_seeds(const std::vector<Recording>& recordings, Corpus& stream, Corpus& remote,
+                      Corpus& wire) {
     for (const auto& r : recordings) {
         Corpus& corpus = r.protocol == "G4" ? stream : remote;
         int index = 0;
@@ -106,17 +112,24 @@ void write_criu_seeds(const std::vector<Recording>& recordings, Corpus& stream, 
     remote.add("g1-push", criu::encode_remote_request("parent", "null", criu::kOpenAppend) +
                               criu::snapshot_id_frame("/srv/migrate/job1"));
     remote.add("g1-pull", criu::encode_remote_request("parent", "null", criu::kOpenRead));
-    remote.add("g1-dump-finish", criu::encode_remote_request("DUMP_FINISH", "null", criu::kOpenWrite));
-    remote.add("g1-restore-finish", criu::encode_remote_request("RESTORE_FINISH", "null", criu::kOpenRead));
-    remote.add("g1-write", criu::encode_remote_request("pages-1.img", "/srv/migrate/job1", criu::kOpenWrite));
+    remote.add("g1-dump-finish",
+               criu::encode_remote_request("DUMP_FINISH", "null", criu::kOpenWrite));
+    remote.add("g1-restore-finish",
+               criu::encode_remote_request("RESTORE_FINISH", "null", criu::kOpenRead));
+    remote.add("g1-write",
+               criu::encode_remote_request("pages-1.img", "/srv/migrate/job1", criu::kOpenWrite));
     stream.add("handmade-request", criu::encode_stream_request("pages-1.img"));
-    stream.add("handmade-replies", criu::stream_reply_frame(true) + criu::stream_reply_frame(false));
+    stream.add("handmade-replies",
+               criu::stream_reply_frame(true) + criu::stream_reply_frame(false));
     wire.add("handmade-over-limit", std::string(1, '\0') + std::string("\xff\xff\x00\x00", 4));
-    wire.add("handmade-partial", std::string(1, '\0') + std::string("\x05\x00\x00\x00" "ab", 6));
+    wire.add("handmade-partial", std::string(1, '\0') + std::string("\x05\x00\x00\x00"
+                                                                    "ab",
+                                                                    6));
 }
 
 // Image files (name, content) of the first G4 dump, for link sessions.
-std::vector<std::pair<std::string, std::string>> recorded_files(const std::vector<Recording>& recordings) {
+std::vector<std::pair<std::string, std::string>> recorded_files(
+    const std::vector<Recording>& recordings) {
     std::vector<std::pair<std::string, std::string>> out;
     for (const auto& r : recordings) {
         if (r.protocol != "G4") continue;
@@ -136,7 +149,8 @@ std::string hello() {
     link::Hello h;
     h.set_version(link::kVersion);
     h.set_node("seed-host");
-    return std::string(link::kPreamble.begin(), link::kPreamble.end()) + link::encode_message(link::FrameType::hello, h);
+    return std::string(link::kPreamble.begin(), link::kPreamble.end()) +
+           link::encode_message(link::FrameType::hello, h);
 }
 
 std::string data_frame(std::uint64_t tag, const std::string& bytes) {
@@ -193,8 +207,9 @@ void write_link_seeds(const std::vector<Recording>& recordings, Corpus& corpus) 
     link::SnapshotAbort abort;
     abort.set_snapshot_tag(2);
     abort.set_reason("CRIU closed the connection");
-    corpus.add("proxy-remote-abort", hello() + link::encode_message(link::FrameType::snapshot_begin, chain) +
-                                         link::encode_message(link::FrameType::snapshot_abort, abort));
+    corpus.add("proxy-remote-abort",
+               hello() + link::encode_message(link::FrameType::snapshot_begin, chain) +
+                   link::encode_message(link::FrameType::snapshot_abort, abort));
 
     // A lane above 0 of a multi-lane session: DATA_AT chunks out of order and an ACK.
     link::Hello lane;
@@ -241,7 +256,8 @@ void write_control_seeds(const std::vector<Recording>& recordings, Corpus& contr
     other.set_drop("job1");
     add(other);
     for (const auto& [name, content] : recorded_files(recordings)) names.add("image-" + name, name);
-    for (const std::string text : {"..", "a/b", "pages-1.img", "/", "dir=", "=id", "job\x01"}) names.add("handmade-" + std::to_string(index++), text);
+    for (const std::string text : {"..", "a/b", "pages-1.img", "/", "dir=", "=id", "job\x01"})
+        names.add("handmade-" + std::to_string(index++), text);
 }
 
 void write_config_seeds(const fs::path& source_root, Corpus& corpus) {
@@ -250,27 +266,33 @@ void write_config_seeds(const fs::path& source_root, Corpus& corpus) {
         const auto path = source_root / "packaging" / name;
         if (fs::exists(path)) corpus.add(std::string("example-") + name, read_file(path));
     }
-    corpus.add("proxy-all-keys",
-               "cache = \"[::1]:7411\"\ncontrol = \"/run/p.sock\"\nlog_level = \"debug\"\nbuffers = 16\n"
-               "link_wait_seconds = 30\nremote_data = \"socket\"\nchain_memory_mib = 64\n"
-               "[[capture]]\ndir = \"/srv/migrate/job1\"\n[[capture]]\ndir = \"/srv/x\"\nsnapshot = \"job2\"\n");
+    corpus.add(
+        "proxy-all-keys",
+        "cache = \"[::1]:7411\"\ncontrol = \"/run/p.sock\"\nlog_level = \"debug\"\nbuffers = 16\n"
+        "link_wait_seconds = 30\nremote_data = \"socket\"\nchain_memory_mib = 64\n"
+        "[[capture]]\ndir = \"/srv/migrate/job1\"\n[[capture]]\ndir = \"/srv/x\"\nsnapshot = "
+        "\"job2\"\n");
     corpus.add("cache-all-keys",
                "listen = \"0.0.0.0:7411\"\ncontrol = \"/run/c.sock\"\nlog_level = \"warning\"\n"
-               "remote_data = \"pipe\"\nremote_wait_seconds = 10\n[[serve]]\ndir = \"/srv/migrate/job1\"\n");
+               "remote_data = \"pipe\"\nremote_wait_seconds = 10\n[[serve]]\ndir = "
+               "\"/srv/migrate/job1\"\n");
     corpus.add("bad-key", "cahce = \"host:1\"\n");
 }
 
 // Requests to the metrics endpoint. The first byte is how many bytes each read takes, minus one.
 void write_metrics_http_seeds(Corpus& corpus) {
-    const std::string scrape = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nUser-Agent: Prometheus/2.42\r\n"
-                               "Accept: text/plain;version=0.0.4\r\n\r\n";
+    const std::string scrape =
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nUser-Agent: Prometheus/2.42\r\n"
+        "Accept: text/plain;version=0.0.4\r\n\r\n";
     corpus.add("scrape-whole", std::string(1, '\xff') + scrape);
     corpus.add("scrape-bytewise", std::string(1, '\0') + scrape);
     corpus.add("query-lf", std::string(1, '\x07') + "GET /metrics?name=x HTTP/1.0\n\n");
     corpus.add("other-path", std::string(1, '\x10') + "GET / HTTP/1.1\r\n\r\n");
-    corpus.add("post", std::string(1, '\x10') + "POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+    corpus.add("post",
+               std::string(1, '\x10') + "POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
     corpus.add("not-http", std::string(1, '\x10') + "GET /metrics SPDY/3\r\n\r\n");
-    corpus.add("no-end", std::string(1, '\x40') + "GET /metrics HTTP/1.1\r\nX: " + std::string(300, 'h'));
+    corpus.add("no-end",
+               std::string(1, '\x40') + "GET /metrics HTTP/1.1\r\nX: " + std::string(300, 'h'));
 }
 
 }  // namespace
@@ -283,19 +305,21 @@ int main(int argc, char** argv) {
     try {
         const fs::path out = argv[3];
         const auto recordings = load_recordings(argv[1]);
-        if (recordings.empty()) std::cerr << "no recordings in " << argv[1] << ": handmade seeds only\n";
+        if (recordings.empty())
+            std::cerr << "no recordings in " << argv[1] << ": handmade seeds only\n";
         Corpus stream(out, "stream_codec"), remote(out, "remote_codec"), wire(out, "wire_frame"),
-            link(out, "link_codec"), control(out, "control_request"), names(out, "names"), config(out, "config"),
-            metrics_http(out, "metrics_http");
+            link(out, "link_codec"), control(out, "control_request"), names(out, "names"),
+            config(out, "config"), metrics_http(out, "metrics_http");
         write_criu_seeds(recordings, stream, remote, wire);
         write_link_seeds(recordings, link);
         write_control_seeds(recordings, control, names);
         write_config_seeds(argv[2], config);
         write_metrics_http_seeds(metrics_http);
-        std::cout << "seeds from " << recordings.size() << " recordings: stream_codec " << stream.size()
-                  << ", remote_codec " << remote.size() << ", wire_frame " << wire.size() << ", link_codec "
-                  << link.size() << ", control_request " << control.size() << ", names " << names.size()
-                  << ", config " << config.size() << ", metrics_http " << metrics_http.size() << "\n";
+        std::cout << "seeds from " << recordings.size() << " recordings: stream_codec "
+                  << stream.size() << ", remote_codec " << remote.size() << ", wire_frame "
+                  << wire.size() << ", link_codec " << link.size() << ", control_request "
+                  << control.size() << ", names " << names.size() << ", config " << config.size()
+                  << ", metrics_http " << metrics_http.size() << "\n";
     } catch (const std::exception& e) {
         std::cerr << "fuzz-seed-writer: " << e.what() << "\n";
         return 1;

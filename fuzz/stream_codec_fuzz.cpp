@@ -22,7 +22,8 @@ void check_request(std::string_view body) {
     FUZZ_CHECK(name.find('\0') == std::string::npos);
     const std::string frame = criu::encode_stream_request(name);
     FUZZ_CHECK(imgfuzz::length_prefix(frame) == frame.size() - wire::kLengthBytes);
-    FUZZ_CHECK(criu::decode_stream_request(std::string_view(frame).substr(wire::kLengthBytes)) == name);
+    FUZZ_CHECK(criu::decode_stream_request(std::string_view(frame).substr(wire::kLengthBytes)) ==
+               name);
 }
 
 void check_reply(std::string_view body) {
@@ -33,7 +34,8 @@ void check_reply(std::string_view body) {
         return;
     }
     const std::string& frame = criu::stream_reply_frame(exists);
-    FUZZ_CHECK(criu::decode_stream_reply(std::string_view(frame).substr(wire::kLengthBytes)) == exists);
+    FUZZ_CHECK(criu::decode_stream_reply(std::string_view(frame).substr(wire::kLengthBytes)) ==
+               exists);
 }
 
 }  // namespace

@@ -1,15 +1,14 @@
 // Fuzz target: the 4-byte-length frame reader every CRIU and control connection goes through
 // (criu::read_frame on a real UNIX socket, and wire::decode_length / check_length).
-#include "criu/framed_socket.hpp"
-#include "fuzz_check.hpp"
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/connect_pair.hpp>
 #include <boost/asio/write.hpp>
-
 #include <string>
+
+#include "criu/framed_socket.hpp"
+#include "fuzz_check.hpp"
 
 using namespace imgx;
 namespace asio = boost::asio;
@@ -19,9 +18,12 @@ namespace {
 // The frame limit a fuzz input asks for: the first byte picks one of the daemons' own limits.
 std::uint32_t limit_of(unsigned char selector) {
     switch (selector % 3) {
-        case 0: return wire::kMaxFrameBody;
-        case 1: return 64 * 1024;  // control requests
-        default: return selector;  // small limits reach the over-limit path with short inputs
+        case 0:
+            return wire::kMaxFrameBody;
+        case 1:
+            return 64 * 1024;  // control requests
+        default:
+            return selector;  // small limits reach the over-limit path with short inputs
     }
 }
 
@@ -33,22 +35,26 @@ std::size_t read_all(std::string_view stream, std::uint32_t limit, bool& rejecte
     asio::write(writer, asio::buffer(stream.data(), stream.size()));
     writer.shutdown(asio::socket_base::shutdown_send);
     std::size_t consumed = 0;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        try {
-            for (;;) {
-                auto body = co_await criu::read_frame(reader, limit);
-                if (!body) co_return;
-                FUZZ_CHECK(body->size() <= limit);
-                // The reader must not read past a frame: what it returned is exactly the next frame.
-                FUZZ_CHECK(consumed + wire::kLengthBytes + body->size() <= stream.size());
-                FUZZ_CHECK(imgfuzz::length_prefix(stream.substr(consumed)) == body->size());
-                FUZZ_CHECK(stream.substr(consumed + wire::kLengthBytes, body->size()) == *body);
-                consumed += wire::kLengthBytes + body->size();
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            try {
+                for (;;) {
+                    auto body = co_await criu::read_frame(reader, limit);
+                    if (!body) co_return;
+                    FUZZ_CHECK(body->size() <= limit);
+                    // The reader must not read past a frame: what it returned is exactly the next
+                    // frame.
+                    FUZZ_CHECK(consumed + wire::kLengthBytes + body->size() <= stream.size());
+                    FUZZ_CHECK(imgfuzz::length_prefix(stream.substr(consumed)) == body->size());
+                    FUZZ_CHECK(stream.substr(consumed + wire::kLengthBytes, body->size()) == *body);
+                    consumed += wire::kLengthBytes + body->size();
+                }
+            } catch (const wire::ProtocolError&) {
+                rejected = true;
             }
-        } catch (const wire::ProtocolError&) {
-            rejected = true;
-        }
-    }, asio::detached);
+        },
+        asio::detached);
     io.run();
     return consumed;
 }

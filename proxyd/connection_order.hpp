@@ -2,21 +2,20 @@
 // a request waits until every earlier connection has said what it is and recorded any push.
 #pragma once
 
-#include "util/async_event.hpp"
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <set>
 
+#include "util/async_event.hpp"
+
 namespace imgx::proxyd {
 
 class ConnectionOrder {
-public:
+  public:
     explicit ConnectionOrder(const boost::asio::any_io_executor& ex) : changed_(ex) {}
 
     // Called at accept: the connection's place in line.
@@ -31,7 +30,8 @@ public:
     // Waits until every connection admitted before `place` settled, at most `limit`. On timeout
     // the connections still silent are settled for good, so a silent client delays one request
     // once rather than every later one; returns false then.
-    boost::asio::awaitable<bool> wait_for_earlier(std::uint64_t place, std::chrono::steady_clock::duration limit) {
+    boost::asio::awaitable<bool> wait_for_earlier(std::uint64_t place,
+                                                  std::chrono::steady_clock::duration limit) {
         using namespace boost::asio::experimental::awaitable_operators;
         const auto deadline = std::chrono::steady_clock::now() + limit;
         while (!unsettled_.empty() && *unsettled_.begin() < place) {
@@ -46,7 +46,7 @@ public:
         co_return true;
     }
 
-private:
+  private:
     std::uint64_t next_ = 0;
     std::set<std::uint64_t> unsettled_;
     AsyncEvent changed_;
@@ -54,7 +54,7 @@ private:
 
 // Settles a place however the connection's handling ends.
 class OrderTicket {
-public:
+  public:
     OrderTicket(ConnectionOrder& order) : order_(order), place_(order.admit()) {}
     ~OrderTicket() { order_.settle(place_); }
     OrderTicket(const OrderTicket&) = delete;
@@ -62,7 +62,7 @@ public:
     void settle() { order_.settle(place_); }
     [[nodiscard]] std::uint64_t place() const noexcept { return place_; }
 
-private:
+  private:
     ConnectionOrder& order_;
     std::uint64_t place_;
 };

@@ -1,11 +1,10 @@
 // Link client, transport: the lanes' connections, their handshake, reading and writing frames.
 #include "link_client.hpp"
 
-#include "link.pb.h"
-#include "link/link_connection.hpp"
-#include "proxy_metrics.hpp"
-#include "util/log.hpp"
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -14,10 +13,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
-#include <algorithm>
+#include "link.pb.h"
+#include "link/link_connection.hpp"
+#include "proxy_metrics.hpp"
+#include "util/log.hpp"
 
 namespace imgx::proxyd {
 
@@ -108,7 +108,9 @@ asio::awaitable<void> LinkClient::run() {
         if (!failure.empty()) {
             last_error_ = failure;
             const std::string cache = cache_.to_string();
-            if (!reported) log_warn({.peer = cache}, "cannot reach img-cached at {}: {}; retrying", cache, last_error_);
+            if (!reported)
+                log_warn({.peer = cache}, "cannot reach img-cached at {}: {}; retrying", cache,
+                         last_error_);
             reported = true;
             if (stopping_) break;
             // Sleep no longer than the resume budget lasts, so a session fails when it runs out.
@@ -129,7 +131,9 @@ asio::awaitable<void> LinkClient::run() {
             refused = e.what();
         }
         if (!refused.empty()) {
-            fail_session("img-cached at " + cache_.to_string() + " answered the resume wrongly: " + refused, true);
+            fail_session(
+                "img-cached at " + cache_.to_string() + " answered the resume wrongly: " + refused,
+                true);
             co_await sleep_for(backoff.next());
             continue;
         }
@@ -141,20 +145,23 @@ asio::awaitable<void> LinkClient::run() {
 
 asio::awaitable<void> LinkClient::serve(std::shared_ptr<link::LinkStream> socket) {
     connected_ = true;
-    const std::uint64_t session = generation();  // a lane that fails the session ends this connection
+    const std::uint64_t session =
+        generation();  // a lane that fails the session ends this connection
     link_changed_.notify();
     const std::string cache = cache_.to_string();
     if (socket->encrypted())
-        log_info({.peer = cache}, "link to img-cached at {} is up (TLS, certificate of {})", cache, socket->identity());
+        log_info({.peer = cache}, "link to img-cached at {} is up (TLS, certificate of {})", cache,
+                 socket->identity());
     else
         log_info({.peer = cache}, "link to img-cached at {} is up (plain TCP)", cache);
     link::LinkLiveness liveness(resume_.idle_timeout, std::chrono::steady_clock::now());
     auto current = [this, session] { return generation() == session; };
     load_.new_connection(0);
     auto on_written = [this](const LinkFrame& frame, bool resent) { count_written(frame, resent); };
-    const link::LinkEnd end = co_await link::run_connection(read_loop(0, *socket, liveness, session),
-                                                            flow_.write_loop(*socket, liveness, current, on_written),
-                                                            flow_.tick_loop(liveness, current));
+    const link::LinkEnd end =
+        co_await link::run_connection(read_loop(0, *socket, liveness, session),
+                                      flow_.write_loop(*socket, liveness, current, on_written),
+                                      flow_.tick_loop(liveness, current));
     connection_lost(end.describe(kCacheClosed), end.protocol_failure());
 }
 
@@ -194,7 +201,8 @@ asio::awaitable<void> LinkClient::run_lane(std::size_t n) {
         load_.acknowledged(n, lane.flow.window().acknowledged());
         if (lane.lost_at) {
             ++proxy_metrics().link_resumes;
-            log_info({.peer = cache}, "link lane {} to img-cached at {} resumed: going on from frame {}", n, cache,
+            log_info({.peer = cache},
+                     "link lane {} to img-cached at {} resumed: going on from frame {}", n, cache,
                      answer.received_through() + 1);
         } else {
             spdlog::debug("link lane {} to img-cached at {} is up", n, cache);
@@ -204,7 +212,8 @@ asio::awaitable<void> LinkClient::run_lane(std::size_t n) {
     }
 }
 
-asio::awaitable<void> LinkClient::serve_lane(std::size_t n, std::shared_ptr<link::LinkStream> socket,
+asio::awaitable<void> LinkClient::serve_lane(std::size_t n,
+                                             std::shared_ptr<link::LinkStream> socket,
                                              std::uint64_t session) {
     Lane& lane = *extra_[n - 1];
     lane.joined = true;
@@ -217,28 +226,33 @@ asio::awaitable<void> LinkClient::serve_lane(std::size_t n, std::shared_ptr<link
     };
     load_.new_connection(n);
     auto on_written = [this](const LinkFrame& frame, bool resent) { count_written(frame, resent); };
-    const link::LinkEnd end = co_await link::run_connection(read_loop(n, *socket, liveness, session),
-                                                            lane.flow.write_loop(*socket, liveness, current, on_written),
-                                                            lane.flow.tick_loop(liveness, current));
+    const link::LinkEnd end =
+        co_await link::run_connection(read_loop(n, *socket, liveness, session),
+                                      lane.flow.write_loop(*socket, liveness, current, on_written),
+                                      lane.flow.tick_loop(liveness, current));
     lane.connected = false;
     socket->close();
     if (stopping_ || generation() != session) co_return;
     lane_lost(n, end.describe(kCacheClosed), end.protocol_failure());
 }
 
-asio::awaitable<std::string> LinkClient::try_connect(link::LinkStream& socket, std::uint32_t lane, link::Hello& answer) {
+asio::awaitable<std::string> LinkClient::try_connect(link::LinkStream& socket, std::uint32_t lane,
+                                                     link::Hello& answer) {
     boost::system::error_code ec;
     tcp::resolver resolver(ex_);
     auto endpoints = co_await resolver.async_resolve(cache_.host, std::to_string(cache_.port),
                                                      asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec) co_await asio::async_connect(socket.tcp(), endpoints, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec)
+        co_await asio::async_connect(socket.tcp(), endpoints,
+                                     asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return ec.message();
     link::HandshakeDeadline deadline(socket);
     try {
         co_await handshake(socket, lane, answer);
     } catch (const boost::system::system_error& e) {
         if (deadline.expired()) co_return std::string("no answer to the link handshake");
-        if (e.code() == asio::error::eof) co_return std::string("img-cached closed the connection during the handshake");
+        if (e.code() == asio::error::eof)
+            co_return std::string("img-cached closed the connection during the handshake");
         co_return link::explain_link_error(e.code());
     } catch (const std::exception& e) {
         if (deadline.expired()) co_return std::string("no answer to the link handshake");
@@ -247,7 +261,8 @@ asio::awaitable<std::string> LinkClient::try_connect(link::LinkStream& socket, s
     co_return std::string();
 }
 
-asio::awaitable<void> LinkClient::handshake(link::LinkStream& socket, std::uint32_t lane, link::Hello& answer_out) {
+asio::awaitable<void> LinkClient::handshake(link::LinkStream& socket, std::uint32_t lane,
+                                            link::Hello& answer_out) {
     std::string peer = "img-cached at " + cache_.to_string();
     co_await socket.handshake(std::move(peer));
     link::Hello hello;
@@ -267,13 +282,15 @@ asio::awaitable<void> LinkClient::handshake(link::LinkStream& socket, std::uint3
     co_await asio::async_write(socket, asio::buffer(out), asio::use_awaitable);
 
     const link::Hello answer = co_await link::read_hello(socket, "img-cached did not answer HELLO");
-    if (answer.session() != session_id_) throw wire::ProtocolError("img-cached answered for another link session");
+    if (answer.session() != session_id_)
+        throw wire::ProtocolError("img-cached answered for another link session");
     answer_out = answer;
-    spdlog::debug("img-cached at {} is {} (link version {})", cache_.to_string(), answer.node(), answer.version());
+    spdlog::debug("img-cached at {} is {} (link version {})", cache_.to_string(), answer.node(),
+                  answer.version());
 }
 
-asio::awaitable<void> LinkClient::read_loop(std::size_t n, link::LinkStream& socket, link::LinkLiveness& liveness,
-                                            std::uint64_t session) {
+asio::awaitable<void> LinkClient::read_loop(std::size_t n, link::LinkStream& socket,
+                                            link::LinkLiveness& liveness, std::uint64_t session) {
     auto& flow = flow_of(n);
     std::string body;
     for (;;) {
@@ -293,7 +310,8 @@ asio::awaitable<void> LinkClient::read_loop(std::size_t n, link::LinkStream& soc
         }
         // img-cached's messages travel on lane 0; other lanes bring only ACKs.
         if (n > 0)
-            throw wire::ProtocolError(fmt::format("img-cached sent a {} frame on lane {}", link::frame_type_name(header.type), n));
+            throw wire::ProtocolError(fmt::format("img-cached sent a {} frame on lane {}",
+                                                  link::frame_type_name(header.type), n));
         sender_.handle_answer(header.type, body);
         flow.received(link::kHeaderBytes + body.size());
     }
@@ -306,7 +324,8 @@ asio::awaitable<std::shared_ptr<OutgoingSnapshot>> LinkClient::begin_snapshot(
     // Waiters wake in no set order: each waits for its turn too, so announcements keep call order.
     // No suspension follows the loop, so the turn is over once it ends.
     const std::uint64_t turn = begin_calls_++;
-    while ((!connected_ || begins_done_ != turn) && !stopping_ && std::chrono::steady_clock::now() < deadline) {
+    while ((!connected_ || begins_done_ != turn) && !stopping_ &&
+           std::chrono::steady_clock::now() < deadline) {
         asio::steady_timer timer(ex_, deadline);
         co_await (link_changed_.wait() || timer.async_wait(asio::use_awaitable));
     }
@@ -317,17 +336,19 @@ asio::awaitable<std::shared_ptr<OutgoingSnapshot>> LinkClient::begin_snapshot(
         ++proxy_metrics().errors.unreachable;
         std::string why = last_error_;
         if (why.empty()) why = "no connection";
-        co_return sender_.refuse_snapshot(id, protocol, "img-cached at " + cache_.to_string() + " is unreachable: " + why);
+        co_return sender_.refuse_snapshot(
+            id, protocol, "img-cached at " + cache_.to_string() + " is unreachable: " + why);
     }
     co_return sender_.begin_snapshot(id, protocol, chain, chain_ids);
 }
 
-std::uint64_t LinkClient::begin_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& name) {
+std::uint64_t LinkClient::begin_file(const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                                     const std::string& name) {
     return sender_.begin_file(snapshot, name);
 }
 
-void LinkClient::send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
-                           PooledBuffer buffer, std::size_t size) {
+void LinkClient::send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                           std::uint64_t file_tag, PooledBuffer buffer, std::size_t size) {
     sender_.send_data(snapshot, file_tag, std::move(buffer), size);
 }
 
@@ -336,18 +357,20 @@ void LinkClient::end_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, std
     sender_.end_file(snapshot, file_tag, size, xxh3);
 }
 
-void LinkClient::end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint32_t files,
-                              std::uint64_t bytes) {
+void LinkClient::end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                              std::uint32_t files, std::uint64_t bytes) {
     sender_.end_snapshot(snapshot, files, bytes);
 }
 
-void LinkClient::abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& reason) {
+void LinkClient::abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                                const std::string& reason) {
     sender_.abort_snapshot(snapshot, reason);
 }
 
 void LinkClient::send_message(std::string frame) { flow_.send({std::move(frame)}); }
 
-void LinkClient::send_chunk(std::uint64_t file_tag, std::uint64_t offset, PooledBuffer buffer, std::size_t size) {
+void LinkClient::send_chunk(std::uint64_t file_tag, std::uint64_t offset, PooledBuffer buffer,
+                            std::size_t size) {
     LinkFrame frame;
     frame.buffer = std::move(buffer);
     frame.size = size;
@@ -360,7 +383,8 @@ void LinkClient::send_chunk(std::uint64_t file_tag, std::uint64_t offset, Pooled
     }
     // Several lanes: the chunk names its offset and goes to the lane that is up where it would
     // arrive first (LaneLoad; two system calls per lane per chunk of up to 1 MiB).
-    frame.data_header = link::encode_data_at_header(file_tag, offset, static_cast<std::uint32_t>(size));
+    frame.data_header =
+        link::encode_data_at_header(file_tag, offset, static_cast<std::uint32_t>(size));
     frame.header_size = frame.data_header.size();
     auto up = [this](std::size_t n) { return n == 0 ? connected_ : extra_[n - 1]->connected; };
     const auto now = std::chrono::steady_clock::now();
@@ -394,7 +418,8 @@ void LinkClient::count_written(const LinkFrame& frame, bool resent) {
 bool LinkClient::all_written() const {
     if (flow_.window().written() < flow_.window().queued()) return false;
     for (const auto& lane : extra_)
-        if (lane->connected && lane->flow.window().written() < lane->flow.window().queued()) return false;
+        if (lane->connected && lane->flow.window().written() < lane->flow.window().queued())
+            return false;
     return true;
 }
 

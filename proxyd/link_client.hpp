@@ -4,19 +4,8 @@
 // link_client.cpp: lanes and their connections; link_resume.cpp: resume and failure.
 #pragma once
 
-#include "outgoing_snapshot.hpp"
-#include "snapshot_sender.hpp"
-#include "util/address.hpp"
-#include "util/async_event.hpp"
-#include "util/buffer_pool.hpp"
-#include "link/link_codec.hpp"
-#include "link/lane_load.hpp"
-#include "link/link_flow.hpp"
-#include "link/link_stream.hpp"
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -25,6 +14,16 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "link/lane_load.hpp"
+#include "link/link_codec.hpp"
+#include "link/link_flow.hpp"
+#include "link/link_stream.hpp"
+#include "outgoing_snapshot.hpp"
+#include "snapshot_sender.hpp"
+#include "util/address.hpp"
+#include "util/async_event.hpp"
+#include "util/buffer_pool.hpp"
 
 namespace imgx::proxyd {
 
@@ -46,7 +45,7 @@ struct LinkResumeSettings {
 };
 
 class LinkClient : private FrameSink {
-public:
+  public:
     // `tls` null: plain TCP (plain_tcp); otherwise every connection is TLS with it. `streams`:
     // the lanes (TCP connections) each link session asks for (docs/link-protocol.md, "Lanes").
     LinkClient(const boost::asio::any_io_executor& ex, HostPort cache,
@@ -70,13 +69,16 @@ public:
         const std::vector<std::string>& chain_ids = {}, std::function<bool()> wanted = {});
     // Queue frames of a snapshot begun in the current link session (also while its connection
     // is being resumed). All are no-ops once the snapshot failed. File tags are unique per run.
-    std::uint64_t begin_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& name);
+    std::uint64_t begin_file(const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                             const std::string& name);
     void send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
                    PooledBuffer buffer, std::size_t size);
     void end_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
                   std::uint64_t size, std::uint64_t xxh3);
-    void end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint32_t files, std::uint64_t bytes);
-    void abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& reason);
+    void end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint32_t files,
+                      std::uint64_t bytes);
+    void abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                        const std::string& reason);
 
     // Waits until every queued frame is written or the link is down, at most `limit`.
     // (Written is not acknowledged: stop() right after drops what img-cached did not confirm.)
@@ -91,22 +93,23 @@ public:
     [[nodiscard]] std::string describe() const;
     [[nodiscard]] bool connected() const noexcept { return connected_; }
 
-private:
+  private:
     // A lane above 0 of the session: its own connection, numbering, ACKs and resume.
     struct Lane {
         explicit Lane(const boost::asio::any_io_executor& ex) : flow(ex) {}
         link::LinkFlow<LinkFrame> flow;
         std::shared_ptr<link::LinkStream> socket;
         bool connected = false;
-        bool joined = false;             // img-cached knows the lane: the next connection resumes it
-        std::uint64_t generation = 0;    // the session it belongs to
+        bool joined = false;           // img-cached knows the lane: the next connection resumes it
+        std::uint64_t generation = 0;  // the session it belongs to
         std::optional<std::chrono::steady_clock::time_point> lost_at;
     };
 
     // FrameSink: the sender's frames. Messages go on lane 0; a chunk goes as DATA with one lane,
     // else as DATA_AT on the lane where it would arrive first.
     void send_message(std::string frame) override;
-    void send_chunk(std::uint64_t file_tag, std::uint64_t offset, PooledBuffer buffer, std::size_t size) override;
+    void send_chunk(std::uint64_t file_tag, std::uint64_t offset, PooledBuffer buffer,
+                    std::size_t size) override;
 
     // Connects lane 0 of each session and resumes it after a loss.
     boost::asio::awaitable<void> run();
@@ -123,9 +126,13 @@ private:
     std::shared_ptr<link::LinkStream> new_socket();
     // Resolves, connects and shakes hands as lane `lane`; the failure as text (empty on success:
     // `answer` is set).
-    boost::asio::awaitable<std::string> try_connect(link::LinkStream& socket, std::uint32_t lane, link::Hello& answer);
-    boost::asio::awaitable<void> handshake(link::LinkStream& socket, std::uint32_t lane, link::Hello& answer);
-    link::LinkFlow<LinkFrame>& flow_of(std::size_t lane) { return lane == 0 ? flow_ : extra_[lane - 1]->flow; }
+    boost::asio::awaitable<std::string> try_connect(link::LinkStream& socket, std::uint32_t lane,
+                                                    link::Hello& answer);
+    boost::asio::awaitable<void> handshake(link::LinkStream& socket, std::uint32_t lane,
+                                           link::Hello& answer);
+    link::LinkFlow<LinkFrame>& flow_of(std::size_t lane) {
+        return lane == 0 ? flow_ : extra_[lane - 1]->flow;
+    }
     // The current session (counts them; snapshots and connections belong to one).
     [[nodiscard]] std::uint64_t generation() const noexcept { return sender_.session(); }
     // A frame went out (metrics; flush() waiters wake).
@@ -133,8 +140,8 @@ private:
     // Whether every queued frame of every lane was written.
     [[nodiscard]] bool all_written() const;
     // Reads lane `n`'s frames until the connection fails or session `generation` ends.
-    boost::asio::awaitable<void> read_loop(std::size_t n, link::LinkStream& socket, link::LinkLiveness& liveness,
-                                           std::uint64_t generation);
+    boost::asio::awaitable<void> read_loop(std::size_t n, link::LinkStream& socket,
+                                           link::LinkLiveness& liveness, std::uint64_t generation);
 
     // link_resume.cpp: resume and failure.
     // Continues the session as img-cached's HELLO answer says (resumed, or it lost it).
@@ -171,7 +178,8 @@ private:
     std::uint64_t session_id_;
     bool session_known_ = false;  // img-cached has this session: the next connection resumes it
     std::uint64_t abandoned_session_ = 0;
-    std::optional<std::chrono::steady_clock::time_point> lost_at_;  // the session waits for a resume
+    std::optional<std::chrono::steady_clock::time_point>
+        lost_at_;  // the session waits for a resume
     std::string loss_reason_;
     link::Hello answer_;
     std::string last_error_;

@@ -1,13 +1,13 @@
-// Link client, resume and failure: a lost session resumed within the retry budget, or its dumps failed.
-#include "link_client.hpp"
-
-#include "proxy_metrics.hpp"
-#include "util/log.hpp"
-
+// Link client, resume and failure: a lost session resumed within the retry budget, or its dumps
+// failed.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <random>
+
+#include "link_client.hpp"
+#include "proxy_metrics.hpp"
+#include "util/log.hpp"
 
 namespace imgx::proxyd {
 
@@ -34,20 +34,28 @@ void LinkClient::session_begins(const link::Hello& answer) {
         load_.acknowledged(0, flow_.window().acknowledged());
         ++proxy_metrics().link_resumes;
         std::string after;
-        if (lost_at_) after = fmt::format(" after {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                              std::chrono::steady_clock::now() - *lost_at_).count());
-        log_info({.peer = cache}, "link session to img-cached at {} resumed{}: going on from frame {}, {} frames to write",
+        if (lost_at_)
+            after =
+                fmt::format(" after {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::steady_clock::now() - *lost_at_)
+                                                .count());
+        log_info({.peer = cache},
+                 "link session to img-cached at {} resumed{}: going on from frame {}, {} frames to "
+                 "write",
                  cache, after, answer.received_through() + 1, flow_.window().unwritten());
     } else if (session_known_) {
-        fail_session("img-cached at " + cache + " no longer holds the link session (it restarted, or the session "
-                     "expired after its link_resume_seconds)", false);
+        fail_session("img-cached at " + cache +
+                         " no longer holds the link session (it restarted, or the session "
+                         "expired after its link_resume_seconds)",
+                     false);
     }
     if (!resumed) {
         // A new session: as many lanes as both sides want (an older img-cached answers 0: one).
         lanes_ = std::clamp<std::size_t>(answer.streams(), 1, streams_);
         load_.reset(lanes_);
         if (streams_ > 1)
-            log_info({.peer = cache}, "link session to img-cached at {} uses {} of {} lanes (link_streams)", cache,
+            log_info({.peer = cache},
+                     "link session to img-cached at {} uses {} of {} lanes (link_streams)", cache,
                      lanes_, streams_);
     }
     session_known_ = true;
@@ -64,8 +72,10 @@ void LinkClient::connection_lost(const std::string& why, bool protocol_failure) 
         if (!stopping_) log_error({.peer = cache}, "link to img-cached at {} lost: {}", cache, why);
         fail_session(why, true);
     } else {
-        log_warn({.peer = cache}, "link to img-cached at {} lost: {}; resuming {} unfinished dumps within {} s "
-                 "(link_retry_seconds)", cache, why, sender_.unsettled(), whole_seconds(resume_.retry));
+        log_warn({.peer = cache},
+                 "link to img-cached at {} lost: {}; resuming {} unfinished dumps within {} s "
+                 "(link_retry_seconds)",
+                 cache, why, sender_.unsettled(), whole_seconds(resume_.retry));
         lost_at_ = std::chrono::steady_clock::now();
         loss_reason_ = why;
     }
@@ -81,8 +91,10 @@ void LinkClient::lane_lost(std::size_t n, const std::string& why, bool protocol_
         fail_session(fmt::format("lane {} lost: {}", n, why), true);
         return;
     }
-    log_warn({.peer = cache}, "link lane {} to img-cached at {} lost: {}; resuming it within {} s (link_retry_seconds)", n,
-             cache, why, whole_seconds(resume_.retry));
+    log_warn(
+        {.peer = cache},
+        "link lane {} to img-cached at {} lost: {}; resuming it within {} s (link_retry_seconds)",
+        n, cache, why, whole_seconds(resume_.retry));
     extra_[n - 1]->lost_at = std::chrono::steady_clock::now();
 }
 
@@ -91,14 +103,18 @@ bool LinkClient::lane_may_retry(std::size_t n, const std::string& why, link::Bac
     using namespace std::chrono;
     Lane& lane = *extra_[n - 1];
     const auto now = steady_clock::now();
-    if (!lane.lost_at) lane.lost_at = now;  // a lane that never came up counts from its first attempt
+    if (!lane.lost_at)
+        lane.lost_at = now;  // a lane that never came up counts from its first attempt
     const auto spent = now - *lane.lost_at;
     if (spent >= resume_.retry) {
         const std::string cache = cache_.to_string();
-        log_error({.peer = cache}, "link lane {} to img-cached at {} not connected within {} s (link_retry_seconds): {}",
-                  n, cache, whole_seconds(resume_.retry), why);
+        log_error(
+            {.peer = cache},
+            "link lane {} to img-cached at {} not connected within {} s (link_retry_seconds): {}",
+            n, cache, whole_seconds(resume_.retry), why);
         fail_session(fmt::format("lane {} not connected within {} s (link_retry_seconds): {}", n,
-                                 whole_seconds(resume_.retry), why), true);
+                                 whole_seconds(resume_.retry), why),
+                     true);
         return false;
     }
     wait = std::min<steady_clock::duration>(backoff.next(), resume_.retry - spent);

@@ -5,16 +5,21 @@ namespace imgx::proxyd {
 
 std::string_view state_name(OutgoingState state) {
     switch (state) {
-        case OutgoingState::capturing: return "capturing";
-        case OutgoingState::sending: return "sending";
-        case OutgoingState::acknowledged: return "complete";
-        case OutgoingState::failed: return "failed";
+        case OutgoingState::capturing:
+            return "capturing";
+        case OutgoingState::sending:
+            return "sending";
+        case OutgoingState::acknowledged:
+            return "complete";
+        case OutgoingState::failed:
+            return "failed";
     }
     return "unknown";
 }
 
-OutgoingSnapshot::OutgoingSnapshot(const boost::asio::any_io_executor& ex, std::string id, std::string protocol,
-                                   std::uint64_t tag, std::uint64_t link_generation)
+OutgoingSnapshot::OutgoingSnapshot(const boost::asio::any_io_executor& ex, std::string id,
+                                   std::string protocol, std::uint64_t tag,
+                                   std::uint64_t link_generation)
     : id_(std::move(id)),
       protocol_(std::move(protocol)),
       tag_(tag),

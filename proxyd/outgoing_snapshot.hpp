@@ -1,13 +1,12 @@
 // One dump on its way from CRIU to the cache: progress, acknowledgements and outcome.
 #pragma once
 
-#include "util/async_event.hpp"
-
 #include <boost/asio/awaitable.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <string>
+
+#include "util/async_event.hpp"
 
 namespace imgx::proxyd {
 
@@ -21,7 +20,7 @@ enum class OutgoingState {
 std::string_view state_name(OutgoingState state);
 
 class OutgoingSnapshot {
-public:
+  public:
     OutgoingSnapshot(const boost::asio::any_io_executor& ex, std::string id, std::string protocol,
                      std::uint64_t tag, std::uint64_t link_generation);
 
@@ -55,8 +54,12 @@ public:
     [[nodiscard]] std::uint64_t bytes_acked() const noexcept { return bytes_acked_; }
     [[nodiscard]] std::uint64_t files() const noexcept { return files_; }
     [[nodiscard]] std::uint64_t files_acked() const noexcept { return files_acked_; }
-    [[nodiscard]] std::chrono::steady_clock::time_point started() const noexcept { return started_; }
-    [[nodiscard]] std::chrono::steady_clock::time_point finished() const noexcept { return finished_; }
+    [[nodiscard]] std::chrono::steady_clock::time_point started() const noexcept {
+        return started_;
+    }
+    [[nodiscard]] std::chrono::steady_clock::time_point finished() const noexcept {
+        return finished_;
+    }
 
     // Wakes on every state change and acknowledgement.
     boost::asio::awaitable<void> wait_change() { co_await changed_.wait(); }
@@ -64,7 +67,7 @@ public:
         while (!settled()) co_await changed_.wait();
     }
 
-private:
+  private:
     std::string id_;
     std::string protocol_;
     std::uint64_t tag_;

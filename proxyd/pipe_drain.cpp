@@ -1,14 +1,14 @@
 // CRIU's pipe (or G2 socket) -> link: the proxy's data path.
 #include "pipe_drain.hpp"
 
-#include "proxy_metrics.hpp"
+#include <xxhash.h>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <xxhash.h>
-
 #include <cstring>
 #include <memory>
+
+#include "proxy_metrics.hpp"
 
 namespace imgx::proxyd {
 
@@ -23,11 +23,9 @@ struct HashStateDeleter {
 }  // namespace
 
 template <typename Source>
-asio::awaitable<std::optional<std::uint64_t>> drain_to_link(Source& source, const std::string& name,
-                                                            const std::shared_ptr<OutgoingSnapshot>& snapshot,
-                                                            LinkClient& link, BufferPool& pool,
-                                                            std::string_view first_bytes,
-                                                            const KeepChunk& keep) {
+asio::awaitable<std::optional<std::uint64_t>> drain_to_link(
+    Source& source, const std::string& name, const std::shared_ptr<OutgoingSnapshot>& snapshot,
+    LinkClient& link, BufferPool& pool, std::string_view first_bytes, const KeepChunk& keep) {
     auto& read_bytes = proxy_metrics().read_bytes;
     const metrics::GaugeGuard reading(proxy_metrics().files_reading);
     std::unique_ptr<XXH3_state_t, HashStateDeleter> hash(XXH3_createState());
@@ -49,11 +47,13 @@ asio::awaitable<std::optional<std::uint64_t>> drain_to_link(Source& source, cons
             size = co_await source.async_read_some(asio::buffer(buffer.data(), buffer.capacity()),
                                                    asio::redirect_error(asio::use_awaitable, ec));
             if (ec == asio::error::eof) break;
-            if (ec) co_return std::nullopt;  // closed because the snapshot failed, or a real read error
+            if (ec)
+                co_return std::nullopt;  // closed because the snapshot failed, or a real read error
         }
         // Take whatever else is already there, so one wake-up moves one large chunk.
         while (size < buffer.capacity()) {
-            std::size_t more = source.read_some(asio::buffer(buffer.data() + size, buffer.capacity() - size), ec);
+            std::size_t more =
+                source.read_some(asio::buffer(buffer.data() + size, buffer.capacity() - size), ec);
             if (ec == asio::error::eof) eof = true;
             if (ec) break;
             size += more;
@@ -70,10 +70,11 @@ asio::awaitable<std::optional<std::uint64_t>> drain_to_link(Source& source, cons
 }
 
 template asio::awaitable<std::optional<std::uint64_t>> drain_to_link(
-    asio::posix::stream_descriptor&, const std::string&, const std::shared_ptr<OutgoingSnapshot>&, LinkClient&,
-    BufferPool&, std::string_view, const KeepChunk&);
+    asio::posix::stream_descriptor&, const std::string&, const std::shared_ptr<OutgoingSnapshot>&,
+    LinkClient&, BufferPool&, std::string_view, const KeepChunk&);
 template asio::awaitable<std::optional<std::uint64_t>> drain_to_link(
-    asio::local::stream_protocol::socket&, const std::string&, const std::shared_ptr<OutgoingSnapshot>&, LinkClient&,
-    BufferPool&, std::string_view, const KeepChunk&);
+    asio::local::stream_protocol::socket&, const std::string&,
+    const std::shared_ptr<OutgoingSnapshot>&, LinkClient&, BufferPool&, std::string_view,
+    const KeepChunk&);
 
 }  // namespace imgx::proxyd

@@ -1,19 +1,19 @@
-// Moves one image file from CRIU (its pipe, or the socket itself in G2), chunk by chunk, onto the link.
+// Moves one image file from CRIU (its pipe, or the socket itself in G2), chunk by chunk, onto the
+// link.
 #pragma once
 
-#include "link_client.hpp"
-#include "store/image_file.hpp"
-#include "util/buffer_pool.hpp"
-
 #include <boost/asio/awaitable.hpp>
-#include <functional>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "link_client.hpp"
+#include "store/image_file.hpp"
+#include "util/buffer_pool.hpp"
 
 namespace imgx::proxyd {
 
@@ -26,17 +26,18 @@ using KeepChunk = std::function<bool(const char* data, std::size_t size)>;
 // Stops early (without FILE_END) if the snapshot fails or the source is closed under it.
 // Returns the file's size, or nothing if it did not reach EOF.
 template <typename Source>
-boost::asio::awaitable<std::optional<std::uint64_t>> drain_to_link(Source& source, const std::string& name,
-                                                                   const std::shared_ptr<OutgoingSnapshot>& snapshot,
-                                                                   LinkClient& link, BufferPool& pool,
-                                                                   std::string_view first_bytes = {},
-                                                                   const KeepChunk& keep = {});
+boost::asio::awaitable<std::optional<std::uint64_t>> drain_to_link(
+    Source& source, const std::string& name, const std::shared_ptr<OutgoingSnapshot>& snapshot,
+    LinkClient& link, BufferPool& pool, std::string_view first_bytes = {},
+    const KeepChunk& keep = {});
 
 extern template boost::asio::awaitable<std::optional<std::uint64_t>> drain_to_link(
-    boost::asio::posix::stream_descriptor&, const std::string&, const std::shared_ptr<OutgoingSnapshot>&,
-    LinkClient&, BufferPool&, std::string_view, const KeepChunk&);
+    boost::asio::posix::stream_descriptor&, const std::string&,
+    const std::shared_ptr<OutgoingSnapshot>&, LinkClient&, BufferPool&, std::string_view,
+    const KeepChunk&);
 extern template boost::asio::awaitable<std::optional<std::uint64_t>> drain_to_link(
-    boost::asio::local::stream_protocol::socket&, const std::string&, const std::shared_ptr<OutgoingSnapshot>&,
-    LinkClient&, BufferPool&, std::string_view, const KeepChunk&);
+    boost::asio::local::stream_protocol::socket&, const std::string&,
+    const std::shared_ptr<OutgoingSnapshot>&, LinkClient&, BufferPool&, std::string_view,
+    const KeepChunk&);
 
 }  // namespace imgx::proxyd

@@ -1,4 +1,5 @@
-// img-proxyd's settings table (docs/configuration.md and img-transfer.toml(5) are generated from it).
+// img-proxyd's settings table (docs/configuration.md and img-transfer.toml(5) are generated from
+// it).
 #include "proxy_config.hpp"
 
 #include "config/setting_values.hpp"
@@ -11,12 +12,13 @@ using O = ProxyOptions;
 using config::OnReload;
 
 config::Setting<O> cache_row() {
-    return config::address_setting<O>({.key = "cache",
-                                       .flag = "--cache",
-                                       .flag_value = "HOST:PORT",
-                                       .help = "img-cached's link address, e.g. dest.example:7411",
-                                       .doc = "img-cached's link address, e.g. `\"dest.example:7411\"`"},
-                                      &O::cache, /*allow_port_zero=*/false);
+    return config::address_setting<O>(
+        {.key = "cache",
+         .flag = "--cache",
+         .flag_value = "HOST:PORT",
+         .help = "img-cached's link address, e.g. dest.example:7411",
+         .doc = "img-cached's link address, e.g. `\"dest.example:7411\"`"},
+        &O::cache, /*allow_port_zero=*/false);
 }
 
 config::Setting<O> chain_memory_row() {
@@ -27,15 +29,17 @@ config::Setting<O> chain_memory_row() {
          .kind = config::ValueKind::integer,
          .detail = "1-" + std::to_string(kMaxChainMemoryMib),
          .help = "memory for images kept during --remote pre-dump chains, in MiB",
-         .doc = "memory (MiB) for images kept during `--remote` pre-dump chains; a chain that would "
-                "exceed it fails loudly (docs/operations.md, \"Memory budgets\")"},
+         .doc =
+             "memory (MiB) for images kept during `--remote` pre-dump chains; a chain that would "
+             "exceed it fails loudly (docs/operations.md, \"Memory budgets\")"},
         &O::chain_memory_bytes,
         [](const config::Section& s, O& o) {
             s.integer("chain_memory_mib", 1, kMaxChainMemoryMib,
                       [&](std::int64_t v) { o.chain_memory_bytes = std::uint64_t(v) << 20; });
         },
         [](std::string_view v, O& o) {
-            o.chain_memory_bytes = std::uint64_t(config::parse_number(v, 1, kMaxChainMemoryMib)) << 20;
+            o.chain_memory_bytes = std::uint64_t(config::parse_number(v, 1, kMaxChainMemoryMib))
+                                   << 20;
         },
         [](const O& o) { return std::to_string(o.chain_memory_bytes >> 20); });
 }
@@ -74,7 +78,8 @@ config::SettingsTable<O> proxy_rows() {
         {.key = "link_idle_timeout_seconds",
          .flag = "--link-idle-timeout",
          .flag_value = "SECONDS",
-         .help = "a link with no answer from img-cached this long counts as lost and is reconnected",
+         .help =
+             "a link with no answer from img-cached this long counts as lost and is reconnected",
          .doc = "a link that brings nothing from img-cached, or no acknowledgement while data is "
                 "outstanding, for this long counts as lost and is reconnected (raise it for links "
                 "slower than 1 MiB per this time); applies from the next connection"},
@@ -85,18 +90,21 @@ config::SettingsTable<O> proxy_rows() {
          .flag_value = "N",
          .help = "TCP connections (lanes) to img-cached; each chunk of file data goes to the lane "
                  "where it is expected to arrive first",
-         .doc = "TCP connections (lanes) of the link session to img-cached; with more than one, each "
-                "chunk of file data goes to the lane where it is expected to arrive first: (bytes on "
-                "their way + the chunk) / the lane's measured delivery rate, smallest wins; img-cached "
-                "puts the data back in order (docs/link-protocol.md, \"Lanes\"). Helps a link where "
-                "one TCP flow is limited by its window, loss or per-flow shaping; it adds no "
-                "encryption throughput (TLS still runs on the daemons' one thread). img-cached needs "
-                "no setting: it accepts up to 16 lanes per session. An older img-cached answers with "
-                "one lane",
+         .doc =
+             "TCP connections (lanes) of the link session to img-cached; with more than one, each "
+             "chunk of file data goes to the lane where it is expected to arrive first: (bytes on "
+             "their way + the chunk) / the lane's measured delivery rate, smallest wins; "
+             "img-cached "
+             "puts the data back in order (docs/link-protocol.md, \"Lanes\"). Helps a link where "
+             "one TCP flow is limited by its window, loss or per-flow shaping; it adds no "
+             "encryption throughput (TLS still runs on the daemons' one thread). img-cached needs "
+             "no setting: it accepts up to 16 lanes per session. An older img-cached answers with "
+             "one lane",
          .reload = OnReload::restart},
         &O::link_streams, 1, kMaxLinkStreams));
     rows.push_back(config::remote_data_setting<O>(
-        &O::remote_reads_on_socket, "how --remote dumps read parent images: pipe (2020 builds) or socket (2017-2019 builds)",
+        &O::remote_reads_on_socket,
+        "how --remote dumps read parent images: pipe (2020 builds) or socket (2017-2019 builds)",
         "how `criu dump --remote` reads parent images: `pipe` (CRIU's 2020 builds) or `socket` "
         "(2017-2019 builds)"));
     rows.push_back(chain_memory_row());
@@ -108,11 +116,12 @@ const config::SettingsTable<O>& proxy_table() {
         cache_row(), proxy_rows(), link::TlsRole::client,
         {.key = "capture",
          .flag = "--capture",
-         .doc = "capture endpoints opened at start, one table each (`img-ctl capture` opens more at "
-                "run time): `dir`, CRIU's `-D` directory (required), where img-proxyd listens on "
-                "`streamer-capture.sock` (`--stream`) and `img-proxy.sock` (`--remote`); `snapshot`, "
-                "the snapshot id (for `--remote`, the pre-dump chain name), default the last "
-                "component of `dir`"});
+         .doc =
+             "capture endpoints opened at start, one table each (`img-ctl capture` opens more at "
+             "run time): `dir`, CRIU's `-D` directory (required), where img-proxyd listens on "
+             "`streamer-capture.sock` (`--stream`) and `img-proxy.sock` (`--remote`); `snapshot`, "
+             "the snapshot id (for `--remote`, the pre-dump chain name), default the last "
+             "component of `dir`"});
     return table;
 }
 
@@ -121,21 +130,26 @@ const config::SettingsTable<O>& proxy_table() {
 const CommandSpec<ProxyOptions>& proxy_command_spec() {
     static const CommandSpec<ProxyOptions> spec{
         .table = &proxy_table(),
-        .usage = {.program = "img-proxyd",
-                  .default_config = kDefaultProxyConfig,
-                  .description = "Receives image files from `criu dump --stream -D DIR` on "
-                                 "DIR/streamer-capture.sock, and from `criu dump/pre-dump --remote -D DIR` "
-                                 "on DIR/img-proxy.sock, and forwards them to img-cached while CRIU "
-                                 "writes them.",
-                  .notes = "For --remote, the endpoint's SNAPSHOT part names the chain: give every -D of "
-                           "one pre-dump chain the same one (e.g. --capture /srv/job/1=job --capture "
-                           "/srv/job/2=job)."},
+        .usage =
+            {.program = "img-proxyd",
+             .default_config = kDefaultProxyConfig,
+             .description =
+                 "Receives image files from `criu dump --stream -D DIR` on "
+                 "DIR/streamer-capture.sock, and from `criu dump/pre-dump --remote -D DIR` "
+                 "on DIR/img-proxy.sock, and forwards them to img-cached while CRIU "
+                 "writes them.",
+             .notes =
+                 "For --remote, the endpoint's SNAPSHOT part names the chain: give every -D of "
+                 "one pre-dump chain the same one (e.g. --capture /srv/job/1=job --capture "
+                 "/srv/job/2=job)."},
         .role = link::TlsRole::client,
         .check_required =
             [](const O& o, const std::string& main_file) {
                 if (o.cache.host.empty())
-                    throw UsageError("no img-cached address: give --cache HOST:PORT or set cache = \"HOST:PORT\" in " +
-                                     main_file);
+                    throw UsageError(
+                        "no img-cached address: give --cache HOST:PORT or set cache = "
+                        "\"HOST:PORT\" in " +
+                        main_file);
             },
         .check = {}};
     return spec;

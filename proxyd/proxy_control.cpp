@@ -1,11 +1,11 @@
 // img-proxyd's side of the snapshot requests: its registry of outgoing dumps as a SnapshotBook.
 #include "proxy_control.hpp"
 
-#include "control/endpoint_requests.hpp"
-#include "control/snapshot_requests.hpp"
-
 #include <chrono>
 #include <memory>
+
+#include "control/endpoint_requests.hpp"
+#include "control/snapshot_requests.hpp"
 
 namespace imgx::proxyd {
 
@@ -30,28 +30,31 @@ void describe(const OutgoingSnapshot& s, control::SnapshotStatus& out) {
     out.set_rate_bytes_per_second(seconds > 0 ? static_cast<double>(s.bytes_read()) / seconds : 0);
     out.set_error(s.error());
     // Every byte was read from CRIU once it is sending: what remains is the link.
-    const bool total_known = s.state() == OutgoingState::sending || s.state() == OutgoingState::acknowledged;
+    const bool total_known =
+        s.state() == OutgoingState::sending || s.state() == OutgoingState::acknowledged;
     out.set_total_known(total_known);
     out.set_total_bytes(total_known ? s.bytes_read() : 0);
     out.set_duration_seconds(seconds);
 }
 
 class OutgoingDump final : public control::DumpView {
-public:
+  public:
     explicit OutgoingDump(std::shared_ptr<OutgoingSnapshot> s) : s_(std::move(s)) {}
     [[nodiscard]] std::uint64_t generation() const override { return s_->generation(); }
     [[nodiscard]] bool settled() const override { return s_->settled(); }
-    [[nodiscard]] bool succeeded() const override { return s_->state() == OutgoingState::acknowledged; }
+    [[nodiscard]] bool succeeded() const override {
+        return s_->state() == OutgoingState::acknowledged;
+    }
     [[nodiscard]] std::string error() const override { return s_->error(); }
     void describe(control::SnapshotStatus& out) const override { proxyd::describe(*s_, out); }
     asio::awaitable<void> wait_settled() override { return s_->wait_settled(); }
 
-private:
+  private:
     std::shared_ptr<OutgoingSnapshot> s_;
 };
 
 class RegistryBook final : public control::SnapshotBook {
-public:
+  public:
     RegistryBook(SnapshotRegistry& registry, LinkClient& link, RemoteChains& chains)
         : registry_(registry), link_(link), chains_(chains) {}
 
@@ -66,12 +69,13 @@ public:
         auto snapshot = registry_.find(id);
         if (!snapshot) return false;
         // An img-remote snapshot takes its whole pre-dump chain with it.
-        if (!chains_.drop(id) && !snapshot->settled()) link_.abort_snapshot(snapshot, "dropped by the operator");
+        if (!chains_.drop(id) && !snapshot->settled())
+            link_.abort_snapshot(snapshot, "dropped by the operator");
         registry_.forget(id);
         return true;
     }
 
-private:
+  private:
     SnapshotRegistry& registry_;
     LinkClient& link_;
     RemoteChains& chains_;
@@ -79,13 +83,13 @@ private:
 
 }  // namespace
 
-control::Handler make_control_handler(criu::EndpointSet& endpoints, SnapshotRegistry& registry, LinkClient& link,
-                                      RemoteChains& chains) {
+control::Handler make_control_handler(criu::EndpointSet& endpoints, SnapshotRegistry& registry,
+                                      LinkClient& link, RemoteChains& chains) {
     auto done = [&link](bool ok, std::string error) {
         return control::final_response(kDaemon, link.describe(), ok, std::move(error));
     };
-    return control::make_snapshot_handler(endpoints, std::make_shared<RegistryBook>(registry, link, chains),
-                                          std::move(done));
+    return control::make_snapshot_handler(
+        endpoints, std::make_shared<RegistryBook>(registry, link, chains), std::move(done));
 }
 
 }  // namespace imgx::proxyd

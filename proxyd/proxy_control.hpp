@@ -9,7 +9,7 @@
 
 namespace imgx::proxyd {
 
-control::Handler make_control_handler(criu::EndpointSet& endpoints, SnapshotRegistry& registry, LinkClient& link,
-                                      RemoteChains& chains);
+control::Handler make_control_handler(criu::EndpointSet& endpoints, SnapshotRegistry& registry,
+                                      LinkClient& link, RemoteChains& chains);
 
 }  // namespace imgx::proxyd

@@ -25,16 +25,20 @@ ProxyMetrics::ProxyMetrics()
       files(registry.counter("imgx_proxyd_files_total", "Image files img-cached confirmed.")),
       criu_connections(registry.gauge("imgx_proxyd_criu_connections",
                                       "CRIU connections open on capture sockets.")),
-      files_reading(registry.gauge("imgx_proxyd_files_reading", "Image files being read from CRIU.")),
-      link_reconnects(registry.counter("imgx_proxyd_link_reconnects_total",
-                                       "Times the link to img-cached came up again after it was lost.")),
+      files_reading(
+          registry.gauge("imgx_proxyd_files_reading", "Image files being read from CRIU.")),
+      link_reconnects(
+          registry.counter("imgx_proxyd_link_reconnects_total",
+                           "Times the link to img-cached came up again after it was lost.")),
       link_resumes(registry.counter("imgx_proxyd_link_resumes_total",
                                     "Times img-cached continued the link session after a loss.")),
       resent_bytes(registry.counter("imgx_proxyd_resent_bytes_total",
-                                    "Image bytes written to the link again after a resume (not yet acknowledged when it broke).")),
-      transfer_seconds(registry.histogram(
-          "imgx_proxyd_transfer_seconds",
-          "Seconds from a dump's start to img-cached confirming every file.", metrics::kTransferSecondsBuckets)),
+                                    "Image bytes written to the link again after a resume (not yet "
+                                    "acknowledged when it broke).")),
+      transfer_seconds(
+          registry.histogram("imgx_proxyd_transfer_seconds",
+                             "Seconds from a dump's start to img-cached confirming every file.",
+                             metrics::kTransferSecondsBuckets)),
       errors{registry.counter(kErrors, kErrorsHelp, {{"reason", "protocol"}}),
              registry.counter(kErrors, kErrorsHelp, {{"reason", "client_gone"}}),
              registry.counter(kErrors, kErrorsHelp, {{"reason", "link_lost"}}),
@@ -42,8 +46,9 @@ ProxyMetrics::ProxyMetrics()
              registry.counter(kErrors, kErrorsHelp, {{"reason", "refused"}}),
              registry.counter(kErrors, kErrorsHelp, {{"reason", "budget"}}),
              registry.counter(kErrors, kErrorsHelp, {{"reason", "aborted"}})} {
-    registry.gauge("imgx_proxyd_build_info", "Always 1; the version is a label.",
-                   {{"version", IMGX_VERSION}})
+    registry
+        .gauge("imgx_proxyd_build_info", "Always 1; the version is a label.",
+               {{"version", IMGX_VERSION}})
         .set(1);
 }
 
@@ -61,27 +66,28 @@ void count_snapshot_end(const OutgoingSnapshot& snapshot, bool cache_accepted) {
         ++m.errors.refused;
 }
 
-std::unique_ptr<metrics::MetricsServer> start_metrics(const boost::asio::any_io_executor& ex,
-                                                      const ProxyOptions& options,
-                                                      const BufferPool& pool,
-                                                      const SnapshotRegistry& registry,
-                                                      const RemoteChains& chains,
-                                                      const LinkClient& link) {
+std::unique_ptr<metrics::MetricsServer> start_metrics(
+    const boost::asio::any_io_executor& ex, const ProxyOptions& options, const BufferPool& pool,
+    const SnapshotRegistry& registry, const RemoteChains& chains, const LinkClient& link) {
     if (options.metrics.address.host.empty()) return nullptr;
     auto& r = proxy_metrics().registry;
-    r.gauge_reader("imgx_proxyd_snapshots_active", "Dumps not yet confirmed or failed.", [&registry] {
-        std::int64_t active = 0;
-        for (const auto& snapshot : registry.all()) active += snapshot->settled() ? 0 : 1;
-        return active;
-    });
+    r.gauge_reader("imgx_proxyd_snapshots_active", "Dumps not yet confirmed or failed.",
+                   [&registry] {
+                       std::int64_t active = 0;
+                       for (const auto& snapshot : registry.all())
+                           active += snapshot->settled() ? 0 : 1;
+                       return active;
+                   });
     r.gauge_reader("imgx_proxyd_link_up", "1 while the link to img-cached is connected.",
                    [&link] { return link.connected() ? 1 : 0; });
-    r.gauge_reader("imgx_proxyd_buffer_bytes_used", "Bytes of the data buffer pool in use.", [&pool] {
-        return static_cast<std::int64_t>((pool.total_count() - pool.free_count()) * pool.buffer_bytes());
-    });
-    r.gauge_reader("imgx_proxyd_buffer_bytes", "Size of the data buffer pool (--buffers).", [&pool] {
-        return static_cast<std::int64_t>(pool.total_count() * pool.buffer_bytes());
-    });
+    r.gauge_reader("imgx_proxyd_buffer_bytes_used", "Bytes of the data buffer pool in use.",
+                   [&pool] {
+                       return static_cast<std::int64_t>((pool.total_count() - pool.free_count()) *
+                                                        pool.buffer_bytes());
+                   });
+    r.gauge_reader(
+        "imgx_proxyd_buffer_bytes", "Size of the data buffer pool (--buffers).",
+        [&pool] { return static_cast<std::int64_t>(pool.total_count() * pool.buffer_bytes()); });
     r.gauge_reader("imgx_proxyd_chain_bytes_held",
                    "Image bytes kept for img-remote pre-dump chains (--chain-memory).",
                    [&chains] { return static_cast<std::int64_t>(chains.bytes_held()); });

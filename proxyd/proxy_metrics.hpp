@@ -5,7 +5,6 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-
 #include <memory>
 
 #include "metrics/metrics_server.hpp"
@@ -27,14 +26,14 @@ struct ProxyMetrics {
     ProxyMetrics();
 
     metrics::Registry registry;
-    metrics::Counter& read_bytes;   // image bytes read from CRIU
-    metrics::Counter& sent_bytes;   // image bytes written to the link
-    metrics::Counter& files;        // image files img-cached confirmed
+    metrics::Counter& read_bytes;  // image bytes read from CRIU
+    metrics::Counter& sent_bytes;  // image bytes written to the link
+    metrics::Counter& files;       // image files img-cached confirmed
     metrics::Gauge& criu_connections;
     metrics::Gauge& files_reading;  // image files being read from CRIU
     metrics::Counter& link_reconnects;
-    metrics::Counter& link_resumes;   // link sessions img-cached continued after a loss
-    metrics::Counter& resent_bytes;   // image bytes written again after a resume
+    metrics::Counter& link_resumes;  // link sessions img-cached continued after a loss
+    metrics::Counter& resent_bytes;  // image bytes written again after a resume
     metrics::Histogram& transfer_seconds;
     // Errors by reason; a fixed set, so the label never grows.
     struct Errors {
@@ -57,11 +56,8 @@ void count_snapshot_end(const OutgoingSnapshot& snapshot, bool cache_accepted);
 // Starts the endpoint if `options.metrics` is set (logging "metrics on ADDR:PORT"), with the
 // gauges read from the daemon's objects at each scrape. Null when off; throws
 // std::runtime_error if it cannot listen.
-std::unique_ptr<metrics::MetricsServer> start_metrics(const boost::asio::any_io_executor& ex,
-                                                            const ProxyOptions& options,
-                                                            const BufferPool& pool,
-                                                            const SnapshotRegistry& registry,
-                                                            const RemoteChains& chains,
-                                                            const LinkClient& link);
+std::unique_ptr<metrics::MetricsServer> start_metrics(
+    const boost::asio::any_io_executor& ex, const ProxyOptions& options, const BufferPool& pool,
+    const SnapshotRegistry& registry, const RemoteChains& chains, const LinkClient& link);
 
 }  // namespace imgx::proxyd

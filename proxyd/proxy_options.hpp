@@ -25,13 +25,13 @@ struct ProxyOptions : DaemonSettings {
     ProxyOptions() { control = "/run/img-proxyd/control.sock"; }
 
     HostPort cache;  // required (from --cache or the configuration); empty host: not given
-    std::size_t chunk_bytes = 1 << 20;    // one DATA frame at most
-    std::size_t buffer_count = 16;        // chunks in flight: the memory budget for data
-    unsigned link_wait_seconds = 30;      // how long a new dump waits for an absent link
-    unsigned link_retry_seconds = 60;     // how long a lost link may take to resume (0: fail at once)
+    std::size_t chunk_bytes = 1 << 20;  // one DATA frame at most
+    std::size_t buffer_count = 16;      // chunks in flight: the memory budget for data
+    unsigned link_wait_seconds = 30;    // how long a new dump waits for an absent link
+    unsigned link_retry_seconds = 60;   // how long a lost link may take to resume (0: fail at once)
     unsigned link_idle_timeout_seconds = 15;  // a link without answers this long counts as stalled
-    unsigned link_streams = 1;            // TCP connections (lanes) per link session
-    bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for dump-side reads
+    unsigned link_streams = 1;                // TCP connections (lanes) per link session
+    bool remote_reads_on_socket = false;      // --remote-data=socket: G2 form for dump-side reads
     std::uint64_t chain_memory_bytes = 4ull << 30;  // images kept for img-remote pre-dump chains
 };
 

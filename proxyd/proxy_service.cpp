@@ -1,10 +1,11 @@
 // img-proxyd's parts for the daemon shell: capture endpoints, link, status, reload, drain.
 #include "proxy_service.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 
 #include "connection_order.hpp"
 #include "criu/remote_codec.hpp"
@@ -29,20 +30,23 @@ constexpr auto kAbortFlush = 2s;
 
 class ProxyDaemon final : public Daemon<ProxyOptions> {
   public:
-    ProxyDaemon(const asio::any_io_executor& ex, const ProxyOptions& options, std::shared_ptr<link::LinkTls> tls)
+    ProxyDaemon(const asio::any_io_executor& ex, const ProxyOptions& options,
+                std::shared_ptr<link::LinkTls> tls)
         : ex_(ex),
           options_(options),
           pool_(ex, options.chunk_bytes, options.buffer_count),
-          link_(ex, options.cache, std::chrono::seconds(options.link_wait_seconds), link_resume_settings(options),
-                std::move(tls), options.link_streams),
+          link_(ex, options.cache, std::chrono::seconds(options.link_wait_seconds),
+                link_resume_settings(options), std::move(tls), options.link_streams),
           registry_(ex),
           chains_(ex, link_, registry_, options.chain_memory_bytes),
           order_(ex),
-          endpoints_(ex,
-                     {{std::string(criu::kStreamCaptureSocket), "stream"},
-                      {std::string(criu::kRemoteProxySocket), "remote"}},
-                     [this](asio::local::stream_protocol::socket socket, const criu::Endpoint& endpoint,
-                            const criu::SocketKind& kind) { accept(std::move(socket), endpoint, kind); }) {}
+          endpoints_(
+              ex,
+              {{std::string(criu::kStreamCaptureSocket), "stream"},
+               {std::string(criu::kRemoteProxySocket), "remote"}},
+              [this](asio::local::stream_protocol::socket socket, const criu::Endpoint& endpoint,
+                     const criu::SocketKind& kind) { accept(std::move(socket), endpoint, kind); }) {
+    }
 
     criu::EndpointSet& endpoints() override { return endpoints_; }
     control::Handler control_handler() override {
@@ -53,8 +57,9 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
     }
     void start() override { link_.start(); }
     std::string ready_line(const std::string& control_path) const override {
-        return fmt::format("img-proxyd {} ready: {} capture endpoint(s), control socket {}, forwarding to {}",
-                           IMGX_VERSION, endpoints_.list().size(), control_path, options_.cache.to_string());
+        return fmt::format(
+            "img-proxyd {} ready: {} capture endpoint(s), control socket {}, forwarding to {}",
+            IMGX_VERSION, endpoints_.list().size(), control_path, options_.cache.to_string());
     }
     void set_tls(std::shared_ptr<link::LinkTls> tls) override { link_.set_tls(std::move(tls)); }
     void reload(const ProxyOptions& next) override {
@@ -75,13 +80,15 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
     std::vector<std::string> in_flight() const override {
         std::vector<std::string> lines;
         for (const auto& s : unsettled())
-            lines.push_back(fmt::format("dump of snapshot '{}' {} ({} files, {} bytes read, {} confirmed)", s->id(),
-                                        state_name(s->state()), s->files(), s->bytes_read(), s->bytes_acked()));
+            lines.push_back(fmt::format(
+                "dump of snapshot '{}' {} ({} files, {} bytes read, {} confirmed)", s->id(),
+                state_name(s->state()), s->files(), s->bytes_read(), s->bytes_acked()));
         return lines;
     }
     asio::awaitable<void> fail_in_flight() override {
         for (const auto& s : unsettled())
-            link_.abort_snapshot(s, "img-proxyd stopped before the dump finished (shutdown grace period over)");
+            link_.abort_snapshot(
+                s, "img-proxyd stopped before the dump finished (shutdown grace period over)");
         co_await link_.flush(kAbortFlush);
         link_.stop();
     }
@@ -93,11 +100,14 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
             // Take the place in line now, in accept order (spec 3.5).
             auto ticket = std::make_unique<OrderTicket>(order_);
             RemoteContext remote{link_, pool_, chains_, order_, options_.remote_reads_on_socket};
-            asio::co_spawn(ex_, run_remote_capture(std::move(socket), endpoint, std::move(ticket), remote),
-                           asio::detached);
+            asio::co_spawn(
+                ex_, run_remote_capture(std::move(socket), endpoint, std::move(ticket), remote),
+                asio::detached);
             return;
         }
-        asio::co_spawn(ex_, run_stream_capture(std::move(socket), endpoint, CaptureContext{link_, pool_, registry_}),
+        asio::co_spawn(ex_,
+                       run_stream_capture(std::move(socket), endpoint,
+                                          CaptureContext{link_, pool_, registry_}),
                        asio::detached);
     }
 
@@ -121,10 +131,12 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
 }  // namespace
 
 LinkResumeSettings link_resume_settings(const ProxyOptions& options) {
-    return {std::chrono::seconds(options.link_retry_seconds), std::chrono::seconds(options.link_idle_timeout_seconds)};
+    return {std::chrono::seconds(options.link_retry_seconds),
+            std::chrono::seconds(options.link_idle_timeout_seconds)};
 }
 
-std::unique_ptr<Daemon<ProxyOptions>> build_proxy_daemon(const asio::any_io_executor& ex, const ProxyOptions& options,
+std::unique_ptr<Daemon<ProxyOptions>> build_proxy_daemon(const asio::any_io_executor& ex,
+                                                         const ProxyOptions& options,
                                                          std::shared_ptr<link::LinkTls> tls) {
     return std::make_unique<ProxyDaemon>(ex, options, std::move(tls));
 }

@@ -1,16 +1,16 @@
-// One connection of `criu dump/pre-dump --remote` on img-proxy.sock: push, pull, write, parent read or finish.
+// One connection of `criu dump/pre-dump --remote` on img-proxy.sock: push, pull, write, parent read
+// or finish.
 #pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <memory>
 
 #include "connection_order.hpp"
 #include "criu/endpoint_set.hpp"
 #include "link_client.hpp"
 #include "remote_chains.hpp"
 #include "util/buffer_pool.hpp"
-
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
-
-#include <memory>
 
 namespace imgx::proxyd {
 
@@ -24,7 +24,8 @@ struct RemoteContext {
 
 // `ticket` was taken at accept time, so pushes and pulls keep CRIU's order.
 boost::asio::awaitable<void> run_remote_capture(boost::asio::local::stream_protocol::socket socket,
-                                                criu::Endpoint endpoint, std::unique_ptr<OrderTicket> ticket,
+                                                criu::Endpoint endpoint,
+                                                std::unique_ptr<OrderTicket> ticket,
                                                 RemoteContext context);
 
 }  // namespace imgx::proxyd

@@ -1,21 +1,21 @@
 // img-remote chain book-keeping on the proxy.
 #include "remote_chains.hpp"
 
-#include "proxy_metrics.hpp"
-#include "util/log.hpp"
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <utility>
 
+#include "proxy_metrics.hpp"
+#include "util/log.hpp"
+
 namespace imgx::proxyd {
 
 namespace asio = boost::asio;
 
-RemoteChains::RemoteChains(const asio::any_io_executor& ex, LinkClient& link, SnapshotRegistry& registry,
-                           std::uint64_t memory_budget)
+RemoteChains::RemoteChains(const asio::any_io_executor& ex, LinkClient& link,
+                           SnapshotRegistry& registry, std::uint64_t memory_budget)
     : ex_(ex), link_(link), registry_(registry), budget_(memory_budget), kept_(ex), changed_(ex) {}
 
 RemoteChains::Chain* RemoteChains::chain_holding(const std::string& id, std::string* name) {
@@ -44,12 +44,14 @@ std::uint64_t RemoteChains::record_push(const std::string& chain_name, const std
         const Pushed& old_push = chain.pushed[id];
         replaced = old_push.outgoing ? old_push.outgoing : old_push.replaced;
         if (auto old = kept_.find(id)) held_ -= std::min(held_, old->byte_count());
-        spdlog::info("snapshot id '{}' pushed again on chain '{}': its earlier images are replaced", id, chain_name);
+        spdlog::info("snapshot id '{}' pushed again on chain '{}': its earlier images are replaced",
+                     id, chain_name);
     } else {
         chain.ids.push_back(id);
     }
     kept_.begin(id, "remote");
-    chain.pushed[id] = Pushed{++pushes_, nullptr, std::move(replaced)};  // writes wait for the announcement
+    chain.pushed[id] =
+        Pushed{++pushes_, nullptr, std::move(replaced)};  // writes wait for the announcement
     changed_.notify();
     return pushes_;
 }
@@ -67,7 +69,8 @@ asio::awaitable<void> RemoteChains::announce(const std::string& chain_name, cons
     if (!snapshot) co_return;
     registry_.track(snapshot);
     if (!still_current()) {
-        if (!snapshot->settled()) link_.abort_snapshot(snapshot, "replaced or dropped while it was announced");
+        if (!snapshot->settled())
+            link_.abort_snapshot(snapshot, "replaced or dropped while it was announced");
         co_return;
     }
     Pushed& pushed = chain_holding(id)->pushed[id];
@@ -78,8 +81,9 @@ asio::awaitable<void> RemoteChains::announce(const std::string& chain_name, cons
     if (snapshot->settled())
         log_error({.snapshot = id}, "dump of snapshot '{}' refused: {}", id, snapshot->error());
     else
-        log_info({.snapshot = id}, "snapshot '{}' begins: pushed on chain '{}' (position {} of {})", id, chain_name,
-                 std::find(ids.begin(), ids.end(), id) - ids.begin() + 1, ids.size());
+        log_info({.snapshot = id}, "snapshot '{}' begins: pushed on chain '{}' (position {} of {})",
+                 id, chain_name, std::find(ids.begin(), ids.end(), id) - ids.begin() + 1,
+                 ids.size());
 }
 
 std::vector<std::string> RemoteChains::ids(const std::string& chain) const {
@@ -87,9 +91,11 @@ std::vector<std::string> RemoteChains::ids(const std::string& chain) const {
     return it == chains_.end() ? std::vector<std::string>{} : it->second.ids;
 }
 
-asio::awaitable<WriteTarget> RemoteChains::for_write(const std::string& chain_name, const std::string& id) {
+asio::awaitable<WriteTarget> RemoteChains::for_write(const std::string& chain_name,
+                                                     const std::string& id) {
     if (!chain_holding(id)) {
-        spdlog::warn("write for snapshot '{}' without a push first; pushing it on chain '{}'", id, chain_name);
+        spdlog::warn("write for snapshot '{}' without a push first; pushing it on chain '{}'", id,
+                     chain_name);
         const auto push = record_push(chain_name, id);
         co_await announce(chain_name, id, push);
     }
@@ -108,7 +114,8 @@ asio::awaitable<WriteTarget> RemoteChains::for_write(const std::string& chain_na
             failed->mark_failed(gone);
             co_return WriteTarget{std::move(failed), nullptr};
         }
-        if (auto snapshot = chain->pushed[id].outgoing) co_return WriteTarget{std::move(snapshot), kept_.find(id)};
+        if (auto snapshot = chain->pushed[id].outgoing)
+            co_return WriteTarget{std::move(snapshot), kept_.find(id)};
         co_await changed_.wait();
     }
 }
@@ -127,10 +134,12 @@ void RemoteChains::write_abandoned(const std::string& id, const std::string& nam
 }
 
 void RemoteChains::write_ended(const WriteTarget& target, const std::string& name,
-                               std::shared_ptr<const store::ImageFile> file, std::uint64_t reserved) {
+                               std::shared_ptr<const store::ImageFile> file,
+                               std::uint64_t reserved) {
     writing_.erase(writing_.find({target.outgoing->id(), name}));
     if (file && current(target)) {
-        if (std::shared_ptr<const store::ImageFile> old; target.kept->lookup(name, &old) == store::FileLookup::present)
+        if (std::shared_ptr<const store::ImageFile> old;
+            target.kept->lookup(name, &old) == store::FileLookup::present)
             held_ -= std::min(held_, old->size);
         target.kept->add_file(std::move(file));
     } else {
@@ -145,12 +154,15 @@ bool RemoteChains::reserve(const std::string& id, std::uint64_t bytes) {
         return true;
     }
     ++proxy_metrics().errors.budget;
-    fail_chain_of(id, fmt::format("img-remote chain memory budget of {} MiB exceeded (img-proxyd --chain-memory)",
-                                  budget_ >> 20));
+    fail_chain_of(
+        id,
+        fmt::format("img-remote chain memory budget of {} MiB exceeded (img-proxyd --chain-memory)",
+                    budget_ >> 20));
     return false;
 }
 
-asio::awaitable<ParentRead> RemoteChains::read_parent(const std::string& id, const std::string& name) {
+asio::awaitable<ParentRead> RemoteChains::read_parent(const std::string& id,
+                                                      const std::string& name) {
     for (;;) {
         auto kept = kept_.find(id);
         if (!kept || kept->state() == store::SnapshotState::failed) {
@@ -158,10 +170,12 @@ asio::awaitable<ParentRead> RemoteChains::read_parent(const std::string& id, con
             co_return ParentRead{ParentRead::Answer::absent, nullptr};
         }
         std::shared_ptr<const store::ImageFile> file;
-        if (kept->lookup(name, &file) == store::FileLookup::present && !writing_.contains({id, name}))
+        if (kept->lookup(name, &file) == store::FileLookup::present &&
+            !writing_.contains({id, name}))
             co_return ParentRead{ParentRead::Answer::present, std::move(file)};
         // Spec 3.10 item 7: absent means ENOENT at once, unless the image is still arriving.
-        if (!writing_.contains({id, name})) co_return ParentRead{ParentRead::Answer::absent, nullptr};
+        if (!writing_.contains({id, name}))
+            co_return ParentRead{ParentRead::Answer::absent, nullptr};
         co_await changed_.wait();
     }
 }
@@ -169,7 +183,8 @@ asio::awaitable<ParentRead> RemoteChains::read_parent(const std::string& id, con
 asio::awaitable<void> RemoteChains::finish(const std::string& chain_name) {
     auto it = chains_.find(chain_name);
     if (it == chains_.end()) {
-        spdlog::warn("dump finish on chain '{}', which has no pushed snapshot; ignored", chain_name);
+        spdlog::warn("dump finish on chain '{}', which has no pushed snapshot; ignored",
+                     chain_name);
         co_return;
     }
     // Spec 3.10 item 8: CRIU closed its pipes, but up to a pipe's worth may still be unread.
@@ -177,7 +192,8 @@ asio::awaitable<void> RemoteChains::finish(const std::string& chain_name) {
     // A write of an id no chain holds yet is about to push it implicitly (for_write).
     auto busy = [&] {
         for (const auto& [id, name] : writing_)
-            if (std::find(it->second.ids.begin(), it->second.ids.end(), id) != it->second.ids.end() ||
+            if (std::find(it->second.ids.begin(), it->second.ids.end(), id) !=
+                    it->second.ids.end() ||
                 !chain_holding(id))
                 return true;
         for (const auto& [id, pushed] : it->second.pushed)
@@ -192,10 +208,11 @@ asio::awaitable<void> RemoteChains::finish(const std::string& chain_name) {
     for (const auto& id : it->second.ids) {
         auto snapshot = it->second.pushed[id].outgoing;
         if (!snapshot || snapshot->settled()) continue;
-        link_.end_snapshot(snapshot, static_cast<std::uint32_t>(snapshot->files()), snapshot->bytes_read());
+        link_.end_snapshot(snapshot, static_cast<std::uint32_t>(snapshot->files()),
+                           snapshot->bytes_read());
     }
-    spdlog::info("chain '{}' finished: {} snapshot(s) sent to img-cached ({})", chain_name, it->second.ids.size(),
-                 fmt::join(it->second.ids, ", "));
+    spdlog::info("chain '{}' finished: {} snapshot(s) sent to img-cached ({})", chain_name,
+                 it->second.ids.size(), fmt::join(it->second.ids, ", "));
     forget_chain(chain_name);
 }
 

@@ -2,18 +2,17 @@
 // and the end of a chain at the final dump's finish.
 #pragma once
 
-#include "link_client.hpp"
-#include "snapshot_registry.hpp"
-#include "store/image_store.hpp"
-#include "util/async_event.hpp"
-
 #include <boost/asio/awaitable.hpp>
-
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
+
+#include "link_client.hpp"
+#include "snapshot_registry.hpp"
+#include "store/image_store.hpp"
+#include "util/async_event.hpp"
 
 namespace imgx::proxyd {
 
@@ -31,9 +30,9 @@ struct ParentRead {
 };
 
 class RemoteChains {
-public:
-    RemoteChains(const boost::asio::any_io_executor& ex, LinkClient& link, SnapshotRegistry& registry,
-                 std::uint64_t memory_budget);
+  public:
+    RemoteChains(const boost::asio::any_io_executor& ex, LinkClient& link,
+                 SnapshotRegistry& registry, std::uint64_t memory_budget);
     // The memory for kept images (a reload may change it; what is held stays held).
     void set_memory_budget(std::uint64_t bytes) { budget_ = bytes; }
 
@@ -41,8 +40,10 @@ public:
     // anew; an id pushed again keeps its place and loses its old images). Takes effect at once for
     // every later connection; returns the push's number, for announce().
     std::uint64_t record_push(const std::string& chain, const std::string& id);
-    // Announces push number `push` of `id` to img-cached (aborted there if a newer push replaced it).
-    boost::asio::awaitable<void> announce(const std::string& chain, const std::string& id, std::uint64_t push);
+    // Announces push number `push` of `id` to img-cached (aborted there if a newer push replaced
+    // it).
+    boost::asio::awaitable<void> announce(const std::string& chain, const std::string& id,
+                                          std::uint64_t push);
 
     // The ids CRIU pulls through an endpoint of `chain`, in push order (empty if none).
     std::vector<std::string> ids(const std::string& chain) const;
@@ -60,8 +61,8 @@ public:
     void write_abandoned(const std::string& id, const std::string& name);
     // `file` is null if the write did not complete; `reserved` is what reserve() granted for it.
     // A file of a push since replaced is let go.
-    void write_ended(const WriteTarget& target, const std::string& name, std::shared_ptr<const store::ImageFile> file,
-                     std::uint64_t reserved);
+    void write_ended(const WriteTarget& target, const std::string& name,
+                     std::shared_ptr<const store::ImageFile> file, std::uint64_t reserved);
 
     // Memory for kept images: false (and the chain fails) when the budget would be exceeded.
     bool reserve(const std::string& id, std::uint64_t bytes);
@@ -81,7 +82,7 @@ public:
 
     [[nodiscard]] std::uint64_t bytes_held() const noexcept { return held_; }
 
-private:
+  private:
     struct Pushed {
         std::uint64_t push = 0;                      // which push of the id this is
         std::shared_ptr<OutgoingSnapshot> outgoing;  // null while being announced

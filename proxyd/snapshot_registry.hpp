@@ -1,22 +1,20 @@
 // The proxy's table of dumps: the latest dump of each snapshot id.
 #pragma once
 
-#include "outgoing_snapshot.hpp"
-#include "util/async_event.hpp"
-
 #include <boost/asio/awaitable.hpp>
-
 #include <cstdint>
-
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "outgoing_snapshot.hpp"
+#include "util/async_event.hpp"
+
 namespace imgx::proxyd {
 
 class SnapshotRegistry {
-public:
+  public:
     explicit SnapshotRegistry(const boost::asio::any_io_executor& ex) : changed_(ex) {}
 
     // Makes `snapshot` the latest dump of its id and numbers it: 1 for the first dump of the id
@@ -39,7 +37,7 @@ public:
         return out;
     }
 
-private:
+  private:
     std::map<std::string, std::shared_ptr<OutgoingSnapshot>> latest_;
     std::map<std::string, std::uint64_t> generations_;  // the last generation given to each id
     AsyncEvent changed_;

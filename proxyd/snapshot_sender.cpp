@@ -1,11 +1,11 @@
 // The FILE/SNAPSHOT protocol of the dumps on one link and its acknowledgement tables.
 #include "snapshot_sender.hpp"
 
+#include <fmt/format.h>
+
 #include "link.pb.h"
 #include "proxy_metrics.hpp"
 #include "util/log.hpp"
-
-#include <fmt/format.h>
 
 namespace imgx::proxyd {
 
@@ -16,17 +16,21 @@ void log_snapshot_end(const OutgoingSnapshot& s, const std::string& cache) {
         log_info(fields, "snapshot '{}' complete: {} to img-cached at {}", s.id(),
                  describe_transfer(s.files_acked(), s.bytes_acked(), seconds), cache);
     } else {
-        log_error(fields, "snapshot '{}' failed after {} read from CRIU, {} bytes confirmed by img-cached at {}: {}",
-                  s.id(), describe_transfer(s.files(), s.bytes_read(), seconds), s.bytes_acked(), cache, s.error());
+        log_error(fields,
+                  "snapshot '{}' failed after {} read from CRIU, {} bytes confirmed by img-cached "
+                  "at {}: {}",
+                  s.id(), describe_transfer(s.files(), s.bytes_read(), seconds), s.bytes_acked(),
+                  cache, s.error());
     }
 }
 
-SnapshotSender::SnapshotSender(const boost::asio::any_io_executor& ex, std::string cache, FrameSink& sink)
+SnapshotSender::SnapshotSender(const boost::asio::any_io_executor& ex, std::string cache,
+                               FrameSink& sink)
     : ex_(ex), cache_(std::move(cache)), sink_(sink) {}
 
-std::shared_ptr<OutgoingSnapshot> SnapshotSender::begin_snapshot(const std::string& id, const std::string& protocol,
-                                                                 const std::string& chain,
-                                                                 const std::vector<std::string>& chain_ids) {
+std::shared_ptr<OutgoingSnapshot> SnapshotSender::begin_snapshot(
+    const std::string& id, const std::string& protocol, const std::string& chain,
+    const std::vector<std::string>& chain_ids) {
     auto snapshot = std::make_shared<OutgoingSnapshot>(ex_, id, protocol, next_tag_++, session_);
     snapshots_[snapshot->tag()] = snapshot;
     link::SnapshotBegin begin;
@@ -39,14 +43,16 @@ std::shared_ptr<OutgoingSnapshot> SnapshotSender::begin_snapshot(const std::stri
     return snapshot;
 }
 
-std::shared_ptr<OutgoingSnapshot> SnapshotSender::refuse_snapshot(const std::string& id, const std::string& protocol,
+std::shared_ptr<OutgoingSnapshot> SnapshotSender::refuse_snapshot(const std::string& id,
+                                                                  const std::string& protocol,
                                                                   const std::string& why) {
     auto snapshot = std::make_shared<OutgoingSnapshot>(ex_, id, protocol, next_tag_++, session_);
     snapshot->mark_failed(why);
     return snapshot;
 }
 
-std::uint64_t SnapshotSender::begin_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& name) {
+std::uint64_t SnapshotSender::begin_file(const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                                         const std::string& name) {
     const std::uint64_t tag = next_tag_++;
     if (!usable(snapshot)) return tag;
     snapshot->add_file();
@@ -59,8 +65,8 @@ std::uint64_t SnapshotSender::begin_file(const std::shared_ptr<OutgoingSnapshot>
     return tag;
 }
 
-void SnapshotSender::send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
-                               PooledBuffer buffer, std::size_t size) {
+void SnapshotSender::send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                               std::uint64_t file_tag, PooledBuffer buffer, std::size_t size) {
     if (!usable(snapshot) || size == 0) return;
     auto file = files_.find(file_tag);
     if (file == files_.end()) return;  // its snapshot settled meanwhile
@@ -69,8 +75,8 @@ void SnapshotSender::send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot
     sink_.send_chunk(file_tag, offset, std::move(buffer), size);
 }
 
-void SnapshotSender::end_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
-                              std::uint64_t size, std::uint64_t xxh3) {
+void SnapshotSender::end_file(const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                              std::uint64_t file_tag, std::uint64_t size, std::uint64_t xxh3) {
     if (!usable(snapshot)) return;
     link::FileEnd end;
     end.set_file_tag(file_tag);
@@ -79,8 +85,8 @@ void SnapshotSender::end_file(const std::shared_ptr<OutgoingSnapshot>& snapshot,
     sink_.send_message(link::encode_message(link::FrameType::file_end, end));
 }
 
-void SnapshotSender::end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint32_t files,
-                                  std::uint64_t bytes) {
+void SnapshotSender::end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                                  std::uint32_t files, std::uint64_t bytes) {
     if (!usable(snapshot)) return;
     link::SnapshotEnd end;
     end.set_snapshot_tag(snapshot->tag());
@@ -90,7 +96,8 @@ void SnapshotSender::end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snaps
     sink_.send_message(link::encode_message(link::FrameType::snapshot_end, end));
 }
 
-void SnapshotSender::abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& reason) {
+void SnapshotSender::abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                                    const std::string& reason) {
     const bool tell_cache = usable(snapshot);
     const bool was_settled = snapshot->settled();
     snapshot->mark_failed(reason);
@@ -109,7 +116,8 @@ void SnapshotSender::handle_answer(link::FrameType type, const std::string& body
     else if (type == link::FrameType::snapshot_result)
         on_snapshot_result(body);
     else
-        throw wire::ProtocolError(fmt::format("img-cached sent an unexpected {} frame", link::frame_type_name(type)));
+        throw wire::ProtocolError(
+            fmt::format("img-cached sent an unexpected {} frame", link::frame_type_name(type)));
 }
 
 void SnapshotSender::on_file_ack(const std::string& body) {
@@ -141,7 +149,8 @@ void SnapshotSender::on_snapshot_result(const std::string& body) {
 void SnapshotSender::fail_session(const std::string& why) {
     for (auto& [tag, snapshot] : snapshots_) {
         if (snapshot->settled()) continue;
-        snapshot->mark_failed("link to img-cached at " + cache_ + " lost before it confirmed the dump: " + why);
+        snapshot->mark_failed("link to img-cached at " + cache_ +
+                              " lost before it confirmed the dump: " + why);
         log_snapshot_end(*snapshot, cache_);
     }
     snapshots_.clear();
@@ -150,7 +159,8 @@ void SnapshotSender::fail_session(const std::string& why) {
 }
 
 bool SnapshotSender::usable(const std::shared_ptr<OutgoingSnapshot>& snapshot) const {
-    // While a lost connection is being resumed, frames wait in the window (data bounded by the pool).
+    // While a lost connection is being resumed, frames wait in the window (data bounded by the
+    // pool).
     return snapshot->link_generation() == session_ && !snapshot->settled();
 }
 

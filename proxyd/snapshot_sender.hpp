@@ -2,57 +2,61 @@
 // has not acknowledged yet: a plain class over values and frames (no sockets, no timers).
 #pragma once
 
-#include "link/link_codec.hpp"
-#include "outgoing_snapshot.hpp"
-#include "util/buffer_pool.hpp"
-
 #include <boost/asio/any_io_executor.hpp>
-
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "link/link_codec.hpp"
+#include "outgoing_snapshot.hpp"
+#include "util/buffer_pool.hpp"
+
 namespace imgx::proxyd {
 
 // Where the sender's frames go (the link client; a test records them). Calls come in protocol
 // order and must be sent in that order.
 class FrameSink {
-public:
+  public:
     virtual ~FrameSink() = default;
     // An encoded message frame (header and body).
     virtual void send_message(std::string frame) = 0;
     // `size` bytes of file `file_tag` at `offset`, held in `buffer` until acknowledged.
-    virtual void send_chunk(std::uint64_t file_tag, std::uint64_t offset, PooledBuffer buffer, std::size_t size) = 0;
+    virtual void send_chunk(std::uint64_t file_tag, std::uint64_t offset, PooledBuffer buffer,
+                            std::size_t size) = 0;
 };
 
 // The dumps of the link's current session. A session ends with fail_session(): what it did not
 // settle fails, and calls about its snapshots become no-ops.
 class SnapshotSender {
-public:
+  public:
     // `cache` names img-cached in log lines and errors.
     SnapshotSender(const boost::asio::any_io_executor& ex, std::string cache, FrameSink& sink);
 
     // A dump of `id` announced now (SNAPSHOT_BEGIN), in the current session. img-remote
     // snapshots name their chain and its ordered ids (see link.proto).
-    std::shared_ptr<OutgoingSnapshot> begin_snapshot(const std::string& id, const std::string& protocol,
-                                                     const std::string& chain = {},
-                                                     const std::vector<std::string>& chain_ids = {});
+    std::shared_ptr<OutgoingSnapshot> begin_snapshot(
+        const std::string& id, const std::string& protocol, const std::string& chain = {},
+        const std::vector<std::string>& chain_ids = {});
     // A dump of `id` that cannot be announced: failed at once with `why`, nothing is sent.
-    std::shared_ptr<OutgoingSnapshot> refuse_snapshot(const std::string& id, const std::string& protocol,
+    std::shared_ptr<OutgoingSnapshot> refuse_snapshot(const std::string& id,
+                                                      const std::string& protocol,
                                                       const std::string& why);
 
     // Frames of a snapshot begun in the current session; no-ops once it settled or the session
     // ended. File tags are unique per sender (also for a file that is not sent).
-    std::uint64_t begin_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& name);
-    void send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag, PooledBuffer buffer,
-                   std::size_t size);
-    void end_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag, std::uint64_t size,
-                  std::uint64_t xxh3);
-    void end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint32_t files, std::uint64_t bytes);
+    std::uint64_t begin_file(const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                             const std::string& name);
+    void send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
+                   PooledBuffer buffer, std::size_t size);
+    void end_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
+                  std::uint64_t size, std::uint64_t xxh3);
+    void end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint32_t files,
+                      std::uint64_t bytes);
     // The dump fails with `reason`; img-cached is told (SNAPSHOT_ABORT) if it was still in play.
-    void abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, const std::string& reason);
+    void abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot,
+                        const std::string& reason);
 
     // A message frame from img-cached: FILE_ACK or SNAPSHOT_RESULT. Throws wire::ProtocolError for
     // a bad body or any other type.
@@ -69,7 +73,7 @@ public:
     // Files sent in this session that img-cached did not acknowledge yet.
     [[nodiscard]] std::size_t files_in_flight() const noexcept { return files_.size(); }
 
-private:
+  private:
     struct FileInFlight {
         std::shared_ptr<OutgoingSnapshot> snapshot;
         std::uint64_t size = 0;  // bytes queued so far: the offset of the next chunk

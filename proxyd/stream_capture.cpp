@@ -1,6 +1,13 @@
 // G4 capture: read requests and pipes from CRIU, drain every pipe concurrently onto the link.
 #include "stream_capture.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <vector>
+
 #include "criu/fd_passing.hpp"
 #include "criu/framed_socket.hpp"
 #include "criu/pipe_sizes.hpp"
@@ -8,13 +15,6 @@
 #include "pipe_drain.hpp"
 #include "proxy_metrics.hpp"
 #include "util/log.hpp"
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <spdlog/spdlog.h>
-
-#include <vector>
 
 namespace imgx::proxyd {
 
@@ -24,7 +24,8 @@ namespace {
 
 // What the session, its pipe drains and its failure watcher share.
 struct CaptureState {
-    explicit CaptureState(asio::local::stream_protocol::socket s) : socket(std::move(s)), drained(socket.get_executor()) {}
+    explicit CaptureState(asio::local::stream_protocol::socket s)
+        : socket(std::move(s)), drained(socket.get_executor()) {}
     asio::local::stream_protocol::socket socket;
     std::vector<std::shared_ptr<asio::posix::stream_descriptor>> pipes;
     std::size_t active = 0;
@@ -42,8 +43,8 @@ struct CaptureState {
 
 }  // namespace
 
-asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket socket, criu::Endpoint endpoint,
-                                         CaptureContext ctx) {
+asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket socket,
+                                         criu::Endpoint endpoint, CaptureContext ctx) {
     const std::string peer = criu::describe_peer(socket.native_handle());
     const metrics::GaugeGuard connection(proxy_metrics().criu_connections);
     auto ex = socket.get_executor();
@@ -57,24 +58,29 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
     // here its CRIU is stopped (connection and pipes closed).
     if (older && !older->settled()) {
         log_warn({.snapshot = endpoint.snapshot_id, .peer = peer},
-                 "snapshot '{}': a new dump by CRIU ({}) replaces the one still running", endpoint.snapshot_id, peer);
+                 "snapshot '{}': a new dump by CRIU ({}) replaces the one still running",
+                 endpoint.snapshot_id, peer);
         ctx.link.abort_snapshot(older, "replaced by a newer dump of the same snapshot id");
         ++proxy_metrics().errors.aborted;
     }
     if (snapshot->settled()) {
-        log_error({.snapshot = snapshot->id(), .peer = peer}, "dump of snapshot '{}' by CRIU ({}) refused: {}",
-                  snapshot->id(), peer, snapshot->error());
+        log_error({.snapshot = snapshot->id(), .peer = peer},
+                  "dump of snapshot '{}' by CRIU ({}) refused: {}", snapshot->id(), peer,
+                  snapshot->error());
         co_return;
     }
-    log_info({.snapshot = snapshot->id(), .peer = peer}, "snapshot '{}' begins: dump by CRIU ({}) in {}",
-             snapshot->id(), peer, endpoint.dir);
+    log_info({.snapshot = snapshot->id(), .peer = peer},
+             "snapshot '{}' begins: dump by CRIU ({}) in {}", snapshot->id(), peer, endpoint.dir);
 
     // If the snapshot fails (link lost, cache refused), stop CRIU instead of letting it finish a
     // dump that cannot be restored.
-    asio::co_spawn(ex, [state, snapshot]() -> asio::awaitable<void> {
-        while (!snapshot->settled()) co_await snapshot->wait_change();
-        if (snapshot->state() == OutgoingState::failed) state->close_everything();
-    }, asio::detached);
+    asio::co_spawn(
+        ex,
+        [state, snapshot]() -> asio::awaitable<void> {
+            while (!snapshot->settled()) co_await snapshot->wait_change();
+            if (snapshot->state() == OutgoingState::failed) state->close_everything();
+        },
+        asio::detached);
 
     try {
         for (;;) {
@@ -87,22 +93,25 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
             pipe->non_blocking(true);
             state->pipes.push_back(pipe);
             ++state->active;
-            log_debug({.snapshot = snapshot->id(), .image = name, .peer = peer}, "snapshot '{}': CRIU opened {}",
-                      snapshot->id(), name);
-            asio::co_spawn(ex, [state, pipe, name, snapshot, ctx]() -> asio::awaitable<void> {
-                auto size = co_await drain_to_link(*pipe, name, snapshot, ctx.link, ctx.pool);
-                if (size) {
-                    ++state->files;
-                    state->bytes += *size;
-                } else if (!snapshot->settled()) {
-                    ++proxy_metrics().errors.client_gone;
-                    ctx.link.abort_snapshot(snapshot, "reading " + name + " from CRIU failed");
-                }
-                boost::system::error_code ignored;
-                pipe->close(ignored);
-                --state->active;
-                state->drained.notify();
-            }, asio::detached);
+            log_debug({.snapshot = snapshot->id(), .image = name, .peer = peer},
+                      "snapshot '{}': CRIU opened {}", snapshot->id(), name);
+            asio::co_spawn(
+                ex,
+                [state, pipe, name, snapshot, ctx]() -> asio::awaitable<void> {
+                    auto size = co_await drain_to_link(*pipe, name, snapshot, ctx.link, ctx.pool);
+                    if (size) {
+                        ++state->files;
+                        state->bytes += *size;
+                    } else if (!snapshot->settled()) {
+                        ++proxy_metrics().errors.client_gone;
+                        ctx.link.abort_snapshot(snapshot, "reading " + name + " from CRIU failed");
+                    }
+                    boost::system::error_code ignored;
+                    pipe->close(ignored);
+                    --state->active;
+                    state->drained.notify();
+                },
+                asio::detached);
         }
     } catch (const std::exception& e) {
         if (!snapshot->settled()) {
@@ -118,9 +127,10 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
     while (state->active > 0) co_await state->drained.wait();
     if (snapshot->settled()) co_return;
     ctx.link.end_snapshot(snapshot, state->files, state->bytes);
-    log_info({.snapshot = snapshot->id(), .peer = peer},
-             "snapshot '{}': CRIU handed over {} files, {} bytes; waiting for img-cached to confirm", snapshot->id(),
-             state->files, state->bytes);
+    log_info(
+        {.snapshot = snapshot->id(), .peer = peer},
+        "snapshot '{}': CRIU handed over {} files, {} bytes; waiting for img-cached to confirm",
+        snapshot->id(), state->files, state->bytes);
 }
 
 }  // namespace imgx::proxyd

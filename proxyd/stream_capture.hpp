@@ -1,13 +1,14 @@
-// One `criu dump --stream` connection on streamer-capture.sock, from first request to last pipe EOF.
+// One `criu dump --stream` connection on streamer-capture.sock, from first request to last pipe
+// EOF.
 #pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 
 #include "criu/endpoint_set.hpp"
 #include "link_client.hpp"
 #include "snapshot_registry.hpp"
 #include "util/buffer_pool.hpp"
-
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 
 namespace imgx::proxyd {
 

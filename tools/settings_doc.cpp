@@ -25,12 +25,14 @@ constexpr std::string_view kBegin = "BEGIN GENERATED ";
 constexpr std::string_view kEnd = "END GENERATED ";
 
 // Keys of both daemons whose reload behaviour is `reload`, each once, as `code` in `style`.
-std::string reload_list(const std::vector<config::SettingText>& a, const std::vector<config::SettingText>& b,
-                        config::OnReload reload, bool man) {
+std::string reload_list(const std::vector<config::SettingText>& a,
+                        const std::vector<config::SettingText>& b, config::OnReload reload,
+                        bool man) {
     std::vector<std::string> keys;
     for (const auto* rows : {&a, &b})
         for (const auto& row : *rows) {
-            const std::string key = row.kind == config::ValueKind::tables ? "[[" + row.key + "]]" : row.key;
+            const std::string key =
+                row.kind == config::ValueKind::tables ? "[[" + row.key + "]]" : row.key;
             if (row.reload != reload) continue;
             bool known = false;
             for (const auto& k : keys) known = known || k == key;
@@ -38,7 +40,8 @@ std::string reload_list(const std::vector<config::SettingText>& a, const std::ve
         }
     std::string out;
     for (const auto& key : keys)
-        out += (out.empty() ? "" : ", ") + (man ? "*" + (key[0] == '[' ? "\\" + key : key) + "*" : "`" + key + "`");
+        out += (out.empty() ? "" : ", ") +
+               (man ? "*" + (key[0] == '[' ? "\\" + key : key) + "*" : "`" + key + "`");
     return out;
 }
 
@@ -52,14 +55,16 @@ std::map<std::string, std::string> sections(bool man) {
         out["shared-keys"] = config::man_shared_entries(proxy, "img-proxyd", cache, "img-cached");
         out["img-proxyd-keys"] = config::man_key_entries(proxy);
         out["img-cached-keys"] = config::man_key_entries(cache);
-        out["reload-lists"] = config::wrap_words("Applied at once: " + applies + ".", 96, "", "") + "\n" +
-                              config::wrap_words("Kept until the next restart (a warning says so): " + restart + ".",
-                                                 96, "", "");
+        out["reload-lists"] =
+            config::wrap_words("Applied at once: " + applies + ".", 96, "", "") + "\n" +
+            config::wrap_words("Kept until the next restart (a warning says so): " + restart + ".",
+                               96, "", "");
     } else {
         out["img-proxyd-keys"] = config::markdown_key_table(proxy);
         out["img-cached-keys"] = config::markdown_key_table(cache);
-        out["reload-lists"] = "- applied at once: " + applies + ";\n- kept until the next restart (a warning says so): " +
-                              restart + ".\n";
+        out["reload-lists"] = "- applied at once: " + applies +
+                              ";\n- kept until the next restart (a warning says so): " + restart +
+                              ".\n";
     }
     return out;
 }
@@ -94,7 +99,8 @@ int main(int argc, char** argv) {
             open = marker_name(line, kBegin);
             if (open.empty()) continue;
             if (!generated.count(open)) {
-                std::fprintf(stderr, "settings-doc: %s: no generated text named '%s'\n", argv[2], open.c_str());
+                std::fprintf(stderr, "settings-doc: %s: no generated text named '%s'\n", argv[2],
+                             open.c_str());
                 return 1;
             }
             out << generated.at(open);
@@ -104,7 +110,8 @@ int main(int argc, char** argv) {
         }
     }
     if (!open.empty()) {
-        std::fprintf(stderr, "settings-doc: %s: '%s' has no END GENERATED line\n", argv[2], open.c_str());
+        std::fprintf(stderr, "settings-doc: %s: '%s' has no END GENERATED line\n", argv[2],
+                     open.c_str());
         return 1;
     }
     std::ofstream(argv[3]) << out.str();

@@ -207,16 +207,20 @@ void Section::integers(std::string_view key, std::int64_t min, std::int64_t max,
     const auto* node = find(key);
     if (!node) return;
     const auto* array = node->as_array();
-    if (!array) fail_at(*node, key, "expected an array of integers, got " + std::string(type_name(node->type())));
+    if (!array)
+        fail_at(*node, key,
+                "expected an array of integers, got " + std::string(type_name(node->type())));
     std::vector<std::int64_t> values;
     for (const auto& element : *array) {
         const auto* value = element.as_integer();
         if (!value)
-            fail_at(element, key, "expected an array of integers, found " + std::string(type_name(element.type())));
+            fail_at(
+                element, key,
+                "expected an array of integers, found " + std::string(type_name(element.type())));
         if (value->get() < min || value->get() > max)
             fail_at(element, key,
-                    std::to_string(value->get()) + " is not a number from " + std::to_string(min) + " to " +
-                        std::to_string(max));
+                    std::to_string(value->get()) + " is not a number from " + std::to_string(min) +
+                        " to " + std::to_string(max));
         values.push_back(value->get());
     }
     apply(std::move(values));
@@ -227,12 +231,16 @@ void Section::strings(std::string_view key,
     const auto* node = find(key);
     if (!node) return;
     const auto* array = node->as_array();
-    if (!array) fail_at(*node, key, "expected an array of strings, got " + std::string(type_name(node->type())));
+    if (!array)
+        fail_at(*node, key,
+                "expected an array of strings, got " + std::string(type_name(node->type())));
     std::vector<std::string> values;
     for (const auto& element : *array) {
         const auto* value = element.as_string();
         if (!value)
-            fail_at(element, key, "expected an array of strings, found " + std::string(type_name(element.type())));
+            fail_at(
+                element, key,
+                "expected an array of strings, found " + std::string(type_name(element.type())));
         values.push_back(value->get());
     }
     try {

@@ -64,7 +64,8 @@ class Section {
     void integers(std::string_view key, std::int64_t min, std::int64_t max,
                   const std::function<void(std::vector<std::int64_t>)>& apply) const;
     // An array of strings (`key = ["a", "b"]`).
-    void strings(std::string_view key, const std::function<void(std::vector<std::string>)>& apply) const;
+    void strings(std::string_view key,
+                 const std::function<void(std::vector<std::string>)>& apply) const;
     // An array of tables (`[[key]]`); `apply` gets each element in order.
     void tables(std::string_view key, const std::function<void(const Section&)>& apply) const;
 

@@ -22,18 +22,18 @@ enum class ValueKind { string, integer, boolean, integers, strings, tables };
 // What --help, docs/configuration.md and img-transfer.toml(5) say about a setting. Texts are
 // markdown (`code`); the man page renders them in scdoc.
 struct SettingText {
-    std::string key;           // the TOML key; for `tables`, the name of [[key]]
-    std::string flag;          // "--cache"; "" for a key without a flag
-    std::string flag_value;    // what the flag takes in --help ("HOST:PORT"); "" for a switch
+    std::string key;         // the TOML key; for `tables`, the name of [[key]]
+    std::string flag;        // "--cache"; "" for a key without a flag
+    std::string flag_value;  // what the flag takes in --help ("HOST:PORT"); "" for a switch
     ValueKind kind = ValueKind::string;
-    std::string detail;        // after the kind: "`HOST:PORT`", "(path)"; a number's range by default
+    std::string detail;  // after the kind: "`HOST:PORT`", "(path)"; a number's range by default
     std::string default_text;  // markdown; "" to show the value of the default options
     std::string default_note;  // after a shown default: "no limit" gives "`0` (no limit)"
     std::string help;          // --help: a short sentence without the default
     std::string doc;           // docs and man page: the whole meaning
     OnReload reload = OnReload::applies;
-    bool repeatable = false;   // the flag adds to a list (the key replaces it)
-    bool shared = false;       // a DaemonSettings key with the same text on both daemons
+    bool repeatable = false;  // the flag adds to a list (the key replaces it)
+    bool shared = false;      // a DaemonSettings key with the same text on both daemons
 };
 
 // A row with its code. `read` reads the key from one file, `set` the flag's value ("" for a
@@ -59,7 +59,8 @@ using SettingsTable = std::vector<Setting<Options>>;
 
 // A row on a field: `copy` assigns the field; read/set/value are given.
 template <typename O, typename T>
-Setting<O> field_setting(SettingText text, T O::*field, std::function<void(const Section&, O&)> read,
+Setting<O> field_setting(SettingText text, T O::*field,
+                         std::function<void(const Section&, O&)> read,
                          std::function<void(std::string_view, O&)> set,
                          std::function<std::string(const O&)> value) {
     Setting<O> row{std::move(text)};
@@ -116,7 +117,8 @@ Setting<O> remote_data_setting(bool O::*field, std::string help, std::string doc
          .reload = OnReload::restart},
         field,
         [field](const Section& s, O& o) {
-            s.string("remote_data", [&](std::string_view v) { o.*field = parse_remote_data_socket(v); });
+            s.string("remote_data",
+                     [&](std::string_view v) { o.*field = parse_remote_data_socket(v); });
         },
         [field](std::string_view v, O& o) { o.*field = parse_remote_data_socket(v); },
         [field](const O& o) { return quoted(remote_data_name(o.*field)); });
@@ -129,7 +131,9 @@ Setting<O> address_setting(SettingText text, HostPort O::*field, bool allow_port
     text.default_text = "required";
     text.reload = OnReload::restart;
     const std::string key = text.key;
-    auto parse = [allow_port_zero](std::string_view v) { return parse_host_port(v, allow_port_zero); };
+    auto parse = [allow_port_zero](std::string_view v) {
+        return parse_host_port(v, allow_port_zero);
+    };
     return field_setting<O, HostPort>(
         std::move(text), field,
         [key, field, parse](const Section& s, O& o) {
@@ -145,7 +149,8 @@ Setting<Outer> lift(const Setting<Inner>& row, Project project) {
     Setting<Outer> out{static_cast<const SettingText&>(row)};
     if (row.read)
         out.read = [f = row.read, project](const Section& s, Outer& o) { f(s, project(o)); };
-    if (row.set) out.set = [f = row.set, project](std::string_view v, Outer& o) { f(v, project(o)); };
+    if (row.set)
+        out.set = [f = row.set, project](std::string_view v, Outer& o) { f(v, project(o)); };
     if (row.value) out.value = [f = row.value, project](const Outer& o) { return f(project(o)); };
     if (row.copy)
         out.copy = [f = row.copy, project](Outer& to, const Outer& from) {

@@ -49,7 +49,8 @@ std::string default_markdown(const SettingText& row) {
 // (and for a switch: it is off unless given).
 std::string help_default(const SettingText& row) {
     if (row.default_text == "required") return " (required)";
-    if (row.flag_value.empty() || row.default_text.empty() || row.default_text.front() != '`') return "";
+    if (row.flag_value.empty() || row.default_text.empty() || row.default_text.front() != '`')
+        return "";
     const std::string value = without(row.default_text, "`\"");
     if (value.empty() || value == "[]") return "";
     return " (default " + value + (row.default_note.empty() ? "" : ": " + row.default_note) + ")";
@@ -99,12 +100,14 @@ std::string man_value(const SettingText& row) {
 }
 
 std::string man_entry(const SettingText& row, const std::string& default_part) {
-    std::string out = row.kind == ValueKind::tables ? "*\\[[" + row.key + "]]*\n"
-                                                    : "*" + row.key + "* = " + man_value(row) + "\n";
+    std::string out = row.kind == ValueKind::tables
+                          ? "*\\[[" + row.key + "]]*\n"
+                          : "*" + row.key + "* = " + man_value(row) + "\n";
     std::string type(kind_name(row.kind));
     type[0] = static_cast<char>(type[0] - 'a' + 'A');
     std::string doc = row.doc;
-    if (!doc.empty() && doc[0] >= 'a' && doc[0] <= 'z') doc[0] = static_cast<char>(doc[0] - 'a' + 'A');
+    if (!doc.empty() && doc[0] >= 'a' && doc[0] <= 'z')
+        doc[0] = static_cast<char>(doc[0] - 'a' + 'A');
     std::string body = type + (row.detail.empty() ? "" : " " + row.detail) + ". " + doc + ".";
     if (!row.flag.empty()) {
         body += " Flag `" + row.flag + "`";
@@ -126,8 +129,8 @@ std::string wrap_words(std::string_view text, std::size_t width, const std::stri
     std::size_t pos = 0;
     while (pos < text.size()) {
         const std::size_t space = text.find(' ', pos);
-        const std::string_view word =
-            text.substr(pos, space == std::string_view::npos ? std::string_view::npos : space - pos);
+        const std::string_view word = text.substr(
+            pos, space == std::string_view::npos ? std::string_view::npos : space - pos);
         pos = space == std::string_view::npos ? text.size() : space + 1;
         if (word.empty()) continue;
         const std::size_t used = out.size() - line_start;
@@ -146,13 +149,16 @@ std::string wrap_words(std::string_view text, std::size_t width, const std::stri
 
 std::string usage_text(const UsageText& usage, const std::vector<SettingText>& rows) {
     const std::string& p = usage.program;
-    std::string out = "usage: " + p + " [--config FILE] [--check-config | --print-config] [OPTION]...\n";
+    std::string out =
+        "usage: " + p + " [--config FILE] [--check-config | --print-config] [OPTION]...\n";
     out += "       " + p + " --help | --version\n\n";
     out += wrap_words(usage.description, kHelpWidth, "", "") + "\n";
-    out += flag_entry("--config", "FILE",
-                      "configuration file (default " + usage.default_config +
-                          ", if it exists), then FILE.d/*.toml in lexical order; flags override it");
-    out += flag_entry("--check-config", "", "validate the configuration files and flags, then exit (0 or 2)");
+    out +=
+        flag_entry("--config", "FILE",
+                   "configuration file (default " + usage.default_config +
+                       ", if it exists), then FILE.d/*.toml in lexical order; flags override it");
+    out += flag_entry("--check-config", "",
+                      "validate the configuration files and flags, then exit (0 or 2)");
     out += flag_entry("--print-config", "", "print the effective configuration as TOML, then exit");
     out += flag_entry("--help", "", "print this text, then exit");
     out += flag_entry("--version", "", "print the version, then exit");
@@ -167,7 +173,8 @@ std::string usage_text(const UsageText& usage, const std::vector<SettingText>& r
 }
 
 std::string markdown_key_table(const std::vector<SettingText>& rows) {
-    std::string out = "| key | type | default | flag | on reload | meaning |\n|---|---|---|---|---|---|\n";
+    std::string out =
+        "| key | type | default | flag | on reload | meaning |\n|---|---|---|---|---|---|\n";
     for (const auto& row : rows) {
         const std::string key = row.kind == ValueKind::tables ? "[[" + row.key + "]]" : row.key;
         std::string flag;
@@ -176,8 +183,8 @@ std::string markdown_key_table(const std::vector<SettingText>& rows) {
             if (row.repeatable) flag += " (repeatable, adds)";
         }
         const std::string reload = row.reload == OnReload::restart ? "restart" : "applies";
-        out += "| `" + key + "` | " + type_text(row) + " | " + default_markdown(row) + " | " + flag +
-               " | " + reload + " | " + row.doc + " |\n";
+        out += "| `" + key + "` | " + type_text(row) + " | " + default_markdown(row) + " | " +
+               flag + " | " + reload + " | " + row.doc + " |\n";
     }
     return out;
 }

@@ -1,8 +1,6 @@
 // Blocking control client.
 #include "control/control_client.hpp"
 
-#include "wire/frame.hpp"
-
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -10,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+
+#include "wire/frame.hpp"
 
 namespace imgx::control {
 
@@ -20,7 +20,8 @@ void read_exact(int fd, void* out, std::size_t size, const std::string& path) {
     while (size > 0) {
         ssize_t n = ::read(fd, p, size);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) throw std::runtime_error("daemon at " + path + " closed the connection unexpectedly");
+        if (n <= 0)
+            throw std::runtime_error("daemon at " + path + " closed the connection unexpectedly");
         p += n;
         size -= static_cast<std::size_t>(n);
     }
@@ -28,19 +29,25 @@ void read_exact(int fd, void* out, std::size_t size, const std::string& path) {
 
 }  // namespace
 
-ControlClient::ControlClient(const std::string& path) : path_(path), fd_(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+ControlClient::ControlClient(const std::string& path)
+    : path_(path), fd_(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path) throw std::runtime_error("control socket path too long: " + path);
+    if (path.size() >= sizeof addr.sun_path)
+        throw std::runtime_error("control socket path too long: " + path);
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     if (!fd_ || ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-        throw std::runtime_error("cannot reach the daemon at " + path + ": " + std::strerror(errno));
+        throw std::runtime_error("cannot reach the daemon at " + path + ": " +
+                                 std::strerror(errno));
 }
 
-Response ControlClient::call(const Request& request, const std::function<void(const Response&)>& on_response) {
+Response ControlClient::call(const Request& request,
+                             const std::function<void(const Response&)>& on_response) {
     const std::string frame = wire::encode_frame(request);
-    if (::send(fd_.get(), frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size()))
-        throw std::runtime_error("cannot send to the daemon at " + path_ + ": " + std::strerror(errno));
+    if (::send(fd_.get(), frame.data(), frame.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(frame.size()))
+        throw std::runtime_error("cannot send to the daemon at " + path_ + ": " +
+                                 std::strerror(errno));
     for (;;) {
         unsigned char length_bytes[wire::kLengthBytes];
         read_exact(fd_.get(), length_bytes, sizeof length_bytes, path_);

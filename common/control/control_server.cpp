@@ -1,17 +1,18 @@
 // Control socket server.
 #include "control/control_server.hpp"
 
-#include "criu/fd_passing.hpp"
-#include "criu/framed_socket.hpp"
-#include "criu/hangup.hpp"
-#include "util/unix_listener.hpp"
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
-#include <unistd.h>
+
+#include "criu/fd_passing.hpp"
+#include "criu/framed_socket.hpp"
+#include "criu/hangup.hpp"
+#include "util/unix_listener.hpp"
 
 namespace imgx::control {
 
@@ -26,27 +27,37 @@ asio::awaitable<void> Replier::send(const Response& response) {
 asio::awaitable<void> Replier::wait_hangup() { return criu::wait_hangup(socket_); }
 
 ControlServer::ControlServer(const asio::any_io_executor& ex, std::string path, Handler handler)
-    : path_(std::move(path)), acceptor_(listen_unix(ex, path_, 0600)), handler_(std::move(handler)) {
+    : path_(std::move(path)),
+      acceptor_(listen_unix(ex, path_, 0600)),
+      handler_(std::move(handler)) {
     start();
 }
 
 ControlServer::ControlServer(const asio::any_io_executor& ex, UniqueFd listening, Handler handler)
-    : path_(unix_socket_path(listening.get())), acceptor_(ex), handler_(std::move(handler)), owns_path_(false) {
+    : path_(unix_socket_path(listening.get())),
+      acceptor_(ex),
+      handler_(std::move(handler)),
+      owns_path_(false) {
     acceptor_.assign(asio::local::stream_protocol(), listening.release());
     start();
 }
 
 void ControlServer::start() {
-    asio::co_spawn(acceptor_.get_executor(), [this]() -> asio::awaitable<void> {
-        for (;;) {
-            boost::system::error_code ec;
-            auto socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-            if (ec) continue;
-            if (!access_.admit(socket.native_handle(), "the control socket " + path_)) continue;  // closes it
-            asio::co_spawn(acceptor_.get_executor(), serve(std::move(socket)), asio::detached);
-        }
-    }, asio::detached);
+    asio::co_spawn(
+        acceptor_.get_executor(),
+        [this]() -> asio::awaitable<void> {
+            for (;;) {
+                boost::system::error_code ec;
+                auto socket =
+                    co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+                if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+                if (ec) continue;
+                if (!access_.admit(socket.native_handle(), "the control socket " + path_))
+                    continue;  // closes it
+                asio::co_spawn(acceptor_.get_executor(), serve(std::move(socket)), asio::detached);
+            }
+        },
+        asio::detached);
 }
 
 ControlServer::~ControlServer() { close(); }

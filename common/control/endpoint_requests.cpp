@@ -1,13 +1,14 @@
 // Shared control request handling.
 #include "control/endpoint_requests.hpp"
 
-#include "util/names.hpp"
-
 #include <stdexcept>
+
+#include "util/names.hpp"
 
 namespace imgx::control {
 
-Response final_response(const std::string& daemon, const std::string& link, bool ok, std::string error) {
+Response final_response(const std::string& daemon, const std::string& link, bool ok,
+                        std::string error) {
     Response r;
     r.set_daemon(daemon);
     r.set_link(link);
@@ -22,7 +23,8 @@ EndpointSpec endpoint_spec_of(const OpenEndpoint& request) {
     if (spec.dir.empty()) throw std::invalid_argument("no directory given");
     if (spec.snapshot_id.empty()) spec.snapshot_id = snapshot_id_from_dir(spec.dir);
     if (auto problem = snapshot_id_problem(spec.snapshot_id))
-        throw std::invalid_argument(*problem + (request.snapshot_id().empty() ? " (give --snapshot ID)" : ""));
+        throw std::invalid_argument(*problem +
+                                    (request.snapshot_id().empty() ? " (give --snapshot ID)" : ""));
     return spec;
 }
 
@@ -42,7 +44,8 @@ std::string open_endpoint(criu::EndpointSet& endpoints, const OpenEndpoint& requ
 
 }  // namespace
 
-bool answer_endpoint_request(criu::EndpointSet& endpoints, const Request& request, Response& response) {
+bool answer_endpoint_request(criu::EndpointSet& endpoints, const Request& request,
+                             Response& response) {
     std::string error;
     if (request.has_open()) {
         error = open_endpoint(endpoints, request.open());

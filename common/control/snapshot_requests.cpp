@@ -1,15 +1,15 @@
 // The snapshot requests both daemons answer: status, wait (until settled or hung up), drop.
 #include "control/snapshot_requests.hpp"
 
-#include "control/endpoint_requests.hpp"
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
-
 #include <stdexcept>
+
+#include "control/endpoint_requests.hpp"
 
 namespace imgx::control {
 
@@ -22,7 +22,8 @@ namespace {
 // img-ctl redraws a terminal line at most 4 times a second.
 constexpr auto kProgressInterval = 250ms;
 
-asio::awaitable<void> send_final(Replier& reply, const FinalResponse& done, bool ok, std::string error) {
+asio::awaitable<void> send_final(Replier& reply, const FinalResponse& done, bool ok,
+                                 std::string error) {
     const Response response = done(ok, std::move(error));
     co_await reply.send(response);
 }
@@ -62,23 +63,26 @@ asio::awaitable<void> answer_wait(SnapshotBook& book, const Request& request, Re
     const std::string id = target.snapshot_id;
     const std::uint64_t generation = target.min_generation;
     // An interrupted img-ctl (Ctrl-C, --timeout) must not leave a coroutine and its socket behind.
-    auto outcome = co_await (wait_and_follow(book, std::move(target), reply, done) || reply.wait_hangup());
+    auto outcome =
+        co_await (wait_and_follow(book, std::move(target), reply, done) || reply.wait_hangup());
     if (outcome.index() == 1)
-        spdlog::debug("wait for snapshot '{}' (generation >= {}) ended: the control client hung up", id,
-                      generation);
+        spdlog::debug("wait for snapshot '{}' (generation >= {}) ended: the control client hung up",
+                      id, generation);
 }
 
 asio::awaitable<void> answer_drop(SnapshotBook& book, const std::string& id, Replier& reply,
                                   const FinalResponse& done) {
     const bool dropped = book.drop(id);
     Response response = done(dropped, {});
-    if (dropped) spdlog::info("snapshot '{}' dropped by the operator", id);
-    else response.set_error("no snapshot '" + id + "' on " + response.daemon());
+    if (dropped)
+        spdlog::info("snapshot '{}' dropped by the operator", id);
+    else
+        response.set_error("no snapshot '" + id + "' on " + response.daemon());
     co_await reply.send(response);
 }
 
-asio::awaitable<void> answer(criu::EndpointSet& endpoints, SnapshotBook& book, const FinalResponse& done,
-                             const Request& request, Replier& reply) {
+asio::awaitable<void> answer(criu::EndpointSet& endpoints, SnapshotBook& book,
+                             const FinalResponse& done, const Request& request, Replier& reply) {
     if (auto r = done(true, {}); answer_endpoint_request(endpoints, request, r)) {
         co_await reply.send(r);
         co_return;
@@ -121,7 +125,8 @@ WaitTarget wait_target(const Request& request) {
 
 asio::awaitable<std::shared_ptr<DumpView>> wait_for_dump(SnapshotBook& book, WaitTarget target) {
     for (;;) {
-        if (auto found = book.find(target.snapshot_id); found && found->generation() >= target.min_generation)
+        if (auto found = book.find(target.snapshot_id);
+            found && found->generation() >= target.min_generation)
             co_return found;
         co_await book.wait_change();
     }

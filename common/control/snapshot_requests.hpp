@@ -1,23 +1,23 @@
-// img-ctl's snapshot requests (status, wait, drop), answered alike by both daemons over their tables.
+// img-ctl's snapshot requests (status, wait, drop), answered alike by both daemons over their
+// tables.
 #pragma once
 
-#include "control.pb.h"
-#include "control/control_server.hpp"
-#include "criu/endpoint_set.hpp"
-
 #include <boost/asio/awaitable.hpp>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "control.pb.h"
+#include "control/control_server.hpp"
+#include "criu/endpoint_set.hpp"
+
 namespace imgx::control {
 
 // One dump of a snapshot id, as the control requests see it. Each daemon wraps its own type.
 class DumpView {
-public:
+  public:
     virtual ~DumpView() = default;
     // Which dump of its id this is: 1 for the first one since the daemon started, +1 per new one.
     [[nodiscard]] virtual std::uint64_t generation() const = 0;
@@ -34,7 +34,7 @@ public:
 
 // A daemon's table of dumps: the latest dump of each snapshot id.
 class SnapshotBook {
-public:
+  public:
     virtual ~SnapshotBook() = default;
     [[nodiscard]] virtual std::vector<std::shared_ptr<DumpView>> all() const = 0;
     // The latest dump of `id`, or null.
@@ -72,7 +72,8 @@ struct WaitTarget {
 WaitTarget wait_target(const Request& request);
 
 // Waits until `book` holds a dump of the target (one that began later counts too).
-boost::asio::awaitable<std::shared_ptr<DumpView>> wait_for_dump(SnapshotBook& book, WaitTarget target);
+boost::asio::awaitable<std::shared_ptr<DumpView>> wait_for_dump(SnapshotBook& book,
+                                                                WaitTarget target);
 
 // The control handler of a daemon: endpoint requests on `endpoints`, snapshot requests on
 // `book`, an error answer for anything else. A wait ends early when its client hangs up.

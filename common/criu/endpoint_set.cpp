@@ -1,15 +1,15 @@
 // Listening sockets for CRIU, per images directory.
 #include "criu/endpoint_set.hpp"
 
-#include "util/unix_listener.hpp"
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
-
 #include <stdexcept>
+
+#include "util/unix_listener.hpp"
 
 namespace imgx::criu {
 
@@ -23,7 +23,8 @@ struct EndpointSet::Listener {
     Endpoint endpoint;
 };
 
-EndpointSet::EndpointSet(asio::any_io_executor ex, std::vector<SocketKind> kinds, OnAccept on_accept)
+EndpointSet::EndpointSet(asio::any_io_executor ex, std::vector<SocketKind> kinds,
+                         OnAccept on_accept)
     : ex_(std::move(ex)), kinds_(std::move(kinds)), on_accept_(std::move(on_accept)) {}
 
 EndpointSet::~EndpointSet() { close_all(); }
@@ -41,22 +42,25 @@ void EndpointSet::open(const EndpointSpec& spec) {
             Listener{listen_unix(ex_, path, 0600), path, kind, Endpoint{dir, spec.snapshot_id}}));
     }
     for (auto& l : listeners) {
-        asio::co_spawn(ex_, [this, l]() -> asio::awaitable<void> {
-            for (;;) {
-                boost::system::error_code ec;
-                auto socket = co_await l->acceptor.async_accept(
-                    asio::redirect_error(asio::use_awaitable, ec));
-                if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) co_return;
-                if (ec) {
-                    spdlog::warn("accept on {} failed: {}", l->path, ec.message());
-                    continue;
+        asio::co_spawn(
+            ex_,
+            [this, l]() -> asio::awaitable<void> {
+                for (;;) {
+                    boost::system::error_code ec;
+                    auto socket = co_await l->acceptor.async_accept(
+                        asio::redirect_error(asio::use_awaitable, ec));
+                    if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) co_return;
+                    if (ec) {
+                        spdlog::warn("accept on {} failed: {}", l->path, ec.message());
+                        continue;
+                    }
+                    if (!access_.admit(socket.native_handle(), l->path)) continue;  // closes it
+                    on_accept_(std::move(socket), l->endpoint, l->kind);
                 }
-                if (!access_.admit(socket.native_handle(), l->path)) continue;  // closes it
-                on_accept_(std::move(socket), l->endpoint, l->kind);
-            }
-        }, asio::detached);
-        spdlog::info("listening on {} (snapshot '{}', {} protocol)", l->path, l->endpoint.snapshot_id,
-                     l->kind.protocol);
+            },
+            asio::detached);
+        spdlog::info("listening on {} (snapshot '{}', {} protocol)", l->path,
+                     l->endpoint.snapshot_id, l->kind.protocol);
     }
     by_dir_[dir] = std::move(listeners);
 }

@@ -1,17 +1,16 @@
 // The UNIX sockets CRIU connects to, one set per images directory, opened and closed at run time.
 #pragma once
 
-#include "util/names.hpp"
-#include "util/peer_access.hpp"
-
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "util/names.hpp"
+#include "util/peer_access.hpp"
 
 namespace imgx::criu {
 
@@ -27,9 +26,9 @@ struct Endpoint {
 };
 
 class EndpointSet {
-public:
-    using OnAccept = std::function<void(boost::asio::local::stream_protocol::socket, const Endpoint&,
-                                        const SocketKind&)>;
+  public:
+    using OnAccept = std::function<void(boost::asio::local::stream_protocol::socket,
+                                        const Endpoint&, const SocketKind&)>;
 
     EndpointSet(boost::asio::any_io_executor ex, std::vector<SocketKind> kinds, OnAccept on_accept);
     ~EndpointSet();
@@ -55,7 +54,7 @@ public:
     };
     std::vector<Info> list() const;
 
-private:
+  private:
     struct Listener;
     boost::asio::any_io_executor ex_;
     std::vector<SocketKind> kinds_;

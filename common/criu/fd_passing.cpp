@@ -1,19 +1,19 @@
 // SCM_RIGHTS reception and pipe preparation.
 #include "criu/fd_passing.hpp"
 
-#include "wire/frame.hpp"
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-
 #include <cerrno>
 #include <cstring>
 #include <system_error>
+
+#include "wire/frame.hpp"
 
 namespace imgx::criu {
 
@@ -56,18 +56,24 @@ bool try_recvmsg(int socket_fd, FdMessage& m) {
         for (std::size_t i = 0; i < fds; ++i) {
             int fd;
             std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            if (count++ == 0) received.reset(fd); else ::close(fd);
+            if (count++ == 0)
+                received.reset(fd);
+            else
+                ::close(fd);
         }
     }
     m.bytes = n;
     m.truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
     if (m.truncated) throw wire::ProtocolError("pipe message truncated (MSG_CTRUNC)");
-    if (count > 1) throw wire::ProtocolError("expected one descriptor, received " + std::to_string(count));
-    if (count == 1 && !is_pipe(received.get())) throw wire::ProtocolError("passed descriptor is not a pipe");
+    if (count > 1)
+        throw wire::ProtocolError("expected one descriptor, received " + std::to_string(count));
+    if (count == 1 && !is_pipe(received.get()))
+        throw wire::ProtocolError("passed descriptor is not a pipe");
     return true;
 }
 
-boost::asio::awaitable<FdMessage> recv_fd_message(boost::asio::local::stream_protocol::socket& socket) {
+boost::asio::awaitable<FdMessage> recv_fd_message(
+    boost::asio::local::stream_protocol::socket& socket) {
     FdMessage m;
     while (!try_recvmsg(socket.native_handle(), m))
         co_await socket.async_wait(boost::asio::socket_base::wait_read, boost::asio::use_awaitable);
@@ -78,8 +84,10 @@ boost::asio::awaitable<FdMessage> recv_fd_message(boost::asio::local::stream_pro
 
 boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol::socket& socket) {
     FdMessage m = co_await recv_fd_message(socket);
-    if (m.bytes == 0) throw wire::ProtocolError("peer closed the connection where a pipe was expected");
-    if (m.fd_count != 1) throw wire::ProtocolError("expected a pipe, received data without a descriptor");
+    if (m.bytes == 0)
+        throw wire::ProtocolError("peer closed the connection where a pipe was expected");
+    if (m.fd_count != 1)
+        throw wire::ProtocolError("expected a pipe, received data without a descriptor");
     if (m.byte != 0) throw wire::ProtocolError("fd message carries a non-zero data byte");
     co_return std::move(m.fd);
 }
@@ -89,18 +97,20 @@ boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol:
     using namespace boost::asio::experimental::awaitable_operators;
     boost::asio::steady_timer timer(socket.get_executor(), limit);
     boost::system::error_code ec;
-    auto first = co_await (
-        socket.async_wait(boost::asio::socket_base::wait_read,
-                          boost::asio::redirect_error(boost::asio::use_awaitable, ec)) ||
-        timer.async_wait(boost::asio::use_awaitable));
+    auto first =
+        co_await (socket.async_wait(boost::asio::socket_base::wait_read,
+                                    boost::asio::redirect_error(boost::asio::use_awaitable, ec)) ||
+                  timer.async_wait(boost::asio::use_awaitable));
     if (first.index() == 1)
-        throw wire::ProtocolError("CRIU sent no pipe within " +
-                                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(limit).count()) +
-                                  " s after the reply (a 2017-2019 CRIU build needs --remote-data=socket)");
+        throw wire::ProtocolError(
+            "CRIU sent no pipe within " +
+            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(limit).count()) +
+            " s after the reply (a 2017-2019 CRIU build needs --remote-data=socket)");
     co_return co_await receive_fd(socket);
 }
 
-boost::asio::awaitable<WriteSource> receive_write_source(boost::asio::local::stream_protocol::socket& socket) {
+boost::asio::awaitable<WriteSource> receive_write_source(
+    boost::asio::local::stream_protocol::socket& socket) {
     FdMessage m = co_await recv_fd_message(socket);
     WriteSource out;
     if (m.fd_count == 1) {

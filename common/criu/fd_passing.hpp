@@ -1,14 +1,13 @@
 // Receiving the pipe ends CRIU passes with SCM_RIGHTS, and preparing them for the event loop.
 #pragma once
 
-#include "util/unique_fd.hpp"
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <string>
+
+#include "util/unique_fd.hpp"
 
 namespace imgx::criu {
 
@@ -25,13 +24,14 @@ boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol:
 // What follows an img-remote write header: G3 passes a pipe; G2 and G1 send the image bytes on
 // the socket itself, so the first byte is data (or EOF for an empty image).
 struct WriteSource {
-    UniqueFd pipe;                 // G3
-    std::string first_bytes;       // G2/G1: data already read from the socket
-    bool socket_eof = false;       // G2/G1: empty image
+    UniqueFd pipe;            // G3
+    std::string first_bytes;  // G2/G1: data already read from the socket
+    bool socket_eof = false;  // G2/G1: empty image
 };
 // Reads one message with room for one descriptor and tells the cases apart (spec 3.14).
 // Throws wire::ProtocolError for a descriptor that is not a pipe or a truncated control message.
-boost::asio::awaitable<WriteSource> receive_write_source(boost::asio::local::stream_protocol::socket& socket);
+boost::asio::awaitable<WriteSource> receive_write_source(
+    boost::asio::local::stream_protocol::socket& socket);
 
 // Sends `fd` the way CRIU does (tests and tools that play CRIU). Blocking.
 void send_fd_blocking(int socket_fd, int fd);

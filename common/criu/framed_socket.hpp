@@ -1,13 +1,12 @@
 // Exact-length frame I/O on a CRIU UNIX connection (never reads past the frame).
 #pragma once
 
-#include "wire/frame.hpp"
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-
 #include <optional>
 #include <string>
+
+#include "wire/frame.hpp"
 
 namespace imgx::criu {
 

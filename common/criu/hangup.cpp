@@ -10,7 +10,8 @@ namespace asio = boost::asio;
 
 asio::awaitable<void> wait_hangup(asio::local::stream_protocol::socket& socket) {
     boost::system::error_code ec;
-    co_await socket.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+    co_await socket.async_wait(asio::socket_base::wait_read,
+                               asio::redirect_error(asio::use_awaitable, ec));
 }
 
 }  // namespace imgx::criu

@@ -1,24 +1,22 @@
 // Stored file -> CRIU: the outgoing data path towards a restore (or a dump reading parents).
 #include "criu/image_feed.hpp"
 
-#include "criu/fd_passing.hpp"
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
 
+#include <algorithm>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
-
-#include <cstring>
-
-#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <vector>
 
-#include <fcntl.h>
-#include <sys/sendfile.h>
-#include <sys/uio.h>
+#include "criu/fd_passing.hpp"
 
 namespace imgx::criu {
 
@@ -40,13 +38,16 @@ struct Cursor {
 
 // Up to kMaxIovecs pieces of `file` from `at`, covering at most `limit` bytes.
 constexpr std::size_t kMaxIovecs = 64;
-std::size_t gather(const store::ImageFile& file, Cursor at, std::uint64_t limit, iovec (&out)[kMaxIovecs]) {
+std::size_t gather(const store::ImageFile& file, Cursor at, std::uint64_t limit,
+                   iovec (&out)[kMaxIovecs]) {
     std::size_t count = 0;
-    for (std::size_t i = at.segment; i < file.segments.size() && count < kMaxIovecs && limit > 0; ++i) {
+    for (std::size_t i = at.segment; i < file.segments.size() && count < kMaxIovecs && limit > 0;
+         ++i) {
         const std::size_t skip = i == at.segment ? at.offset : 0;
         const std::size_t take = std::min<std::uint64_t>(file.segments[i].size - skip, limit);
         if (take == 0) continue;
-        out[count++] = iovec{const_cast<char*>(file.segments[i].bytes.get()) + skip, take};  // vmsplice only reads
+        out[count++] = iovec{const_cast<char*>(file.segments[i].bytes.get()) + skip,
+                             take};  // vmsplice only reads
         limit -= take;
     }
     return count;
@@ -76,24 +77,26 @@ std::vector<asio::const_buffer> pieces_from(const store::ImageFile& file, Cursor
 // Writes `file` from `at` to its end with plain writes; `done` bytes went before. Returns the
 // bytes of the file delivered in all.
 template <typename Stream>
-asio::awaitable<std::uint64_t> write_rest(Stream& out, const store::ImageFile& file, Cursor at, std::uint64_t done,
-                                          const std::string& context) {
+asio::awaitable<std::uint64_t> write_rest(Stream& out, const store::ImageFile& file, Cursor at,
+                                          std::uint64_t done, const std::string& context) {
     boost::system::error_code ec;
-    const std::size_t written =
-        co_await asio::async_write(out, pieces_from(file, at), asio::redirect_error(asio::use_awaitable, ec));
+    const std::size_t written = co_await asio::async_write(
+        out, pieces_from(file, at), asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::broken_pipe || ec == asio::error::connection_reset)
-        spdlog::debug("{}: CRIU closed {} after {} of {} bytes", context, file.name, done + written, file.size);
+        spdlog::debug("{}: CRIU closed {} after {} of {} bytes", context, file.name, done + written,
+                      file.size);
     else if (ec)
-        spdlog::warn("{}: writing {} to CRIU failed after {} bytes: {}", context, file.name, done + written,
-                     ec.message());
+        spdlog::warn("{}: writing {} to CRIU failed after {} bytes: {}", context, file.name,
+                     done + written, ec.message());
     co_return done + written;
 }
 
 // Lends the first `count` bytes of `file` to the pipe with vmsplice(): the pipe refers to our
 // pages instead of a copy of them. Returns the bytes lent; fewer than `count` when CRIU closed
 // its end (or vmsplice failed, logged).
-asio::awaitable<std::uint64_t> lend_pages(asio::posix::stream_descriptor& pipe, const store::ImageFile& file,
-                                          std::uint64_t count, Cursor& at, const std::string& context) {
+asio::awaitable<std::uint64_t> lend_pages(asio::posix::stream_descriptor& pipe,
+                                          const store::ImageFile& file, std::uint64_t count,
+                                          Cursor& at, const std::string& context) {
     std::uint64_t lent = 0;
     iovec pieces[kMaxIovecs];
     while (lent < count) {
@@ -113,9 +116,11 @@ asio::awaitable<std::uint64_t> lend_pages(asio::posix::stream_descriptor& pipe, 
         }
         const int error = errno;
         if (error == EPIPE)
-            spdlog::debug("{}: CRIU closed {} after {} of {} bytes", context, file.name, lent, file.size);
+            spdlog::debug("{}: CRIU closed {} after {} of {} bytes", context, file.name, lent,
+                          file.size);
         else
-            spdlog::warn("{}: vmsplice of {} failed after {} bytes: {}", context, file.name, lent, std::strerror(error));
+            spdlog::warn("{}: vmsplice of {} failed after {} bytes: {}", context, file.name, lent,
+                         std::strerror(error));
         break;
     }
     co_return lent;
@@ -125,20 +130,23 @@ asio::awaitable<std::uint64_t> lend_pages(asio::posix::stream_descriptor& pipe, 
 // the page cache, nothing passes through our memory. `out` is non-blocking; a full pipe or
 // socket buffer is waited for on the event loop.
 template <typename Stream>
-asio::awaitable<std::uint64_t> write_from_file(Stream& out, const store::BackingFile& from, std::uint64_t offset,
-                                               std::uint64_t size, boost::system::error_code& ec) {
+asio::awaitable<std::uint64_t> write_from_file(Stream& out, const store::BackingFile& from,
+                                               std::uint64_t offset, std::uint64_t size,
+                                               boost::system::error_code& ec) {
     std::uint64_t written = 0;
     while (written < size) {
         off_t at = static_cast<off_t>(offset + written);
-        const ssize_t n = ::sendfile(out.native_handle(), from.fd.get(), &at,
-                                     static_cast<std::size_t>(std::min<std::uint64_t>(size - written, kSendfileChunk)));
+        const ssize_t n = ::sendfile(
+            out.native_handle(), from.fd.get(), &at,
+            static_cast<std::size_t>(std::min<std::uint64_t>(size - written, kSendfileChunk)));
         if (n > 0) {
             written += static_cast<std::uint64_t>(n);
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            co_await out.async_wait(Stream::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+            co_await out.async_wait(Stream::wait_write,
+                                    asio::redirect_error(asio::use_awaitable, ec));
             if (ec) co_return written;
             continue;
         }
@@ -175,7 +183,8 @@ asio::awaitable<std::uint64_t> write_segments(Stream& out, const store::ImageFil
         }
         written += co_await write_gathered(out, pieces, ec);
         if (ec) co_return written;
-        written += co_await write_from_file(out, *segment.backing, segment.offset, segment.size, ec);
+        written +=
+            co_await write_from_file(out, *segment.backing, segment.offset, segment.size, ec);
         if (ec) co_return written;
     }
     written += co_await write_gathered(out, pieces, ec);
@@ -183,18 +192,22 @@ asio::awaitable<std::uint64_t> write_segments(Stream& out, const store::ImageFil
 }
 
 template <typename Stream>
-asio::awaitable<std::uint64_t> write_with_disk_pieces(Stream& out, const store::ImageFile& file, const std::string& context) {
+asio::awaitable<std::uint64_t> write_with_disk_pieces(Stream& out, const store::ImageFile& file,
+                                                      const std::string& context) {
     boost::system::error_code ec;
     const std::uint64_t written = co_await write_segments(out, file, ec);
     if (ec == asio::error::broken_pipe || ec == asio::error::connection_reset)
-        spdlog::debug("{}: CRIU closed {} after {} of {} bytes", context, file.name, written, file.size);
+        spdlog::debug("{}: CRIU closed {} after {} of {} bytes", context, file.name, written,
+                      file.size);
     else if (ec)
-        spdlog::warn("{}: writing {} to CRIU failed after {} bytes: {}", context, file.name, written, ec.message());
+        spdlog::warn("{}: writing {} to CRIU failed after {} bytes: {}", context, file.name,
+                     written, ec.message());
     co_return written;
 }
 
 bool has_disk_pieces(const store::ImageFile& file) {
-    return std::any_of(file.segments.begin(), file.segments.end(), [](const auto& s) { return !s.bytes; });
+    return std::any_of(file.segments.begin(), file.segments.end(),
+                       [](const auto& s) { return !s.bytes; });
 }
 
 }  // namespace
@@ -204,12 +217,14 @@ bool has_disk_pieces(const store::ImageFile& file) {
 // the pipe when the feed ends and releases the file. Hence the last pipe-full of each file is
 // written as a copy: that write completes only once the whole copy is inside the pipe, and a
 // pipe holding a full pipe of copied bytes holds nothing that came before them.
-asio::awaitable<std::uint64_t> feed_pipe(UniqueFd fd, std::shared_ptr<const store::ImageFile> file, std::string context) {
+asio::awaitable<std::uint64_t> feed_pipe(UniqueFd fd, std::shared_ptr<const store::ImageFile> file,
+                                         std::string context) {
     const std::size_t pipe_bytes = enlarge_pipe(fd.get(), kServePipeBytes);
     asio::posix::stream_descriptor pipe(co_await asio::this_coro::executor, fd.release());
     pipe.non_blocking(true);
     if (has_disk_pieces(*file)) {
-        // Pieces on disk go through sendfile (the kernel copies from the page cache): nothing is lent.
+        // Pieces on disk go through sendfile (the kernel copies from the page cache): nothing is
+        // lent.
         const std::uint64_t written = co_await write_with_disk_pieces(pipe, *file, context);
         co_return written;
     }
@@ -223,7 +238,8 @@ asio::awaitable<std::uint64_t> feed_pipe(UniqueFd fd, std::shared_ptr<const stor
 }
 
 asio::awaitable<std::uint64_t> feed_socket(asio::local::stream_protocol::socket& socket,
-                                  std::shared_ptr<const store::ImageFile> file, std::string context) {
+                                           std::shared_ptr<const store::ImageFile> file,
+                                           std::string context) {
     std::uint64_t written = 0;
     if (has_disk_pieces(*file))
         written = co_await write_with_disk_pieces(socket, *file, context);

@@ -1,4 +1,5 @@
-// The pipes CRIU hands over: how large the capture side makes them, how long it may take to pass one.
+// The pipes CRIU hands over: how large the capture side makes them, how long it may take to pass
+// one.
 #pragma once
 
 #include <chrono>

@@ -18,12 +18,17 @@ RemoteRequest classify_control(const local_image_entry& e, bool g1) {
     const std::string& name = e.name();
     const auto mode = e.open_mode();
     RemoteRequest r{RemoteRequest::Kind::finish_dump, name, e.snapshot_id(), g1};
-    if (name == kParentName && mode == kOpenAppend) r.kind = RemoteRequest::Kind::push_id;
-    else if (name == kParentName && mode == kOpenRead) r.kind = RemoteRequest::Kind::pull_ids;
-    else if ((name.empty() || name == kG1DumpFinish) && mode != kOpenRead) r.kind = RemoteRequest::Kind::finish_dump;
-    else if ((name.empty() || name == kG1RestoreFinish) && mode == kOpenRead) r.kind = RemoteRequest::Kind::finish_restore;
+    if (name == kParentName && mode == kOpenAppend)
+        r.kind = RemoteRequest::Kind::push_id;
+    else if (name == kParentName && mode == kOpenRead)
+        r.kind = RemoteRequest::Kind::pull_ids;
+    else if ((name.empty() || name == kG1DumpFinish) && mode != kOpenRead)
+        r.kind = RemoteRequest::Kind::finish_dump;
+    else if ((name.empty() || name == kG1RestoreFinish) && mode == kOpenRead)
+        r.kind = RemoteRequest::Kind::finish_restore;
     else
-        throw wire::ProtocolError("unknown control request '" + name + "' with open_mode " + std::to_string(mode));
+        throw wire::ProtocolError("unknown control request '" + name + "' with open_mode " +
+                                  std::to_string(mode));
     return r;
 }
 
@@ -31,12 +36,18 @@ RemoteRequest classify_control(const local_image_entry& e, bool g1) {
 
 std::string_view kind_name(RemoteRequest::Kind kind) {
     switch (kind) {
-        case RemoteRequest::Kind::write: return "write";
-        case RemoteRequest::Kind::read: return "read";
-        case RemoteRequest::Kind::push_id: return "push";
-        case RemoteRequest::Kind::pull_ids: return "pull";
-        case RemoteRequest::Kind::finish_dump: return "dump finish";
-        case RemoteRequest::Kind::finish_restore: return "restore finish";
+        case RemoteRequest::Kind::write:
+            return "write";
+        case RemoteRequest::Kind::read:
+            return "read";
+        case RemoteRequest::Kind::push_id:
+            return "push";
+        case RemoteRequest::Kind::pull_ids:
+            return "pull";
+        case RemoteRequest::Kind::finish_dump:
+            return "dump finish";
+        case RemoteRequest::Kind::finish_restore:
+            return "restore finish";
     }
     return "unknown";
 }
@@ -51,7 +62,8 @@ RemoteRequest decode_remote_request(std::string_view body) {
     if (auto problem = image_name_problem(e.name()))
         throw wire::ProtocolError("bad image name in img-remote request: " + *problem);
     // CRIU's own daemons: read is mode 0, anything else is a write.
-    const auto kind = e.open_mode() == kOpenRead ? RemoteRequest::Kind::read : RemoteRequest::Kind::write;
+    const auto kind =
+        e.open_mode() == kOpenRead ? RemoteRequest::Kind::read : RemoteRequest::Kind::write;
     return {kind, e.name(), e.snapshot_id(), false};
 }
 
@@ -69,11 +81,15 @@ const std::string& remote_reply_frame(std::uint32_t error) {
         reply.set_error(value);  // proto2 required: serialized even when 0
         return wire::encode_frame(reply);
     };
-    static const std::string kOk = encode(kReplyOk), kNoImage = encode(kReplyNoImage), kFailed = encode(kReplyFailed);
+    static const std::string kOk = encode(kReplyOk), kNoImage = encode(kReplyNoImage),
+                             kFailed = encode(kReplyFailed);
     switch (error) {
-        case kReplyOk: return kOk;
-        case kReplyNoImage: return kNoImage;
-        default: return kFailed;
+        case kReplyOk:
+            return kOk;
+        case kReplyNoImage:
+            return kNoImage;
+        default:
+            return kFailed;
     }
 }
 
@@ -83,7 +99,8 @@ std::string snapshot_id_frame(const std::string& id) {
     return wire::encode_frame(e);
 }
 
-std::string encode_remote_request(std::string_view name, std::string_view snapshot_id, std::uint32_t open_mode) {
+std::string encode_remote_request(std::string_view name, std::string_view snapshot_id,
+                                  std::uint32_t open_mode) {
     local_image_entry e;
     e.set_name(std::string(name));
     e.set_snapshot_id(std::string(snapshot_id));

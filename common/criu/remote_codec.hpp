@@ -20,8 +20,8 @@ inline constexpr std::uint32_t kOpenAppend = 1024;
 
 // Error values in local_image_reply_entry.
 inline constexpr std::uint32_t kReplyOk = 0;
-inline constexpr std::uint32_t kReplyNoImage = 2;   // ENOENT: does not exist and never will
-inline constexpr std::uint32_t kReplyFailed = 5;    // EIO: makes CRIU abort the open
+inline constexpr std::uint32_t kReplyNoImage = 2;  // ENOENT: does not exist and never will
+inline constexpr std::uint32_t kReplyFailed = 5;   // EIO: makes CRIU abort the open
 
 struct RemoteRequest {
     enum class Kind {
@@ -52,7 +52,8 @@ const std::string& remote_reply_frame(std::uint32_t error);
 std::string snapshot_id_frame(const std::string& id);
 
 // Frames as CRIU writes them (tests and tools that play CRIU).
-std::string encode_remote_request(std::string_view name, std::string_view snapshot_id, std::uint32_t open_mode);
+std::string encode_remote_request(std::string_view name, std::string_view snapshot_id,
+                                  std::uint32_t open_mode);
 std::uint32_t decode_remote_reply(std::string_view body);
 
 }  // namespace imgx::criu

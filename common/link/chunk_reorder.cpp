@@ -1,27 +1,33 @@
 // Chunk reordering of one file: placement checks, held chunks, the deferred size check.
 #include "link/chunk_reorder.hpp"
 
-#include "wire/frame.hpp"
-
 #include <fmt/format.h>
+
+#include "wire/frame.hpp"
 
 namespace imgx::link {
 
 ChunkReorder::Place ChunkReorder::place(std::uint64_t offset, std::uint64_t size) const {
-    if (offset + size < offset) throw wire::ProtocolError(fmt::format("DATA_AT at offset {} runs past 2^64", offset));
+    if (offset + size < offset)
+        throw wire::ProtocolError(fmt::format("DATA_AT at offset {} runs past 2^64", offset));
     if (offset < next_)
-        throw wire::ProtocolError(fmt::format("DATA_AT of {} bytes at offset {} repeats bytes already received (the "
-                                              "file is complete through {})", size, offset, next_));
-    // The held chunk at or after `offset`, and the one before it, must not overlap [offset, offset + size).
+        throw wire::ProtocolError(
+            fmt::format("DATA_AT of {} bytes at offset {} repeats bytes already received (the "
+                        "file is complete through {})",
+                        size, offset, next_));
+    // The held chunk at or after `offset`, and the one before it, must not overlap [offset, offset
+    // + size).
     auto after = held_.lower_bound(offset);
     if (after != held_.end() && (after->first == offset || after->first < offset + size))
-        throw wire::ProtocolError(fmt::format("DATA_AT of {} bytes at offset {} overlaps a chunk at offset {}", size,
-                                              offset, after->first));
+        throw wire::ProtocolError(
+            fmt::format("DATA_AT of {} bytes at offset {} overlaps a chunk at offset {}", size,
+                        offset, after->first));
     if (after != held_.begin()) {
         const auto& before = *std::prev(after);
         if (before.first + before.second.bytes.size() > offset)
-            throw wire::ProtocolError(fmt::format("DATA_AT at offset {} overlaps a chunk of {} bytes at offset {}", offset,
-                                                  before.second.bytes.size(), before.first));
+            throw wire::ProtocolError(
+                fmt::format("DATA_AT at offset {} overlaps a chunk of {} bytes at offset {}",
+                            offset, before.second.bytes.size(), before.first));
     }
     return offset == next_ ? Place::next : Place::later;
 }

@@ -11,7 +11,7 @@
 namespace imgx::link {
 
 class ChunkReorder {
-public:
+  public:
     // A chunk that arrived ahead of the file's next byte, with the lane and frame number it came
     // in (that lane acknowledges the frame only once the chunk is part of the file).
     struct Held {
@@ -39,7 +39,9 @@ public:
     [[nodiscard]] std::uint64_t announced_size() const noexcept { return size_.value_or(0); }
     // The size is known and the file holds every byte up to it, or bytes beyond it arrived (the
     // check then fails on the size): either way the verdict need not wait for more chunks.
-    [[nodiscard]] bool ready_to_check() const noexcept { return size_ && (next_ >= *size_ || end() > *size_); }
+    [[nodiscard]] bool ready_to_check() const noexcept {
+        return size_ && (next_ >= *size_ || end() > *size_);
+    }
 
     // Bytes in order from the start of the file.
     [[nodiscard]] std::uint64_t next() const noexcept { return next_; }
@@ -50,7 +52,7 @@ public:
     // Every held chunk goes (the file or its session ends); returns them for their lanes.
     std::vector<Held> drop_held();
 
-private:
+  private:
     std::uint64_t next_ = 0;
     std::map<std::uint64_t, Held> held_;  // by offset
     std::uint64_t held_bytes_ = 0;

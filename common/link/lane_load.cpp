@@ -22,7 +22,8 @@ void LaneLoad::acknowledged(std::size_t lane, std::uint64_t through) {
 std::uint64_t LaneLoad::unwritten(std::size_t lane, std::uint64_t written_through) const {
     std::uint64_t bytes = 0;
     const auto& frames = lanes_.at(lane).frames;
-    for (auto it = frames.rbegin(); it != frames.rend() && it->first > written_through; ++it) bytes += it->second;
+    for (auto it = frames.rbegin(); it != frames.rend() && it->first > written_through; ++it)
+        bytes += it->second;
     return bytes;
 }
 

@@ -22,7 +22,7 @@ inline constexpr std::chrono::milliseconds kLaneRateWindow{20};
 inline constexpr std::chrono::seconds kLaneRateMemory{5};
 
 class LaneLoad {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
 
     explicit LaneLoad(std::size_t lanes = 1) : lanes_(lanes) {}
@@ -41,7 +41,9 @@ public:
     // The lane's frames are gone (its session ended).
     void clear(std::size_t lane) { lanes_.at(lane) = {}; }
 
-    [[nodiscard]] std::uint64_t unacknowledged(std::size_t lane) const { return lanes_.at(lane).unacknowledged; }
+    [[nodiscard]] std::uint64_t unacknowledged(std::size_t lane) const {
+        return lanes_.at(lane).unacknowledged;
+    }
     // Bytes of the lane's chunks numbered after `written_through` (not yet handed to the kernel).
     [[nodiscard]] std::uint64_t unwritten(std::size_t lane, std::uint64_t written_through) const;
 
@@ -51,10 +53,12 @@ public:
     // How lane `lane` stands at `now`: its frames through `written_through` are written,
     // `in_kernel` bytes wait in its socket's send queue, and the peer's kernel has acknowledged
     // `delivered` bytes of the connection so far.
-    void observe(std::size_t lane, std::uint64_t written_through, std::uint64_t in_kernel, std::uint64_t delivered,
-                 Clock::time_point now);
+    void observe(std::size_t lane, std::uint64_t written_through, std::uint64_t in_kernel,
+                 std::uint64_t delivered, Clock::time_point now);
     // From the last observe(): bytes queued or in the kernel.
-    [[nodiscard]] std::uint64_t on_the_way(std::size_t lane) const { return lanes_.at(lane).on_the_way; }
+    [[nodiscard]] std::uint64_t on_the_way(std::size_t lane) const {
+        return lanes_.at(lane).on_the_way;
+    }
     // Bytes per second the lane delivered while it had bytes on their way; 0: not known.
     [[nodiscard]] double rate(std::size_t lane) const { return lanes_.at(lane).rate; }
 
@@ -76,8 +80,8 @@ public:
         for (std::size_t k = 0; k < count; ++k) {
             const std::size_t i = (start_ + k) % count;
             if (any_up && !up(i)) continue;
-            const auto key = std::make_tuple(arrival(lanes_[i], chunk_bytes, fastest), lanes_[i].on_the_way,
-                                             lanes_[i].unacknowledged);
+            const auto key = std::make_tuple(arrival(lanes_[i], chunk_bytes, fastest),
+                                             lanes_[i].on_the_way, lanes_[i].unacknowledged);
             if (!found || key < best_key) {
                 best = i;
                 best_key = key;
@@ -88,9 +92,10 @@ public:
         return best;
     }
 
-private:
+  private:
     struct Lane {
-        std::deque<std::pair<std::uint64_t, std::uint64_t>> frames;  // (number, bytes), oldest first
+        std::deque<std::pair<std::uint64_t, std::uint64_t>>
+            frames;  // (number, bytes), oldest first
         std::uint64_t unacknowledged = 0;
         std::uint64_t on_the_way = 0;
         double rate = 0;
@@ -104,7 +109,8 @@ private:
     [[nodiscard]] double fastest_rate() const;
     // Seconds until a chunk of `chunk_bytes` would have reached the peer on `lane` (0 for every
     // lane while no rate is known: the other keys decide).
-    [[nodiscard]] static double arrival(const Lane& lane, std::uint64_t chunk_bytes, double fastest);
+    [[nodiscard]] static double arrival(const Lane& lane, std::uint64_t chunk_bytes,
+                                        double fastest);
 
     std::vector<Lane> lanes_;
     std::size_t start_ = 0;  // where the next search begins

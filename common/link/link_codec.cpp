@@ -28,17 +28,28 @@ std::uint64_t get_le64(const unsigned char* in) {
 
 std::string_view frame_type_name(FrameType type) {
     switch (type) {
-        case FrameType::hello: return "HELLO";
-        case FrameType::snapshot_begin: return "SNAPSHOT_BEGIN";
-        case FrameType::file_begin: return "FILE_BEGIN";
-        case FrameType::data: return "DATA";
-        case FrameType::file_end: return "FILE_END";
-        case FrameType::snapshot_end: return "SNAPSHOT_END";
-        case FrameType::snapshot_abort: return "SNAPSHOT_ABORT";
-        case FrameType::file_ack: return "FILE_ACK";
-        case FrameType::snapshot_result: return "SNAPSHOT_RESULT";
-        case FrameType::ack: return "ACK";
-        case FrameType::data_at: return "DATA_AT";
+        case FrameType::hello:
+            return "HELLO";
+        case FrameType::snapshot_begin:
+            return "SNAPSHOT_BEGIN";
+        case FrameType::file_begin:
+            return "FILE_BEGIN";
+        case FrameType::data:
+            return "DATA";
+        case FrameType::file_end:
+            return "FILE_END";
+        case FrameType::snapshot_end:
+            return "SNAPSHOT_END";
+        case FrameType::snapshot_abort:
+            return "SNAPSHOT_ABORT";
+        case FrameType::file_ack:
+            return "FILE_ACK";
+        case FrameType::snapshot_result:
+            return "SNAPSHOT_RESULT";
+        case FrameType::ack:
+            return "ACK";
+        case FrameType::data_at:
+            return "DATA_AT";
     }
     return "UNKNOWN";
 }
@@ -62,8 +73,8 @@ FrameHeader decode_header(const HeaderBytes& bytes) {
     if (is_data(type)) {
         const std::size_t prefix = data_prefix_bytes(type);
         if (length < prefix || length - prefix > kMaxDataPayload)
-            throw wire::ProtocolError(std::string(frame_type_name(type)) + " frame of " + std::to_string(length) +
-                                      " bytes is out of range");
+            throw wire::ProtocolError(std::string(frame_type_name(type)) + " frame of " +
+                                      std::to_string(length) + " bytes is out of range");
     } else if (length > kMaxMessageBody) {
         throw wire::ProtocolError(std::string(frame_type_name(type)) + " frame of " +
                                   std::to_string(length) + " bytes exceeds the limit");
@@ -76,8 +87,8 @@ void check_preamble(const std::array<char, 8>& bytes) {
         throw wire::ProtocolError("peer does not speak the img-transfer link protocol");
     if (bytes[7] != kPreamble[7])
         throw wire::ProtocolError("peer speaks link protocol version " +
-                                  std::to_string(static_cast<unsigned char>(bytes[7])) + ", we speak " +
-                                  std::to_string(kVersion));
+                                  std::to_string(static_cast<unsigned char>(bytes[7])) +
+                                  ", we speak " + std::to_string(kVersion));
 }
 
 std::string encode_message(FrameType type, const google::protobuf::MessageLite& message) {
@@ -85,23 +96,29 @@ std::string encode_message(FrameType type, const google::protobuf::MessageLite& 
     std::string out(kHeaderBytes + body, '\0');
     auto header = encode_header(type, body);
     std::memcpy(out.data(), header.data(), kHeaderBytes);
-    message.SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(out.data() + kHeaderBytes));
+    message.SerializeWithCachedSizesToArray(
+        reinterpret_cast<std::uint8_t*>(out.data() + kHeaderBytes));
     return out;
 }
 
 DataHeaderBytes encode_data_header(std::uint64_t file_tag, std::uint32_t payload_length) {
     DataHeaderBytes out{};
-    auto header = encode_header(FrameType::data, payload_length + static_cast<std::uint32_t>(kDataTagBytes));
+    auto header =
+        encode_header(FrameType::data, payload_length + static_cast<std::uint32_t>(kDataTagBytes));
     std::memcpy(out.data(), header.data(), kHeaderBytes);
     put_le64(out.data() + kHeaderBytes, file_tag);
     return out;
 }
 
-std::uint64_t decode_data_tag(const std::array<unsigned char, kDataTagBytes>& bytes) { return get_le64(bytes.data()); }
+std::uint64_t decode_data_tag(const std::array<unsigned char, kDataTagBytes>& bytes) {
+    return get_le64(bytes.data());
+}
 
-DataAtHeaderBytes encode_data_at_header(std::uint64_t file_tag, std::uint64_t offset, std::uint32_t payload_length) {
+DataAtHeaderBytes encode_data_at_header(std::uint64_t file_tag, std::uint64_t offset,
+                                        std::uint32_t payload_length) {
     DataAtHeaderBytes out{};
-    auto header = encode_header(FrameType::data_at, payload_length + static_cast<std::uint32_t>(kDataAtPrefixBytes));
+    auto header = encode_header(FrameType::data_at,
+                                payload_length + static_cast<std::uint32_t>(kDataAtPrefixBytes));
     std::memcpy(out.data(), header.data(), kHeaderBytes);
     put_le64(out.data() + kHeaderBytes, file_tag);
     put_le64(out.data() + kHeaderBytes + 8, offset);

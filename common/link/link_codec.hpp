@@ -1,8 +1,6 @@
 // Framing of the img-proxyd <-> img-cached link (docs/link-protocol.md). Pure functions.
 #pragma once
 
-#include "wire/frame.hpp"
-
 #include <google/protobuf/message_lite.h>
 
 #include <array>
@@ -11,11 +9,14 @@
 #include <string>
 #include <string_view>
 
+#include "wire/frame.hpp"
+
 namespace imgx::link {
 
 inline constexpr std::uint32_t kVersion = 2;
 // Sent first by both sides: 7 bytes of magic and the version number as one byte.
-inline constexpr std::array<char, 8> kPreamble = {'I', 'M', 'G', 'X', 'L', 'N', 'K', char(kVersion)};
+inline constexpr std::array<char, 8> kPreamble = {'I', 'M', 'G', 'X',
+                                                  'L', 'N', 'K', char(kVersion)};
 
 // Every frame: u32 little-endian body length, u8 type, 3 zero bytes, then the body.
 inline constexpr std::size_t kHeaderBytes = 8;
@@ -43,7 +44,9 @@ enum class FrameType : std::uint8_t {
 };
 
 // Whether frames of `type` carry a sequence number (every type but HELLO and ACK).
-constexpr bool is_numbered(FrameType type) { return type != FrameType::hello && type != FrameType::ack; }
+constexpr bool is_numbered(FrameType type) {
+    return type != FrameType::hello && type != FrameType::ack;
+}
 
 struct FrameHeader {
     FrameType type;
@@ -65,7 +68,9 @@ void check_preamble(const std::array<char, 8>& bytes);
 std::string encode_message(FrameType type, const google::protobuf::MessageLite& message);
 
 // Whether frames of `type` carry file bytes after a fixed prefix (DATA, DATA_AT).
-constexpr bool is_data(FrameType type) { return type == FrameType::data || type == FrameType::data_at; }
+constexpr bool is_data(FrameType type) {
+    return type == FrameType::data || type == FrameType::data_at;
+}
 // The fixed prefix before the file bytes of a DATA or DATA_AT body.
 constexpr std::size_t data_prefix_bytes(FrameType type) {
     return type == FrameType::data_at ? kDataAtPrefixBytes : kDataTagBytes;
@@ -78,7 +83,8 @@ std::uint64_t decode_data_tag(const std::array<unsigned char, kDataTagBytes>& by
 
 // Header, file tag and offset of a DATA_AT frame whose payload of `payload_length` bytes follows.
 using DataAtHeaderBytes = std::array<unsigned char, kHeaderBytes + kDataAtPrefixBytes>;
-DataAtHeaderBytes encode_data_at_header(std::uint64_t file_tag, std::uint64_t offset, std::uint32_t payload_length);
+DataAtHeaderBytes encode_data_at_header(std::uint64_t file_tag, std::uint64_t offset,
+                                        std::uint32_t payload_length);
 struct DataAtPrefix {
     std::uint64_t file_tag;
     std::uint64_t offset;

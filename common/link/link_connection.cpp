@@ -1,17 +1,17 @@
 // One link connection on either side: options, peer name, handshake limit, its loops and its end.
 #include "link/link_connection.hpp"
 
-#include "link.pb.h"
-#include "link/link_tls.hpp"
-#include "wire/frame.hpp"
-
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <array>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "link.pb.h"
+#include "link/link_tls.hpp"
+#include "wire/frame.hpp"
 
 namespace imgx::link {
 
@@ -112,11 +112,13 @@ asio::awaitable<void> guarded(asio::awaitable<void> loop, std::exception_ptr& fi
 
 }  // namespace
 
-asio::awaitable<LinkEnd> run_connection(asio::awaitable<void> read_loop, asio::awaitable<void> write_loop,
+asio::awaitable<LinkEnd> run_connection(asio::awaitable<void> read_loop,
+                                        asio::awaitable<void> write_loop,
                                         asio::awaitable<void> tick_loop) {
     LinkEnd end;
     try {
-        co_await (guarded(std::move(read_loop), end.failure) && guarded(std::move(write_loop), end.failure) &&
+        co_await (guarded(std::move(read_loop), end.failure) &&
+                  guarded(std::move(write_loop), end.failure) &&
                   guarded(std::move(tick_loop), end.failure));
     } catch (...) {
         if (!end.failure) end.failure = std::current_exception();

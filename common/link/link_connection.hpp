@@ -2,18 +2,17 @@
 // the read/write/liveness loops run together, and the one reason the connection ended.
 #pragma once
 
-#include "link.pb.h"
-#include "link/link_codec.hpp"
-#include "link/link_stream.hpp"
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
-
 #include <chrono>
 #include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include "link.pb.h"
+#include "link/link_codec.hpp"
+#include "link/link_stream.hpp"
 
 namespace imgx::link {
 
@@ -23,7 +22,8 @@ inline constexpr std::chrono::seconds kHandshakeTimeout{10};
 // This machine's name, as a HELLO carries it.
 std::string host_name();
 
-// TCP_NODELAY and keep-alive. Errors are ignored: a socket that broke meanwhile fails its first read.
+// TCP_NODELAY and keep-alive. Errors are ignored: a socket that broke meanwhile fails its first
+// read.
 void tune_socket(LinkStream& stream);
 
 // "ADDR:PORT" of the other end, or "unknown peer".
@@ -40,8 +40,9 @@ boost::asio::awaitable<Hello> read_hello(LinkStream& stream, const char* missing
 // the handshake with an error (a peer that connects and says nothing does not hold the connection).
 // The stream must outlive the deadline; once it is destroyed the timer no longer touches it.
 class HandshakeDeadline {
-public:
-    explicit HandshakeDeadline(LinkStream& stream, std::chrono::steady_clock::duration limit = kHandshakeTimeout);
+  public:
+    explicit HandshakeDeadline(LinkStream& stream,
+                               std::chrono::steady_clock::duration limit = kHandshakeTimeout);
     HandshakeDeadline(const HandshakeDeadline&) = delete;
     HandshakeDeadline& operator=(const HandshakeDeadline&) = delete;
     ~HandshakeDeadline() { done(); }
@@ -51,7 +52,7 @@ public:
     // The limit passed and the stream was closed.
     [[nodiscard]] bool expired() const noexcept { return *state_ == State::expired; }
 
-private:
+  private:
     enum class State { running, done, expired };
     std::shared_ptr<State> state_;
     boost::asio::steady_timer timer_;

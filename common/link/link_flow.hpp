@@ -3,22 +3,21 @@
 // The stream type is a template parameter, so the flow does not care what carries the bytes.
 #pragma once
 
-#include "link.pb.h"
-#include "link/link_codec.hpp"
-#include "link/resume_window.hpp"
-#include "util/async_event.hpp"
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-
 #include <chrono>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "link.pb.h"
+#include "link/link_codec.hpp"
+#include "link/resume_window.hpp"
+#include "util/async_event.hpp"
 
 namespace imgx::link {
 
@@ -41,7 +40,7 @@ inline void append_buffers(const std::string& frame, std::vector<boost::asio::co
 // argument-dependent lookup) that adds the bytes to write for it.
 template <typename Frame>
 class LinkFlow {
-public:
+  public:
     explicit LinkFlow(const boost::asio::any_io_executor& ex) : wake_(ex) {}
 
     [[nodiscard]] SendWindow<Frame>& window() noexcept { return window_; }
@@ -115,7 +114,8 @@ public:
                 buffers.emplace_back(boost::asio::buffer(ack_frame));
                 ack_wanted_ = false;
             }
-            for (std::size_t i = 0; i < count; ++i) append_buffers(window_.unwritten_at(i), buffers);
+            for (std::size_t i = 0; i < count; ++i)
+                append_buffers(window_.unwritten_at(i), buffers);
             // From here an ACK may cover these frames while they are being written (the peer reads
             // them as they come); the window keeps them until end_write().
             window_.begin_write(count);
@@ -149,7 +149,7 @@ public:
         }
     }
 
-private:
+  private:
     SendWindow<Frame> window_;
     ReceiveCounter counter_;
     AsyncEvent wake_;

@@ -1,13 +1,14 @@
 // The link stream: the TLS handshake and its checks (CA, name or identity, CRL), or plain TCP.
 #include "link/link_stream.hpp"
 
+#include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/verify_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 namespace imgx::link {
 
@@ -32,10 +33,12 @@ void expect_server_name(SSL* ssl, const std::string& name) {
 
 }  // namespace
 
-LinkStream::LinkStream(TcpSocket socket) : stream_(std::in_place_type<TcpSocket>, std::move(socket)) {}
+LinkStream::LinkStream(TcpSocket socket)
+    : stream_(std::in_place_type<TcpSocket>, std::move(socket)) {}
 
 LinkStream::LinkStream(TcpSocket socket, std::shared_ptr<LinkTls> tls)
-    : tls_(std::move(tls)), stream_(std::in_place_type<TlsStream>, std::move(socket), tls_->context) {}
+    : tls_(std::move(tls)),
+      stream_(std::in_place_type<TlsStream>, std::move(socket), tls_->context) {}
 
 LinkStream::TcpSocket& LinkStream::tcp() {
     if (auto* tls = std::get_if<TlsStream>(&stream_)) return tls->next_layer();
@@ -69,8 +72,9 @@ asio::awaitable<void> LinkStream::handshake(std::string peer) {
                 identity_ = describe_names({*name});
                 return true;
             }
-            rejection_ = fmt::format("its certificate's identity ({}) is not in tls_allowed_clients ({})",
-                                     describe_names(identities_of(presented)), describe_names(tls_->allowed_clients));
+            rejection_ = fmt::format(
+                "its certificate's identity ({}) is not in tls_allowed_clients ({})",
+                describe_names(identities_of(presented)), describe_names(tls_->allowed_clients));
             X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);
             return false;
         });
@@ -80,7 +84,9 @@ asio::awaitable<void> LinkStream::handshake(std::string peer) {
     boost::system::error_code ec;
     co_await tls->async_handshake(type, asio::redirect_error(asio::use_awaitable, ec));
     if (!ec) {
-        if (identity_.empty()) identity_ = describe_names(identities_of(presented_identities(SSL_get0_peer_certificate(ssl))));
+        if (identity_.empty())
+            identity_ =
+                describe_names(identities_of(presented_identities(SSL_get0_peer_certificate(ssl))));
         co_return;
     }
 
@@ -89,10 +95,12 @@ asio::awaitable<void> LinkStream::handshake(std::string peer) {
     if (!rejection_.empty()) {
         reason = rejection_;
     } else if (verify != X509_V_OK) {
-        reason = fmt::format("its certificate is not accepted: {}", X509_verify_cert_error_string(verify));
+        reason = fmt::format("its certificate is not accepted: {}",
+                             X509_verify_cert_error_string(verify));
         if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH)
             reason += fmt::format(" (expected '{}', tls_server_name)", tls_->server_name);
-        else if (verify == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY || verify == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+        else if (verify == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+                 verify == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
                  verify == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT)
             reason += " (issued by a CA not in tls_ca)";
         else if (verify == X509_V_ERR_CERT_REVOKED)

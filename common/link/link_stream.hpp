@@ -1,17 +1,16 @@
 // The link's byte stream: plain TCP, or TLS over TCP, with the operations the link code uses.
 #pragma once
 
-#include "link/link_tls.hpp"
-#include "util/tcp_progress.hpp"
-
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
-
 #include <memory>
 #include <string>
 #include <variant>
+
+#include "link/link_tls.hpp"
+#include "util/tcp_progress.hpp"
 
 namespace imgx::link {
 
@@ -19,7 +18,7 @@ namespace imgx::link {
 // AsyncWriteStream, so asio::async_read/async_write work on it; which transport it is stays
 // inside. A TLS stream must complete handshake() before anything else is read or written.
 class LinkStream {
-public:
+  public:
     using executor_type = boost::asio::any_io_executor;
     using TcpSocket = boost::asio::ip::tcp::socket;
     using TlsStream = boost::asio::ssl::stream<TcpSocket>;
@@ -69,7 +68,7 @@ public:
     // Closes the TCP connection at once (no TLS close_notify: the link ends by its own frames).
     void close();
 
-private:
+  private:
     std::shared_ptr<LinkTls> tls_;  // null for plain TCP
     std::variant<TcpSocket, TlsStream> stream_;
     std::string identity_;

@@ -1,14 +1,14 @@
 // Building the link's TLS context from files, with errors naming the key and the file.
 #include "link/link_tls.hpp"
 
-#include <boost/asio/ssl/error.hpp>
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
 
+#include <boost/asio/ssl/error.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -23,12 +23,12 @@ namespace {
 // Opens `path` once to give "cannot read" errors in the words of the file system.
 void check_readable(std::string_view key, const std::string& path) {
     std::ifstream in(path);
-    if (!in) throw std::runtime_error(fmt::format("{} {}: cannot read: {}", key, path, std::strerror(errno)));
+    if (!in)
+        throw std::runtime_error(
+            fmt::format("{} {}: cannot read: {}", key, path, std::strerror(errno)));
 }
 
-std::string openssl_reason(const boost::system::system_error& e) {
-    return e.code().message();
-}
+std::string openssl_reason(const boost::system::system_error& e) { return e.code().message(); }
 
 void load_crl(SSL_CTX* ctx, const std::string& path) {
     check_readable("tls_crl", path);
@@ -42,7 +42,9 @@ void load_crl(SSL_CTX* ctx, const std::string& path) {
         ++count;
     }
     ERR_clear_error();  // the read that ended the loop
-    if (count == 0) throw std::runtime_error(fmt::format("tls_crl {}: holds no PEM certificate revocation list", path));
+    if (count == 0)
+        throw std::runtime_error(
+            fmt::format("tls_crl {}: holds no PEM certificate revocation list", path));
     // The peer's certificate is checked against its issuer's CRL (the CRL file must hold it).
     X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
 }
@@ -58,7 +60,8 @@ std::string describe_own_certificate(SSL_CTX* ctx) {
 PresentedIdentities presented_identities(X509* certificate) {
     PresentedIdentities out;
     if (!certificate) return out;
-    auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(certificate, NID_subject_alt_name, nullptr, nullptr));
+    auto* names = static_cast<GENERAL_NAMES*>(
+        X509_get_ext_d2i(certificate, NID_subject_alt_name, nullptr, nullptr));
     if (names) {
         for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
             const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
@@ -84,30 +87,36 @@ std::shared_ptr<LinkTls> load_link_tls(const TlsSettings& settings, TlsRole role
     auto tls = std::make_shared<LinkTls>(role);
     auto& context = tls->context;
     SSL_CTX* ctx = context.native_handle();
-    context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression);
-    SSL_CTX_set_min_proto_version(ctx, settings.min_version == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION);
+    context.set_options(asio::ssl::context::default_workarounds |
+                        asio::ssl::context::no_compression);
+    SSL_CTX_set_min_proto_version(ctx,
+                                  settings.min_version == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION);
 
     check_readable("tls_ca", settings.ca);
     try {
         context.load_verify_file(settings.ca);
     } catch (const boost::system::system_error& e) {
-        throw std::runtime_error(fmt::format("tls_ca {}: no usable PEM CA certificate ({})", settings.ca, openssl_reason(e)));
+        throw std::runtime_error(fmt::format("tls_ca {}: no usable PEM CA certificate ({})",
+                                             settings.ca, openssl_reason(e)));
     }
     check_readable("tls_cert", settings.cert);
     try {
         context.use_certificate_chain_file(settings.cert);
     } catch (const boost::system::system_error& e) {
-        throw std::runtime_error(fmt::format("tls_cert {}: no usable PEM certificate ({})", settings.cert, openssl_reason(e)));
+        throw std::runtime_error(fmt::format("tls_cert {}: no usable PEM certificate ({})",
+                                             settings.cert, openssl_reason(e)));
     }
     check_readable("tls_key", settings.key);
     try {
         context.use_private_key_file(settings.key, asio::ssl::context::pem);
     } catch (const boost::system::system_error& e) {
-        throw std::runtime_error(fmt::format("tls_key {}: no usable PEM private key ({})", settings.key, openssl_reason(e)));
+        throw std::runtime_error(fmt::format("tls_key {}: no usable PEM private key ({})",
+                                             settings.key, openssl_reason(e)));
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         ERR_clear_error();
-        throw std::runtime_error(fmt::format("tls_key {} is not the key of tls_cert {}", settings.key, settings.cert));
+        throw std::runtime_error(
+            fmt::format("tls_key {} is not the key of tls_cert {}", settings.key, settings.cert));
     }
     if (!settings.crl.empty()) load_crl(ctx, settings.crl);
 
@@ -116,17 +125,22 @@ std::shared_ptr<LinkTls> load_link_tls(const TlsSettings& settings, TlsRole role
         tls->allowed_clients = settings.allowed_clients;
     } else {
         context.set_verify_mode(asio::ssl::verify_peer);
-        tls->server_name = settings.server_name.empty() ? default_server_name : settings.server_name;
+        tls->server_name =
+            settings.server_name.empty() ? default_server_name : settings.server_name;
     }
-    tls->summary = fmt::format("TLS {}+ with {}, CA {}{}", settings.min_version, describe_own_certificate(ctx),
-                               settings.ca, settings.crl.empty() ? "" : ", CRL " + settings.crl);
+    tls->summary =
+        fmt::format("TLS {}+ with {}, CA {}{}", settings.min_version, describe_own_certificate(ctx),
+                    settings.ca, settings.crl.empty() ? "" : ", CRL " + settings.crl);
     return tls;
 }
 
-bool plain_link(const TlsSettings& settings) { return settings.plain_tcp || !settings.tls_keys_given(); }
+bool plain_link(const TlsSettings& settings) {
+    return settings.plain_tcp || !settings.tls_keys_given();
+}
 
 std::shared_ptr<LinkTls> start_link_tls(const TlsSettings& settings, TlsRole role,
-                                        const std::string& default_server_name, const std::string& peer) {
+                                        const std::string& default_server_name,
+                                        const std::string& peer) {
     if (plain_link(settings)) {
         spdlog::warn("plain_tcp: the link to {} is neither encrypted nor authenticated", peer);
         return nullptr;
@@ -143,7 +157,9 @@ bool reload_link_tls(const TlsSettings& running, const TlsSettings& next, TlsRol
     try {
         out = load_link_tls(next, role, default_server_name);
     } catch (const std::exception& e) {
-        spdlog::error("reload refused, the configuration and the link's certificates stay as they were: {}", e.what());
+        spdlog::error(
+            "reload refused, the configuration and the link's certificates stay as they were: {}",
+            e.what());
         return false;
     }
     spdlog::info("reload: new link connections use {}", out->summary);
@@ -156,10 +172,15 @@ std::string explain_link_error(const boost::system::error_code& ec) {
     const std::string detail = " (" + ec.message() + ")";
     switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
         case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
-            return "the peer refused this daemon's certificate: issued by a CA it does not trust (tls_ca)" + detail;
+            return "the peer refused this daemon's certificate: issued by a CA it does not trust "
+                   "(tls_ca)" +
+                   detail;
         case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
-            return "the peer refused this daemon's certificate as bad (img-cached does when its identity is not in "
-                   "tls_allowed_clients, img-proxyd when it does not carry the name tls_server_name)" + detail;
+            return "the peer refused this daemon's certificate as bad (img-cached does when its "
+                   "identity is not in "
+                   "tls_allowed_clients, img-proxyd when it does not carry the name "
+                   "tls_server_name)" +
+                   detail;
         case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
             return "the peer refused this daemon's certificate: revoked (tls_crl)" + detail;
         case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
@@ -174,7 +195,8 @@ std::string explain_link_error(const boost::system::error_code& ec) {
         case SSL_R_WRONG_VERSION_NUMBER:
         case SSL_R_PACKET_LENGTH_TOO_LONG:
         case SSL_R_HTTP_REQUEST:
-            return "the peer does not speak TLS (plain TCP on one side, TLS on the other?)" + detail;
+            return "the peer does not speak TLS (plain TCP on one side, TLS on the other?)" +
+                   detail;
         default:
             return "TLS error: " + ec.message();
     }

@@ -1,16 +1,15 @@
 // TLS for the link: an ssl::context built from TlsSettings, and TLS failures told in words.
 #pragma once
 
-#include "link/peer_identity.hpp"
-#include "link/tls_settings.hpp"
-
 #include <boost/asio/ssl/context.hpp>
 #include <boost/system/error_code.hpp>
-
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "link/peer_identity.hpp"
+#include "link/tls_settings.hpp"
 
 struct x509_st;
 
@@ -44,7 +43,8 @@ bool plain_link(const TlsSettings& settings);
 // At start: the LinkTls of `settings` (logged), or null with a warning for plain TCP. Throws as
 // load_link_tls. `peer` names the other daemon in the log lines.
 std::shared_ptr<LinkTls> start_link_tls(const TlsSettings& settings, TlsRole role,
-                                        const std::string& default_server_name, const std::string& peer);
+                                        const std::string& default_server_name,
+                                        const std::string& peer);
 // On reload: sets `out` to a new LinkTls read from `next` when the running link is TLS (null
 // otherwise). Returns false, with the reason logged, when the new files cannot be used: then
 // the reload is refused and the old certificates stay.

@@ -2,8 +2,6 @@
 // outlive its TCP connection (docs/link-protocol.md, "Resume"). Pure: no sockets, no timers.
 #pragma once
 
-#include "wire/frame.hpp"
-
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -13,6 +11,8 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+
+#include "wire/frame.hpp"
 
 namespace imgx::link {
 
@@ -28,7 +28,7 @@ inline constexpr std::uint64_t kAckEveryBytes = 1 << 20;
 // progress stay held even when an acknowledgement covers them (their bytes are still in use).
 template <typename Frame>
 class SendWindow {
-public:
+  public:
     // Queues `frame`; returns its number.
     std::uint64_t push(Frame frame) {
         frames_.push_back(std::move(frame));
@@ -40,11 +40,14 @@ public:
         return static_cast<std::size_t>(queued() - written_ - writing_);
     }
     // The i-th frame not yet handed to a write (0: the next one).
-    [[nodiscard]] Frame& unwritten_at(std::size_t i) { return frames_[index(written_ + writing_) + i]; }
+    [[nodiscard]] Frame& unwritten_at(std::size_t i) {
+        return frames_[index(written_ + writing_) + i];
+    }
 
     // The next `count` unwritten frames go into one write.
     void begin_write(std::size_t count) {
-        if (writing_ != 0 || count > unwritten()) throw std::logic_error("SendWindow: overlapping or oversized write");
+        if (writing_ != 0 || count > unwritten())
+            throw std::logic_error("SendWindow: overlapping or oversized write");
         writing_ = count;
     }
     // The i-th frame of the write in progress.
@@ -63,8 +66,9 @@ public:
             throw wire::ProtocolError("acknowledgement of frame " + std::to_string(through) +
                                       " goes back behind " + std::to_string(acked_));
         if (through > written_ + writing_)
-            throw wire::ProtocolError("acknowledgement of frame " + std::to_string(through) + " of which only " +
-                                      std::to_string(written_ + writing_) + " were sent");
+            throw wire::ProtocolError("acknowledgement of frame " + std::to_string(through) +
+                                      " of which only " + std::to_string(written_ + writing_) +
+                                      " were sent");
         acked_ = through;
         release();
     }
@@ -93,7 +97,7 @@ public:
     // Frames held (unacknowledged, or in the write in progress).
     [[nodiscard]] std::size_t held() const noexcept { return frames_.size(); }
 
-private:
+  private:
     [[nodiscard]] std::size_t index(std::uint64_t number) const noexcept {
         return static_cast<std::size_t>(number - base_);
     }
@@ -106,7 +110,7 @@ private:
     }
 
     std::deque<Frame> frames_;  // numbers base_ + 1 .. queued()
-    std::uint64_t base_ = 0;     // frames through this number are released
+    std::uint64_t base_ = 0;    // frames through this number are released
     std::uint64_t acked_ = 0;
     std::uint64_t written_ = 0;  // handed to writes that completed on the current connection
     std::uint64_t writing_ = 0;  // frames in the write in progress
@@ -117,7 +121,7 @@ private:
 // bytes before it, docs/link-protocol.md "Lanes"): ACKs then stop just before the oldest held
 // frame, so the sender keeps its buffer. A resuming HELLO still reports every handled frame.
 class ReceiveCounter {
-public:
+  public:
     // A numbered frame of `bytes` bytes (header included) arrived and was handled.
     void received(std::uint64_t bytes) noexcept {
         ++through_;
@@ -136,7 +140,8 @@ public:
     // Enough arrived since the last acknowledgement that one goes out now.
     [[nodiscard]] bool ack_due() const noexcept {
         const std::uint64_t can = ackable();
-        return can > acked_ && (can - acked_ >= kAckEveryFrames || bytes_since_ack_ >= kAckEveryBytes);
+        return can > acked_ &&
+               (can - acked_ >= kAckEveryFrames || bytes_since_ack_ >= kAckEveryBytes);
     }
     // Something arrived that no acknowledgement reported yet (an idle link sends it).
     [[nodiscard]] bool ack_pending() const noexcept { return ackable() > acked_; }
@@ -158,7 +163,7 @@ public:
         held_.clear();
     }
 
-private:
+  private:
     std::uint64_t through_ = 0;
     std::uint64_t acked_ = 0;
     std::uint64_t bytes_since_ack_ = 0;
@@ -170,7 +175,7 @@ private:
 // idle timeout. Each side sends a heartbeat (an ACK) when it wrote nothing for a third of it, so
 // a healthy idle link is never taken for a stalled one.
 class LinkLiveness {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
 
     LinkLiveness(Clock::duration idle_timeout, Clock::time_point now)
@@ -182,31 +187,36 @@ public:
         if (waiting_since_) waiting_since_ = now;
     }
 
-    [[nodiscard]] bool heartbeat_due(Clock::time_point now) const noexcept { return now - sent_ >= idle_timeout_ / 3; }
+    [[nodiscard]] bool heartbeat_due(Clock::time_point now) const noexcept {
+        return now - sent_ >= idle_timeout_ / 3;
+    }
 
     // Called on every tick with whether frames are outstanding; empty while the link is healthy,
     // otherwise why it counts as stalled.
     std::optional<std::string> check(Clock::time_point now, bool outstanding) {
         if (!outstanding) waiting_since_.reset();
         if (outstanding && !waiting_since_) waiting_since_ = now;
-        const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(idle_timeout_).count();
+        const auto seconds =
+            std::chrono::duration_cast<std::chrono::seconds>(idle_timeout_).count();
         if (now - heard_ >= idle_timeout_)
             return "nothing heard from the peer for " + std::to_string(seconds) + " s";
         if (waiting_since_ && now - *waiting_since_ >= idle_timeout_)
-            return "no acknowledgement for " + std::to_string(seconds) + " s while frames are outstanding";
+            return "no acknowledgement for " + std::to_string(seconds) +
+                   " s while frames are outstanding";
         return std::nullopt;
     }
 
-private:
+  private:
     Clock::duration idle_timeout_;
     Clock::time_point heard_;
     Clock::time_point sent_;
-    std::optional<Clock::time_point> waiting_since_;  // start of the wait for acknowledgement progress
+    std::optional<Clock::time_point>
+        waiting_since_;  // start of the wait for acknowledgement progress
 };
 
 // Capped exponential backoff between reconnection attempts.
 class Backoff {
-public:
+  public:
     using Duration = std::chrono::steady_clock::duration;
     Backoff(Duration first, Duration cap) : first_(first), cap_(cap), next_(first) {}
     // The wait before the next attempt; each call doubles the following one, up to the cap.
@@ -217,7 +227,7 @@ public:
     }
     void reset() noexcept { next_ = first_; }
 
-private:
+  private:
     Duration first_, cap_, next_;
 };
 

@@ -22,7 +22,8 @@ std::string non_empty_name(std::string_view v) {
 }  // namespace
 
 std::string parse_tls_version(std::string_view text) {
-    if (text != "1.3" && text != "1.2") throw std::invalid_argument("'" + printable(text) + "' is not \"1.3\" or \"1.2\"");
+    if (text != "1.3" && text != "1.2")
+        throw std::invalid_argument("'" + printable(text) + "' is not \"1.3\" or \"1.2\"");
     return std::string(text);
 }
 
@@ -58,7 +59,9 @@ config::Setting<S> plain_tcp_row() {
          .reload = config::OnReload::restart,
          .shared = true},
         &S::plain_tcp,
-        [](const config::Section& s, S& o) { s.boolean("plain_tcp", [&](bool v) { o.plain_tcp = v; }); },
+        [](const config::Section& s, S& o) {
+            s.boolean("plain_tcp", [&](bool v) { o.plain_tcp = v; });
+        },
         [](std::string_view, S& o) { o.plain_tcp = true; },
         [](const S& o) { return std::string(o.plain_tcp ? "true" : "false"); });
 }
@@ -74,7 +77,8 @@ config::Setting<S> min_version_row() {
          .shared = true},
         &S::min_version,
         [](const config::Section& s, S& o) {
-            s.string("tls_min_version", [&](std::string_view v) { o.min_version = parse_tls_version(v); });
+            s.string("tls_min_version",
+                     [&](std::string_view v) { o.min_version = parse_tls_version(v); });
         },
         [](std::string_view v, S& o) { o.min_version = parse_tls_version(v); },
         [](const S& o) { return config::quoted(o.min_version); });
@@ -91,7 +95,8 @@ config::Setting<S> server_name_row() {
                 "subjectAltNames; also sent as SNI"},
         &S::server_name,
         [](const config::Section& s, S& o) {
-            s.string("tls_server_name", [&](std::string_view v) { o.server_name = std::string(v); });
+            s.string("tls_server_name",
+                     [&](std::string_view v) { o.server_name = std::string(v); });
         },
         [](std::string_view v, S& o) { o.server_name = non_empty_name(v); },
         [](const S& o) { return config::quoted(o.server_name); });
@@ -106,9 +111,10 @@ config::Setting<S> allowed_clients_row() {
          .default_text = "required with TLS",
          .help = "an img-proxyd identity allowed to push (a certificate's DNS subjectAltName, or "
                  "its CN when it has none)",
-         .doc = "the img-proxyd identities allowed to push, matched exactly (case-sensitive, no "
-                "wildcards) against the client certificate's DNS subjectAltNames, or its subject CN "
-                "when it has none",
+         .doc =
+             "the img-proxyd identities allowed to push, matched exactly (case-sensitive, no "
+             "wildcards) against the client certificate's DNS subjectAltNames, or its subject CN "
+             "when it has none",
          .repeatable = true},
         &S::allowed_clients,
         [](const config::Section& s, S& o) {
@@ -131,38 +137,42 @@ config::Setting<S> allowed_clients_row() {
 config::SettingsTable<TlsSettings> tls_setting_rows(TlsRole role) {
     config::SettingsTable<S> rows;
     rows.push_back(plain_tcp_row());
-    rows.push_back(file_row({.key = "tls_ca",
-                             .flag = "--tls-ca",
-                             .default_text = "none",
-                             .help = "PEM file of the CA certificate(s) the peer's certificate must chain to",
-                             .doc = "PEM file of the CA certificate(s) the other daemon's certificate must "
-                                    "chain to"},
-                            &S::ca));
-    rows.push_back(file_row({.key = "tls_cert",
-                             .flag = "--tls-cert",
-                             .default_text = "none",
-                             .help = "PEM file of this daemon's certificate (and intermediates)",
-                             .doc = "PEM file of this daemon's own certificate (followed by any "
-                                    "intermediate CA certificates); img-proxyd's DNS subjectAltNames (or "
-                                    "its CN when it has none) are the identity img-cached checks against "
-                                    "`tls_allowed_clients`, img-cached's must carry the name img-proxyd "
-                                    "expects (`tls_server_name`)"},
-                            &S::cert));
-    rows.push_back(file_row({.key = "tls_key",
-                             .flag = "--tls-key",
-                             .default_text = "none",
-                             .help = "PEM file of the private key of --tls-cert",
-                             .doc = "PEM file of the private key of `tls_cert` (unencrypted; keep it mode "
-                                    "0600)"},
-                            &S::key));
-    rows.push_back(file_row({.key = "tls_crl",
-                             .flag = "--tls-crl",
-                             .default_note = "none",
-                             .help = "PEM file of the CA's certificate revocation list",
-                             .doc = "PEM file of the CA's certificate revocation list; when set, the other "
-                                    "daemon's certificate must not be on it (and the file must hold the CRL "
-                                    "of the CA that issued it)"},
-                            &S::crl));
+    rows.push_back(
+        file_row({.key = "tls_ca",
+                  .flag = "--tls-ca",
+                  .default_text = "none",
+                  .help = "PEM file of the CA certificate(s) the peer's certificate must chain to",
+                  .doc = "PEM file of the CA certificate(s) the other daemon's certificate must "
+                         "chain to"},
+                 &S::ca));
+    rows.push_back(
+        file_row({.key = "tls_cert",
+                  .flag = "--tls-cert",
+                  .default_text = "none",
+                  .help = "PEM file of this daemon's certificate (and intermediates)",
+                  .doc = "PEM file of this daemon's own certificate (followed by any "
+                         "intermediate CA certificates); img-proxyd's DNS subjectAltNames (or "
+                         "its CN when it has none) are the identity img-cached checks against "
+                         "`tls_allowed_clients`, img-cached's must carry the name img-proxyd "
+                         "expects (`tls_server_name`)"},
+                 &S::cert));
+    rows.push_back(
+        file_row({.key = "tls_key",
+                  .flag = "--tls-key",
+                  .default_text = "none",
+                  .help = "PEM file of the private key of --tls-cert",
+                  .doc = "PEM file of the private key of `tls_cert` (unencrypted; keep it mode "
+                         "0600)"},
+                 &S::key));
+    rows.push_back(
+        file_row({.key = "tls_crl",
+                  .flag = "--tls-crl",
+                  .default_note = "none",
+                  .help = "PEM file of the CA's certificate revocation list",
+                  .doc = "PEM file of the CA's certificate revocation list; when set, the other "
+                         "daemon's certificate must not be on it (and the file must hold the CRL "
+                         "of the CA that issued it)"},
+                 &S::crl));
     rows.push_back(min_version_row());
     rows.push_back(role == TlsRole::server ? allowed_clients_row() : server_name_row());
     return rows;
@@ -171,20 +181,27 @@ config::SettingsTable<TlsSettings> tls_setting_rows(TlsRole role) {
 void check_tls_settings(const TlsSettings& settings, TlsRole role, const std::string& config_file) {
     const bool tls = settings.tls_keys_given();
     if (tls && settings.plain_tcp)
-        throw UsageError("both TLS (tls_ca, tls_cert, tls_key) and plain_tcp are set (in " + config_file +
-                         " or flags): choose one");
+        throw UsageError("both TLS (tls_ca, tls_cert, tls_key) and plain_tcp are set (in " +
+                         config_file + " or flags): choose one");
     if (settings.plain_tcp) return;
     if (!tls)
-        throw UsageError("the link needs TLS or an explicit choice of plain TCP: set tls_ca, tls_cert and tls_key "
-                         "(--tls-ca, --tls-cert, --tls-key), or plain_tcp = true (--plain-tcp), in " +
-                         config_file);
+        throw UsageError(
+            "the link needs TLS or an explicit choice of plain TCP: set tls_ca, tls_cert and "
+            "tls_key "
+            "(--tls-ca, --tls-cert, --tls-key), or plain_tcp = true (--plain-tcp), in " +
+            config_file);
     std::string missing;
-    for (auto [key, value] : {std::pair{"tls_ca", &settings.ca}, {"tls_cert", &settings.cert}, {"tls_key", &settings.key}})
+    for (auto [key, value] : {std::pair{"tls_ca", &settings.ca},
+                              {"tls_cert", &settings.cert},
+                              {"tls_key", &settings.key}})
         if (value->empty()) missing += std::string(missing.empty() ? "" : ", ") + key;
-    if (!missing.empty()) throw UsageError("TLS needs tls_ca, tls_cert and tls_key; missing: " + missing);
+    if (!missing.empty())
+        throw UsageError("TLS needs tls_ca, tls_cert and tls_key; missing: " + missing);
     if (role == TlsRole::server && settings.allowed_clients.empty())
-        throw UsageError("TLS on img-cached needs tls_allowed_clients (--tls-allow-client NAME): the img-proxyd "
-                         "identities allowed to push, in " + config_file);
+        throw UsageError(
+            "TLS on img-cached needs tls_allowed_clients (--tls-allow-client NAME): the img-proxyd "
+            "identities allowed to push, in " +
+            config_file);
 }
 
 }  // namespace imgx::link

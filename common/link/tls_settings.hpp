@@ -13,7 +13,8 @@ namespace imgx::link {
 enum class TlsRole { client, server };
 
 struct TlsSettings {
-    std::string ca;    // tls_ca / --tls-ca: PEM file of the CA(s) the peer's certificate must chain to
+    std::string
+        ca;  // tls_ca / --tls-ca: PEM file of the CA(s) the peer's certificate must chain to
     std::string cert;  // tls_cert / --tls-cert: PEM file of this daemon's certificate (chain)
     std::string key;   // tls_key / --tls-key: PEM file of its private key
     std::string crl;   // tls_crl / --tls-crl: PEM file of revoked certificates; empty: none
@@ -25,7 +26,9 @@ struct TlsSettings {
     // --tls-server-name); empty: the host part of `cache`.
     std::string server_name;
 
-    [[nodiscard]] bool tls_keys_given() const { return !ca.empty() || !cert.empty() || !key.empty(); }
+    [[nodiscard]] bool tls_keys_given() const {
+        return !ca.empty() || !cert.empty() || !key.empty();
+    }
 };
 
 // The rows of the TLS keys and flags of `role`'s daemon for its settings table: plain_tcp and

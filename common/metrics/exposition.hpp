@@ -10,7 +10,8 @@
 namespace imgx::metrics {
 
 // The Content-Type of the text format.
-inline constexpr std::string_view kExpositionContentType = "text/plain; version=0.0.4; charset=utf-8";
+inline constexpr std::string_view kExpositionContentType =
+    "text/plain; version=0.0.4; charset=utf-8";
 
 // A label value between double quotes: backslash, double quote and newline escaped.
 std::string escape_label_value(std::string_view value);

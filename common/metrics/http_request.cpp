@@ -1,9 +1,9 @@
 // Request-line parsing and responses of the metrics endpoint.
 #include "metrics/http_request.hpp"
 
-#include "metrics/exposition.hpp"
-
 #include <fmt/format.h>
+
+#include "metrics/exposition.hpp"
 
 namespace imgx::metrics {
 
@@ -41,7 +41,8 @@ RequestHead parse_request_head(std::string_view received, std::size_t limit) {
     RequestHead head;
     const std::size_t end = head_end(received);
     if (end == std::string_view::npos || end > limit) {
-        head.status = received.size() >= limit ? RequestStatus::too_large : RequestStatus::incomplete;
+        head.status =
+            received.size() >= limit ? RequestStatus::too_large : RequestStatus::incomplete;
         return head;
     }
     // Request line: METHOD SP TARGET SP HTTP/1.x

@@ -15,7 +15,7 @@ inline constexpr std::string_view kMetricsPath = "/metrics";
 enum class RequestStatus {
     incomplete,  // the head has not ended yet: read more
     complete,
-    too_large,   // the head does not end within the limit
+    too_large,  // the head does not end within the limit
     malformed,
 };
 

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <boost/asio/ip/address.hpp>
-
 #include <string_view>
 
 #include "util/address.hpp"

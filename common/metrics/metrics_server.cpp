@@ -1,10 +1,9 @@
 // The metrics endpoint's sockets: accept, read one request head, answer, close.
 #include "metrics/metrics_server.hpp"
 
-#include "metrics/http_request.hpp"
-#include "metrics/metrics_address.hpp"
-#include "metrics/registry.hpp"
+#include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -13,10 +12,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
-
-#include <array>
 #include <stdexcept>
+
+#include "metrics/http_request.hpp"
+#include "metrics/metrics_address.hpp"
+#include "metrics/registry.hpp"
 
 namespace imgx::metrics {
 
@@ -66,7 +66,8 @@ asio::awaitable<void> answer(tcp::socket& socket, const std::function<std::strin
     // the client closes (bounded by the scrape deadline and kMaxLingerBytes).
     std::size_t discarded = 0;
     while (!ec && discarded < kMaxLingerBytes) {
-        discarded += co_await socket.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+        discarded += co_await socket.async_read_some(asio::buffer(buffer),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
     }
 }
 
@@ -138,8 +139,8 @@ std::string MetricsServer::bound() const {
     return HostPort{endpoint.address().to_string(), endpoint.port()}.to_string();
 }
 
-std::unique_ptr<MetricsServer> serve_metrics(const asio::any_io_executor& ex, const HostPort& address,
-                                             const Registry& registry) {
+std::unique_ptr<MetricsServer> serve_metrics(const asio::any_io_executor& ex,
+                                             const HostPort& address, const Registry& registry) {
     auto server =
         std::make_unique<MetricsServer>(ex, address, [&registry] { return registry.expose(); });
     spdlog::info("metrics on {}", server->bound());

@@ -1,11 +1,11 @@
 // The metric registry and its text exposition.
 #include "metrics/registry.hpp"
 
-#include "metrics/exposition.hpp"
-
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
+
+#include "metrics/exposition.hpp"
 
 namespace imgx::metrics {
 
@@ -36,7 +36,8 @@ std::uint64_t Histogram::cumulative(std::size_t bucket) const noexcept {
 
 Registry::Series& Registry::add(std::string_view name, std::string_view help, Type type,
                                 const Labels& labels) {
-    if (!valid_name(name)) throw std::logic_error("invalid metric name '" + std::string(name) + "'");
+    if (!valid_name(name))
+        throw std::logic_error("invalid metric name '" + std::string(name) + "'");
     auto family = std::find_if(families_.begin(), families_.end(),
                                [&](const Family& f) { return f.name == name; });
     if (family == families_.end()) {
@@ -108,7 +109,8 @@ std::string Registry::expose() const {
         if (family.type == Type::gauge) type = "gauge";
         out += "# TYPE " + family.name + " " + type + "\n";
         for (const Series& s : family.series) {
-            if (s.counter) write_sample(out, family.name, s.labels, format_value(s.counter->value()));
+            if (s.counter)
+                write_sample(out, family.name, s.labels, format_value(s.counter->value()));
             if (s.gauge) write_sample(out, family.name, s.labels, format_value(s.gauge->value()));
             if (s.read) write_sample(out, family.name, s.labels, format_value(s.read()));
             if (!s.histogram) continue;
@@ -117,7 +119,8 @@ std::string Registry::expose() const {
             for (std::size_t i = 0; i < h.upper_bounds().size(); ++i)
                 write_sample(out, bucket, with_le(s.labels, h.upper_bounds()[i]),
                              format_value(h.cumulative(i)));
-            write_sample(out, bucket, with_le(s.labels, std::numeric_limits<double>::infinity()), format_value(h.count()));
+            write_sample(out, bucket, with_le(s.labels, std::numeric_limits<double>::infinity()),
+                         format_value(h.count()));
             write_sample(out, family.name + "_sum", s.labels, format_value(h.sum()));
             write_sample(out, family.name + "_count", s.labels, format_value(h.count()));
         }

@@ -102,10 +102,10 @@ class Registry {
     Counter& counter(std::string_view name, std::string_view help, const Labels& labels = {});
     Gauge& gauge(std::string_view name, std::string_view help, const Labels& labels = {});
     // A gauge read when scraped (e.g. memory held, taken from the object that holds it).
-    void gauge_reader(std::string_view name, std::string_view help, std::function<std::int64_t()> read,
-                      const Labels& labels = {});
-    Histogram& histogram(std::string_view name, std::string_view help, std::vector<double> upper_bounds,
-                         const Labels& labels = {});
+    void gauge_reader(std::string_view name, std::string_view help,
+                      std::function<std::int64_t()> read, const Labels& labels = {});
+    Histogram& histogram(std::string_view name, std::string_view help,
+                         std::vector<double> upper_bounds, const Labels& labels = {});
 
     // The text exposition format 0.0.4 of every series.
     [[nodiscard]] std::string expose() const;

@@ -17,8 +17,9 @@ void add_action_flags(ArgReader& args, CommandActions& actions) {
     args.toggle("--version", [&] { actions.mode = DaemonMode::version; });
 }
 
-bool print_for_mode(DaemonMode mode, const std::string& program, const std::vector<std::string>& files,
-                    const std::string& usage, const std::string& printed_config) {
+bool print_for_mode(DaemonMode mode, const std::string& program,
+                    const std::vector<std::string>& files, const std::string& usage,
+                    const std::string& printed_config) {
     switch (mode) {
         case DaemonMode::help:
             std::fputs(usage.c_str(), stdout);

@@ -1,4 +1,5 @@
-// A daemon's command line: configuration files first, then flags, all read through its settings table.
+// A daemon's command line: configuration files first, then flags, all read through its settings
+// table.
 #pragma once
 
 #include <functional>
@@ -51,15 +52,17 @@ void add_action_flags(ArgReader& args, CommandActions& actions);
 
 // Prints what --help, --version, --check-config and --print-config ask for (`printed_config`
 // and `usage` are the texts of those two); false when the daemon should run.
-bool print_for_mode(DaemonMode mode, const std::string& program, const std::vector<std::string>& files,
-                    const std::string& usage, const std::string& printed_config);
+bool print_for_mode(DaemonMode mode, const std::string& program,
+                    const std::vector<std::string>& files, const std::string& usage,
+                    const std::string& printed_config);
 
 // The options as a configuration file (--print-config).
 template <typename O>
 std::string format_daemon_config(const CommandSpec<O>& spec, const O& options) {
-    return config::format_settings(*spec.table, options,
-                                   "# " + spec.usage.program +
-                                       ": the effective configuration (files, drop-ins and flags merged)\n");
+    return config::format_settings(
+        *spec.table, options,
+        "# " + spec.usage.program +
+            ": the effective configuration (files, drop-ins and flags merged)\n");
 }
 
 template <typename O>
@@ -85,9 +88,10 @@ DaemonCommand<O> parse_daemon_command(const CommandSpec<O>& spec, int argc, char
     if (command.mode == DaemonMode::help || command.mode == DaemonMode::version) return command;
 
     const std::string& main_file = actions.config_given ? actions.config : default_config;
-    command.config_files = config::apply_files(main_file, actions.config_given, [&](const config::Section& document) {
-        config::read_settings(*spec.table, document, command.options);
-    });
+    command.config_files =
+        config::apply_files(main_file, actions.config_given, [&](const config::Section& document) {
+            config::read_settings(*spec.table, document, command.options);
+        });
     command.file_endpoints = command.options.endpoints;
     command.flag_endpoints = scratch.endpoints;
     // Second pass: the flags, over what the files set.
@@ -107,12 +111,15 @@ DaemonCommand<O> parse_daemon_command(const CommandSpec<O>& spec, int argc, char
 // --check-config and --print-config output, and returns false if the program should exit 0
 // after that. Throws UsageError.
 template <typename O>
-bool parse_daemon_options(const CommandSpec<O>& spec, int argc, char** argv, DaemonCommand<O>& out) {
+bool parse_daemon_options(const CommandSpec<O>& spec, int argc, char** argv,
+                          DaemonCommand<O>& out) {
     DaemonCommand<O> command = parse_daemon_command(spec, argc, argv, spec.usage.default_config);
     const std::string usage = command.mode == DaemonMode::help ? daemon_usage(spec) : std::string();
-    const std::string printed =
-        command.mode == DaemonMode::print_config ? format_daemon_config(spec, command.options) : std::string();
-    if (print_for_mode(command.mode, spec.usage.program, command.config_files, usage, printed)) return false;
+    const std::string printed = command.mode == DaemonMode::print_config
+                                    ? format_daemon_config(spec, command.options)
+                                    : std::string();
+    if (print_for_mode(command.mode, spec.usage.program, command.config_files, usage, printed))
+        return false;
     out = std::move(command);
     return true;
 }

@@ -10,7 +10,7 @@ namespace imgx {
 // later in main() is gone (a use after free that AddressSanitizer reports). main() calls
 // destroy_pending_work() right after run() instead, while those objects still exist.
 class DaemonIoContext : public boost::asio::io_context {
-public:
+  public:
     using boost::asio::io_context::io_context;
     void destroy_pending_work() { shutdown(); }  // idempotent; ~io_context calls it again
 };

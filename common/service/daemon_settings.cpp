@@ -1,4 +1,5 @@
-// The rows of the settings both daemons share: control socket, log level, drain, access, metrics, TLS.
+// The rows of the settings both daemons share: control socket, log level, drain, access, metrics,
+// TLS.
 #include "service/daemon_settings.hpp"
 
 #include "util/log.hpp"
@@ -72,34 +73,41 @@ config::SettingsTable<DaemonSettings> daemon_head_rows() {
         {.key = "shutdown_grace_seconds",
          .flag = "--shutdown-grace",
          .flag_value = "SECONDS",
-         .help = "on SIGTERM, how long transfers in flight may take to finish before they are failed",
-         .doc = "on SIGTERM, how long transfers in flight may take to finish before they are failed "
-                "(docs/operations.md, \"Stop and drain\"); keep the unit's `TimeoutStopSec=` above it",
+         .help =
+             "on SIGTERM, how long transfers in flight may take to finish before they are failed",
+         .doc =
+             "on SIGTERM, how long transfers in flight may take to finish before they are failed "
+             "(docs/operations.md, \"Stop and drain\"); keep the unit's `TimeoutStopSec=` above it",
          .shared = true},
         &S::shutdown_grace_seconds, 0, config::kMaxShutdownGraceSeconds));
-    rows.push_back(ids_row({.key = "allow_uids",
-                            .flag = "--allow-uid",
-                            .flag_value = "UID",
-                            .help = "a user besides root and the daemon's own that may connect to its "
-                                    "sockets (CRIU endpoints, control); adds to allow_uids",
-                            .doc = "users besides root and the daemon's own user that may connect to the "
-                                   "CRIU endpoints and the control socket (checked with SO_PEERCRED; the "
-                                   "socket files stay 0600, so such a user also needs the modes loosened, "
-                                   "e.g. a group-owned directory)"},
-                           &S::allow_uids));
-    rows.push_back(ids_row({.key = "allow_gids",
-                            .flag = "--allow-gid",
-                            .flag_value = "GID",
-                            .help = "the same for a group (the peer's primary group); adds to allow_gids",
-                            .doc = "the same for groups: a peer whose primary group is listed may connect"},
-                           &S::allow_gids));
+    rows.push_back(
+        ids_row({.key = "allow_uids",
+                 .flag = "--allow-uid",
+                 .flag_value = "UID",
+                 .help = "a user besides root and the daemon's own that may connect to its "
+                         "sockets (CRIU endpoints, control); adds to allow_uids",
+                 .doc = "users besides root and the daemon's own user that may connect to the "
+                        "CRIU endpoints and the control socket (checked with SO_PEERCRED; the "
+                        "socket files stay 0600, so such a user also needs the modes loosened, "
+                        "e.g. a group-owned directory)"},
+                &S::allow_uids));
+    rows.push_back(
+        ids_row({.key = "allow_gids",
+                 .flag = "--allow-gid",
+                 .flag_value = "GID",
+                 .help = "the same for a group (the peer's primary group); adds to allow_gids",
+                 .doc = "the same for groups: a peer whose primary group is listed may connect"},
+                &S::allow_gids));
     return rows;
 }
 
-config::SettingsTable<DaemonSettings> daemon_tail_rows(link::TlsRole role, const EndpointRowText& endpoints) {
+config::SettingsTable<DaemonSettings> daemon_tail_rows(link::TlsRole role,
+                                                       const EndpointRowText& endpoints) {
     config::SettingsTable<S> rows;
-    config::append_lifted(rows, metrics::metrics_setting_rows(), [](auto& o) -> auto& { return o.metrics; });
-    config::append_lifted(rows, link::tls_setting_rows(role), [](auto& o) -> auto& { return o.tls; });
+    config::append_lifted(
+        rows, metrics::metrics_setting_rows(), [](auto& o) -> auto& { return o.metrics; });
+    config::append_lifted(
+        rows, link::tls_setting_rows(role), [](auto& o) -> auto& { return o.tls; });
     rows.push_back(endpoints_row(endpoints));
     return rows;
 }

@@ -20,8 +20,8 @@ struct DaemonSettings {
     unsigned shutdown_grace_seconds = config::kDefaultShutdownGraceSeconds;  // drain on SIGTERM
     std::vector<unsigned> allow_uids;  // may connect besides root and the daemon's own user
     std::vector<unsigned> allow_gids;
-    metrics::MetricsSettings metrics;  // --metrics: off unless an address is given
-    link::TlsSettings tls;             // the link: TLS, or plain TCP when said explicitly
+    metrics::MetricsSettings metrics;     // --metrics: off unless an address is given
+    link::TlsSettings tls;                // the link: TLS, or plain TCP when said explicitly
     std::vector<EndpointSpec> endpoints;  // [[capture]] / [[serve]]: CRIU endpoints opened at start
 };
 
@@ -36,16 +36,19 @@ struct EndpointRowText {
 // log_level, shutdown_grace_seconds, allow_uids, allow_gids, the daemon's own `rows`, metrics,
 // the TLS rows of `role`, and the endpoint list last (the order --print-config writes).
 template <typename O>
-config::SettingsTable<O> daemon_settings_table(config::Setting<O> address, config::SettingsTable<O> rows,
-                                               link::TlsRole role, const EndpointRowText& endpoints);
+config::SettingsTable<O> daemon_settings_table(config::Setting<O> address,
+                                               config::SettingsTable<O> rows, link::TlsRole role,
+                                               const EndpointRowText& endpoints);
 
 // The parts of that table that are DaemonSettings'.
 config::SettingsTable<DaemonSettings> daemon_head_rows();
-config::SettingsTable<DaemonSettings> daemon_tail_rows(link::TlsRole role, const EndpointRowText& endpoints);
+config::SettingsTable<DaemonSettings> daemon_tail_rows(link::TlsRole role,
+                                                       const EndpointRowText& endpoints);
 
 template <typename O>
-config::SettingsTable<O> daemon_settings_table(config::Setting<O> address, config::SettingsTable<O> rows,
-                                               link::TlsRole role, const EndpointRowText& endpoints) {
+config::SettingsTable<O> daemon_settings_table(config::Setting<O> address,
+                                               config::SettingsTable<O> rows, link::TlsRole role,
+                                               const EndpointRowText& endpoints) {
     config::SettingsTable<O> table;
     table.push_back(std::move(address));
     config::append_lifted(table, daemon_head_rows(), config::As<DaemonSettings>{});

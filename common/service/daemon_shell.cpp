@@ -27,10 +27,12 @@ bool start_tls(const DaemonSettings& settings, link::TlsRole role, const std::st
     }
 }
 
-DaemonShell::DaemonShell(const boost::asio::any_io_executor& ex, std::string name, DaemonParts& parts)
+DaemonShell::DaemonShell(const boost::asio::any_io_executor& ex, std::string name,
+                         DaemonParts& parts)
     : ex_(ex), name_(std::move(name)), parts_(parts), static_endpoints_(parts.endpoints()) {}
 
-bool DaemonShell::open(const std::vector<std::string_view>& passed_names, const DaemonSettings& settings,
+bool DaemonShell::open(const std::vector<std::string_view>& passed_names,
+                       const DaemonSettings& settings,
                        const std::vector<EndpointSpec>& file_endpoints,
                        const std::vector<EndpointSpec>& flag_endpoints) {
     try {
@@ -39,9 +41,11 @@ bool DaemonShell::open(const std::vector<std::string_view>& passed_names, const 
         static_endpoints_.open_at_start(file_endpoints, flag_endpoints);
         auto handler = parts_.control_handler();
         if (auto fd = passed.take_unix_listener("control"))
-            control_ = std::make_unique<control::ControlServer>(ex_, std::move(*fd), std::move(handler));
+            control_ =
+                std::make_unique<control::ControlServer>(ex_, std::move(*fd), std::move(handler));
         else
-            control_ = std::make_unique<control::ControlServer>(ex_, settings.control, std::move(handler));
+            control_ =
+                std::make_unique<control::ControlServer>(ex_, settings.control, std::move(handler));
         metrics_ = parts_.start_metrics();
         apply_access(settings);
         return true;
@@ -64,8 +68,8 @@ ServiceHooks DaemonShell::hooks() {
     return hooks;
 }
 
-bool DaemonShell::reload_tls(const link::TlsSettings& running, const link::TlsSettings& next, link::TlsRole role,
-                             const std::string& server_name, bool& reloaded) {
+bool DaemonShell::reload_tls(const link::TlsSettings& running, const link::TlsSettings& next,
+                             link::TlsRole role, const std::string& server_name, bool& reloaded) {
     std::shared_ptr<link::LinkTls> tls;
     if (!link::reload_link_tls(running, next, role, server_name, tls)) return false;
     reloaded = tls != nullptr;

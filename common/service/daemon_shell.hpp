@@ -1,10 +1,11 @@
-// The daemon shell: start-up, control socket, access, lifecycle, reload and teardown of either daemon.
+// The daemon shell: start-up, control socket, access, lifecycle, reload and teardown of either
+// daemon.
 #pragma once
+
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <spdlog/spdlog.h>
-
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -63,7 +64,7 @@ class Daemon : public DaemonParts {
 template <typename O>
 struct DaemonSpec {
     const CommandSpec<O>* command = nullptr;  // name, settings table, checks
-    std::string peer;                          // the daemon at the link's other end, for TLS logs
+    std::string peer;                         // the daemon at the link's other end, for TLS logs
     std::vector<std::string_view> passed_sockets;  // LISTEN_FDNAMES the daemon takes
     // The name the peer's certificate must carry when tls_server_name is not set; may be empty.
     std::function<std::string(const O&)> tls_server_name;
@@ -83,15 +84,16 @@ class DaemonShell {
     // Passed sockets, the daemon's listeners, the static endpoints, the control socket, metrics
     // and access rules, in that order. False, with the reason logged, when one fails.
     bool open(const std::vector<std::string_view>& passed_names, const DaemonSettings& settings,
-              const std::vector<EndpointSpec>& file_endpoints, const std::vector<EndpointSpec>& flag_endpoints);
+              const std::vector<EndpointSpec>& file_endpoints,
+              const std::vector<EndpointSpec>& flag_endpoints);
     // The lifecycle's hooks but reload.
     ServiceHooks hooks();
     [[nodiscard]] std::string control_path() const { return control_->path(); }
 
     // A reload's shared steps: new certificates (false when they cannot be used: the reload is
     // refused), log level, the files' endpoints, access rules.
-    bool reload_tls(const link::TlsSettings& running, const link::TlsSettings& next, link::TlsRole role,
-                    const std::string& server_name, bool& reloaded);
+    bool reload_tls(const link::TlsSettings& running, const link::TlsSettings& next,
+                    link::TlsRole role, const std::string& server_name, bool& reloaded);
     void reload_shared(const DaemonSettings& running, const DaemonSettings& next,
                        const std::vector<EndpointSpec>& file_endpoints);
     void apply_access(const DaemonSettings& settings);
@@ -119,15 +121,17 @@ std::string server_name_of(const DaemonSpec<O>& spec, const O& options) {
 // SIGHUP: parses the command line and files again as at start (flags still win) and applies
 // what can change at run time; the running options keep the restart settings.
 template <typename O>
-std::optional<std::chrono::seconds> reload_daemon(const DaemonSpec<O>& spec, Daemon<O>& daemon, DaemonShell& shell,
-                                                  O& current, int argc, char** argv) {
+std::optional<std::chrono::seconds> reload_daemon(const DaemonSpec<O>& spec, Daemon<O>& daemon,
+                                                  DaemonShell& shell, O& current, int argc,
+                                                  char** argv) {
     const CommandSpec<O>& command = *spec.command;
     auto fresh = parse_for_reload(
         [&] { return parse_daemon_command(command, argc, argv, command.usage.default_config); });
     if (!fresh) return std::nullopt;
     const O& next = fresh->options;
     bool tls_reloaded = false;
-    if (!shell.reload_tls(current.tls, next.tls, command.role, server_name_of(spec, next), tls_reloaded))
+    if (!shell.reload_tls(current.tls, next.tls, command.role, server_name_of(spec, next),
+                          tls_reloaded))
         return std::nullopt;
     shell.reload_shared(current, next, fresh->file_endpoints);
     daemon.reload(next);
@@ -156,7 +160,8 @@ int run_daemon(const DaemonSpec<O>& spec, int argc, char** argv) {
     start_process(name, options);
     if (spec.prepare) spec.prepare(options);
     std::shared_ptr<link::LinkTls> tls;  // null: plain TCP
-    if (!start_tls(options, spec.command->role, server_name_of(spec, options), spec.peer, tls)) return 1;
+    if (!start_tls(options, spec.command->role, server_name_of(spec, options), spec.peer, tls))
+        return 1;
 
     DaemonIoContext io(1);
     std::unique_ptr<Daemon<O>> daemon;
@@ -167,11 +172,13 @@ int run_daemon(const DaemonSpec<O>& spec, int argc, char** argv) {
         return 1;
     }
     DaemonShell shell(io.get_executor(), name, *daemon);
-    if (!shell.open(spec.passed_sockets, options, command.file_endpoints, command.flag_endpoints)) return 1;
+    if (!shell.open(spec.passed_sockets, options, command.file_endpoints, command.flag_endpoints))
+        return 1;
     daemon->start();
     ServiceHooks hooks = shell.hooks();
     hooks.reload = [&] { return reload_daemon(spec, *daemon, shell, options, argc, argv); };
-    ServiceLifecycle service(io, name, std::move(hooks), std::chrono::seconds(options.shutdown_grace_seconds));
+    ServiceLifecycle service(io, name, std::move(hooks),
+                             std::chrono::seconds(options.shutdown_grace_seconds));
     const int status = service.run(daemon->ready_line(shell.control_path()));
     io.destroy_pending_work();
     return status;

@@ -2,11 +2,10 @@
 #include "service/fd_limit.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <sys/resource.h>
 
 namespace imgx {
 
@@ -40,14 +39,17 @@ FdLimit raise_fd_limit() {
 
 void report_fd_limit(const char* daemon, const FdLimit& limit, std::uint64_t wanted) {
     if (!limit.problem.empty())
-        spdlog::warn("{}: cannot raise the open-file limit ({}); it stays at {}", daemon, limit.problem, limit.now);
+        spdlog::warn("{}: cannot raise the open-file limit ({}); it stays at {}", daemon,
+                     limit.problem, limit.now);
     if (limit.now >= wanted) {
-        spdlog::debug("{}: open-file limit {} (was {}, hard limit {})", daemon, limit.now, limit.before, limit.hard);
+        spdlog::debug("{}: open-file limit {} (was {}, hard limit {})", daemon, limit.now,
+                      limit.before, limit.hard);
         return;
     }
-    spdlog::warn("{}: the open-file limit is {} (hard limit {}), enough for about {} concurrent migrations; "
-                 "raise it (LimitNOFILE= in the unit, ulimit -n) to at least {}",
-                 daemon, limit.now, limit.hard, limit.now / kFdsPerMigration, wanted);
+    spdlog::warn(
+        "{}: the open-file limit is {} (hard limit {}), enough for about {} concurrent migrations; "
+        "raise it (LimitNOFILE= in the unit, ulimit -n) to at least {}",
+        daemon, limit.now, limit.hard, limit.now / kFdsPerMigration, wanted);
 }
 
 }  // namespace imgx

@@ -10,7 +10,7 @@ struct FdLimit {
     std::uint64_t before = 0;  // soft limit found at start-up
     std::uint64_t now = 0;     // soft limit after raising it
     std::uint64_t hard = 0;
-    std::string problem;       // why it could not be raised, empty if it was (or needed no raise)
+    std::string problem;  // why it could not be raised, empty if it was (or needed no raise)
 };
 
 // Raises the soft RLIMIT_NOFILE to the hard limit. Never fails: a refusal is reported in

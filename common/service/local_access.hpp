@@ -1,10 +1,10 @@
 // The allow-list of local peers (allow_uids/allow_gids) applied to a daemon's UNIX sockets.
 #pragma once
 
+#include <vector>
+
 #include "control/control_server.hpp"
 #include "criu/endpoint_set.hpp"
-
-#include <vector>
 
 namespace imgx {
 

@@ -1,22 +1,23 @@
 // Listening sockets handed over by the service manager (socket activation, FileDescriptorName=).
 #pragma once
 
-#include "util/unique_fd.hpp"
-
-#include <vector>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "util/unique_fd.hpp"
 
 namespace imgx {
 
 class PassedSockets {
-public:
+  public:
     // Takes the descriptors of LISTEN_FDS/LISTEN_FDNAMES (when LISTEN_PID is this process) and
     // clears those variables. Throws std::runtime_error for a name not in `known` or a name
     // given twice, naming the descriptor and the names the daemon understands.
-    static PassedSockets from_environment(std::string_view daemon, const std::vector<std::string_view>& known);
+    static PassedSockets from_environment(std::string_view daemon,
+                                          const std::vector<std::string_view>& known);
 
     // The descriptor named `name`, checked to be a listening TCP socket (IPv4 or IPv6), or
     // nothing when none was passed. Throws std::runtime_error when it is something else.
@@ -26,7 +27,7 @@ public:
 
     [[nodiscard]] bool empty() const { return fds_.empty(); }
 
-private:
+  private:
     std::optional<std::pair<int, UniqueFd>> take(std::string_view name);
 
     std::string daemon_;

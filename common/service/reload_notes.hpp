@@ -1,17 +1,17 @@
-// Small steps both daemons take on reload: the log level, and telling which changes wait for a restart.
+// Small steps both daemons take on reload: the log level, and telling which changes wait for a
+// restart.
 #pragma once
 
 #include <spdlog/common.h>
-
 #include <spdlog/spdlog.h>
 
-#include "config/setting.hpp"
-
 #include <exception>
-#include <vector>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "config/setting.hpp"
 
 namespace imgx {
 

@@ -1,16 +1,17 @@
-// Signals drive the daemon: SIGHUP reloads, the first SIGTERM/SIGINT drains, a second one stops at once.
+// Signals drive the daemon: SIGHUP reloads, the first SIGTERM/SIGINT drains, a second one stops at
+// once.
 #include "service/service_lifecycle.hpp"
 
-#include "service/notify.hpp"
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <csignal>
+
+#include "service/notify.hpp"
 
 namespace imgx {
 
@@ -46,7 +47,8 @@ int ServiceLifecycle::run(const std::string& ready_line) {
     notify_ready();
     status_.start();
     if (auto interval = watchdog_.start())
-        spdlog::debug("watchdog: WATCHDOG=1 every {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(*interval).count() / 2);
+        spdlog::debug("watchdog: WATCHDOG=1 every {} ms",
+                      std::chrono::duration_cast<std::chrono::milliseconds>(*interval).count() / 2);
     io_.run();
     return exit_status_;
 }
@@ -69,7 +71,9 @@ void ServiceLifecycle::on_signal(int signo) {
         return;
     }
     if (draining_) {
-        spdlog::warn("signal {} during the drain: stopping at once; transfers still in flight are cut off", signo);
+        spdlog::warn(
+            "signal {} during the drain: stopping at once; transfers still in flight are cut off",
+            signo);
         finish(1);
         return;
     }
@@ -92,8 +96,9 @@ asio::awaitable<void> ServiceLifecycle::drain(int signo) {
     if (in_flight.empty()) {
         spdlog::info("signal {}: stopping; nothing in flight", signo);
     } else {
-        spdlog::info("signal {}: draining: no new transfers; waiting up to {} s for {} in flight: {}", signo,
-                     grace_.count(), in_flight.size(), joined(in_flight));
+        spdlog::info(
+            "signal {}: draining: no new transfers; waiting up to {} s for {} in flight: {}", signo,
+            grace_.count(), in_flight.size(), joined(in_flight));
     }
     status_.refresh("draining: ");
     const auto deadline = std::chrono::steady_clock::now() + grace_;
@@ -107,8 +112,9 @@ asio::awaitable<void> ServiceLifecycle::drain(int signo) {
         spdlog::info("drained: every transfer finished; exiting");
     } else {
         co_await hooks_.fail_in_flight();
-        spdlog::warn("drained: the {} s grace period is over; failed {} still in flight: {}; exiting",
-                     grace_.count(), in_flight.size(), joined(in_flight));
+        spdlog::warn(
+            "drained: the {} s grace period is over; failed {} still in flight: {}; exiting",
+            grace_.count(), in_flight.size(), joined(in_flight));
     }
     finish(0);
 }

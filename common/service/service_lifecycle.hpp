@@ -1,18 +1,17 @@
 // A daemon's life under a service manager: ready, status, watchdog, SIGHUP reload, SIGTERM drain.
 #pragma once
 
-#include "service/status_reporter.hpp"
-#include "service/watchdog.hpp"
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-
 #include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "service/status_reporter.hpp"
+#include "service/watchdog.hpp"
 
 namespace imgx {
 
@@ -33,7 +32,7 @@ struct ServiceHooks {
 };
 
 class ServiceLifecycle {
-public:
+  public:
     ServiceLifecycle(boost::asio::io_context& io, std::string daemon, ServiceHooks hooks,
                      std::chrono::seconds shutdown_grace);
 
@@ -42,7 +41,7 @@ public:
     // exit status: 0 after a drain, 1 when a second signal cut it short.
     int run(const std::string& ready_line);
 
-private:
+  private:
     void wait_signal();
     void on_signal(int signo);
     void reload();

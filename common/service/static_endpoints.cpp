@@ -43,7 +43,9 @@ void StaticEndpoints::reload(const std::vector<EndpointSpec>& from_files) {
         // img-ctl may have re-opened this directory for another snapshot since: then it is its.
         if (set_.has(dir) && open_snapshot(dir) == id) {
             set_.close(dir);
-            spdlog::info("reload: closed the endpoint in {} (snapshot '{}'), no longer in the configuration", dir, id);
+            spdlog::info(
+                "reload: closed the endpoint in {} (snapshot '{}'), no longer in the configuration",
+                dir, id);
         }
         it = owned_.erase(it);
     }
@@ -51,15 +53,18 @@ void StaticEndpoints::reload(const std::vector<EndpointSpec>& from_files) {
         auto mine = owned_.find(dir);
         if (mine != owned_.end() && mine->second == id) continue;
         if (mine == owned_.end() && set_.has(dir)) {
-            spdlog::warn("reload: {} already has an endpoint opened by img-ctl; left as it is", dir);
+            spdlog::warn("reload: {} already has an endpoint opened by img-ctl; left as it is",
+                         dir);
             continue;
         }
         try {
             set_.open(EndpointSpec{dir, id});
             owned_[dir] = id;
-            spdlog::info("reload: opened the endpoint in {} (snapshot '{}') from the configuration", dir, id);
+            spdlog::info("reload: opened the endpoint in {} (snapshot '{}') from the configuration",
+                         dir, id);
         } catch (const std::exception& e) {
-            spdlog::error("reload: cannot open the endpoint in {} (snapshot '{}'): {}", dir, id, e.what());
+            spdlog::error("reload: cannot open the endpoint in {} (snapshot '{}'): {}", dir, id,
+                          e.what());
         }
     }
 }

@@ -1,9 +1,9 @@
 // STATUS= lines: a timer samples the daemon, sends on change or every few seconds.
 #include "service/status_reporter.hpp"
 
-#include "service/notify.hpp"
-
 #include <fmt/format.h>
+
+#include "service/notify.hpp"
 
 namespace imgx {
 
@@ -19,13 +19,14 @@ constexpr double kMiB = 1024.0 * 1024.0;
 
 std::string format_status(const ServiceLoad& load, double bytes_per_second) {
     std::string line = fmt::format("{} active snapshot{}, {:.1f} MiB, {:.1f} MiB/s", load.active,
-                                   load.active == 1 ? "" : "s", static_cast<double>(load.bytes) / kMiB,
-                                   bytes_per_second / kMiB);
+                                   load.active == 1 ? "" : "s",
+                                   static_cast<double>(load.bytes) / kMiB, bytes_per_second / kMiB);
     if (!load.note.empty()) line += "; " + load.note;
     return line;
 }
 
-StatusReporter::StatusReporter(const boost::asio::any_io_executor& ex, std::function<ServiceLoad()> sample)
+StatusReporter::StatusReporter(const boost::asio::any_io_executor& ex,
+                               std::function<ServiceLoad()> sample)
     : timer_(ex), sample_(std::move(sample)) {}
 
 void StatusReporter::start() {
@@ -42,7 +43,8 @@ void StatusReporter::refresh(const std::string& prefix) {
     double rate = 0;
     const double seconds = std::chrono::duration<double>(now - last_sent_).count();
     // Bytes shrink when a snapshot is dropped: no negative rate.
-    if (last_sent_ != std::chrono::steady_clock::time_point{} && seconds > 0 && load.bytes > last_.bytes)
+    if (last_sent_ != std::chrono::steady_clock::time_point{} && seconds > 0 &&
+        load.bytes > last_.bytes)
         rate = static_cast<double>(load.bytes - last_.bytes) / seconds;
     notify_status(prefix_ + format_status(load, rate));
     last_ = std::move(load);

@@ -3,7 +3,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -22,7 +21,7 @@ struct ServiceLoad {
 std::string format_status(const ServiceLoad& load, double bytes_per_second);
 
 class StatusReporter {
-public:
+  public:
     StatusReporter(const boost::asio::any_io_executor& ex, std::function<ServiceLoad()> sample);
 
     // Sends a STATUS= line now, then every kRefresh and whenever the number of active
@@ -32,7 +31,7 @@ public:
     // Sends a line now (`prefix` first, e.g. "draining: ").
     void refresh(const std::string& prefix = {});
 
-private:
+  private:
     void schedule();
 
     boost::asio::steady_timer timer_;

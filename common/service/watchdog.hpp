@@ -1,16 +1,16 @@
-// Feeds the service manager's watchdog from the event loop, so a stuck loop gets the daemon restarted.
+// Feeds the service manager's watchdog from the event loop, so a stuck loop gets the daemon
+// restarted.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
-
 #include <chrono>
 #include <optional>
 
 namespace imgx {
 
 class Watchdog {
-public:
+  public:
     explicit Watchdog(const boost::asio::any_io_executor& ex) : timer_(ex) {}
 
     // When the service manager asked for a watchdog (WatchdogSec=), sends WATCHDOG=1 now and
@@ -18,7 +18,7 @@ public:
     std::optional<std::chrono::microseconds> start();
     void stop();
 
-private:
+  private:
     void schedule();
 
     boost::asio::steady_timer timer_;

@@ -21,7 +21,9 @@ std::size_t page_size() {
     return bytes > 0 ? static_cast<std::size_t>(bytes) : 4096;
 }
 
-std::size_t round_up(std::size_t bytes, std::size_t unit) { return (bytes + unit - 1) / unit * unit; }
+std::size_t round_up(std::size_t bytes, std::size_t unit) {
+    return (bytes + unit - 1) / unit * unit;
+}
 
 }  // namespace
 
@@ -75,7 +77,9 @@ char* BlockPool::allocate_block() {
     return block;
 }
 
-void BlockPool::free_block(char* block) noexcept { ::operator delete(block, std::align_val_t(page_bytes_)); }
+void BlockPool::free_block(char* block) noexcept {
+    ::operator delete(block, std::align_val_t(page_bytes_));
+}
 
 SegmentMemory BlockPool::take() {
     SegmentMemory memory;
@@ -129,7 +133,8 @@ void BlockPool::prefault(std::size_t count) {
         // /dev/zero, as recv will), and the process writes to every page.
         ::madvise(block, bytes, MADV_POPULATE_WRITE);
         if (zero) write_zeros_from_kernel(zero.get(), block, bytes);
-        for (std::size_t at = 0; at < bytes; at += page_bytes_) static_cast<volatile char*>(block)[at] = 0;
+        for (std::size_t at = 0; at < bytes; at += page_bytes_)
+            static_cast<volatile char*>(block)[at] = 0;
         touched_ += bytes / page_bytes_;
         free_.push_back(block);
     }

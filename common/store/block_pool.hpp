@@ -49,7 +49,8 @@ class BlockPool : public std::enable_shared_from_this<BlockPool> {
     static constexpr std::size_t kDefaultBlockBytes = 1 << 20;  // img-proxyd's largest DATA chunk
     static constexpr std::size_t kNoBound = std::numeric_limits<std::size_t>::max();
 
-    explicit BlockPool(std::size_t block_bytes = kDefaultBlockBytes, std::size_t max_free_blocks = kNoBound);
+    explicit BlockPool(std::size_t block_bytes = kDefaultBlockBytes,
+                       std::size_t max_free_blocks = kNoBound);
     BlockPool(const BlockPool&) = delete;
     BlockPool& operator=(const BlockPool&) = delete;
     ~BlockPool();

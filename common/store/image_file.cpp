@@ -80,7 +80,8 @@ char* ImageFileBuilder::room_in_last_block(std::size_t size) const {
 
 SegmentMemory ImageFileBuilder::new_memory(std::size_t size) const {
     const auto& pool = storage_.pool;
-    if (pool && (pool->fits_block(size) || (size <= pool->block_bytes() && file_->size >= pool->block_bytes())))
+    if (pool && (pool->fits_block(size) ||
+                 (size <= pool->block_bytes() && file_->size >= pool->block_bytes())))
         return pool->take();
     return SegmentMemory::allocate(size);
 }
@@ -129,7 +130,8 @@ void ImageFileBuilder::add_pending_in_memory() {
     file_->segments.push_back(std::move(piece));
 }
 
-void ImageFileBuilder::add_pending_from(const std::shared_ptr<BackingFile>& backing, std::uint64_t offset) {
+void ImageFileBuilder::add_pending_from(const std::shared_ptr<BackingFile>& backing,
+                                        std::uint64_t offset) {
     XXH3_64bits_update(hash_, pending_data_, pending_size_);
     file_->size += pending_size_;
     // Pieces that follow each other in the same file are served as one.

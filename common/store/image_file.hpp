@@ -25,7 +25,7 @@ struct BackingFile {
 
 // A piece of a file as it arrived (one link DATA frame), in memory or in a backing file.
 struct Segment {
-    SegmentMemory bytes;  // the piece in memory; null when it is in `backing`
+    SegmentMemory bytes;   // the piece in memory; null when it is in `backing`
     std::size_t size = 0;  // of a pooled block, the first `size` bytes are the piece
     std::shared_ptr<const BackingFile> backing;  // set when the piece is not in memory
     std::uint64_t offset = 0;                    // where the piece starts in `backing`

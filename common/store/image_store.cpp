@@ -34,7 +34,8 @@ ImageStore::ImageStore(const boost::asio::any_io_executor& ex, const StoreSettin
         std::error_code ec;
         std::filesystem::create_directories(spool_dir_, ec);
         if (ec || ::access(spool_dir_.c_str(), W_OK | X_OK) != 0)
-            throw std::runtime_error("spool directory " + spool_dir_ + " cannot be created or written to" +
+            throw std::runtime_error("spool directory " + spool_dir_ +
+                                     " cannot be created or written to" +
                                      (ec ? ": " + ec.message() : std::string()));
     }
     if (archive_) load_state();
@@ -44,8 +45,9 @@ void ImageStore::load_state() {
     for (auto& loaded : archive_->load()) {
         const Manifest& manifest = loaded.manifest;
         const bool remote = manifest.protocol == "remote";
-        auto snapshot = std::make_shared<Snapshot>(ex_, manifest.id, manifest.protocol,
-                                                   remote ? ServePolicy::whole_snapshot : ServePolicy::per_file);
+        auto snapshot = std::make_shared<Snapshot>(
+            ex_, manifest.id, manifest.protocol,
+            remote ? ServePolicy::whole_snapshot : ServePolicy::per_file);
         for (auto& file : loaded.files) snapshot->add_file(std::move(file));
         snapshot->mark_complete();
         snapshot->set_generation(generations_[manifest.id] = 1);
@@ -58,7 +60,8 @@ void ImageStore::load_state() {
     }
 }
 
-std::shared_ptr<Snapshot> ImageStore::begin(const std::string& id, const std::string& protocol, ServePolicy policy) {
+std::shared_ptr<Snapshot> ImageStore::begin(const std::string& id, const std::string& protocol,
+                                            ServePolicy policy) {
     auto fresh = std::make_shared<Snapshot>(ex_, id, protocol, policy);
     fresh->set_generation(++generations_[id]);
     auto& slot = snapshots_[id];

@@ -1,27 +1,26 @@
 // All snapshots a daemon holds, keyed by snapshot id; each holds its files keyed by name.
 #pragma once
 
-#include "store/snapshot.hpp"
-#include "util/async_event.hpp"
-
 #include <boost/asio/awaitable.hpp>
-
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "store/snapshot.hpp"
+#include "util/async_event.hpp"
 
 namespace imgx::store {
 
 // Where a store keeps image bytes in memory and beyond it (img-cached's spool_dir,
 // memory_budget_mib; its state_dir is a SnapshotArchive given beside these).
 struct StoreSettings {
-    std::string spool_dir;                 // without an archive: where bytes beyond the budget go
+    std::string spool_dir;                  // without an archive: where bytes beyond the budget go
     std::uint64_t memory_budget_bytes = 0;  // 0: no limit
 };
 
 class ImageStore {
-public:
+  public:
     // Everything in memory, without a limit (img-proxyd's kept images; tests).
     explicit ImageStore(const boost::asio::any_io_executor& ex);
     // With an archive (img-cached's state directory), loads the complete snapshots kept there
@@ -41,7 +40,8 @@ public:
     std::shared_ptr<Snapshot> find(const std::string& id) const;
 
     // Waits until a snapshot of `id` exists (a restore may start before its dump).
-    boost::asio::awaitable<std::shared_ptr<Snapshot>> wait_for(std::string id);  // by value: a coroutine
+    boost::asio::awaitable<std::shared_ptr<Snapshot>> wait_for(
+        std::string id);  // by value: a coroutine
 
     // Forgets `id` (and its copy on disk); a snapshot still receiving fails. False if unknown.
     bool drop(const std::string& id);
@@ -61,7 +61,7 @@ public:
     [[nodiscard]] BlockPool& blocks() noexcept { return *blocks_; }
     [[nodiscard]] const BlockPool& blocks() const noexcept { return *blocks_; }
 
-private:
+  private:
     void load_state();
 
     boost::asio::any_io_executor ex_;
@@ -71,7 +71,8 @@ private:
     std::unique_ptr<SnapshotArchive> archive_;  // null: nothing persisted
     std::map<std::string, std::shared_ptr<Snapshot>, std::less<>> snapshots_;
     std::map<std::string, std::vector<std::string>, std::less<>> chains_;
-    std::map<std::string, std::uint64_t, std::less<>> generations_;  // the last one given to each id
+    std::map<std::string, std::uint64_t, std::less<>>
+        generations_;  // the last one given to each id
     AsyncEvent changed_;
 };
 

@@ -7,14 +7,18 @@ namespace imgx::store {
 
 std::string_view state_name(SnapshotState state) {
     switch (state) {
-        case SnapshotState::receiving: return "receiving";
-        case SnapshotState::complete: return "complete";
-        case SnapshotState::failed: return "failed";
+        case SnapshotState::receiving:
+            return "receiving";
+        case SnapshotState::complete:
+            return "complete";
+        case SnapshotState::failed:
+            return "failed";
     }
     return "unknown";
 }
 
-Snapshot::Snapshot(const boost::asio::any_io_executor& ex, std::string id, std::string protocol, ServePolicy policy)
+Snapshot::Snapshot(const boost::asio::any_io_executor& ex, std::string id, std::string protocol,
+                   ServePolicy policy)
     : id_(std::move(id)),
       protocol_(std::move(protocol)),
       policy_(policy),
@@ -55,8 +59,10 @@ void Snapshot::add_file(std::shared_ptr<const ImageFile> file) {
         }
     }
     auto& slot = files_[file->name];
-    if (slot) bytes_ -= slot->size;
-    else ++file_count_;
+    if (slot)
+        bytes_ -= slot->size;
+    else
+        ++file_count_;
     bytes_ += file->size;
     slot = std::move(file);
     changed_.notify();
@@ -66,7 +72,8 @@ void Snapshot::mark_complete() {
     if (state_ != SnapshotState::receiving) return;
     if (disk_) {
         Manifest manifest{id_, protocol_, chain_, chain_ids_, {}};
-        for (const auto& [name, file] : files_) manifest.files.push_back({name, file->size, file->xxh3});
+        for (const auto& [name, file] : files_)
+            manifest.files.push_back({name, file->size, file->xxh3});
         try {
             disk_->commit(storage_.owner, manifest);
         } catch (const StorageError& e) {
@@ -96,7 +103,8 @@ FileLookup Snapshot::lookup(const std::string& name, std::shared_ptr<const Image
     // A failed snapshot serves nothing: a file of it may be fine, but the restore as a whole
     // would mix a broken dump with good pieces.
     if (state_ == SnapshotState::failed) return FileLookup::failed;
-    if (policy_ == ServePolicy::whole_snapshot && state_ != SnapshotState::complete) return FileLookup::pending;
+    if (policy_ == ServePolicy::whole_snapshot && state_ != SnapshotState::complete)
+        return FileLookup::pending;
     auto it = files_.find(name);
     if (it != files_.end()) {
         if (file) *file = it->second;

@@ -1,18 +1,17 @@
 // One snapshot (one dump of one snapshot id): its files and whether more may come.
 #pragma once
 
-#include "store/image_file.hpp"
-#include "store/snapshot_archive.hpp"
-#include "util/async_event.hpp"
-
 #include <boost/asio/awaitable.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "store/image_file.hpp"
+#include "store/snapshot_archive.hpp"
+#include "util/async_event.hpp"
 
 namespace imgx::store {
 
@@ -33,7 +32,7 @@ enum class ServePolicy { per_file, whole_snapshot };
 enum class FileLookup { present, absent, pending, failed };
 
 class Snapshot {
-public:
+  public:
     Snapshot(const boost::asio::any_io_executor& ex, std::string id, std::string protocol,
              ServePolicy policy = ServePolicy::per_file);
 
@@ -65,7 +64,8 @@ public:
     void mark_failed(std::string reason);
 
     // The current answer for `name`; `file` is set when present.
-    FileLookup lookup(const std::string& name, std::shared_ptr<const ImageFile>* file = nullptr) const;
+    FileLookup lookup(const std::string& name,
+                      std::shared_ptr<const ImageFile>* file = nullptr) const;
     // Waits until the answer for `name` is no longer pending. The snapshot must outlive the
     // wait (callers hold a shared_ptr); `name` is taken by value because this is a coroutine.
     boost::asio::awaitable<FileLookup> wait_file(std::string name,
@@ -78,10 +78,14 @@ public:
     // Bytes of files still arriving, for progress reports.
     std::uint64_t bytes_in_flight = 0;
     std::size_t readers = 0;
-    [[nodiscard]] std::chrono::steady_clock::time_point started() const noexcept { return started_; }
-    [[nodiscard]] std::chrono::steady_clock::time_point settled() const noexcept { return settled_; }
+    [[nodiscard]] std::chrono::steady_clock::time_point started() const noexcept {
+        return started_;
+    }
+    [[nodiscard]] std::chrono::steady_clock::time_point settled() const noexcept {
+        return settled_;
+    }
 
-private:
+  private:
     std::string id_;
     std::string protocol_;
     ServePolicy policy_;

@@ -1,10 +1,10 @@
 // HOST:PORT parsing.
 #include "util/address.hpp"
 
-#include "util/names.hpp"
-
 #include <charconv>
 #include <stdexcept>
+
+#include "util/names.hpp"
 
 namespace imgx {
 

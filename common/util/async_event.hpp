@@ -12,20 +12,21 @@
 namespace imgx {
 
 class AsyncEvent {
-public:
+  public:
     explicit AsyncEvent(const boost::asio::any_io_executor& ex)
         : timer_(ex, boost::asio::steady_timer::time_point::max()) {}
 
     // Suspends until the next notify().
     boost::asio::awaitable<void> wait() {
         boost::system::error_code ignored;  // cancel() is the wake-up, not an error
-        co_await timer_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
+        co_await timer_.async_wait(
+            boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
     }
 
     // Wakes every current waiter.
     void notify() { timer_.cancel(); }
 
-private:
+  private:
     boost::asio::steady_timer timer_;
 };
 

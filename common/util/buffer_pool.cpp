@@ -24,7 +24,8 @@ PooledBuffer::~PooledBuffer() {
 
 std::size_t PooledBuffer::capacity() const noexcept { return pool_ ? pool_->buffer_bytes() : 0; }
 
-BufferPool::BufferPool(const boost::asio::any_io_executor& ex, std::size_t buffer_bytes, std::size_t count)
+BufferPool::BufferPool(const boost::asio::any_io_executor& ex, std::size_t buffer_bytes,
+                       std::size_t count)
     : buffer_bytes_(buffer_bytes),
       count_(count),
       storage_(new char[buffer_bytes * count]),

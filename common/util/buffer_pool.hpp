@@ -4,13 +4,12 @@
 // acquire() suspends, so readers stop draining CRIU's pipes instead of buffering without bound.
 #pragma once
 
-#include "util/async_event.hpp"
-
 #include <boost/asio/awaitable.hpp>
-
 #include <cstddef>
 #include <memory>
 #include <vector>
+
+#include "util/async_event.hpp"
 
 namespace imgx {
 
@@ -18,7 +17,7 @@ class BufferPool;
 
 // One buffer on loan from a pool; goes back when destroyed.
 class PooledBuffer {
-public:
+  public:
     PooledBuffer() = default;
     PooledBuffer(PooledBuffer&& other) noexcept;
     PooledBuffer& operator=(PooledBuffer&& other) noexcept;
@@ -30,7 +29,7 @@ public:
     [[nodiscard]] std::size_t capacity() const noexcept;
     explicit operator bool() const noexcept { return data_ != nullptr; }
 
-private:
+  private:
     friend class BufferPool;
     PooledBuffer(BufferPool* pool, char* data) : pool_(pool), data_(data) {}
     BufferPool* pool_ = nullptr;
@@ -38,7 +37,7 @@ private:
 };
 
 class BufferPool {
-public:
+  public:
     BufferPool(const boost::asio::any_io_executor& ex, std::size_t buffer_bytes, std::size_t count);
     BufferPool(const BufferPool&) = delete;
     BufferPool& operator=(const BufferPool&) = delete;
@@ -50,7 +49,7 @@ public:
     [[nodiscard]] std::size_t free_count() const noexcept { return free_.size(); }
     [[nodiscard]] std::size_t total_count() const noexcept { return count_; }
 
-private:
+  private:
     friend class PooledBuffer;
     void give_back(char* data);
 

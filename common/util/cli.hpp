@@ -18,7 +18,7 @@ inline constexpr int kExitUsage = 2;
 
 // Walks argv; for each "--flag VALUE" or "--flag=VALUE" calls the handler registered for it.
 class ArgReader {
-public:
+  public:
     using ValueHandler = std::function<void(std::string_view value)>;
     using SwitchHandler = std::function<void()>;
 
@@ -30,7 +30,7 @@ public:
     // Throws UsageError for unknown flags or missing values.
     void parse(int argc, char** argv) const;
 
-private:
+  private:
     struct Entry {
         std::string flag;
         ValueHandler on_value;

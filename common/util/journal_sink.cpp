@@ -14,12 +14,18 @@ namespace imgx {
 int journal_priority(spdlog::level::level_enum level) noexcept {
     switch (level) {
         case spdlog::level::trace:
-        case spdlog::level::debug: return 7;     // LOG_DEBUG
-        case spdlog::level::info: return 6;      // LOG_INFO
-        case spdlog::level::warn: return 4;      // LOG_WARNING
-        case spdlog::level::err: return 3;       // LOG_ERR
-        case spdlog::level::critical: return 2;  // LOG_CRIT
-        default: return 6;
+        case spdlog::level::debug:
+            return 7;  // LOG_DEBUG
+        case spdlog::level::info:
+            return 6;  // LOG_INFO
+        case spdlog::level::warn:
+            return 4;  // LOG_WARNING
+        case spdlog::level::err:
+            return 3;  // LOG_ERR
+        case spdlog::level::critical:
+            return 2;  // LOG_CRIT
+        default:
+            return 6;
     }
 }
 
@@ -45,7 +51,8 @@ bool is_journal_stream(const char* journal_stream, dev_t dev, ino_t ino) noexcep
     const char* ino_text = end + 1;
     const unsigned long long stream_ino = std::strtoull(ino_text, &end, 10);
     if (end == ino_text || *end != '\0') return false;
-    return stream_dev == static_cast<unsigned long long>(dev) && stream_ino == static_cast<unsigned long long>(ino);
+    return stream_dev == static_cast<unsigned long long>(dev) &&
+           stream_ino == static_cast<unsigned long long>(ino);
 }
 
 bool stderr_is_journal() noexcept {

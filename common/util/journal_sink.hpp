@@ -1,7 +1,6 @@
-// A spdlog sink writing to the systemd journal, with the SNAPSHOT=, IMAGE= and PEER= fields of LogFields.
+// A spdlog sink writing to the systemd journal, with the SNAPSHOT=, IMAGE= and PEER= fields of
+// LogFields.
 #pragma once
-
-#include "util/log.hpp"
 
 #include <spdlog/sinks/base_sink.h>
 #include <sys/types.h>
@@ -10,6 +9,8 @@
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include "util/log.hpp"
 
 namespace imgx {
 
@@ -35,15 +36,15 @@ bool stderr_is_journal() noexcept;
 JournalSend sd_journal_backend();
 
 class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
-public:
+  public:
     JournalSink(std::string identifier, JournalSend send)
         : identifier_(std::move(identifier)), send_(std::move(send)) {}
 
-protected:
+  protected:
     void sink_it_(const spdlog::details::log_msg& msg) override;
     void flush_() override {}
 
-private:
+  private:
     std::string identifier_;
     JournalSend send_;
 };

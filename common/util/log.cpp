@@ -1,14 +1,14 @@
 // spdlog set-up: the sink (stderr or the journal) and the per-call fields.
 #include "util/log.hpp"
 
-#include "util/journal_sink.hpp"
-#include "util/names.hpp"
-
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <stdexcept>
 #include <string>
+
+#include "util/journal_sink.hpp"
+#include "util/names.hpp"
 
 namespace imgx {
 
@@ -20,7 +20,9 @@ thread_local const LogFields* t_fields = nullptr;
 
 const LogFields* current_log_fields() noexcept { return t_fields; }
 
-ScopedLogFields::ScopedLogFields(const LogFields& fields) noexcept : previous_(t_fields) { t_fields = &fields; }
+ScopedLogFields::ScopedLogFields(const LogFields& fields) noexcept : previous_(t_fields) {
+    t_fields = &fields;
+}
 
 ScopedLogFields::~ScopedLogFields() { t_fields = previous_; }
 
@@ -32,7 +34,7 @@ std::string describe_transfer(std::uint64_t files, std::uint64_t bytes, double s
 }
 
 spdlog::level::level_enum parse_log_level(std::string_view name) {
-    static constexpr std::string_view kNames[] = {"trace", "debug", "info", "warning",
+    static constexpr std::string_view kNames[] = {"trace", "debug",    "info", "warning",
                                                   "error", "critical", "off"};
     for (std::size_t i = 0; i < std::size(kNames); ++i)
         if (name == kNames[i]) return static_cast<spdlog::level::level_enum>(i);

@@ -24,13 +24,13 @@ const LogFields* current_log_fields() noexcept;
 
 // Makes `fields` visible to the sinks for the duration of one synchronous spdlog call.
 class ScopedLogFields {
-public:
+  public:
     explicit ScopedLogFields(const LogFields& fields) noexcept;
     ~ScopedLogFields();
     ScopedLogFields(const ScopedLogFields&) = delete;
     ScopedLogFields& operator=(const ScopedLogFields&) = delete;
 
-private:
+  private:
     const LogFields* previous_;
 };
 
@@ -38,8 +38,8 @@ private:
 
 // One log line with its fields: log_info({.snapshot = id, .peer = peer}, "...", args...).
 template <typename... Args>
-void log_with(spdlog::level::level_enum level, const LogFields& fields, spdlog::format_string_t<Args...> format,
-              Args&&... args) {
+void log_with(spdlog::level::level_enum level, const LogFields& fields,
+              spdlog::format_string_t<Args...> format, Args&&... args) {
     auto* logger = spdlog::default_logger_raw();
     if (!logger->should_log(level)) return;
     detail::ScopedLogFields scope(fields);

@@ -61,7 +61,8 @@ EndpointSpec parse_endpoint_spec(std::string_view spec) {
     EndpointSpec out;
     auto eq = spec.find('=');
     out.dir = std::string(spec.substr(0, eq));
-    if (out.dir.empty()) throw std::invalid_argument("endpoint '" + printable(spec) + "' has no directory");
+    if (out.dir.empty())
+        throw std::invalid_argument("endpoint '" + printable(spec) + "' has no directory");
     out.snapshot_id = eq == std::string_view::npos ? snapshot_id_from_dir(out.dir)
                                                    : std::string(spec.substr(eq + 1));
     if (auto problem = snapshot_id_problem(out.snapshot_id))

@@ -14,11 +14,13 @@ namespace imgx {
 std::optional<PeerCredentials> peer_credentials(int socket_fd) {
     ucred cred{};
     socklen_t len = sizeof cred;
-    if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred) return std::nullopt;
+    if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred)
+        return std::nullopt;
     return PeerCredentials{cred.pid, cred.uid, cred.gid};
 }
 
-PeerAccess::PeerAccess(std::vector<uid_t> uids, std::vector<gid_t> gids) : uids_(std::move(uids)), gids_(std::move(gids)) {
+PeerAccess::PeerAccess(std::vector<uid_t> uids, std::vector<gid_t> gids)
+    : uids_(std::move(uids)), gids_(std::move(gids)) {
     for (uid_t always : {uid_t{0}, ::geteuid()})
         if (std::find(uids_.begin(), uids_.end(), always) == uids_.end()) uids_.push_back(always);
     std::sort(uids_.begin(), uids_.end());
@@ -44,8 +46,8 @@ bool PeerAccess::admit(int socket_fd, const std::string& what) const {
         return false;
     }
     if (allows(*peer)) return true;
-    spdlog::warn("refused a connection to {} from pid {} uid {} gid {}: allowed are {}", what, peer->pid, peer->uid,
-                 peer->gid, describe());
+    spdlog::warn("refused a connection to {} from pid {} uid {} gid {}: allowed are {}", what,
+                 peer->pid, peer->uid, peer->gid, describe());
     return false;
 }
 

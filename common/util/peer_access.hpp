@@ -20,7 +20,7 @@ struct PeerCredentials {
 std::optional<PeerCredentials> peer_credentials(int socket_fd);
 
 class PeerAccess {
-public:
+  public:
     // Allowed: root, the daemon's own user, and `uids`/`gids` (a peer matches by uid or by its
     // primary gid).
     explicit PeerAccess(std::vector<uid_t> uids = {}, std::vector<gid_t> gids = {});
@@ -33,7 +33,7 @@ public:
     // and the allow-list. True if the peer may go on.
     bool admit(int socket_fd, const std::string& what) const;
 
-private:
+  private:
     std::vector<uid_t> uids_;
     std::vector<gid_t> gids_;
 };

@@ -20,7 +20,8 @@ TcpProgress tcp_progress(int fd) {
         length >= offsetof(tcp_info, tcpi_bytes_acked) + sizeof info.tcpi_bytes_acked)
         progress.acknowledged = info.tcpi_bytes_acked;
     int queued = 0;
-    if (::ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0) progress.queued = static_cast<std::uint64_t>(queued);
+    if (::ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0)
+        progress.queued = static_cast<std::uint64_t>(queued);
     return progress;
 }
 

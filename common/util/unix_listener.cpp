@@ -26,7 +26,8 @@ void remove_stale_socket(const std::string& path) {
     if (!S_ISSOCK(st.st_mode))
         throw std::runtime_error(path + " exists and is not a socket; refusing to replace it");
     if (::unlink(path.c_str()) != 0)
-        throw std::runtime_error("cannot remove stale socket " + path + ": " + std::strerror(errno));
+        throw std::runtime_error("cannot remove stale socket " + path + ": " +
+                                 std::strerror(errno));
 }
 
 }  // namespace
@@ -40,7 +41,8 @@ void make_socket_dir(const std::string& dir) {
     ::chmod(dir.c_str(), 0700);
 }
 
-stream_protocol::acceptor listen_unix(boost::asio::any_io_executor ex, const std::string& path, int mode) {
+stream_protocol::acceptor listen_unix(boost::asio::any_io_executor ex, const std::string& path,
+                                      int mode) {
     if (path.size() >= sizeof(sockaddr_un{}.sun_path))
         throw std::runtime_error("socket path " + path + " is longer than " +
                                  std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes");
@@ -68,7 +70,8 @@ std::string unix_socket_path(int fd) {
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
         length <= offsetof(sockaddr_un, sun_path) || address.sun_path[0] == '\0')
         return {};
-    return std::string(address.sun_path, ::strnlen(address.sun_path, length - offsetof(sockaddr_un, sun_path)));
+    return std::string(address.sun_path,
+                       ::strnlen(address.sun_path, length - offsetof(sockaddr_un, sun_path)));
 }
 
 }  // namespace imgx

@@ -21,14 +21,15 @@ std::string encode_frame(const google::protobuf::MessageLite& message) {
     const auto body = static_cast<std::uint32_t>(message.ByteSizeLong());
     std::string out(kLengthBytes + body, '\0');
     std::memcpy(out.data(), &body, kLengthBytes);
-    message.SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(out.data() + kLengthBytes));
+    message.SerializeWithCachedSizesToArray(
+        reinterpret_cast<std::uint8_t*>(out.data() + kLengthBytes));
     return out;
 }
 
 void decode_body(std::string_view body, google::protobuf::MessageLite& out, std::string_view what) {
     if (!out.ParseFromArray(body.data(), static_cast<int>(body.size())))
-        throw ProtocolError("malformed " + std::string(what) + " frame (" + std::to_string(body.size()) +
-                            " bytes)");
+        throw ProtocolError("malformed " + std::string(what) + " frame (" +
+                            std::to_string(body.size()) + " bytes)");
 }
 
 }  // namespace imgx::wire

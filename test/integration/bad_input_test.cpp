@@ -1,18 +1,16 @@
 // Malformed CRIU input closes only that connection and fails only that snapshot.
-#include <catch2/catch.hpp>
+#include <fcntl.h>
 
+#include <catch2/catch.hpp>
+#include <future>
+
+#include "criu/fd_passing.hpp"
+#include "criu/stream_codec.hpp"
 #include "support/criu_client.hpp"
 #include "support/daemon_pair.hpp"
 #include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
 #include "support/trace_manifest.hpp"
-
-#include "criu/fd_passing.hpp"
-#include "criu/stream_codec.hpp"
-
-#include <fcntl.h>
-
-#include <future>
 
 using namespace imgtest;
 
@@ -44,9 +42,11 @@ std::string restore_answer(const std::string& serve_dir, const std::string& name
 
 }  // namespace
 
-TEST_CASE("fault: malformed dump input (oversized frame, not protobuf, no name, ../x, a/b) -> that connection is "
-          "closed, that snapshot fails; a parallel dump completes",
-          "[fault]") {
+TEST_CASE(
+    "fault: malformed dump input (oversized frame, not protobuf, no name, ../x, a/b) -> that "
+    "connection is "
+    "closed, that snapshot fails; a parallel dump completes",
+    "[fault]") {
     PairOptions options;
     options.snapshots = {"good"};
     for (const auto& c : bad_cases()) options.snapshots.push_back(c.id);
@@ -60,10 +60,12 @@ TEST_CASE("fault: malformed dump input (oversized frame, not protobuf, no name, 
     for (const auto& c : bad_cases()) {
         INFO("bad input: " << c.what);
         StreamDumpSession dump(pair.capture_dir(c.id));
-        REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status ==
-                IoStatus::ok);
+        REQUIRE(
+            write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status ==
+            IoStatus::ok);
         auto open_pipe = dump.announce("pages-1.img");
-        REQUIRE(write_all(open_pipe.get(), "partial", deadline_in(kTimeout)).status == IoStatus::ok);
+        REQUIRE(write_all(open_pipe.get(), "partial", deadline_in(kTimeout)).status ==
+                IoStatus::ok);
         dump.send_raw(c.bytes);
         CHECK(dump.closed_by_daemon(deadline_in(kTimeout)));
     }
@@ -80,21 +82,25 @@ TEST_CASE("fault: malformed dump input (oversized frame, not protobuf, no name, 
         CHECK(restore_answer(pair.serve_dir(c.id), "inventory.img") == to_string(Answer::closed));
         CHECK(restore_answer(pair.serve_dir(c.id), "pages-1.img") == to_string(Answer::closed));
     }
-    auto restored = restore_and_compare(pair.serve_dir("good"), good_files, {"memfd.img"}, deadline_in(kTimeout));
+    auto restored = restore_and_compare(pair.serve_dir("good"), good_files, {"memfd.img"},
+                                        deadline_in(kTimeout));
     INFO(restored);
     CHECK(restored.empty());
     CHECK(pair.running(Side::proxy));
     CHECK(pair.running(Side::cache));
 }
 
-TEST_CASE("fault: a dump client closes its socket between a request and its pipe -> the snapshot fails, its "
-          "restores are closed; another dump completes",
-          "[fault]") {
+TEST_CASE(
+    "fault: a dump client closes its socket between a request and its pipe -> the snapshot fails, "
+    "its "
+    "restores are closed; another dump completes",
+    "[fault]") {
     DaemonPair pair({.snapshots = {"job1", "good"}});
     {
         StreamDumpSession dump(pair.capture_dir("job1"));
-        REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status ==
-                IoStatus::ok);
+        REQUIRE(
+            write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status ==
+            IoStatus::ok);
         dump.send_raw(imgx::criu::encode_stream_request("pages-1.img"));
         dump.close();  // no fd message follows the request
     }
@@ -110,8 +116,10 @@ TEST_CASE("fault: a dump client closes its socket between a request and its pipe
     CHECK(restored.empty());
 }
 
-TEST_CASE("fault: a dump client passes a descriptor that is not a pipe -> it is disconnected and the snapshot fails",
-          "[fault]") {
+TEST_CASE(
+    "fault: a dump client passes a descriptor that is not a pipe -> it is disconnected and the "
+    "snapshot fails",
+    "[fault]") {
     DaemonPair pair({.snapshots = {"job1"}});
     StreamDumpSession dump(pair.capture_dir("job1"));
     dump.send_raw(imgx::criu::encode_stream_request("inventory.img"));
@@ -122,29 +130,35 @@ TEST_CASE("fault: a dump client passes a descriptor that is not a pipe -> it is 
     CHECK(restore_answer(pair.serve_dir("job1"), "memfd.img") == to_string(Answer::closed));
 }
 
-TEST_CASE("fault: malformed restore requests -> only that restore connection is closed; the snapshot is still "
-          "served",
-          "[fault]") {
+TEST_CASE(
+    "fault: malformed restore requests -> only that restore connection is closed; the snapshot is "
+    "still "
+    "served",
+    "[fault]") {
     DaemonPair pair({.snapshots = {"job1"}});
     const auto files = generate_files("img", 33, 4);
     auto dumped = dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout));
     INFO(dumped);
     REQUIRE(dumped.empty());
-    for (const auto& bytes : {hex_decode("00001000") + std::string(64, 'x'), hex_decode("05000000ffffffffff"),
-                              imgx::criu::encode_stream_request("../x")}) {
+    for (const auto& bytes :
+         {hex_decode("00001000") + std::string(64, 'x'), hex_decode("05000000ffffffffff"),
+          imgx::criu::encode_stream_request("../x")}) {
         INFO("restore request bytes " << hex_encode(bytes.substr(0, 16)));
         StreamRestoreSession bad(pair.serve_dir("job1"));
         bad.send_raw(bytes);
         CHECK(to_string(bad.read_reply(deadline_in(kTimeout)).answer) == to_string(Answer::closed));
     }
-    auto restored = restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout));
+    auto restored =
+        restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout));
     INFO(restored);
     CHECK(restored.empty());
 }
 
-TEST_CASE("fault: restore clients vanish while waiting, before taking their pipe, or mid-file -> the other restores "
-          "get every file",
-          "[fault]") {
+TEST_CASE(
+    "fault: restore clients vanish while waiting, before taking their pipe, or mid-file -> the "
+    "other restores "
+    "get every file",
+    "[fault]") {
     DaemonPair pair({.snapshots = {"job1"}});
     {
         StreamRestoreSession impatient(pair.serve_dir("job1"));
@@ -161,7 +175,8 @@ TEST_CASE("fault: restore clients vanish while waiting, before taking their pipe
         rude.send_request(files[1].name);
         // Read the reply frame by hand so that no pipe is passed.
         std::string frame(6, '\0');
-        CHECK(read_exact(rude.fd(), frame.data(), frame.size(), deadline_in(kTimeout)).status == IoStatus::ok);
+        CHECK(read_exact(rude.fd(), frame.data(), frame.size(), deadline_in(kTimeout)).status ==
+              IoStatus::ok);
         CHECK(hex_encode(frame) == "020000000801");
         rude.close();
         // And one that closes its pipe's read end after a few bytes of a large file.
@@ -173,7 +188,8 @@ TEST_CASE("fault: restore clients vanish while waiting, before taking their pipe
         reply.pipe.reset();
         early_close.close();
 
-        auto restored = restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout));
+        auto restored = restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"},
+                                            deadline_in(kTimeout));
         INFO(restored);
         CHECK(restored.empty());
     }

@@ -54,9 +54,9 @@ TEST_CASE(
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
     const std::string file = dir.path() + "/img-cached.toml";
-    write_file(
-        file,
-        "# destination\nlisten = \"127.0.0.1:7411\"\nplain_tcp = true\n[[serve]]\ndir = \"/srv/migrate/job1\"\n");
+    write_file(file,
+               "# destination\nlisten = \"127.0.0.1:7411\"\nplain_tcp = true\n[[serve]]\ndir = "
+               "\"/srv/migrate/job1\"\n");
 
     auto ok = run_command({paths.cached, "--config", file, "--check-config"}, kCommandTimeout);
     INFO(describe(ok));
@@ -109,7 +109,9 @@ TEST_CASE("--print-config prints the merged configuration, which reads back to i
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
     const std::string file = dir.path() + "/img-proxyd.toml";
-    write_file(file, "cache = \"dest.example:7411\"\nplain_tcp = true\nbuffers = 8\n[[capture]]\ndir = \"/srv/a\"\n");
+    write_file(file,
+               "cache = \"dest.example:7411\"\nplain_tcp = true\nbuffers = 8\n[[capture]]\ndir = "
+               "\"/srv/a\"\n");
     dir.make_dir("img-proxyd.toml.d");
     write_file(file + ".d/50-more.toml", "buffers = 64\nlink_wait_seconds = 3\n");
 
@@ -134,8 +136,8 @@ TEST_CASE("--print-config prints the merged configuration, which reads back to i
     auto cache = run_command(
         {paths.cached, "--config", dir.path() + "/none.toml", "--print-config"}, kCommandTimeout);
     CHECK(cache.exit_status == 2);
-    auto flags_only =
-        run_command({paths.cached, "--listen", "[::1]:7411", "--plain-tcp", "--print-config"}, kCommandTimeout);
+    auto flags_only = run_command(
+        {paths.cached, "--listen", "[::1]:7411", "--plain-tcp", "--print-config"}, kCommandTimeout);
     INFO(describe(flags_only));
     CHECK(flags_only.exit_status == 0);
     CHECK(flags_only.out.find("listen = \"[::1]:7411\"\n") != std::string::npos);
@@ -161,8 +163,8 @@ TEST_CASE(
     const std::uint16_t port = wait_for_link_port(cached.log_path(), deadline_in(seconds(10)));
     CHECK(port != 0);
     const std::string proxy_file = dir.path() + "/img-proxyd.toml";
-    write_file(proxy_file, "cache = \"127.0.0.1:" + std::to_string(port) + "\"\nplain_tcp = true\ncontrol = \"" +
-                               proxy_control +
+    write_file(proxy_file, "cache = \"127.0.0.1:" + std::to_string(port) +
+                               "\"\nplain_tcp = true\ncontrol = \"" + proxy_control +
                                "\"\nlog_level = \"debug\"\nbuffers = 4\n[[capture]]\ndir = \"" +
                                src + "\"\nsnapshot = \"job1\"\n");
 

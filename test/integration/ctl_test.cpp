@@ -1,24 +1,21 @@
 // img-ctl against both daemons, and the command-line contract of all three programs.
-#include <catch2/catch.hpp>
-
-#include "support/criu_client.hpp"
-#include "support/daemon_pair.hpp"
-#include "support/daemon_waits.hpp"
-#include "support/generated_dump.hpp"
-#include "support/pipe_writer.hpp"
-
-#include "criu/stream_codec.hpp"
-
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "criu/stream_codec.hpp"
+#include "support/criu_client.hpp"
+#include "support/daemon_pair.hpp"
+#include "support/daemon_waits.hpp"
+#include "support/generated_dump.hpp"
+#include "support/pipe_writer.hpp"
 
 using namespace imgtest;
 
@@ -36,14 +33,15 @@ const std::regex kProgressLine(": 'job1' [a-z]+: ");
 void require_running(DaemonPair& pair) {
     for (auto [side, state] : {std::pair{Side::proxy, "capturing"}, {Side::cache, "receiving"}}) {
         INFO("waiting for job1 " << state);
-        REQUIRE(wait_for_status(pair, side, "job1", [&](const auto& s) { return state_of(s) == state; },
-                                deadline_in(kTimeout)));
+        REQUIRE(wait_for_status(
+            pair, side, "job1", [&](const auto& s) { return state_of(s) == state; },
+            deadline_in(kTimeout)));
     }
 }
 
 std::string describe(const CommandResult& r) {
-    return "status " + std::to_string(r.exit_status) + (r.timed_out ? " (timed out)" : "") + "\nstdout: " + r.out +
-           "\nstderr: " + r.err;
+    return "status " + std::to_string(r.exit_status) + (r.timed_out ? " (timed out)" : "") +
+           "\nstdout: " + r.out + "\nstderr: " + r.err;
 }
 
 std::size_t line_count(const std::string& text) {
@@ -107,21 +105,27 @@ TEST_CASE("argument errors of all three programs exit 2 with a one-line message"
     check_usage_error({paths.cached, "--control", control});  // no --listen
     check_usage_error({paths.cached, "--listen", "127.0.0.1", "--control", control});
     check_usage_error({paths.cached, "--listen", "127.0.0.1:65536", "--control", control});
-    check_usage_error({paths.cached, "--listen", "127.0.0.1:7411", "--serve", "/", "--control", control});
-    check_usage_error({paths.cached, "--listen", "127.0.0.1:7411", "--log-level", "chatty", "--control", control});
-    check_usage_error({paths.cached, "--listen", "127.0.0.1:7411", "--no-such-option", "--control", control});
+    check_usage_error(
+        {paths.cached, "--listen", "127.0.0.1:7411", "--serve", "/", "--control", control});
+    check_usage_error({paths.cached, "--listen", "127.0.0.1:7411", "--log-level", "chatty",
+                       "--control", control});
+    check_usage_error(
+        {paths.cached, "--listen", "127.0.0.1:7411", "--no-such-option", "--control", control});
 
     check_usage_error({paths.proxyd, "--control", control});  // no --cache
     check_usage_error({paths.proxyd, "--cache", "localhost", "--control", control});
     check_usage_error({paths.proxyd, "--cache", "[::1]:0", "--control", control});
-    check_usage_error({paths.proxyd, "--cache", "127.0.0.1:7411", "--capture", images + "=", "--control", control});
-    check_usage_error({paths.proxyd, "--cache", "127.0.0.1:7411", "--frobnicate", "--control", control});
+    check_usage_error({paths.proxyd, "--cache", "127.0.0.1:7411", "--capture", images + "=",
+                       "--control", control});
+    check_usage_error(
+        {paths.proxyd, "--cache", "127.0.0.1:7411", "--frobnicate", "--control", control});
 }
 
 TEST_CASE("all three programs print their name and version with --version, exit 0") {
     const auto& paths = daemon_paths_or_skip();
-    for (const auto& [program, name] : {std::pair{paths.ctl, "img-ctl"}, std::pair{paths.proxyd, "img-proxyd"},
-                                        std::pair{paths.cached, "img-cached"}}) {
+    for (const auto& [program, name] :
+         {std::pair{paths.ctl, "img-ctl"}, std::pair{paths.proxyd, "img-proxyd"},
+          std::pair{paths.cached, "img-cached"}}) {
         auto r = run_command({program, "--version"}, kUsageTimeout);
         INFO(describe(r));
         CHECK(r.exit_status == 0);
@@ -132,7 +136,8 @@ TEST_CASE("all three programs print their name and version with --version, exit 
     }
 }
 
-TEST_CASE("img-ctl wait returns 0 on both daemons once a dump is complete, and status --json parses") {
+TEST_CASE(
+    "img-ctl wait returns 0 on both daemons once a dump is complete, and status --json parses") {
     DaemonPair pair;
     const auto files = generate_files("img", 51, 6);
     auto dumped = dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout));
@@ -168,7 +173,8 @@ TEST_CASE("img-ctl wait started before the dump returns 0 when it completes") {
     // Each wait has answered with a progress line of the running dump before it ends.
     REQUIRE(cache_wait.wait_for_output(kProgressLine, deadline_in(kTimeout)));
     REQUIRE(proxy_wait.wait_for_output(kProgressLine, deadline_in(kTimeout)));
-    REQUIRE(write_and_close(std::move(open_pipe), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(write_and_close(std::move(open_pipe), "inv", deadline_in(kTimeout)).status ==
+            IoStatus::ok);
     dump.close();
     auto c = cache_wait.wait_exit(deadline_in(kTimeout));
     auto p = proxy_wait.wait_exit(deadline_in(kTimeout));
@@ -177,13 +183,17 @@ TEST_CASE("img-ctl wait started before the dump returns 0 when it completes") {
     CHECK(p.exit_status == 0);
 }
 
-TEST_CASE("img-ctl wait fails (exit 1) for a snapshot whose dump failed, its last line saying what had moved") {
+TEST_CASE(
+    "img-ctl wait fails (exit 1) for a snapshot whose dump failed, its last line saying what had "
+    "moved") {
     DaemonPair pair;
     StreamDumpSession dump(pair.capture_dir("job1"));
-    REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status ==
+            IoStatus::ok);
     dump.send_raw(imgx::criu::encode_stream_request("../escape"));
     CHECK(dump.closed_by_daemon(deadline_in(kTimeout)));
-    for (auto [side, daemon] : {std::pair{Side::cache, "img-cached"}, std::pair{Side::proxy, "img-proxyd"}}) {
+    for (auto [side, daemon] :
+         {std::pair{Side::cache, "img-cached"}, std::pair{Side::proxy, "img-proxyd"}}) {
         auto wait = pair.ctl(side, {"wait", "job1"}, kTimeout);
         INFO(describe(wait));
         CHECK_FALSE(wait.timed_out);
@@ -195,7 +205,9 @@ TEST_CASE("img-ctl wait fails (exit 1) for a snapshot whose dump failed, its las
     }
 }
 
-TEST_CASE("img-ctl wait into a pipe prints plain progress lines and a final summary, exit 0 when complete") {
+TEST_CASE(
+    "img-ctl wait into a pipe prints plain progress lines and a final summary, exit 0 when "
+    "complete") {
     DaemonPair pair;
     StreamDumpSession dump(pair.capture_dir("job1"));
     auto open_pipe = dump.announce("inventory.img");
@@ -203,7 +215,8 @@ TEST_CASE("img-ctl wait into a pipe prints plain progress lines and a final summ
     // Started while the dump runs: a first progress line at once, then the summary.
     BackgroundCtl proxy_wait(pair, Side::proxy, {"wait", "job1"}, "proxy-wait");
     REQUIRE(proxy_wait.wait_for_output(kProgressLine, deadline_in(kTimeout)));
-    REQUIRE(write_and_close(std::move(open_pipe), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(write_and_close(std::move(open_pipe), "inv", deadline_in(kTimeout)).status ==
+            IoStatus::ok);
     dump.close();
     auto p = proxy_wait.wait_exit(deadline_in(kTimeout));
     CHECK(p.exit_status == 0);
@@ -215,7 +228,8 @@ TEST_CASE("img-ctl wait into a pipe prints plain progress lines and a final summ
 
     auto c = pair.ctl(Side::cache, {"wait", "job1"}, kTimeout);
     CHECK(c.exit_status == 0);
-    CHECK(check_plain_wait_output(c, "img-cached").rfind("img-cached: snapshot 'job1' complete: 1 files, 3 B in ", 0) == 0);
+    CHECK(check_plain_wait_output(c, "img-cached")
+              .rfind("img-cached: snapshot 'job1' complete: 1 files, 3 B in ", 0) == 0);
 }
 
 TEST_CASE("img-ctl drop forgets a complete snapshot on the cache") {
@@ -241,7 +255,8 @@ TEST_CASE("img-ctl drop forgets a complete snapshot on the cache") {
 TEST_CASE("img-ctl against a control socket nobody listens on fails without hanging") {
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
-    auto r = run_command({paths.ctl, "--control", dir.path() + "/nobody.ctl", "status", "--json"}, kTimeout);
+    auto r = run_command({paths.ctl, "--control", dir.path() + "/nobody.ctl", "status", "--json"},
+                         kTimeout);
     INFO(describe(r));
     CHECK_FALSE(r.timed_out);
     CHECK(r.exit_status != 0);
@@ -258,7 +273,8 @@ std::uint64_t generation_of(DaemonPair& pair, Side side, const std::string& id) 
     const auto parsed = nlohmann::json::parse(status.out);
     for (const auto& snapshot : parsed.value("snapshots", nlohmann::json::array())) {
         // proto3 JSON writes 64-bit integers as strings.
-        if (snapshot.value("snapshot_id", "") == id) return std::stoull(snapshot.value("generation", "0"));
+        if (snapshot.value("snapshot_id", "") == id)
+            return std::stoull(snapshot.value("generation", "0"));
     }
     return 0;
 }
@@ -290,7 +306,8 @@ TEST_CASE("status numbers the dumps of a reused id; wait --generation waits for 
         CHECK(generation_of(pair, side, "job1") == 1);
         CHECK(pair.ctl(side, {"status"}, kTimeout).out.find("GEN") != std::string::npos);
     }
-    // Waits for generation 2 arrive before the second dump: the complete first one must not end them.
+    // Waits for generation 2 arrive before the second dump: the complete first one must not end
+    // them.
     auto cache_wait = std::async(std::launch::async, [&] {
         return pair.ctl(Side::cache, {"wait", "job1", "--generation", "2"}, kTimeout);
     });
@@ -299,7 +316,9 @@ TEST_CASE("status numbers the dumps of a reused id; wait --generation waits for 
     });
     CHECK(cache_wait.wait_for(milliseconds(700)) == std::future_status::timeout);
     CHECK(proxy_wait.wait_for(milliseconds(0)) == std::future_status::timeout);
-    REQUIRE(dump_files(pair.capture_dir("job1"), generate_files("img", 55, 2), deadline_in(kTimeout)).empty());
+    REQUIRE(
+        dump_files(pair.capture_dir("job1"), generate_files("img", 55, 2), deadline_in(kTimeout))
+            .empty());
     for (auto* wait : {&cache_wait, &proxy_wait}) {
         const auto r = wait->get();
         INFO(describe(r));
@@ -310,31 +329,43 @@ TEST_CASE("status numbers the dumps of a reused id; wait --generation waits for 
     CHECK(generation_of(pair, Side::proxy, "job1") == 2);
 }
 
-TEST_CASE("wait --next while the previous dump of the id failed waits for the new dump, not the old one") {
+TEST_CASE(
+    "wait --next while the previous dump of the id failed waits for the new dump, not the old "
+    "one") {
     DaemonPair pair;
     {
         StreamDumpSession dump(pair.capture_dir("job1"));
-        REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
+        REQUIRE(
+            write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status ==
+            IoStatus::ok);
         dump.send_raw(imgx::criu::encode_stream_request("../escape"));
         CHECK(dump.closed_by_daemon(deadline_in(kTimeout)));
     }
-    for (auto side : {Side::cache, Side::proxy}) REQUIRE(pair.ctl(side, {"wait", "job1"}, kTimeout).exit_status == 1);
-    auto cache_wait = std::async(std::launch::async, [&] { return pair.ctl(Side::cache, {"wait", "job1", "--next"}, kTimeout); });
-    auto proxy_wait = std::async(std::launch::async, [&] { return pair.ctl(Side::proxy, {"wait", "job1", "--next"}, kTimeout); });
+    for (auto side : {Side::cache, Side::proxy})
+        REQUIRE(pair.ctl(side, {"wait", "job1"}, kTimeout).exit_status == 1);
+    auto cache_wait = std::async(std::launch::async, [&] {
+        return pair.ctl(Side::cache, {"wait", "job1", "--next"}, kTimeout);
+    });
+    auto proxy_wait = std::async(std::launch::async, [&] {
+        return pair.ctl(Side::proxy, {"wait", "job1", "--next"}, kTimeout);
+    });
     // Long enough for both to have read the current generation and be waiting.
     CHECK(cache_wait.wait_for(milliseconds(700)) == std::future_status::timeout);
     CHECK(proxy_wait.wait_for(milliseconds(0)) == std::future_status::timeout);
     const auto files = generate_files("img", 56, 3);
     REQUIRE(dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout)).empty());
-    for (auto [wait, daemon] : {std::pair{&cache_wait, "img-cached"}, std::pair{&proxy_wait, "img-proxyd"}}) {
+    for (auto [wait, daemon] :
+         {std::pair{&cache_wait, "img-cached"}, std::pair{&proxy_wait, "img-proxyd"}}) {
         const auto r = wait->get();
         INFO(describe(r));
         CHECK(r.exit_status == 0);
-        CHECK(check_plain_wait_output(r, daemon).rfind(std::string(daemon) + ": snapshot 'job1' complete: 3 files", 0) == 0);
+        CHECK(check_plain_wait_output(r, daemon).rfind(
+                  std::string(daemon) + ": snapshot 'job1' complete: 3 files", 0) == 0);
     }
 }
 
-TEST_CASE("a wait whose img-ctl gave up (--timeout) ends on the daemon: no connection is left open") {
+TEST_CASE(
+    "a wait whose img-ctl gave up (--timeout) ends on the daemon: no connection is left open") {
     DaemonPair pair;
     for (auto side : {Side::cache, Side::proxy}) {
         INFO((side == Side::cache ? "img-cached" : "img-proxyd"));
@@ -347,7 +378,8 @@ TEST_CASE("a wait whose img-ctl gave up (--timeout) ends on the daemon: no conne
             }));
         // The waits are seen on the daemon while img-ctl runs (the check below is not vacuous).
         std::size_t most = 0;
-        for (const auto seen_until = deadline_in(seconds(2)); Clock::now() < seen_until && most < kAbandoned;
+        for (const auto seen_until = deadline_in(seconds(2));
+             Clock::now() < seen_until && most < kAbandoned;
              std::this_thread::sleep_for(milliseconds(20)))  // bounded poll
             most = std::max(most, control_connections(control));
         CHECK(most >= 1);

@@ -2,6 +2,7 @@
 // stall. Each either fails the snapshot loudly on both sides or goes on transparently; no restore
 // ever receives bytes that differ from what was dumped.
 #include <catch2/catch.hpp>
+#include <memory>
 
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
@@ -11,8 +12,6 @@
 #include "support/pipe_writer.hpp"
 #include "support/process.hpp"
 #include "support/relayed_pair.hpp"
-
-#include <memory>
 
 using namespace imgtest;
 
@@ -25,9 +24,11 @@ constexpr std::size_t kPagesBytes = 3 << 20;  // several DATA frames
 std::string dump_pages(const DaemonPair& pair, const std::string& pages) {
     try {
         StreamDumpSession dump(pair.capture_dir("job1"));
-        if (write_and_close(dump.announce("pages-1.img"), pages, deadline_in(kTimeout)).status != IoStatus::ok)
+        if (write_and_close(dump.announce("pages-1.img"), pages, deadline_in(kTimeout)).status !=
+            IoStatus::ok)
             return "writing pages-1.img failed";
-        if (write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status != IoStatus::ok)
+        if (write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status !=
+            IoStatus::ok)
             return "writing inventory.img failed";
         dump.close();
     } catch (const std::exception& e) {
@@ -49,9 +50,11 @@ void expect_restore_refused(const DaemonPair& pair) {
 
 }  // namespace
 
-TEST_CASE("fault: a byte of image data corrupted on the link -> the snapshot fails on both sides, its restores are "
-          "closed; the next dump succeeds",
-          "[fault]") {
+TEST_CASE(
+    "fault: a byte of image data corrupted on the link -> the snapshot fails on both sides, its "
+    "restores are "
+    "closed; the next dump succeeds",
+    "[fault]") {
     RelayedPair rig([](FaultRelay& relay) { relay.corrupt_data_byte(kPagesBytes / 2); });
     auto& pair = *rig.pair;
     const auto pages = make_content(61, kPagesBytes);
@@ -69,7 +72,8 @@ TEST_CASE("fault: a byte of image data corrupted on the link -> the snapshot fai
     // img-cached reports the failure once, not again when the dump's end arrives.
     const std::string cache_log = read_text_file(pair.dir().path() + "/img-cached.log");
     std::size_t reports = 0;
-    for (auto at = cache_log.find("failed after"); at != std::string::npos; at = cache_log.find("failed after", at + 1))
+    for (auto at = cache_log.find("failed after"); at != std::string::npos;
+         at = cache_log.find("failed after", at + 1))
         ++reports;
     CHECK(reports == 1);
 
@@ -82,10 +86,13 @@ TEST_CASE("fault: a byte of image data corrupted on the link -> the snapshot fai
     CHECK(got == pages);
 }
 
-TEST_CASE("fault: link cut mid-file with resuming off (--link-retry 0) -> the snapshot fails on both sides, its "
-          "restores are closed; img-proxyd reconnects and the next dump succeeds",
-          "[fault]") {
-    // Resuming is the default (link_resume_test.cpp); --link-retry 0 keeps the old fail-at-once path.
+TEST_CASE(
+    "fault: link cut mid-file with resuming off (--link-retry 0) -> the snapshot fails on both "
+    "sides, its "
+    "restores are closed; img-proxyd reconnects and the next dump succeeds",
+    "[fault]") {
+    // Resuming is the default (link_resume_test.cpp); --link-retry 0 keeps the old fail-at-once
+    // path.
     PairOptions options;
     options.proxy_args = {"--link-retry", "0"};
     RelayedPair rig([](FaultRelay& relay) { relay.cut_at(kPagesBytes / 3); }, options);
@@ -113,9 +120,11 @@ TEST_CASE("fault: link cut mid-file with resuming off (--link-retry 0) -> the sn
     CHECK(rig.relay->connections() >= 2);
 }
 
-TEST_CASE("fault: link stalled mid-file -> the dump is held back without unbounded buffering and, released, every "
-          "byte arrives",
-          "[fault]") {
+TEST_CASE(
+    "fault: link stalled mid-file -> the dump is held back without unbounded buffering and, "
+    "released, every "
+    "byte arrives",
+    "[fault]") {
     RelayedPair rig([](FaultRelay& relay) { relay.stall_at(kPagesBytes / 4); });
     auto& pair = *rig.pair;
     const auto pages = make_content(64, 48 << 20);  // more than img-proxyd's 16 MiB of buffers
@@ -141,13 +150,16 @@ TEST_CASE("fault: link stalled mid-file -> the dump is held back without unbound
     CHECK(written.transferred < pages.size());
     StreamRestoreSession early(pair.serve_dir("job1"));
     early.send_request("pages-1.img");
-    CHECK(to_string(early.read_reply(deadline_in(milliseconds(300))).answer) == to_string(Answer::no_answer));
+    CHECK(to_string(early.read_reply(deadline_in(milliseconds(300))).answer) ==
+          to_string(Answer::no_answer));
 
     rig.relay->release_stall();
-    REQUIRE(write_all(pipe.get(), std::string_view(pages).substr(written.transferred), deadline_in(kTimeout)).status ==
-            IoStatus::ok);
+    REQUIRE(write_all(pipe.get(), std::string_view(pages).substr(written.transferred),
+                      deadline_in(kTimeout))
+                .status == IoStatus::ok);
     pipe.reset();
-    REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status ==
+            IoStatus::ok);
     dump.close();
     CHECK(wait_exit(pair, Side::proxy) == 0);
     auto reply = early.read_reply(deadline_in(kTimeout));

@@ -2,6 +2,8 @@
 // middle of a file, after its last file but before the dump ends, and after completion. Before
 // completion the snapshot fails loudly on the side that survives; after it, nothing is lost.
 #include <catch2/catch.hpp>
+#include <memory>
+#include <thread>
 
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
@@ -9,9 +11,6 @@
 #include "support/daemon_waits.hpp"
 #include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
-
-#include <memory>
-#include <thread>
 
 using namespace imgtest;
 
@@ -25,29 +24,32 @@ enum class Point { before_first_file, mid_file, after_last_file, after_completio
 
 // One CRIU dump of job1 (inventory.img, pages-1.img), driven to a point and held there.
 class HeldDump {
-public:
+  public:
     HeldDump(DaemonPair& pair, Point point) : pair_(pair), pages_(make_content(71, kPagesBytes)) {
         session_ = std::make_unique<StreamDumpSession>(pair.capture_dir("job1"));
         if (point == Point::before_first_file) {
             REQUIRE(cache_knows_job1());
             return;
         }
-        REQUIRE(write_and_close(session_->announce("inventory.img"), "inv", deadline_in(kTimeout)).status ==
-                IoStatus::ok);
+        REQUIRE(write_and_close(session_->announce("inventory.img"), "inv", deadline_in(kTimeout))
+                    .status == IoStatus::ok);
         open_pipe_ = session_->announce("pages-1.img");
         make_nonblocking(open_pipe_.get());
         const std::size_t now = point == Point::mid_file ? kPartialBytes : pages_.size();
-        REQUIRE(write_all(open_pipe_.get(), std::string_view(pages_).substr(0, now), deadline_in(kTimeout)).status ==
-                IoStatus::ok);
+        REQUIRE(write_all(open_pipe_.get(), std::string_view(pages_).substr(0, now),
+                          deadline_in(kTimeout))
+                    .status == IoStatus::ok);
         if (point != Point::mid_file) open_pipe_.reset();
-        // The cache has what was written so far: a whole file is served from a snapshot still arriving.
+        // The cache has what was written so far: a whole file is served from a snapshot still
+        // arriving.
         const std::string settled = point == Point::mid_file ? "inventory.img" : "pages-1.img";
         StreamRestoreSession restore(pair.serve_dir("job1"));
         std::string got;
         REQUIRE(restore.fetch(settled, got, deadline_in(kTimeout)) == Answer::exists);
         if (point == Point::after_completion) {
             session_->close();
-            REQUIRE(pair.ctl(Side::proxy, {"wait", "job1", "--timeout", "20"}, seconds(30)).exit_status == 0);
+            REQUIRE(pair.ctl(Side::proxy, {"wait", "job1", "--timeout", "20"}, seconds(30))
+                        .exit_status == 0);
         }
     }
 
@@ -63,11 +65,12 @@ public:
         }
     }
 
-private:
+  private:
     // img-cached lists job1 once img-proxyd's snapshot begin has arrived (polled, bounded).
     bool cache_knows_job1() {
-        return wait_for_status(pair_, Side::cache, "job1", [](const auto& s) { return !s.is_null(); },
-                               deadline_in(kTimeout));
+        return wait_for_status(
+            pair_, Side::cache, "job1", [](const auto& s) { return !s.is_null(); },
+            deadline_in(kTimeout));
     }
 
     DaemonPair& pair_;
@@ -87,7 +90,8 @@ PairOptions fail_at_once() {
     const auto& paths = daemon_paths_or_skip();
     PairOptions options;
     if (daemon_has_option(paths.proxyd, "--link-retry")) options.proxy_args = {"--link-retry", "0"};
-    if (daemon_has_option(paths.cached, "--link-resume")) options.cache_args = {"--link-resume", "0"};
+    if (daemon_has_option(paths.cached, "--link-resume"))
+        options.cache_args = {"--link-resume", "0"};
     return options;
 }
 
@@ -108,7 +112,8 @@ void proxy_killed_before_the_end(Point point) {
     CHECK(to_string(waiting.read_reply(deadline_in(kTimeout)).answer) == to_string(Answer::closed));
     CHECK(wait_exit(pair, Side::cache) == 1);
     StreamRestoreSession late(pair.serve_dir("job1"));
-    CHECK(to_string(late.request("inventory.img", deadline_in(kTimeout)).answer) == to_string(Answer::closed));
+    CHECK(to_string(late.request("inventory.img", deadline_in(kTimeout)).answer) ==
+          to_string(Answer::closed));
     dump.expect_failed_for_criu();
     CHECK(pair.running(Side::cache));
 }
@@ -127,25 +132,33 @@ void cache_killed_before_the_end(Point point) {
 
 }  // namespace
 
-TEST_CASE("fault: img-proxyd killed before the first file -> the cache fails the snapshot and closes its restores, "
-          "CRIU's socket is closed",
-          "[fault]") {
+TEST_CASE(
+    "fault: img-proxyd killed before the first file -> the cache fails the snapshot and closes its "
+    "restores, "
+    "CRIU's socket is closed",
+    "[fault]") {
     proxy_killed_before_the_end(Point::before_first_file);
 }
 
-TEST_CASE("fault: img-proxyd killed mid-file -> the cache fails the snapshot and closes its restores, CRIU's "
-          "socket and pipe break",
-          "[fault]") {
+TEST_CASE(
+    "fault: img-proxyd killed mid-file -> the cache fails the snapshot and closes its restores, "
+    "CRIU's "
+    "socket and pipe break",
+    "[fault]") {
     proxy_killed_before_the_end(Point::mid_file);
 }
 
-TEST_CASE("fault: img-proxyd killed after the last file, before the dump ends -> the cache fails the snapshot and "
-          "closes its restores",
-          "[fault]") {
+TEST_CASE(
+    "fault: img-proxyd killed after the last file, before the dump ends -> the cache fails the "
+    "snapshot and "
+    "closes its restores",
+    "[fault]") {
     proxy_killed_before_the_end(Point::after_last_file);
 }
 
-TEST_CASE("fault: img-proxyd killed after the snapshot completed -> the cache still serves every file", "[fault]") {
+TEST_CASE(
+    "fault: img-proxyd killed after the snapshot completed -> the cache still serves every file",
+    "[fault]") {
     DaemonPair pair(fail_at_once());
     HeldDump dump(pair, Point::after_completion);
     pair.kill(Side::proxy);
@@ -156,30 +169,39 @@ TEST_CASE("fault: img-proxyd killed after the snapshot completed -> the cache st
     CHECK(got == dump.pages());
     REQUIRE(restore.fetch("inventory.img", got, deadline_in(kTimeout)) == Answer::exists);
     CHECK(got == "inv");
-    CHECK(to_string(restore.request("memfd.img", deadline_in(kTimeout)).answer) == to_string(Answer::missing));
+    CHECK(to_string(restore.request("memfd.img", deadline_in(kTimeout)).answer) ==
+          to_string(Answer::missing));
 }
 
-TEST_CASE("fault: img-cached killed before the first file -> img-proxyd fails the snapshot (img-ctl wait exits 1) "
-          "and closes CRIU's socket",
-          "[fault]") {
+TEST_CASE(
+    "fault: img-cached killed before the first file -> img-proxyd fails the snapshot (img-ctl wait "
+    "exits 1) "
+    "and closes CRIU's socket",
+    "[fault]") {
     cache_killed_before_the_end(Point::before_first_file);
 }
 
-TEST_CASE("fault: img-cached killed mid-file -> img-proxyd fails the snapshot (img-ctl wait exits 1), CRIU's socket "
-          "and pipe break",
-          "[fault]") {
+TEST_CASE(
+    "fault: img-cached killed mid-file -> img-proxyd fails the snapshot (img-ctl wait exits 1), "
+    "CRIU's socket "
+    "and pipe break",
+    "[fault]") {
     cache_killed_before_the_end(Point::mid_file);
 }
 
-TEST_CASE("fault: img-cached killed after the last file, before the dump ends -> img-proxyd fails the snapshot "
-          "(img-ctl wait exits 1) and closes CRIU's socket",
-          "[fault]") {
+TEST_CASE(
+    "fault: img-cached killed after the last file, before the dump ends -> img-proxyd fails the "
+    "snapshot "
+    "(img-ctl wait exits 1) and closes CRIU's socket",
+    "[fault]") {
     cache_killed_before_the_end(Point::after_last_file);
 }
 
-TEST_CASE("fault: img-cached killed after the snapshot completed -> img-proxyd keeps it complete and dumps to the "
-          "restarted img-cached",
-          "[fault]") {
+TEST_CASE(
+    "fault: img-cached killed after the snapshot completed -> img-proxyd keeps it complete and "
+    "dumps to the "
+    "restarted img-cached",
+    "[fault]") {
     DaemonPair pair(fail_at_once());
     { HeldDump dump(pair, Point::after_completion); }
     pair.kill(Side::cache);
@@ -191,7 +213,8 @@ TEST_CASE("fault: img-cached killed after the snapshot completed -> img-proxyd k
     auto dumped = dump_files(pair.capture_dir("job1"), files, deadline_in(seconds(40)));
     INFO(dumped);
     REQUIRE(dumped.empty());
-    auto restored = restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout));
+    auto restored =
+        restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout));
     INFO(restored);
     CHECK(restored.empty());
 }

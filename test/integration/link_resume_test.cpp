@@ -2,6 +2,7 @@
 // img-cached acknowledged, without CRIU noticing; an outage longer than the retry budget, or a
 // restarted img-cached, fails the snapshot loudly on both sides.
 #include <catch2/catch.hpp>
+#include <memory>
 
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
@@ -9,8 +10,6 @@
 #include "support/daemon_waits.hpp"
 #include "support/fault_relay.hpp"
 #include "support/pipe_writer.hpp"
-
-#include <memory>
 
 using namespace imgtest;
 
@@ -30,8 +29,10 @@ struct ResumingPair {
     explicit ResumingPair(Arm&& arm, std::vector<std::string> extra_proxy_args = {}) {
         PairOptions options;
         options.start_proxy = false;
-        options.proxy_args = {"--buffers", std::to_string(kBuffers), "--link-retry", "15", "--link-idle-timeout", "2"};
-        options.proxy_args.insert(options.proxy_args.end(), extra_proxy_args.begin(), extra_proxy_args.end());
+        options.proxy_args = {"--buffers", std::to_string(kBuffers), "--link-retry",
+                              "15",        "--link-idle-timeout",    "2"};
+        options.proxy_args.insert(options.proxy_args.end(), extra_proxy_args.begin(),
+                                  extra_proxy_args.end());
         options.cache_args = {"--link-resume", "15"};
         pair = std::make_unique<DaemonPair>(options);
         relay = std::make_unique<FaultRelay>(pair->port());
@@ -54,11 +55,13 @@ std::string fetch(const DaemonPair& pair, const std::string& name) {
 
 // One CRIU dump of the given files on job1, each written whole before the next; "" or what
 // went wrong on CRIU's side.
-std::string dump(const DaemonPair& pair, const std::vector<std::pair<std::string, std::string>>& files) {
+std::string dump(const DaemonPair& pair,
+                 const std::vector<std::pair<std::string, std::string>>& files) {
     try {
         StreamDumpSession session(pair.capture_dir("job1"));
         for (const auto& [name, content] : files)
-            if (write_and_close(session.announce(name), content, deadline_in(kTimeout)).status != IoStatus::ok)
+            if (write_and_close(session.announce(name), content, deadline_in(kTimeout)).status !=
+                IoStatus::ok)
                 return "writing " + name + " failed";
         session.close();
     } catch (const std::exception& e) {
@@ -69,16 +72,19 @@ std::string dump(const DaemonPair& pair, const std::vector<std::pair<std::string
 
 }  // namespace
 
-TEST_CASE("fault: link cut mid-file -> resumed transparently, no completed file resent", "[fault]") {
+TEST_CASE("fault: link cut mid-file -> resumed transparently, no completed file resent",
+          "[fault]") {
     const auto done = make_content(71, 8 * kMiB);
     const auto pages = make_content(72, 6 * kMiB);
     // The cut falls 2 MiB into pages-1.img, after done.img went through whole.
     ResumingPair rig([](FaultRelay& relay) { relay.cut_connections_at({10 * kMiB}); });
     auto& pair = *rig.pair;
     StreamDumpSession session(pair.capture_dir("job1"));
-    REQUIRE(write_and_close(session.announce("done.img"), done, deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(write_and_close(session.announce("done.img"), done, deadline_in(kTimeout)).status ==
+            IoStatus::ok);
     REQUIRE(fetch(pair, "done.img") == done);  // img-cached holds it before the cut
-    REQUIRE(write_and_close(session.announce("pages-1.img"), pages, deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(write_and_close(session.announce("pages-1.img"), pages, deadline_in(kTimeout)).status ==
+            IoStatus::ok);
     REQUIRE_NOTHROW(session.close());  // CRIU saw no error
 
     REQUIRE(rig.relay->wait_for_fault(deadline_in(kTimeout)));
@@ -96,7 +102,9 @@ TEST_CASE("fault: link cut mid-file -> resumed transparently, no completed file 
 TEST_CASE("fault: several link cuts in one snapshot -> resumed transparently", "[fault]") {
     const auto pages = make_content(73, 12 * kMiB);
     // The first connection is cut 3 MiB in, the next 1 MiB into its own stream, the third 2 MiB in.
-    ResumingPair rig([](FaultRelay& relay) { relay.cut_connections_at({3 * kMiB, 1 * kMiB, 2 * kMiB}); });
+    ResumingPair rig([](FaultRelay& relay) {
+        relay.cut_connections_at({3 * kMiB, 1 * kMiB, 2 * kMiB});
+    });
     auto& pair = *rig.pair;
     const auto dumped = dump(pair, {{"pages-1.img", pages}, {"inventory.img", "inv"}});
     CHECK(dumped.empty());
@@ -108,7 +116,8 @@ TEST_CASE("fault: several link cuts in one snapshot -> resumed transparently", "
     CHECK(rig.relay->connections() >= 4);
 }
 
-TEST_CASE("fault: link stalled longer than the idle timeout -> reconnected and resumed", "[fault]") {
+TEST_CASE("fault: link stalled longer than the idle timeout -> reconnected and resumed",
+          "[fault]") {
     const auto pages = make_content(74, 8 * kMiB);
     // The stall is never released: only a new connection gets the rest through.
     ResumingPair rig([](FaultRelay& relay) { relay.stall_at(3 * kMiB); });
@@ -122,13 +131,16 @@ TEST_CASE("fault: link stalled longer than the idle timeout -> reconnected and r
     CHECK(rig.relay->connections() >= 2);
 }
 
-TEST_CASE("fault: link down longer than the retry budget -> failed loudly on both sides", "[fault]") {
+TEST_CASE("fault: link down longer than the retry budget -> failed loudly on both sides",
+          "[fault]") {
     // More than the pool holds, so CRIU's writes wait on img-proxyd and see the failure.
     const auto pages = make_content(75, 24 * kMiB);
-    ResumingPair rig([](FaultRelay& relay) {
-        relay.cut_connections_at({3 * kMiB});
-        relay.refuse_connections_from(2);  // the first connection gets through, until the cut
-    }, {"--link-retry", "2"});
+    ResumingPair rig(
+        [](FaultRelay& relay) {
+            relay.cut_connections_at({3 * kMiB});
+            relay.refuse_connections_from(2);  // the first connection gets through, until the cut
+        },
+        {"--link-retry", "2"});
     auto& pair = *rig.pair;
     StreamRestoreSession early(pair.serve_dir("job1"));
     early.send_request("pages-1.img");
@@ -153,26 +165,31 @@ TEST_CASE("fault: link down longer than the retry budget -> failed loudly on bot
     CHECK(fetch(pair, "pages-1.img") == again);
 }
 
-TEST_CASE("fault: img-cached killed (kill -9) with resume on -> failed loudly on both sides", "[fault]") {
+TEST_CASE("fault: img-cached killed (kill -9) with resume on -> failed loudly on both sides",
+          "[fault]") {
     PairOptions options;
-    options.proxy_args = {"--buffers", std::to_string(kBuffers), "--link-retry", "15", "--link-idle-timeout", "2"};
+    options.proxy_args = {"--buffers", std::to_string(kBuffers), "--link-retry",
+                          "15",        "--link-idle-timeout",    "2"};
     options.cache_args = {"--link-resume", "15"};
     DaemonPair pair(options);
     const auto pages = make_content(77, 24 * kMiB);
     StreamDumpSession session(pair.capture_dir("job1"));
     auto pipe = session.announce("pages-1.img");
     make_nonblocking(pipe.get());
-    const auto first = write_all(pipe.get(), std::string_view(pages).substr(0, 2 * kMiB), deadline_in(kTimeout));
+    const auto first =
+        write_all(pipe.get(), std::string_view(pages).substr(0, 2 * kMiB), deadline_in(kTimeout));
     REQUIRE(first.status == IoStatus::ok);
     // img-cached holds the link session and part of the file when it is killed.
-    REQUIRE(wait_for_status(pair, Side::cache, "job1", [](const auto& s) { return bytes_of(s) > 0; },
-                            deadline_in(kTimeout)));
+    REQUIRE(wait_for_status(
+        pair, Side::cache, "job1", [](const auto& s) { return bytes_of(s) > 0; },
+        deadline_in(kTimeout)));
 
     pair.kill(Side::cache);
     pair.restart(Side::cache);  // same port; it knows nothing of the session
     // img-proxyd resumes into the new img-cached, is told the session is gone, and fails the dump:
     // CRIU's pipe is closed, so the rest of the file cannot be written.
-    const auto rest = write_all(pipe.get(), std::string_view(pages).substr(2 * kMiB), deadline_in(kTimeout));
+    const auto rest =
+        write_all(pipe.get(), std::string_view(pages).substr(2 * kMiB), deadline_in(kTimeout));
     CHECK(rest.status != IoStatus::ok);
     CHECK(wait_exit(pair, Side::proxy) == 1);
     CHECK(pair.logs().find("does not hold") != std::string::npos);

@@ -1,6 +1,7 @@
 // Link lanes (link_streams): one link session over several TCP connections, file data striped
 // over them and put back in order on img-cached; a lane cut mid-file resumes like the link does.
 #include <catch2/catch.hpp>
+#include <memory>
 
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
@@ -11,8 +12,6 @@
 #include "support/pipe_writer.hpp"
 #include "support/relayed_pair.hpp"
 
-#include <memory>
-
 using namespace imgtest;
 
 namespace {
@@ -20,7 +19,9 @@ namespace {
 constexpr auto kTimeout = seconds(30);
 constexpr std::uint64_t kMiB = 1 << 20;
 
-std::string log_of(DaemonPair& pair, Side side) { return read_text_file(pair.process(side).log_path()); }
+std::string log_of(DaemonPair& pair, Side side) {
+    return read_text_file(pair.process(side).log_path());
+}
 
 int wait_exit(DaemonPair& pair, Side side) {
     return pair.ctl(side, {"wait", "job1", "--timeout", "25"}, seconds(35)).exit_status;
@@ -29,7 +30,8 @@ int wait_exit(DaemonPair& pair, Side side) {
 // Four lanes, resuming on, short budgets and idle timeout (the fault tests stay quick).
 PairOptions four_lanes_resuming() {
     PairOptions options;
-    options.proxy_args = {"--link-streams", "4", "--buffers", "8", "--link-retry", "15", "--link-idle-timeout", "2"};
+    options.proxy_args = {"--link-streams", "4",  "--buffers",           "8",
+                          "--link-retry",   "15", "--link-idle-timeout", "2"};
     options.cache_args = {"--link-resume", "15"};
     return options;
 }
@@ -54,7 +56,8 @@ TEST_CASE("a migration over four link lanes delivers identical bytes") {
     REQUIRE(dumped.empty());
     CHECK(wait_exit(pair, Side::proxy) == 0);
     CHECK(wait_exit(pair, Side::cache) == 0);
-    CHECK(restore_and_compare(pair.serve_dir("job1"), files, {"absent.img"}, deadline_in(kTimeout)) == "");
+    CHECK(restore_and_compare(pair.serve_dir("job1"), files, {"absent.img"},
+                              deadline_in(kTimeout)) == "");
     CHECK(log_of(pair, Side::proxy).find("uses 4 of 4 lanes") != std::string::npos);
     CHECK(log_of(pair, Side::cache).find("as lane 3") != std::string::npos);
 }
@@ -64,8 +67,9 @@ TEST_CASE("several dumps after one another over two link lanes all arrive whole"
     options.proxy_args = {"--link-streams", "2", "--buffers", "4"};
     DaemonPair pair(options);
     for (int round = 0; round < 3; ++round) {
-        const std::vector<GeneratedFile> files = {{"pages-1.img", make_content(90 + round, 5 * kMiB + 17)},
-                                                  {"inventory.img", "inv" + std::to_string(round)}};
+        const std::vector<GeneratedFile> files = {
+            {"pages-1.img", make_content(90 + round, 5 * kMiB + 17)},
+            {"inventory.img", "inv" + std::to_string(round)}};
         REQUIRE(dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout)).empty());
         CHECK(wait_exit(pair, Side::proxy) == 0);
         CHECK(restore_and_compare(pair.serve_dir("job1"), files, {}, deadline_in(kTimeout)) == "");
@@ -84,8 +88,11 @@ TEST_CASE("fault: one of four link streams cut mid-file -> resumed, exact bytes"
 
     const auto pages = make_content(83, 32 * kMiB);
     StreamDumpSession session(pair->capture_dir("job1"));
-    REQUIRE(write_and_close(session.announce("pages-1.img"), pages, deadline_in(kTimeout)).status == IoStatus::ok);
-    REQUIRE(write_and_close(session.announce("inventory.img"), "inv", deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(write_and_close(session.announce("pages-1.img"), pages, deadline_in(kTimeout)).status ==
+            IoStatus::ok);
+    REQUIRE(
+        write_and_close(session.announce("inventory.img"), "inv", deadline_in(kTimeout)).status ==
+        IoStatus::ok);
     REQUIRE_NOTHROW(session.close());  // CRIU saw no error
 
     REQUIRE(relay.wait_for_fault(deadline_in(kTimeout)));
@@ -99,23 +106,28 @@ TEST_CASE("fault: one of four link streams cut mid-file -> resumed, exact bytes"
     CHECK(proxy_log.find("resumed") != std::string::npos);
 }
 
-TEST_CASE("fault: img-cached killed (kill -9) mid-dump over four link lanes -> failed loudly, the next dump uses "
-          "four lanes again",
-          "[fault]") {
+TEST_CASE(
+    "fault: img-cached killed (kill -9) mid-dump over four link lanes -> failed loudly, the next "
+    "dump uses "
+    "four lanes again",
+    "[fault]") {
     DaemonPair pair(four_lanes_resuming());
     const auto pages = make_content(84, 24 * kMiB);
     {
         StreamDumpSession session(pair.capture_dir("job1"));
         auto pipe = session.announce("pages-1.img");
         make_nonblocking(pipe.get());
-        const auto first = write_all(pipe.get(), std::string_view(pages).substr(0, 2 * kMiB), deadline_in(kTimeout));
+        const auto first = write_all(pipe.get(), std::string_view(pages).substr(0, 2 * kMiB),
+                                     deadline_in(kTimeout));
         REQUIRE(first.status == IoStatus::ok);
         // img-cached holds the link session and part of the file when it is killed.
-        REQUIRE(wait_for_status(pair, Side::cache, "job1", [](const auto& s) { return bytes_of(s) > 0; },
-                                deadline_in(kTimeout)));
+        REQUIRE(wait_for_status(
+            pair, Side::cache, "job1", [](const auto& s) { return bytes_of(s) > 0; },
+            deadline_in(kTimeout)));
         pair.kill(Side::cache);
         pair.restart(Side::cache);  // same port; it knows nothing of the session
-        const auto rest = write_all(pipe.get(), std::string_view(pages).substr(2 * kMiB), deadline_in(kTimeout));
+        const auto rest =
+            write_all(pipe.get(), std::string_view(pages).substr(2 * kMiB), deadline_in(kTimeout));
         CHECK(rest.status != IoStatus::ok);  // the dump failed: CRIU's pipe was closed
     }
     CHECK(wait_exit(pair, Side::proxy) == 1);
@@ -132,12 +144,15 @@ TEST_CASE("fault: img-cached killed (kill -9) mid-dump over four link lanes -> f
     CHECK(proxy_log.find("uses 4 of 4 lanes", first_session + 1) != std::string::npos);
 }
 
-TEST_CASE("fault: one of four link streams stalled mid-file -> reconnected and resumed, exact bytes", "[fault]") {
+TEST_CASE(
+    "fault: one of four link streams stalled mid-file -> reconnected and resumed, exact bytes",
+    "[fault]") {
     // Whichever connection first carries 2 MiB stalls for good: only a new connection of that
     // lane gets its chunks through (the other lanes' chunks wait for them on img-cached).
     RelayedPair rig([](FaultRelay& relay) { relay.stall_at(2 * kMiB); }, four_lanes_resuming());
     auto& pair = *rig.pair;
-    const std::vector<GeneratedFile> files = {{"pages-1.img", make_content(85, 24 * kMiB)}, {"inventory.img", "inv"}};
+    const std::vector<GeneratedFile> files = {{"pages-1.img", make_content(85, 24 * kMiB)},
+                                              {"inventory.img", "inv"}};
     REQUIRE(dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout)).empty());
     CHECK(rig.relay->fault_happened());
     CHECK(wait_exit(pair, Side::proxy) == 0);

@@ -1,14 +1,6 @@
 // Local access control: socket files and their new directories are their owner's only, and a
 // connection from a user not on the allow-list is closed at once and logged, without disturbing
 // CRIU running as root.
-#include <catch2/catch.hpp>
-
-#include "criu/stream_codec.hpp"
-#include "support/daemon_pair.hpp"
-#include "support/log_wait.hpp"
-#include "support/generated_dump.hpp"
-#include "support/test_status.hpp"
-
 #include <grp.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -17,10 +9,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <thread>
+
+#include "criu/stream_codec.hpp"
+#include "support/daemon_pair.hpp"
+#include "support/generated_dump.hpp"
+#include "support/log_wait.hpp"
+#include "support/test_status.hpp"
 
 using namespace imgtest;
 
@@ -45,12 +44,14 @@ Probe probe_as_nobody(const std::string& path, const std::string& name) {
     const pid_t child = ::fork();
     REQUIRE(child >= 0);
     if (child == 0) {
-        if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) ::_exit(3);
+        if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0)
+            ::_exit(3);
         const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
         sockaddr_un addr{};
         addr.sun_family = AF_UNIX;
         std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-        if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) ::_exit(1);
+        if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+            ::_exit(1);
         (void)!::write(fd, request.data(), request.size());
         pollfd p{fd, POLLIN, 0};
         if (::poll(&p, 1, 5000) != 1) ::_exit(2);
@@ -70,13 +71,15 @@ int ctl_status_as_nobody(DaemonPair& pair, Side side) {
     const pid_t child = ::fork();
     REQUIRE(child >= 0);
     if (child == 0) {
-        if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) ::_exit(120);
+        if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0)
+            ::_exit(120);
         const char* argv[] = {ctl.c_str(), "--control", control.c_str(), "status", nullptr};
         ::execv(ctl.c_str(), const_cast<char* const*>(argv));
         ::_exit(121);
     }
     int status = 0;
-    if (!poll_until([&] { return ::waitpid(child, &status, WNOHANG) != 0; }, deadline_in(kTimeout))) {
+    if (!poll_until([&] { return ::waitpid(child, &status, WNOHANG) != 0; },
+                    deadline_in(kTimeout))) {
         ::kill(child, SIGKILL);
         ::waitpid(child, &status, 0);
         return -1;
@@ -113,13 +116,15 @@ TEST_CASE("a user not on the allow-list is refused and logged; CRIU as root goes
     if (::geteuid() != 0) skip_test("connecting as another user needs root");
     DaemonPair pair;
     // Open the way for the test's stranger: as if an operator had loosened the modes.
-    for (const auto& dir : {pair.dir().path(), pair.dir().path() + "/src", pair.dir().path() + "/dst",
-                            pair.capture_dir("job1"), pair.serve_dir("job1")})
+    for (const auto& dir :
+         {pair.dir().path(), pair.dir().path() + "/src", pair.dir().path() + "/dst",
+          pair.capture_dir("job1"), pair.serve_dir("job1")})
         std::filesystem::permissions(dir, std::filesystem::perms(0711));
     for (const auto& socket : {pair.capture_dir("job1") + "/streamer-capture.sock",
                                pair.serve_dir("job1") + "/streamer-serve.sock"}) {
         std::filesystem::permissions(socket, std::filesystem::perms(0666));
-        CHECK(static_cast<int>(probe_as_nobody(socket, "inventory.img")) == static_cast<int>(Probe::closed_by_daemon));
+        CHECK(static_cast<int>(probe_as_nobody(socket, "inventory.img")) ==
+              static_cast<int>(Probe::closed_by_daemon));
     }
     const auto logs = pair.logs();
     CHECK(logs.find("refused a connection to " + pair.capture_dir("job1")) != std::string::npos);
@@ -130,7 +135,8 @@ TEST_CASE("a user not on the allow-list is refused and logged; CRIU as root goes
     const auto dumped = dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout));
     INFO(dumped);
     REQUIRE(dumped.empty());
-    const auto restored = restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout));
+    const auto restored =
+        restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout));
     INFO(restored);
     CHECK(restored.empty());
 }
@@ -151,6 +157,7 @@ TEST_CASE("the control socket refuses users not on the allow-list and serves tho
     open_control_sockets(allowed);
     CHECK(ctl_status_as_nobody(allowed, Side::proxy) == 0);
     CHECK(ctl_status_as_nobody(allowed, Side::cache) == 0);
-    CHECK(allowed.logs().find("local access to CRIU endpoints and the control socket: uid 0, 65534") !=
+    CHECK(allowed.logs().find(
+              "local access to CRIU endpoints and the control socket: uid 0, 65534") !=
           std::string::npos);
 }

@@ -1,20 +1,19 @@
 // The /metrics endpoint of both daemons, run for real: counters after a snapshot moved through
 // the pair, 404/405 answers, and a client that stalls halfway through its request.
-#include <catch2/catch.hpp>
-
-#include "support/daemon_pair.hpp"
-#include "support/daemon_waits.hpp"
-#include "support/generated_dump.hpp"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <optional>
 #include <regex>
 #include <thread>
+
+#include "support/daemon_pair.hpp"
+#include "support/daemon_waits.hpp"
+#include "support/generated_dump.hpp"
 
 using namespace imgtest;
 
@@ -61,7 +60,8 @@ Fd connect_to(std::uint16_t port) {
 }
 
 // Sends `request` on a new connection and returns everything the daemon answers before closing.
-std::string ask(std::uint16_t port, const std::string& request, Clock::duration timeout = kAnswerTimeout) {
+std::string ask(std::uint16_t port, const std::string& request,
+                Clock::duration timeout = kAnswerTimeout) {
     Fd socket = connect_to(port);
     if (socket.fd < 0) return "(cannot connect)";
     const auto deadline = deadline_in(timeout);
@@ -101,8 +101,10 @@ std::string scrape_until(std::uint16_t port, const std::string& series, double e
 
 }  // namespace
 
-TEST_CASE("a snapshot moved through the pair shows in both daemons' counters, gauges and histograms") {
-    DaemonPair pair({.proxy_args = {"--metrics", "127.0.0.1:0"}, .cache_args = {"--metrics", "127.0.0.1:0"}});
+TEST_CASE(
+    "a snapshot moved through the pair shows in both daemons' counters, gauges and histograms") {
+    DaemonPair pair(
+        {.proxy_args = {"--metrics", "127.0.0.1:0"}, .cache_args = {"--metrics", "127.0.0.1:0"}});
     const std::uint16_t proxy_port = metrics_port(pair, Side::proxy);
     const std::uint16_t cache_port = metrics_port(pair, Side::cache);
     INFO(pair.logs());
@@ -150,7 +152,9 @@ TEST_CASE("a snapshot moved through the pair shows in both daemons' counters, ga
     CHECK(cache.find("imgx_cached_build_info{version=\"") != std::string::npos);
 }
 
-TEST_CASE("the metrics endpoint answers 404 for other paths, 405 for other methods, 431 for a huge request") {
+TEST_CASE(
+    "the metrics endpoint answers 404 for other paths, 405 for other methods, 431 for a huge "
+    "request") {
     DaemonPair pair({.cache_args = {"--metrics", "127.0.0.1:0"}});
     const std::uint16_t port = metrics_port(pair, Side::cache);
     INFO(pair.logs());
@@ -160,7 +164,8 @@ TEST_CASE("the metrics endpoint answers 404 for other paths, 405 for other metho
     const std::string post = ask(port, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
     CHECK(post.starts_with("HTTP/1.1 405 "));
     CHECK(post.find("Allow: GET\r\n") != std::string::npos);
-    CHECK(ask(port, "GET /metrics HTTP/1.1\r\nX: " + std::string(20000, 'x')).starts_with("HTTP/1.1 431 "));
+    CHECK(ask(port, "GET /metrics HTTP/1.1\r\nX: " + std::string(20000, 'x'))
+              .starts_with("HTTP/1.1 431 "));
     CHECK(ask(port, "NONSENSE\r\n\r\n").starts_with("HTTP/1.1 400 "));
     CHECK(pair.running(Side::cache));
 }
@@ -181,8 +186,10 @@ TEST_CASE("a client that sends half a request does not keep another from being a
     // The stalled client is still connected, so the answer did not wait for it to go away...
     CHECK_FALSE(wait_peer_closed(stalled.fd, deadline_in(milliseconds(0))));
     // ...and it is answered once its request is whole.
-    REQUIRE(write_all(stalled.fd, "ics HTTP/1.1\r\n\r\n", deadline_in(kAnswerTimeout)).status == IoStatus::ok);
-    CHECK(read_to_eof(stalled.fd, deadline_in(kAnswerTimeout)).data.starts_with("HTTP/1.1 200 OK\r\n"));
+    REQUIRE(write_all(stalled.fd, "ics HTTP/1.1\r\n\r\n", deadline_in(kAnswerTimeout)).status ==
+            IoStatus::ok);
+    CHECK(read_to_eof(stalled.fd, deadline_in(kAnswerTimeout))
+              .data.starts_with("HTTP/1.1 200 OK\r\n"));
     CHECK(pair.running(Side::proxy));
 }
 
@@ -192,16 +199,18 @@ TEST_CASE("metrics are off by default, and a non-loopback address needs metrics-
     // An empty configuration file, so that no file of this host is read.
     const std::string none = dir.path() + "/empty.toml";
     { std::ofstream create(none); }
-    auto refused = run_command({paths.cached, "--config", none, "--listen", "127.0.0.1:0", "--plain-tcp", "--metrics",
-                                "0.0.0.0:9100", "--check-config"},
+    auto refused = run_command({paths.cached, "--config", none, "--listen", "127.0.0.1:0",
+                                "--plain-tcp", "--metrics", "0.0.0.0:9100", "--check-config"},
                                kAnswerTimeout);
     CHECK(refused.exit_status == 2);
     CHECK(refused.err.find("metrics_allow_remote") != std::string::npos);
-    auto allowed = run_command({paths.cached, "--config", none, "--listen", "127.0.0.1:0", "--plain-tcp", "--metrics",
-                                "0.0.0.0:9100", "--metrics-allow-remote", "--check-config"},
-                               kAnswerTimeout);
+    auto allowed =
+        run_command({paths.cached, "--config", none, "--listen", "127.0.0.1:0", "--plain-tcp",
+                     "--metrics", "0.0.0.0:9100", "--metrics-allow-remote", "--check-config"},
+                    kAnswerTimeout);
     CHECK(allowed.exit_status == 0);
-    auto printed = run_command({paths.proxyd, "--config", none, "--cache", "127.0.0.1:7411", "--plain-tcp", "--print-config"},
+    auto printed = run_command({paths.proxyd, "--config", none, "--cache", "127.0.0.1:7411",
+                                "--plain-tcp", "--print-config"},
                                kAnswerTimeout);
     CHECK(printed.exit_status == 0);
     CHECK(printed.out.find("metrics = \"\"\n") != std::string::npos);

@@ -27,7 +27,9 @@ TEST_CASE("every recorded G4 dump is restored byte for byte with exactly the rec
     }
 }
 
-TEST_CASE("the proxy drains every open dump pipe concurrently (images written only at their EOF position)") {
+TEST_CASE(
+    "the proxy drains every open dump pipe concurrently (images written only at their EOF "
+    "position)") {
     for (const auto& trace : load_all()) {
         SECTION(trace.scenario) {
             DaemonPair pair({.snapshots = {trace.snapshot_id()}});
@@ -53,7 +55,8 @@ TEST_CASE("EOF on the dump socket before the pipes' EOF does not end the dump") 
                 early_answer = early->read_reply(deadline_in(milliseconds(1500))).answer;
             };
             replay_dump(trace, pair.capture_dir(id), options);
-            INFO("a request for inventory.img while its pipe was open got: " << to_string(early_answer));
+            INFO("a request for inventory.img while its pipe was open got: "
+                 << to_string(early_answer));
             CHECK(early_answer == Answer::no_answer);
             early.reset();  // that restore disconnects while waiting
             replay_restore(trace, pair.serve_dir(id));

@@ -16,7 +16,8 @@ constexpr auto kAnswerTimeout = seconds(20);
 
 }  // namespace
 
-TEST_CASE("a restore that connects before the dump waits for inventory.img until the dump delivers it") {
+TEST_CASE(
+    "a restore that connects before the dump waits for inventory.img until the dump delivers it") {
     DaemonPair pair;
     StreamRestoreSession restore(pair.serve_dir("job1"));
     restore.send_request("inventory.img");
@@ -26,10 +27,11 @@ TEST_CASE("a restore that connects before the dump waits for inventory.img until
     const auto pages = make_content(2, 300'000);
     StreamDumpSession dump(pair.capture_dir("job1"));
     auto pages_pipe = dump.announce("pages-1.img");
-    REQUIRE(write_and_close(std::move(pages_pipe), pages, deadline_in(kAnswerTimeout)).status == IoStatus::ok);
-    CHECK(restore.read_reply(deadline_in(kStillWaiting)).answer == Answer::no_answer);
-    REQUIRE(write_and_close(dump.announce("inventory.img"), inventory, deadline_in(kAnswerTimeout)).status ==
+    REQUIRE(write_and_close(std::move(pages_pipe), pages, deadline_in(kAnswerTimeout)).status ==
             IoStatus::ok);
+    CHECK(restore.read_reply(deadline_in(kStillWaiting)).answer == Answer::no_answer);
+    REQUIRE(write_and_close(dump.announce("inventory.img"), inventory, deadline_in(kAnswerTimeout))
+                .status == IoStatus::ok);
 
     auto reply = restore.read_reply(deadline_in(kAnswerTimeout));
     REQUIRE(to_string(reply.answer) == to_string(Answer::exists));
@@ -47,8 +49,8 @@ TEST_CASE("a restore that connects before the dump waits for inventory.img until
 TEST_CASE("a request for a file not in the dump is answered false only once the dump is complete") {
     DaemonPair pair;
     StreamDumpSession dump(pair.capture_dir("job1"));
-    REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kAnswerTimeout)).status ==
-            IoStatus::ok);
+    REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kAnswerTimeout))
+                .status == IoStatus::ok);
     auto open_pipe = dump.announce("pages-1.img");  // the dump is not over while this is open
     dump.close();
 
@@ -57,10 +59,12 @@ TEST_CASE("a request for a file not in the dump is answered false only once the 
     REQUIRE(restore.fetch("inventory.img", content, deadline_in(kAnswerTimeout)) == Answer::exists);
     CHECK(content == "inv");
     restore.send_request("memfd.img");
-    CHECK(to_string(restore.read_reply(deadline_in(kStillWaiting)).answer) == to_string(Answer::no_answer));
+    CHECK(to_string(restore.read_reply(deadline_in(kStillWaiting)).answer) ==
+          to_string(Answer::no_answer));
 
     open_pipe.reset();  // EOF of the last pipe: now the dump is complete
-    CHECK(to_string(restore.read_reply(deadline_in(kAnswerTimeout)).answer) == to_string(Answer::missing));
+    CHECK(to_string(restore.read_reply(deadline_in(kAnswerTimeout)).answer) ==
+          to_string(Answer::missing));
     CHECK(restore.fetch("pages-1.img", content, deadline_in(kAnswerTimeout)) == Answer::exists);
     CHECK(content.empty());
 }
@@ -71,12 +75,14 @@ TEST_CASE("a request for a file still being written waits for its EOF and gets a
     StreamDumpSession dump(pair.capture_dir("job1"));
     auto pipe = dump.announce("pages-1.img");
     make_nonblocking(pipe.get());
-    REQUIRE(write_all(pipe.get(), std::string_view(pages).substr(0, pages.size() / 2), deadline_in(kAnswerTimeout))
+    REQUIRE(write_all(pipe.get(), std::string_view(pages).substr(0, pages.size() / 2),
+                      deadline_in(kAnswerTimeout))
                 .status == IoStatus::ok);
 
     StreamRestoreSession restore(pair.serve_dir("job1"));
     restore.send_request("pages-1.img");
-    CHECK(to_string(restore.read_reply(deadline_in(kStillWaiting)).answer) == to_string(Answer::no_answer));
+    CHECK(to_string(restore.read_reply(deadline_in(kStillWaiting)).answer) ==
+          to_string(Answer::no_answer));
 
     REQUIRE(write_and_close(std::move(pipe), std::string_view(pages).substr(pages.size() / 2),
                             deadline_in(kAnswerTimeout))

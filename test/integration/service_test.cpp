@@ -1,20 +1,19 @@
 // The daemons under a service manager: sd_notify messages, the watchdog, socket activation and
 // SIGHUP reload, against a real datagram NOTIFY_SOCKET and sockets passed as systemd passes them.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <catch2/catch.hpp>
+#include <cstring>
+#include <fstream>
 
 #include "criu/stream_codec.hpp"
 #include "support/daemon_pair.hpp"
 #include "support/generated_dump.hpp"
 #include "support/log_wait.hpp"
 #include "support/service_daemon.hpp"
-
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-
-#include <cstring>
-#include <fstream>
 
 using namespace imgtest;
 
@@ -24,7 +23,9 @@ constexpr auto kTimeout = seconds(20);
 
 void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
-std::string serve_socket(const std::string& dir) { return dir + "/" + std::string(imgx::criu::kStreamServeSocket); }
+std::string serve_socket(const std::string& dir) {
+    return dir + "/" + std::string(imgx::criu::kStreamServeSocket);
+}
 std::string capture_socket(const std::string& dir) {
     return dir + "/" + std::string(imgx::criu::kStreamCaptureSocket);
 }
@@ -55,14 +56,16 @@ imgx::UniqueFd listening_unix(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("img-cached sends READY=1 once every socket listens, then STATUS= lines, and STOPPING=1 on SIGTERM") {
+TEST_CASE(
+    "img-cached sends READY=1 once every socket listens, then STATUS= lines, and STOPPING=1 on "
+    "SIGTERM") {
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
     const std::string control = dir.path() + "/cached.ctl";
     const std::string serve = dir.make_dir("dst/job1");
     ServiceDaemon cache(dir.path(), "img-cached",
-                        {paths.cached, "--listen", "127.0.0.1:0", "--plain-tcp", "--serve", serve, "--control",
-                         control});
+                        {paths.cached, "--listen", "127.0.0.1:0", "--plain-tcp", "--serve", serve,
+                         "--control", control});
     const auto port = wait_for_link_port(dir.path() + "/img-cached.log", deadline_in(kTimeout));
     REQUIRE(port != 0);
     // READY=1 has arrived (the constructor waited for it): everything must listen already.
@@ -80,7 +83,9 @@ TEST_CASE("img-cached sends READY=1 once every socket listens, then STATUS= line
     CHECK(cache.wait_exit_status(deadline_in(kTimeout)) == 0);
 }
 
-TEST_CASE("img-proxyd sends READY=1 once its endpoints and control socket listen, even with img-cached away") {
+TEST_CASE(
+    "img-proxyd sends READY=1 once its endpoints and control socket listen, even with img-cached "
+    "away") {
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
     const std::string control = dir.path() + "/proxyd.ctl";
@@ -110,8 +115,8 @@ TEST_CASE("with WATCHDOG_USEC set, the daemons send WATCHDOG=1 again and again")
     const auto port = wait_for_link_port(dir.path() + "/img-cached.log", deadline_in(kTimeout));
     REQUIRE(port != 0);
     ServiceDaemon proxy(dir.path(), "img-proxyd",
-                        {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(port), "--plain-tcp", "--control",
-                         dir.path() + "/proxyd.ctl"},
+                        {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(port),
+                         "--plain-tcp", "--control", dir.path() + "/proxyd.ctl"},
                         watchdog);
     for (auto* daemon : {&cache, &proxy}) {
         for (int ping = 0; ping < 3; ++ping) {
@@ -127,7 +132,9 @@ TEST_CASE("with WATCHDOG_USEC set, the daemons send WATCHDOG=1 again and again")
     CHECK_FALSE(other.notify().wait_for("WATCHDOG=1", deadline_in(seconds(1))));
 }
 
-TEST_CASE("SIGHUP reloads the log level and the configured endpoints; flag endpoints stay; a bad file changes nothing") {
+TEST_CASE(
+    "SIGHUP reloads the log level and the configured endpoints; flag endpoints stay; a bad file "
+    "changes nothing") {
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
     const std::string config = dir.path() + "/img-cached.toml";
@@ -137,8 +144,8 @@ TEST_CASE("SIGHUP reloads the log level and the configured endpoints; flag endpo
     const std::string listen = "listen = \"127.0.0.1:0\"\n";
     write_file(config, listen + "log_level = \"info\"\n[[serve]]\ndir = \"" + from_file + "\"\n");
     ServiceDaemon cache(dir.path(), "img-cached",
-                        {paths.cached, "--config", config, "--plain-tcp", "--serve", from_flag, "--control",
-                         dir.path() + "/cached.ctl"});
+                        {paths.cached, "--config", config, "--plain-tcp", "--serve", from_flag,
+                         "--control", dir.path() + "/cached.ctl"});
     CHECK(unix_socket_listening(serve_socket(from_file)));
     CHECK(unix_socket_listening(serve_socket(from_flag)));
 
@@ -179,14 +186,16 @@ TEST_CASE("socket activation: the daemons use the link and control sockets they 
     const ReservedPort unused;  // bound by the test: a daemon binding it would fail
     const std::string serve = dir.make_dir("dst/job1");
     const std::string capture = dir.make_dir("src/job1");
-    ServiceDaemon cache(dir.path(), "img-cached",
-                        {paths.cached, "--listen", unused.address(), "--plain-tcp", "--serve", serve,
-                         "--control", dir.path() + "/cached-own.ctl"},
-                        ServiceEnvironment{{}, {link.get(), cache_control_fd.get()}, {"link", "control"}});
-    ServiceDaemon proxy(dir.path(), "img-proxyd",
-                        {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(link_port), "--plain-tcp", "--capture", capture,
-                         "--control", dir.path() + "/proxyd-own.ctl"},
-                        ServiceEnvironment{{}, {proxy_control_fd.get()}, {"control"}});
+    ServiceDaemon cache(
+        dir.path(), "img-cached",
+        {paths.cached, "--listen", unused.address(), "--plain-tcp", "--serve", serve, "--control",
+         dir.path() + "/cached-own.ctl"},
+        ServiceEnvironment{{}, {link.get(), cache_control_fd.get()}, {"link", "control"}});
+    ServiceDaemon proxy(
+        dir.path(), "img-proxyd",
+        {paths.proxyd, "--cache", "127.0.0.1:" + std::to_string(link_port), "--plain-tcp",
+         "--capture", capture, "--control", dir.path() + "/proxyd-own.ctl"},
+        ServiceEnvironment{{}, {proxy_control_fd.get()}, {"control"}});
     // Only the daemons hold the sockets now.
     link.reset();
     cache_control_fd.reset();
@@ -209,23 +218,29 @@ TEST_CASE("socket activation: the daemons use the link and control sockets they 
     }
 }
 
-TEST_CASE("socket activation: a passed socket of the wrong kind or name stops the daemon with a clear error") {
+TEST_CASE(
+    "socket activation: a passed socket of the wrong kind or name stops the daemon with a clear "
+    "error") {
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
-    const std::vector<std::string> argv = {paths.cached, "--listen", "127.0.0.1:0", "--plain-tcp",
-                                           "--control", dir.path() + "/cached.ctl"};
+    const std::vector<std::string> argv = {paths.cached,  "--listen",  "127.0.0.1:0",
+                                           "--plain-tcp", "--control", dir.path() + "/cached.ctl"};
     SECTION("a UNIX socket named link") {
         auto wrong = listening_unix(dir.path() + "/not-tcp.sock");
-        ServiceDaemon cache(dir.path(), "img-cached", argv, ServiceEnvironment{{}, {wrong.get()}, {"link"}}, false);
+        ServiceDaemon cache(dir.path(), "img-cached", argv,
+                            ServiceEnvironment{{}, {wrong.get()}, {"link"}}, false);
         CHECK(cache.wait_exit_status(deadline_in(kTimeout)) == 1);
-        CHECK(cache.log().find("fd 3 named 'link' is not a listening TCP socket") != std::string::npos);
+        CHECK(cache.log().find("fd 3 named 'link' is not a listening TCP socket") !=
+              std::string::npos);
     }
     SECTION("an unknown name") {
         std::uint16_t port = 0;
         auto tcp = listening_tcp(port);
-        ServiceDaemon cache(dir.path(), "img-cached", argv, ServiceEnvironment{{}, {tcp.get()}, {"bogus"}}, false);
+        ServiceDaemon cache(dir.path(), "img-cached", argv,
+                            ServiceEnvironment{{}, {tcp.get()}, {"bogus"}}, false);
         CHECK(cache.wait_exit_status(deadline_in(kTimeout)) == 1);
-        CHECK(cache.log().find("fd 3 named 'bogus'; img-cached takes sockets named 'link', 'control'") !=
+        CHECK(cache.log().find(
+                  "fd 3 named 'bogus'; img-cached takes sockets named 'link', 'control'") !=
               std::string::npos);
     }
 }

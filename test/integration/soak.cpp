@@ -2,20 +2,20 @@
 // relay, each with a random fault, and for each the restore must get exactly the bytes the dump
 // wrote or fail loudly (its connection closed), never other bytes. Prints counts per fault and
 // outcome; a fault that the daemons handle transparently (a stall, a vanishing client) must also
-// leave the restore exact. IMG_SOAK_COUNT (default 100) and IMG_SOAK_SEED (default 1) choose the run.
+// leave the restore exact. IMG_SOAK_COUNT (default 100) and IMG_SOAK_SEED (default 1) choose the
+// run.
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <random>
+#include <thread>
 
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
 #include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
 #include "support/relayed_pair.hpp"
-
-#include <cstdlib>
-#include <iostream>
-#include <map>
-#include <random>
-#include <thread>
 
 using namespace imgtest;
 
@@ -32,12 +32,18 @@ constexpr Fault kFaults[] = {Fault::none,  Fault::corrupt,       Fault::cut,
 
 const char* name_of(Fault fault) {
     switch (fault) {
-        case Fault::none: return "none";
-        case Fault::corrupt: return "corrupt";
-        case Fault::cut: return "cut";
-        case Fault::stall: return "stall";
-        case Fault::dump_vanishes: return "dump client vanishes";
-        case Fault::restore_vanishes: return "restore client vanishes";
+        case Fault::none:
+            return "none";
+        case Fault::corrupt:
+            return "corrupt";
+        case Fault::cut:
+            return "cut";
+        case Fault::stall:
+            return "stall";
+        case Fault::dump_vanishes:
+            return "dump client vanishes";
+        case Fault::restore_vanishes:
+            return "restore client vanishes";
     }
     return "?";
 }
@@ -55,14 +61,17 @@ struct Outcome {
 // Whether an outcome is one the daemons promise for this fault.
 bool expected(Fault fault, const Outcome& outcome) {
     switch (fault) {
-        case Fault::corrupt: return outcome.what == (outcome.fault_fired ? "failed loudly" : "exact");
-        case Fault::cut: return outcome.what == "exact" || outcome.what == "failed loudly";
-        default: return outcome.what == "exact";
+        case Fault::corrupt:
+            return outcome.what == (outcome.fault_fired ? "failed loudly" : "exact");
+        case Fault::cut:
+            return outcome.what == "exact" || outcome.what == "failed loudly";
+        default:
+            return outcome.what == "exact";
     }
 }
 
 class Migrations {
-public:
+  public:
     explicit Migrations(std::uint64_t seed) : random_(seed), rig_([](FaultRelay&) {}) {}
 
     // One migration with `fault`.
@@ -79,8 +88,10 @@ public:
                 rig_.relay->release_stall();
             });
         }
-        if (fault == Fault::dump_vanishes) dump_and_vanish(files);
-        else (void)dump_files(pair().capture_dir("job1"), files, deadline_in(kTimeout));
+        if (fault == Fault::dump_vanishes)
+            dump_and_vanish(files);
+        else
+            (void)dump_files(pair().capture_dir("job1"), files, deadline_in(kTimeout));
         // img-ctl wait: bounded, and the snapshot has settled on img-proxyd before the restore.
         (void)pair().ctl(Side::proxy, {"wait", "job1", "--timeout", "20"}, seconds(30));
         if (releaser.joinable()) releaser.join();
@@ -92,7 +103,7 @@ public:
 
     DaemonPair& pair() { return *rig_.pair; }
 
-private:
+  private:
     int pick(int low, int high) { return std::uniform_int_distribution<int>(low, high)(random_); }
 
     std::vector<GeneratedFile> random_files(std::uint64_t serial) {
@@ -100,7 +111,8 @@ private:
         const int count = pick(1, kMaxFiles);
         for (int i = 0; i < count; ++i) {
             const auto size = static_cast<std::size_t>(pick(0, kMaxFileBytes));
-            files.push_back({"f" + std::to_string(i) + ".img", make_content(serial * kMaxFiles + i, size)});
+            files.push_back(
+                {"f" + std::to_string(i) + ".img", make_content(serial * kMaxFiles + i, size)});
         }
         return files;
     }
@@ -117,11 +129,13 @@ private:
     // was written is what the dump holds (the stream protocol cannot tell this from an end).
     void dump_and_vanish(std::vector<GeneratedFile>& files) {
         auto& last = files.back();
-        last.content.resize(static_cast<std::size_t>(pick(0, static_cast<int>(last.content.size()))));
+        last.content.resize(
+            static_cast<std::size_t>(pick(0, static_cast<int>(last.content.size()))));
         try {
             StreamDumpSession dump(pair().capture_dir("job1"));
             for (std::size_t i = 0; i + 1 < files.size(); ++i)
-                (void)write_and_close(dump.announce(files[i].name), files[i].content, deadline_in(kTimeout));
+                (void)write_and_close(dump.announce(files[i].name), files[i].content,
+                                      deadline_in(kTimeout));
             auto pipe = dump.announce(last.name);
             make_nonblocking(pipe.get());
             (void)write_all(pipe.get(), last.content, deadline_in(kTimeout));
@@ -132,9 +146,9 @@ private:
 
     // A restore killed while reading the largest file; the judged restore comes after it.
     void restore_and_vanish(const std::vector<GeneratedFile>& files) {
-        const auto largest = std::max_element(files.begin(), files.end(), [](const auto& a, const auto& b) {
-            return a.content.size() < b.content.size();
-        });
+        const auto largest = std::max_element(
+            files.begin(), files.end(),
+            [](const auto& a, const auto& b) { return a.content.size() < b.content.size(); });
         try {
             StreamRestoreSession restore(pair().serve_dir("job1"));
             auto reply = restore.request(largest->name, deadline_in(kTimeout));
@@ -156,8 +170,10 @@ private:
                     closed = true;
                     break;
                 }
-                if (answer != Answer::exists) return "WRONG: " + f.name + " got " + std::string(to_string(answer));
-                if (got != f.content) return "WRONG: " + f.name + " differs: " + describe_difference(f.content, got);
+                if (answer != Answer::exists)
+                    return "WRONG: " + f.name + " got " + std::string(to_string(answer));
+                if (got != f.content)
+                    return "WRONG: " + f.name + " differs: " + describe_difference(f.content, got);
             }
             return closed ? "failed loudly" : "exact";
         } catch (const std::exception&) {
@@ -172,7 +188,8 @@ private:
 
 }  // namespace
 
-TEST_CASE("soak: random link faults and vanishing clients -> every restore exact or failed loudly", "[soak]") {
+TEST_CASE("soak: random link faults and vanishing clients -> every restore exact or failed loudly",
+          "[soak]") {
     const auto count = env_number("IMG_SOAK_COUNT", 100);
     const auto seed = env_number("IMG_SOAK_SEED", 1);
     std::cout << "soak: " << count << " migrations, seed " << seed << "\n";
@@ -189,15 +206,18 @@ TEST_CASE("soak: random link faults and vanishing clients -> every restore exact
             ++unexpected;
             ++counts[name_of(fault)]["unexpected"];
             std::cout << "soak: migration " << i << " (" << name_of(fault) << ", fault "
-                      << (outcome.fault_fired ? "fired" : "did not fire") << "): unexpected " << outcome.what << "\n";
+                      << (outcome.fault_fired ? "fired" : "did not fire") << "): unexpected "
+                      << outcome.what << "\n";
         }
         if ((i + 1) % 100 == 0) std::cout << "soak: " << i + 1 << " done\n" << std::flush;
     }
-    std::cout << "| fault | migrations | exact | failed loudly | wrong bytes | unexpected |\n|---|---|---|---|---|---|\n";
+    std::cout << "| fault | migrations | exact | failed loudly | wrong bytes | unexpected "
+                 "|\n|---|---|---|---|---|---|\n";
     for (const Fault fault : kFaults) {
         auto& row = counts[name_of(fault)];
-        std::cout << "| " << name_of(fault) << " | " << row["exact"] + row["failed loudly"] + row["WRONG"] << " | "
-                  << row["exact"] << " | " << row["failed loudly"] << " | " << row["WRONG"] << " | "
+        std::cout << "| " << name_of(fault) << " | "
+                  << row["exact"] + row["failed loudly"] + row["WRONG"] << " | " << row["exact"]
+                  << " | " << row["failed loudly"] << " | " << row["WRONG"] << " | "
                   << row["unexpected"] << " |\n";
     }
     CHECK(unexpected == 0);

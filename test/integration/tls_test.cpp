@@ -1,19 +1,18 @@
 // TLS on the link: mutual X.509 authentication, identity pinning, name checks, revocation,
 // certificate reload. Certificates are made for each test by the openssl command line.
+#include <signal.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <thread>
 
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
 #include "support/daemon_pair.hpp"
-#include "support/log_wait.hpp"
 #include "support/generated_dump.hpp"
+#include "support/log_wait.hpp"
 #include "support/pipe_writer.hpp"
 #include "support/test_pki.hpp"
-
-#include <signal.h>
-
-#include <filesystem>
-#include <thread>
 
 using namespace imgtest;
 
@@ -68,17 +67,21 @@ void migrate_pages(DaemonPair& pair, const std::string& pages) {
     CHECK(got == pages);
 }
 
-std::string log_of(DaemonPair& pair, Side side) { return read_text_file(pair.process(side).log_path()); }
+std::string log_of(DaemonPair& pair, Side side) {
+    return read_text_file(pair.process(side).log_path());
+}
 
 // Waits until `side`'s log contains `text` (bounded); the log either way.
 std::string wait_for_log(DaemonPair& pair, Side side, const std::string& text) {
-    poll_until([&] { return log_of(pair, side).find(text) != std::string::npos; }, deadline_in(kTimeout));
+    poll_until([&] { return log_of(pair, side).find(text) != std::string::npos; },
+               deadline_in(kTimeout));
     return log_of(pair, side);
 }
 
 // The dump fails at img-proxyd as when the cache is unreachable, with `proxy_reason` in the
 // reason; img-cached logs `cache_reason` and stores nothing.
-void expect_link_refused(DaemonPair& pair, const std::string& proxy_reason, const std::string& cache_reason) {
+void expect_link_refused(DaemonPair& pair, const std::string& proxy_reason,
+                         const std::string& cache_reason) {
     const auto dumped = dump_pages(pair, make_content(71, kPagesBytes));
     INFO("the dump: " << (dumped.empty() ? "completed on CRIU's side" : dumped));
     auto wait = pair.ctl(Side::proxy, {"wait", "job1", "--timeout", "20"}, seconds(30));
@@ -95,11 +98,13 @@ void expect_link_refused(DaemonPair& pair, const std::string& proxy_reason, cons
 
 }  // namespace
 
-TEST_CASE("a migration over TLS delivers identical bytes, both sides naming the peer's certificate") {
+TEST_CASE(
+    "a migration over TLS delivers identical bytes, both sides naming the peer's certificate") {
     Certificates certs;
     DaemonPair pair(tls_pair(certs));
     migrate_pages(pair, make_content(70, kPagesBytes));
-    CHECK(log_of(pair, Side::cache).find("certificate identity 'proxy1.test'") != std::string::npos);
+    CHECK(log_of(pair, Side::cache).find("certificate identity 'proxy1.test'") !=
+          std::string::npos);
     CHECK(log_of(pair, Side::proxy).find("(TLS, certificate of 'localhost')") != std::string::npos);
 }
 
@@ -110,8 +115,10 @@ TEST_CASE("a migration over TLS on four link lanes delivers identical bytes") {
     CHECK(log_of(pair, Side::cache).find("as lane 3") != std::string::npos);
 }
 
-TEST_CASE("fault: proxy certificate from another CA -> dump fails at the proxy (unknown CA), cache stores nothing",
-          "[fault]") {
+TEST_CASE(
+    "fault: proxy certificate from another CA -> dump fails at the proxy (unknown CA), cache "
+    "stores nothing",
+    "[fault]") {
     Certificates certs;
     certs.pki.make_ca("other");
     const auto stranger = certs.pki.issue("other", "stranger", {"proxy1.test"});
@@ -122,8 +129,10 @@ TEST_CASE("fault: proxy certificate from another CA -> dump fails at the proxy (
     expect_link_refused(pair, "CA it does not trust", "issued by a CA not in tls_ca");
 }
 
-TEST_CASE("fault: proxy identity not in tls_allowed_clients -> dump fails at the proxy, cache stores nothing",
-          "[fault]") {
+TEST_CASE(
+    "fault: proxy identity not in tls_allowed_clients -> dump fails at the proxy, cache stores "
+    "nothing",
+    "[fault]") {
     Certificates certs;
     auto options = tls_pair(certs);
     options.cache_args = tls_args(certs.ca, certs.cache);
@@ -133,15 +142,20 @@ TEST_CASE("fault: proxy identity not in tls_allowed_clients -> dump fails at the
                         "identity ('proxy1.test') is not in tls_allowed_clients ('proxy2.test')");
 }
 
-TEST_CASE("fault: cache certificate not matching tls_server_name -> dump fails at the proxy (name mismatch)",
-          "[fault]") {
+TEST_CASE(
+    "fault: cache certificate not matching tls_server_name -> dump fails at the proxy (name "
+    "mismatch)",
+    "[fault]") {
     Certificates certs;
     DaemonPair pair(tls_pair(certs, {}, {"--tls-server-name", "cache.elsewhere.test"}));
-    expect_link_refused(pair, "hostname mismatch (expected 'cache.elsewhere.test'", "refused this daemon's certificate");
+    expect_link_refused(pair, "hostname mismatch (expected 'cache.elsewhere.test'",
+                        "refused this daemon's certificate");
 }
 
-TEST_CASE("fault: plain TCP img-proxyd against a TLS img-cached -> dump fails at the proxy, cache stores nothing",
-          "[fault]") {
+TEST_CASE(
+    "fault: plain TCP img-proxyd against a TLS img-cached -> dump fails at the proxy, cache stores "
+    "nothing",
+    "[fault]") {
     Certificates certs;
     auto options = tls_pair(certs);
     options.proxy_args = {"--plain-tcp", "--link-wait", kLinkWait};
@@ -149,44 +163,57 @@ TEST_CASE("fault: plain TCP img-proxyd against a TLS img-cached -> dump fails at
     expect_link_refused(pair, "", "does not speak TLS");
 }
 
-TEST_CASE("fault: revoked proxy certificate with tls_crl -> dump fails at the proxy (revoked), cache stores nothing",
-          "[fault]") {
+TEST_CASE(
+    "fault: revoked proxy certificate with tls_crl -> dump fails at the proxy (revoked), cache "
+    "stores nothing",
+    "[fault]") {
     Certificates certs;
     const std::string crl = certs.pki.revoke("ca", certs.proxy);
     DaemonPair pair(tls_pair(certs, {"--tls-crl", crl}));
     expect_link_refused(pair, "revoked", "certificate revoked");
 }
 
-TEST_CASE("fault: client without a certificate -> refused by img-cached, nothing stored", "[fault]") {
+TEST_CASE("fault: client without a certificate -> refused by img-cached, nothing stored",
+          "[fault]") {
     Certificates certs;
     auto options = tls_pair(certs);
     options.start_proxy = false;
     DaemonPair pair(options);
-    auto client = run_command({"/usr/bin/openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(pair.port()),
-                               "-CAfile", certs.ca, "-tls1_3", "-quiet", "-no_ign_eof"},
-                              seconds(10));
+    auto client = run_command(
+        {"/usr/bin/openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(pair.port()),
+         "-CAfile", certs.ca, "-tls1_3", "-quiet", "-no_ign_eof"},
+        seconds(10));
     INFO("openssl s_client: " << client.out << client.err);
-    CHECK(wait_for_log(pair, Side::cache, "sent no certificate").find("sent no certificate") != std::string::npos);
+    CHECK(wait_for_log(pair, Side::cache, "sent no certificate").find("sent no certificate") !=
+          std::string::npos);
     CHECK(pair.ctl(Side::cache, {"status"}).out.find("no snapshots") != std::string::npos);
 }
 
-TEST_CASE("certificates replaced and SIGHUP: new link connections use the new ones; unusable files are refused") {
+TEST_CASE(
+    "certificates replaced and SIGHUP: new link connections use the new ones; unusable files are "
+    "refused") {
     Certificates certs;
     DaemonPair pair(tls_pair(certs));
-    REQUIRE(wait_for_log(pair, Side::proxy, "certificate of 'localhost'").find("is up (TLS") != std::string::npos);
+    REQUIRE(wait_for_log(pair, Side::proxy, "certificate of 'localhost'").find("is up (TLS") !=
+            std::string::npos);
 
     // Unusable files: the reload is refused and the old certificate stays.
     std::filesystem::copy_file(certs.cache.cert, certs.dir.path() + "/cache-saved.pem");
     std::filesystem::resize_file(certs.cache.cert, 0);
     ::kill(pair.process(Side::cache).pid(), SIGHUP);
-    CHECK(wait_for_log(pair, Side::cache, "reload refused").find("tls_cert " + certs.cache.cert) != std::string::npos);
+    CHECK(wait_for_log(pair, Side::cache, "reload refused").find("tls_cert " + certs.cache.cert) !=
+          std::string::npos);
 
     // A new certificate with another name at the same paths.
-    const auto renewed = certs.pki.issue("ca", "cache-renewed", {"localhost", "renewed.test"}, {"127.0.0.1"});
-    std::filesystem::copy_file(renewed.cert, certs.cache.cert, std::filesystem::copy_options::overwrite_existing);
-    std::filesystem::copy_file(renewed.key, certs.cache.key, std::filesystem::copy_options::overwrite_existing);
+    const auto renewed =
+        certs.pki.issue("ca", "cache-renewed", {"localhost", "renewed.test"}, {"127.0.0.1"});
+    std::filesystem::copy_file(renewed.cert, certs.cache.cert,
+                               std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(renewed.key, certs.cache.key,
+                               std::filesystem::copy_options::overwrite_existing);
     ::kill(pair.process(Side::cache).pid(), SIGHUP);
-    CHECK(wait_for_log(pair, Side::cache, "new link connections use").find("'renewed.test'") != std::string::npos);
+    CHECK(wait_for_log(pair, Side::cache, "new link connections use").find("'renewed.test'") !=
+          std::string::npos);
 
     // The connection open before the reload goes on; a new one gets the new certificate.
     const auto pages = make_content(72, kPagesBytes);
@@ -194,7 +221,8 @@ TEST_CASE("certificates replaced and SIGHUP: new link connections use the new on
     CHECK(pair.ctl(Side::proxy, {"wait", "job1", "--timeout", "20"}, seconds(30)).exit_status == 0);
     pair.kill_proxy();
     pair.restart_proxy();
-    CHECK(wait_for_log(pair, Side::proxy, "'renewed.test')").find("'renewed.test')") != std::string::npos);
+    CHECK(wait_for_log(pair, Side::proxy, "'renewed.test')").find("'renewed.test')") !=
+          std::string::npos);
     REQUIRE(dump_pages(pair, pages).empty());
     CHECK(pair.ctl(Side::proxy, {"wait", "job1", "--timeout", "20"}, seconds(30)).exit_status == 0);
 }

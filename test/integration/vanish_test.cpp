@@ -1,14 +1,13 @@
 // CRIU-like clients that vanish in the middle of a file (their process killed: every descriptor
 // closed at once), while another transfer runs at the same time.
 #include <catch2/catch.hpp>
+#include <future>
 
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
 #include "support/daemon_pair.hpp"
 #include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
-
-#include <future>
 
 using namespace imgtest;
 
@@ -22,9 +21,11 @@ constexpr auto kTimeout = seconds(20);
 // successful dump ends, so the daemons cannot tell a dead CRIU from a finished one (criu dump's
 // exit status is the only signal, docs/security.md). What they guarantee is that the file holds
 // exactly the bytes that were written and that nothing else is disturbed.
-TEST_CASE("fault: a stream dump client vanishes mid-file -> its snapshot ends with exactly the bytes written, "
-          "like a normal end; a parallel dump is undisturbed",
-          "[fault]") {
+TEST_CASE(
+    "fault: a stream dump client vanishes mid-file -> its snapshot ends with exactly the bytes "
+    "written, "
+    "like a normal end; a parallel dump is undisturbed",
+    "[fault]") {
     DaemonPair pair({.snapshots = {"job1", "good"}});
     const auto good_files = generate_files("good", 81, 16);
     auto good_dump = std::async(std::launch::async, [&] {
@@ -35,19 +36,22 @@ TEST_CASE("fault: a stream dump client vanishes mid-file -> its snapshot ends wi
     const std::size_t written = 100'000;
     {
         StreamDumpSession dump(pair.capture_dir("job1"));
-        REQUIRE(write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status ==
-                IoStatus::ok);
+        REQUIRE(
+            write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status ==
+            IoStatus::ok);
         auto pipe = dump.announce("pages-1.img");
         make_nonblocking(pipe.get());
-        REQUIRE(write_all(pipe.get(), std::string_view(pages).substr(0, written), deadline_in(kTimeout)).status ==
-                IoStatus::ok);
+        REQUIRE(
+            write_all(pipe.get(), std::string_view(pages).substr(0, written), deadline_in(kTimeout))
+                .status == IoStatus::ok);
         dump.close();  // the socket and the pipe go away together, as when CRIU is killed
     }
 
     auto good_problem = good_dump.get();
     INFO(good_problem);
     CHECK(good_problem.empty());
-    auto restored = restore_and_compare(pair.serve_dir("good"), good_files, {"memfd.img"}, deadline_in(kTimeout));
+    auto restored = restore_and_compare(pair.serve_dir("good"), good_files, {"memfd.img"},
+                                        deadline_in(kTimeout));
     INFO(restored);
     CHECK(restored.empty());
 
@@ -59,9 +63,11 @@ TEST_CASE("fault: a stream dump client vanishes mid-file -> its snapshot ends wi
     CHECK(got == pages.substr(0, written));
 }
 
-TEST_CASE("fault: a restore client vanishes mid-read -> a restore of the same file at the same time and a later "
-          "restore get every byte",
-          "[fault]") {
+TEST_CASE(
+    "fault: a restore client vanishes mid-read -> a restore of the same file at the same time and "
+    "a later "
+    "restore get every byte",
+    "[fault]") {
     DaemonPair pair;
     auto files = generate_files("img", 83, 4);
     files.push_back({"pages-1.img", make_content(84, 8 << 20)});  // far more than a pipe holds
@@ -73,20 +79,22 @@ TEST_CASE("fault: a restore client vanishes mid-read -> a restore of the same fi
     auto steady_reply = steady.request("pages-1.img", deadline_in(kTimeout));
     REQUIRE(steady_reply.answer == Answer::exists);
     std::string first(64 * 1024, '\0');
-    REQUIRE(read_exact(steady_reply.pipe.get(), first.data(), first.size(), deadline_in(kTimeout)).status ==
-            IoStatus::ok);
+    REQUIRE(read_exact(steady_reply.pipe.get(), first.data(), first.size(), deadline_in(kTimeout))
+                .status == IoStatus::ok);
     {
         StreamRestoreSession vanishing(pair.serve_dir("job1"));
         auto reply = vanishing.request("pages-1.img", deadline_in(kTimeout));
         REQUIRE(reply.answer == Answer::exists);
         char some[4096];
-        REQUIRE(read_exact(reply.pipe.get(), some, sizeof some, deadline_in(kTimeout)).status == IoStatus::ok);
+        REQUIRE(read_exact(reply.pipe.get(), some, sizeof some, deadline_in(kTimeout)).status ==
+                IoStatus::ok);
     }  // pipe and socket closed mid-file
 
     auto rest = read_to_eof(steady_reply.pipe.get(), deadline_in(kTimeout));
     CHECK(to_string(rest.result.status) == to_string(IoStatus::ok));
     CHECK((first + rest.data) == files.back().content);
-    auto restored = restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout));
+    auto restored =
+        restore_and_compare(pair.serve_dir("job1"), files, {"memfd.img"}, deadline_in(kTimeout));
     INFO(restored);
     CHECK(restored.empty());
     CHECK(pair.running(Side::cache));

@@ -2,6 +2,10 @@
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "remote/remote_pair.hpp"
 #include "support/log_wait.hpp"
@@ -9,22 +13,17 @@
 #include "support/temp_dir.hpp"
 #include "support/test_status.hpp"
 
-#include <iostream>
-#include <memory>
-#include <string>
-#include <vector>
-
 namespace imgtest::remote {
 
 class CacheRestartRig {
-public:
+  public:
     CacheRestartRig()
         : paths_(daemon_paths_or_skip()),
           src(dir.make_dir("src/job")),
           dst(dir.make_dir("dst/job")),
           first_cache(start_cache("1")),
-          proxyd_({paths_.proxyd, "--cache", "127.0.0.1:" + port, "--plain-tcp", "--capture", src, "--control",
-                   dir.path() + "/proxyd.ctl", "--log-level", "debug"},
+          proxyd_({paths_.proxyd, "--cache", "127.0.0.1:" + port, "--plain-tcp", "--capture", src,
+                   "--control", dir.path() + "/proxyd.ctl", "--log-level", "debug"},
                   dir.path() + "/img-proxyd.log"),
           proxy(src + "/img-proxy.sock", Generation::g3),
           cache(dst + "/img-cache.sock", Generation::g3) {
@@ -35,7 +34,8 @@ public:
     ~CacheRestartRig() {
         if (!current_test_failed()) return;
         for (const char* log : {"img-proxyd.log", "img-cached-1.log", "img-cached-2.log"})
-            std::cout << "----- " << log << " -----\n" << read_text_file(dir.path() + "/" + log) << "\n";
+            std::cout << "----- " << log << " -----\n"
+                      << read_text_file(dir.path() + "/" + log) << "\n";
         dir.keep();
     }
 
@@ -43,8 +43,9 @@ public:
     // first binds port 0 and reports the port it got; later ones take that port again.
     std::unique_ptr<ChildProcess> start_cache(const std::string& tag) {
         auto child = std::make_unique<ChildProcess>(
-            std::vector<std::string>{paths_.cached, "--listen", "127.0.0.1:" + port, "--plain-tcp", "--serve", dst, "--control",
-                                     dir.path() + "/cached-" + tag + ".ctl", "--log-level", "debug"},
+            std::vector<std::string>{
+                paths_.cached, "--listen", "127.0.0.1:" + port, "--plain-tcp", "--serve", dst,
+                "--control", dir.path() + "/cached-" + tag + ".ctl", "--log-level", "debug"},
             dir.path() + "/img-cached-" + tag + ".log");
         REQUIRE(wait_until_listening(dst + "/img-cache.sock", deadline_in(seconds(10))));
         const auto reported = wait_for_link_port(child->log_path(), deadline_in(seconds(10)));
@@ -54,20 +55,20 @@ public:
         return child;
     }
 
-private:
+  private:
     const DaemonPaths& paths_;
 
-public:
+  public:
     TempDir dir;
     std::string port = "0";  // "0" until the first img-cached reported its port
     const std::string src;
     const std::string dst;
     std::unique_ptr<ChildProcess> first_cache;
 
-private:
+  private:
     ChildProcess proxyd_;
 
-public:
+  public:
     const RemoteClient proxy;
     const RemoteClient cache;
 };

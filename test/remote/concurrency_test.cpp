@@ -1,12 +1,11 @@
 // Concurrent restore processes reading interleaved images (criu-protocols.md 3.9): a server that
 // fills one pipe to the end before serving the next request deadlocks here.
 #include <catch2/catch.hpp>
+#include <future>
+#include <thread>
 
 #include "remote/remote_pair.hpp"
 #include "support/content.hpp"
-
-#include <future>
-#include <thread>
 
 using namespace imgtest;
 using namespace imgtest::remote;
@@ -36,13 +35,16 @@ void dump_tasks(const DaemonPair& pair, const std::string& id) {
     }
     std::vector<PendingWrite> writes;
     for (int t = 1; t <= kTasks; ++t) {
-        writes.push_back({pagemap_name(t), proxy.open_write(pagemap_name(t), id), contents[2 * (t - 1)]});
-        writes.push_back({pages_name(t), proxy.open_write(pages_name(t), id), contents[2 * (t - 1) + 1]});
+        writes.push_back(
+            {pagemap_name(t), proxy.open_write(pagemap_name(t), id), contents[2 * (t - 1)]});
+        writes.push_back(
+            {pages_name(t), proxy.open_write(pages_name(t), id), contents[2 * (t - 1) + 1]});
     }
     auto problem = write_interleaved(std::move(writes), deadline_in(kTimeout));
     INFO(problem);
     REQUIRE(problem.empty());
-    REQUIRE(write_image(proxy, "inventory.img", id, "inv", deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(write_image(proxy, "inventory.img", id, "inv", deadline_in(kTimeout)).status ==
+            IoStatus::ok);
     proxy.finish_dump();
 }
 
@@ -51,14 +53,16 @@ void dump_tasks(const DaemonPair& pair, const std::string& id) {
 std::string restore_task(const RemoteClient& cache, const std::string& id, int task) {
     const auto deadline = deadline_in(kTimeout);
     auto pagemap = cache.open_read(pagemap_name(task), id, deadline);
-    if (pagemap.reply.describe() != "error=0") return pagemap_name(task) + ": " + pagemap.reply.describe();
+    if (pagemap.reply.describe() != "error=0")
+        return pagemap_name(task) + ": " + pagemap.reply.describe();
     std::string head(kPagemapHead, '\0');
     if (read_exact(pagemap.data.get(), head.data(), head.size(), deadline).status != IoStatus::ok)
         return pagemap_name(task) + ": head not served";
     std::string pages;
     auto reply = cache.fetch(pages_name(task), id, pages, deadline);
     if (reply.describe() != "error=0") return pages_name(task) + ": " + reply.describe();
-    if (pages != pages_of(task)) return pages_name(task) + ": " + describe_difference(pages_of(task), pages);
+    if (pages != pages_of(task))
+        return pages_name(task) + ": " + describe_difference(pages_of(task), pages);
     auto rest = read_to_eof(pagemap.data.get(), deadline);
     if (rest.result.status != IoStatus::ok) return pagemap_name(task) + ": rest not served";
     if (head + rest.data != pagemap_of(task))
@@ -74,7 +78,9 @@ PairOptions one_endpoint() {
 
 }  // namespace
 
-TEST_CASE("concurrent restore processes each holding a half-read pagemap while reading pages all complete") {
+TEST_CASE(
+    "concurrent restore processes each holding a half-read pagemap while reading pages all "
+    "complete") {
     DaemonPair pair(one_endpoint());
     await_remote_sockets(pair, {"job"});
     const std::string id = pair.dir().path() + "/img";
@@ -84,7 +90,8 @@ TEST_CASE("concurrent restore processes each holding a half-read pagemap while r
     std::vector<std::future<std::string>> tasks;
     for (int round = 0; round < 2; ++round)  // twice: parent images are read by several tasks
         for (int t = 1; t <= kTasks; ++t)
-            tasks.push_back(std::async(std::launch::async, [&, t] { return restore_task(cache, id, t); }));
+            tasks.push_back(
+                std::async(std::launch::async, [&, t] { return restore_task(cache, id, t); }));
     for (auto& task : tasks) {
         REQUIRE(task.wait_until(deadline_in(kTimeout + seconds(10))) == std::future_status::ready);
         CHECK(task.get() == "");
@@ -105,7 +112,9 @@ TEST_CASE("one client opening every pagemap before reading any pages is served w
     for (int t = 1; t <= kTasks; ++t) {
         pagemaps[t] = cache.open_read(pagemap_name(t), id, deadline);
         REQUIRE(pagemaps[t].reply.describe() == "error=0");
-        REQUIRE(read_exact(pagemaps[t].data.get(), heads[t].data(), kPagemapHead, deadline).status == IoStatus::ok);
+        REQUIRE(
+            read_exact(pagemaps[t].data.get(), heads[t].data(), kPagemapHead, deadline).status ==
+            IoStatus::ok);
     }
     // Every pages image opened next, also held unread, then read in reverse order.
     std::vector<ReadResult> pages(kTasks + 1);

@@ -1,5 +1,7 @@
 // Failure answers of img-remote: error 5 (never 2) once a snapshot cannot complete, bounded waits.
 #include <catch2/catch.hpp>
+#include <iostream>
+#include <thread>
 
 #include "remote/cache_restart_rig.hpp"
 #include "remote/remote_pair.hpp"
@@ -8,9 +10,6 @@
 #include "support/process.hpp"
 #include "support/test_status.hpp"
 
-#include <iostream>
-#include <thread>
-
 using namespace imgtest;
 using namespace imgtest::remote;
 
@@ -18,7 +17,8 @@ namespace {
 
 constexpr auto kTimeout = seconds(30);
 
-PairOptions one_endpoint(std::vector<std::string> cache_args = {}, std::vector<std::string> proxy_args = {}) {
+PairOptions one_endpoint(std::vector<std::string> cache_args = {},
+                         std::vector<std::string> proxy_args = {}) {
     PairOptions options;
     options.snapshots = {"job"};
     options.cache_args = std::move(cache_args);
@@ -39,24 +39,32 @@ long long elapsed_ms(Clock::time_point since) {
 
 }  // namespace
 
-TEST_CASE("fault: img-proxyd killed before the --remote finish -> parked and later reads answer error 5, never "
-          "error 2",
-          "[fault]") {
-    // img-cached waits --link-resume seconds for img-proxyd to resume the link, then fails the dump.
+TEST_CASE(
+    "fault: img-proxyd killed before the --remote finish -> parked and later reads answer error 5, "
+    "never "
+    "error 2",
+    "[fault]") {
+    // img-cached waits --link-resume seconds for img-proxyd to resume the link, then fails the
+    // dump.
     DaemonPair pair(one_endpoint({"--link-resume", "1"}));
     await_remote_sockets(pair, {"job"});
     const std::string id = pair.dir().path() + "/img";
     const RemoteClient proxy(proxy_socket(pair, "job"), Generation::g3);
     push_and_pull(proxy, id);
-    REQUIRE(write_image(proxy, "core-1.img", id, make_content(1, 4000), deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(
+        write_image(proxy, "core-1.img", id, make_content(1, 4000), deadline_in(kTimeout)).status ==
+        IoStatus::ok);
     auto pages = proxy.open_write("pages-1.img", id);
-    REQUIRE(write_all(pages.get(), make_content(2, 30'000), deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(write_all(pages.get(), make_content(2, 30'000), deadline_in(kTimeout)).status ==
+            IoStatus::ok);
 
     const RemoteClient cache(cache_socket(pair, "job"), Generation::g3);
     // Complete, still arriving, and never written: all parked until the dump ends.
     std::vector<std::pair<std::string, imgx::UniqueFd>> parked;
-    for (const char* name : {"core-1.img", "pages-1.img", "memfd.img"}) parked.emplace_back(name, cache.read_request(name, id));
-    CHECK(read_reply(parked.front().second.get(), deadline_in(milliseconds(500))).status == ReplyStatus::no_answer);
+    for (const char* name : {"core-1.img", "pages-1.img", "memfd.img"})
+        parked.emplace_back(name, cache.read_request(name, id));
+    CHECK(read_reply(parked.front().second.get(), deadline_in(milliseconds(500))).status ==
+          ReplyStatus::no_answer);
 
     pair.kill_proxy();
 
@@ -68,16 +76,19 @@ TEST_CASE("fault: img-proxyd killed before the --remote finish -> parked and lat
         INFO("later read of " << name);
         CHECK(cache.open_read(name, id, deadline_in(kTimeout)).reply.describe() == "error=5");
     }
-    CHECK(cache.pull(deadline_in(kTimeout)).reply.describe() == "connection closed without a reply");
+    CHECK(cache.pull(deadline_in(kTimeout)).reply.describe() ==
+          "connection closed without a reply");
 }
 
-TEST_CASE("fault: a --remote dump never finishes -> reads answer error 5 after --remote-wait (2 s)", "[fault]") {
+TEST_CASE("fault: a --remote dump never finishes -> reads answer error 5 after --remote-wait (2 s)",
+          "[fault]") {
     DaemonPair pair(one_endpoint({"--remote-wait", "2"}));
     await_remote_sockets(pair, {"job"});
     const std::string id = pair.dir().path() + "/img";
     const RemoteClient proxy(proxy_socket(pair, "job"), Generation::g3);
     push_and_pull(proxy, id);
-    REQUIRE(write_image(proxy, "core-1.img", id, "core", deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(write_image(proxy, "core-1.img", id, "core", deadline_in(kTimeout)).status ==
+            IoStatus::ok);
 
     const RemoteClient cache(cache_socket(pair, "job"), Generation::g3);
     for (const char* name : {"core-1.img", "memfd.img"}) {
@@ -91,21 +102,27 @@ TEST_CASE("fault: a --remote dump never finishes -> reads answer error 5 after -
     }
     // A snapshot nobody ever pushed: the same limit.
     const auto started = Clock::now();
-    CHECK(cache.open_read("inventory.img", "/never/pushed", deadline_in(kTimeout)).reply.describe() == "error=5");
+    CHECK(
+        cache.open_read("inventory.img", "/never/pushed", deadline_in(kTimeout)).reply.describe() ==
+        "error=5");
     CHECK(elapsed_ms(started) < 15'000);
     // The pull of an unfinished chain is closed without a reply, never given an error.
-    CHECK(cache.pull(deadline_in(kTimeout)).reply.describe() == "connection closed without a reply");
+    CHECK(cache.pull(deadline_in(kTimeout)).reply.describe() ==
+          "connection closed without a reply");
 }
 
-TEST_CASE("fault: a --remote chain dropped on img-proxyd mid-dump -> the cache answers error 5; parent reads on the "
-          "proxy answer 5 or 2",
-          "[fault]") {
+TEST_CASE(
+    "fault: a --remote chain dropped on img-proxyd mid-dump -> the cache answers error 5; parent "
+    "reads on the "
+    "proxy answer 5 or 2",
+    "[fault]") {
     DaemonPair pair(one_endpoint());
     await_remote_sockets(pair, {"job"});
     const std::string id = pair.dir().path() + "/img";
     const RemoteClient proxy(proxy_socket(pair, "job"), Generation::g3);
     push_and_pull(proxy, id);
-    REQUIRE(write_image(proxy, "pages-1.img", id, make_content(3, 10'000), deadline_in(kTimeout)).status == IoStatus::ok);
+    REQUIRE(write_image(proxy, "pages-1.img", id, make_content(3, 10'000), deadline_in(kTimeout))
+                .status == IoStatus::ok);
     const RemoteClient cache(cache_socket(pair, "job"), Generation::g3);
     auto parked = cache.read_request("pages-1.img", id);
     auto dropped = pair.ctl(Side::proxy, {"drop", id});
@@ -118,51 +135,64 @@ TEST_CASE("fault: a --remote chain dropped on img-proxyd mid-dump -> the cache a
     CHECK((parent == "error=2" || parent == "error=5"));
 }
 
-TEST_CASE("fault: a --remote chain over --chain-memory -> the cache answers error 5, never part of the chain",
-          "[fault]") {
+TEST_CASE(
+    "fault: a --remote chain over --chain-memory -> the cache answers error 5, never part of the "
+    "chain",
+    "[fault]") {
     DaemonPair pair(one_endpoint({}, {"--chain-memory", "1"}));
     await_remote_sockets(pair, {"job"});
     const std::string id = pair.dir().path() + "/img";
     const RemoteClient proxy(proxy_socket(pair, "job"), Generation::g3);
     push_and_pull(proxy, id);
     // CRIU keeps writing; the proxy may stop draining the failed image or take it all.
-    auto big = write_image(proxy, "pages-1.img", id, make_content(4, 3 << 20), deadline_in(seconds(10)));
+    auto big =
+        write_image(proxy, "pages-1.img", id, make_content(4, 3 << 20), deadline_in(seconds(10)));
     INFO("write of 3 MiB over a 1 MiB budget: " << to_string(big.status));
     (void)write_image(proxy, "inventory.img", id, "inv", deadline_in(seconds(10)));
     proxy.finish_dump();
     const RemoteClient cache(cache_socket(pair, "job"), Generation::g3);
-    CHECK(cache.open_read("inventory.img", id, deadline_in(kTimeout)).reply.describe() == "error=5");
-    CHECK(cache.pull(deadline_in(kTimeout)).reply.describe() == "connection closed without a reply");
+    CHECK(cache.open_read("inventory.img", id, deadline_in(kTimeout)).reply.describe() ==
+          "error=5");
+    CHECK(cache.pull(deadline_in(kTimeout)).reply.describe() ==
+          "connection closed without a reply");
 }
 
-TEST_CASE("fault: img-cached restarted between --remote dumps -> the next dump reaches the new img-cached", "[fault]") {
+TEST_CASE(
+    "fault: img-cached restarted between --remote dumps -> the next dump reaches the new "
+    "img-cached",
+    "[fault]") {
     CacheRestartRig rig;
     const auto& proxy = rig.proxy;
     const auto& cache = rig.cache;
     auto dump = [&](const std::string& id) {
         push_and_pull(proxy, id);
-        REQUIRE(write_image(proxy, "inventory.img", id, id, deadline_in(kTimeout)).status == IoStatus::ok);
+        REQUIRE(write_image(proxy, "inventory.img", id, id, deadline_in(kTimeout)).status ==
+                IoStatus::ok);
         proxy.finish_dump();
     };
     dump("/srv/a");
     std::string got;
-    CHECK(cache.fetch("inventory.img", "/srv/a", got, deadline_in(kTimeout)).describe() == "error=0");
+    CHECK(cache.fetch("inventory.img", "/srv/a", got, deadline_in(kTimeout)).describe() ==
+          "error=0");
 
     const auto proxy_log = rig.dir.path() + "/img-proxyd.log";
     const auto mark = log_size(proxy_log);
     REQUIRE(rig.first_cache->stop(seconds(5)));
     auto second = rig.start_cache("2");
     // img-proxyd noticed the loss and has its link to the new img-cached up again.
-    REQUIRE(wait_for_log_line(proxy_log, std::regex("img-cached at .* is .*link version"), deadline_in(kTimeout),
-                              mark));
+    REQUIRE(wait_for_log_line(proxy_log, std::regex("img-cached at .* is .*link version"),
+                              deadline_in(kTimeout), mark));
     dump("/srv/b");
-    CHECK(cache.fetch("inventory.img", "/srv/b", got, deadline_in(seconds(10))).describe() == "error=0");
+    CHECK(cache.fetch("inventory.img", "/srv/b", got, deadline_in(seconds(10))).describe() ==
+          "error=0");
     CHECK(got == "/srv/b");
 }
 
-TEST_CASE("fault: an img-remote dump vanishes mid-image without its finish -> its reads answer error 5 after "
-          "--remote-wait; a concurrent dump of another snapshot completes",
-          "[fault]") {
+TEST_CASE(
+    "fault: an img-remote dump vanishes mid-image without its finish -> its reads answer error 5 "
+    "after "
+    "--remote-wait; a concurrent dump of another snapshot completes",
+    "[fault]") {
     PairOptions options = one_endpoint({"--remote-wait", "2"});
     options.snapshots.push_back("other");
     DaemonPair pair(options);
@@ -173,20 +203,23 @@ TEST_CASE("fault: an img-remote dump vanishes mid-image without its finish -> it
     const RemoteClient other(proxy_socket(pair, "other"), Generation::g3);
     push_and_pull(lost, lost_id);
     push_and_pull(other, other_id);
-    REQUIRE(write_image(lost, "core-1.img", lost_id, make_content(5, 4000), deadline_in(kTimeout)).status ==
-            IoStatus::ok);
+    REQUIRE(write_image(lost, "core-1.img", lost_id, make_content(5, 4000), deadline_in(kTimeout))
+                .status == IoStatus::ok);
     const auto other_pages = make_content(6, 300'000);
     {
         auto pages = lost.open_write("pages-1.img", lost_id);
         auto other_write = other.open_write("pages-1.img", other_id);
-        REQUIRE(write_all(pages.get(), make_content(7, 50'000), deadline_in(kTimeout)).status == IoStatus::ok);
-        REQUIRE(write_all(other_write.get(), other_pages, deadline_in(kTimeout)).status == IoStatus::ok);
+        REQUIRE(write_all(pages.get(), make_content(7, 50'000), deadline_in(kTimeout)).status ==
+                IoStatus::ok);
+        REQUIRE(write_all(other_write.get(), other_pages, deadline_in(kTimeout)).status ==
+                IoStatus::ok);
     }  // both images end; only `other` sends its finish: the first CRIU is gone
     other.finish_dump();
 
     const RemoteClient cache_other(cache_socket(pair, "other"), Generation::g3);
     std::string got;
-    CHECK(cache_other.fetch("pages-1.img", other_id, got, deadline_in(kTimeout)).describe() == "error=0");
+    CHECK(cache_other.fetch("pages-1.img", other_id, got, deadline_in(kTimeout)).describe() ==
+          "error=0");
     CHECK(got == other_pages);
     const RemoteClient cache(cache_socket(pair, "job"), Generation::g3);
     for (const char* name : {"core-1.img", "pages-1.img", "inventory.img"}) {

@@ -1,12 +1,6 @@
 // Replays the recorded img-remote dump and restore in recorded event order.
 #include "remote/g3_replay.hpp"
 
-#include "support/content.hpp"
-#include "support/pipe_writer.hpp"
-#include "support/test_status.hpp"
-#include "support/trace_manifest.hpp"
-
-#include <nlohmann/json.hpp>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -14,9 +8,15 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+
+#include "support/content.hpp"
+#include "support/pipe_writer.hpp"
+#include "support/test_status.hpp"
+#include "support/trace_manifest.hpp"
 
 namespace imgtest::remote {
 
@@ -50,12 +50,14 @@ std::vector<std::pair<const G3Connection*, const G3Event*>> phase_events(const G
     for (const auto& c : trace.connections)
         if (c.phase == phase)
             for (const auto& e : c.events) out.emplace_back(&c, &e);
-    std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.second->seq < b.second->seq; });
+    std::sort(out.begin(), out.end(),
+              [](auto& a, auto& b) { return a.second->seq < b.second->seq; });
     return out;
 }
 
 std::string where(const G3Connection& c) {
-    return "connection " + std::to_string(c.index) + " (" + c.kind + (c.name.empty() ? "" : " " + c.name) + ")";
+    return "connection " + std::to_string(c.index) + " (" + c.kind +
+           (c.name.empty() ? "" : " " + c.name) + ")";
 }
 
 // The recorded frames a pull connection received, concatenated.
@@ -72,8 +74,10 @@ std::string check_pull(const G3Connection& c, int socket_fd, Deadline deadline) 
     for (const auto& f : pulled.id_frames) got += f;
     const auto want = recorded_pull_answer(c);
     if (pulled.reply.status != ReplyStatus::reply)
-        return where(c) + ": pull got " + pulled.reply.describe() + " instead of " + hex_encode(want);
-    if (got != want) return where(c) + ": pull answered " + hex_encode(got) + ", recorded " + hex_encode(want);
+        return where(c) + ": pull got " + pulled.reply.describe() + " instead of " +
+               hex_encode(want);
+    if (got != want)
+        return where(c) + ": pull answered " + hex_encode(got) + ", recorded " + hex_encode(want);
     if (!pulled.problem.empty()) return where(c) + ": " + pulled.problem;
     if (!pulled.ended_by_eof) return where(c) + ": the daemon did not close after the id list";
     return "";
@@ -86,9 +90,11 @@ std::string G3Trace::blob(const std::string& relative) const { return read_file(
 G3Trace load_g3_trace_or_skip(const std::string& scenario) {
     const auto root = traces_dir_or_skip();
     const auto dir = root / scenario;
-    if (!fs::is_regular_file(dir / "manifest.json")) skip_test("recording " + dir.string() + " is missing");
+    if (!fs::is_regular_file(dir / "manifest.json"))
+        skip_test("recording " + dir.string() + " is missing");
     const json m = json::parse(read_file(dir / "manifest.json"));
-    if (m.value("protocol", "") != "G3") throw std::runtime_error(dir.string() + " is not an img-remote recording");
+    if (m.value("protocol", "") != "G3")
+        throw std::runtime_error(dir.string() + " is not an img-remote recording");
     G3Trace trace;
     trace.dir = dir;
     trace.images_dir = m.at("images_dir").get<std::string>();
@@ -118,8 +124,8 @@ G3Trace load_g3_trace_or_skip(const std::string& scenario) {
     return trace;
 }
 
-std::string replay_dump(const G3Trace& trace, const std::string& proxy_socket, Generation generation,
-                        Deadline deadline) {
+std::string replay_dump(const G3Trace& trace, const std::string& proxy_socket,
+                        Generation generation, Deadline deadline) {
     const RemoteClient client(proxy_socket, generation);
     struct Live {
         imgx::UniqueFd socket;
@@ -137,8 +143,8 @@ std::string replay_dump(const G3Trace& trace, const std::string& proxy_socket, G
             if (l.frames_received++ == 0) {
                 frame = header_for(*c, e->frame, generation);
                 if (generation == Generation::g3 && frame != e->frame)
-                    return where(*c) + ": the client's frame " + hex_encode(frame) + " differs from the recorded " +
-                           hex_encode(e->frame);
+                    return where(*c) + ": the client's frame " + hex_encode(frame) +
+                           " differs from the recorded " + hex_encode(e->frame);
             }
             send_once(l.socket.get(), frame);
         } else if (e->type == "fd_received") {
@@ -159,24 +165,28 @@ std::string replay_dump(const G3Trace& trace, const std::string& proxy_socket, G
         } else if (e->type == "eof") {
             l.socket.reset();  // CRIU closes the connection (for G2/G1 writes the writer holds it)
         } else if (e->type == "frame_sent") {
-            if (c->kind != "pull_snapshot_ids") return where(*c) + ": unexpected recorded reply on the dump side";
+            if (c->kind != "pull_snapshot_ids")
+                return where(*c) + ": unexpected recorded reply on the dump side";
             if (!l.pull_checked) {
                 l.pull_checked = true;
-                if (auto problem = check_pull(*c, l.socket.get(), deadline); !problem.empty()) return problem;
+                if (auto problem = check_pull(*c, l.socket.get(), deadline); !problem.empty())
+                    return problem;
             }
         } else if (e->type == "file_content") {
             if (!l.writer) return where(*c) + ": content without a writer";
             auto result = l.writer->finish();
             if (result.status != IoStatus::ok)
-                return where(*c) + ": writing the image failed: " + std::string(to_string(result.status)) + " after " +
-                       std::to_string(result.transferred) + " of " + std::to_string(e->size) + " bytes";
+                return where(*c) +
+                       ": writing the image failed: " + std::string(to_string(result.status)) +
+                       " after " + std::to_string(result.transferred) + " of " +
+                       std::to_string(e->size) + " bytes";
         }
     }
     return "";
 }
 
-std::string replay_restore(const G3Trace& trace, const std::string& cache_socket, Generation generation,
-                           Deadline deadline) {
+std::string replay_restore(const G3Trace& trace, const std::string& cache_socket,
+                           Generation generation, Deadline deadline) {
     const RemoteClient client(cache_socket, generation);
     struct Live {
         imgx::UniqueFd socket;
@@ -192,26 +202,28 @@ std::string replay_restore(const G3Trace& trace, const std::string& cache_socket
             l.socket = client.connect();
         } else if (e->type == "frame_received") {
             if (c->kind == "read") {
-                const std::set<std::string> keep(c->open_pipes_before.begin(), c->open_pipes_before.end());
+                const std::set<std::string> keep(c->open_pipes_before.begin(),
+                                                 c->open_pipes_before.end());
                 std::erase_if(held, [&](const auto& entry) { return !keep.contains(entry.first); });
             }
             const auto frame = header_for(*c, e->frame, generation);
             if (generation == Generation::g3 && frame != e->frame)
-                return where(*c) + ": the client's frame " + hex_encode(frame) + " differs from the recorded " +
-                       hex_encode(e->frame);
+                return where(*c) + ": the client's frame " + hex_encode(frame) +
+                       " differs from the recorded " + hex_encode(e->frame);
             send_once(l.socket.get(), frame);
         } else if (e->type == "frame_sent") {
             if (c->kind == "pull_snapshot_ids") {
                 if (!l.pull_checked) {
                     l.pull_checked = true;
-                    if (auto problem = check_pull(*c, l.socket.get(), deadline); !problem.empty()) return problem;
+                    if (auto problem = check_pull(*c, l.socket.get(), deadline); !problem.empty())
+                        return problem;
                 }
                 continue;
             }
             l.reply = read_reply(l.socket.get(), deadline);
             if (l.reply.frame != e->frame)
-                return where(*c) + ": answered " + l.reply.describe() + " (" + hex_encode(l.reply.frame) +
-                       "), recorded " + hex_encode(e->frame);
+                return where(*c) + ": answered " + l.reply.describe() + " (" +
+                       hex_encode(l.reply.frame) + "), recorded " + hex_encode(e->frame);
             if (l.reply.error == 0 && generation != Generation::g3) l.data = std::move(l.socket);
         } else if (e->type == "fd_received") {
             if (generation != Generation::g3) continue;  // G2/G1: the data follows on the socket
@@ -225,9 +237,12 @@ std::string replay_restore(const G3Trace& trace, const std::string& cache_socket
             auto all = read_to_eof(l.data.get(), deadline);
             const auto want = trace.blob(e->blob);
             if (all.result.status != IoStatus::ok)
-                return where(*c) + ": reading the image: " + std::string(to_string(all.result.status)) + " after " +
-                       std::to_string(all.data.size()) + " of " + std::to_string(want.size()) + " bytes";
-            if (all.data != want) return where(*c) + ": content differs: " + describe_difference(want, all.data);
+                return where(*c) +
+                       ": reading the image: " + std::string(to_string(all.result.status)) +
+                       " after " + std::to_string(all.data.size()) + " of " +
+                       std::to_string(want.size()) + " bytes";
+            if (all.data != want)
+                return where(*c) + ": content differs: " + describe_difference(want, all.data);
             held[c->name] = std::move(l.data);
         } else if (e->type == "eof") {
             l.socket.reset();

@@ -2,18 +2,19 @@
 // any of the three generations.
 #pragma once
 
-#include "remote/remote_client.hpp"
-
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "remote/remote_client.hpp"
+
 namespace imgtest::remote {
 
 struct G3Event {
     int seq = 0;
-    std::string type;  // connected, frame_received, frame_sent, fd_received, file_content, file_served, eof, ...
+    std::string type;   // connected, frame_received, frame_sent, fd_received, file_content,
+                        // file_served, eof, ...
     std::string frame;  // frame_received / frame_sent: exact bytes
     std::string blob;   // file_content / file_served
     std::uint64_t size = 0;
@@ -22,7 +23,8 @@ struct G3Event {
 struct G3Connection {
     int index = 0;
     std::string phase;  // dump or restore
-    std::string kind;   // push_snapshot_id, pull_snapshot_ids, write, read, finish_dump, finish_restore
+    std::string
+        kind;  // push_snapshot_id, pull_snapshot_ids, write, read, finish_dump, finish_restore
     std::string name;
     std::string snapshot_id;
     std::uint32_t open_mode = 0;
@@ -44,13 +46,13 @@ G3Trace load_g3_trace_or_skip(const std::string& scenario);
 // connection in index order, pipes (G3) or data sockets (G2/G1) kept open per the recorded
 // `file_content` positions, pull answers compared with the recording. Returns "" or the first
 // difference.
-std::string replay_dump(const G3Trace& trace, const std::string& proxy_socket, Generation generation,
-                        Deadline deadline);
+std::string replay_dump(const G3Trace& trace, const std::string& proxy_socket,
+                        Generation generation, Deadline deadline);
 
 // Plays the restore connections against DIR/img-cache.sock: pull answer, every reply
 // (error=0/2) and served content byte for byte, read ends kept per `open_pipes_before`, and
 // the restore finish answered by EOF without a reply. Returns "" or the first difference.
-std::string replay_restore(const G3Trace& trace, const std::string& cache_socket, Generation generation,
-                           Deadline deadline);
+std::string replay_restore(const G3Trace& trace, const std::string& cache_socket,
+                           Generation generation, Deadline deadline);
 
 }  // namespace imgtest::remote

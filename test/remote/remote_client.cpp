@@ -1,8 +1,6 @@
 // The CRIU-like img-remote client: frames, fd passing and one connection per open.
 #include "remote/remote_client.hpp"
 
-#include "support/criu_client.hpp"
-
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +9,8 @@
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
+
+#include "support/criu_client.hpp"
 
 namespace imgtest::remote {
 
@@ -45,7 +45,8 @@ void put_varint_field(std::string& out, unsigned field, std::uint64_t value) {
 std::string framed(const std::string& body) {
     std::string out(kLengthBytes, '\0');
     const auto size = static_cast<std::uint32_t>(body.size());
-    for (std::size_t i = 0; i < kLengthBytes; ++i) out[i] = static_cast<char>((size >> (8 * i)) & 0xff);
+    for (std::size_t i = 0; i < kLengthBytes; ++i)
+        out[i] = static_cast<char>((size >> (8 * i)) & 0xff);
     return out + body;
 }
 
@@ -143,14 +144,18 @@ Pipe make_pipe() {
 
 std::string_view to_string(Generation generation) {
     switch (generation) {
-        case Generation::g1: return "G1";
-        case Generation::g2: return "G2";
-        case Generation::g3: return "G3";
+        case Generation::g1:
+            return "G1";
+        case Generation::g2:
+            return "G2";
+        case Generation::g3:
+            return "G3";
     }
     return "?";
 }
 
-std::string local_image_entry_frame(std::string_view name, std::string_view snapshot_id, std::uint32_t open_mode) {
+std::string local_image_entry_frame(std::string_view name, std::string_view snapshot_id,
+                                    std::uint32_t open_mode) {
     std::string body;
     put_string_field(body, 1, name);
     put_string_field(body, 2, snapshot_id);
@@ -172,7 +177,8 @@ std::string reply_frame(std::uint32_t error) {
 
 std::optional<std::uint32_t> parse_reply_body(std::string_view body) {
     auto field = find_field(body, 1);
-    if (!field || !field->found || !field->text.empty() || field->number > UINT32_MAX) return std::nullopt;
+    if (!field || !field->found || !field->text.empty() || field->number > UINT32_MAX)
+        return std::nullopt;
     return static_cast<std::uint32_t>(field->number);
 }
 
@@ -198,16 +204,21 @@ std::string dump_finish_frame(Generation generation) {
 }
 
 std::string restore_finish_frame(Generation generation) {
-    return generation == Generation::g1 ? local_image_entry_frame("RESTORE_FINISH", "null", kModeRead)
-                                        : local_image_entry_frame("", "", kModeRead);
+    return generation == Generation::g1
+               ? local_image_entry_frame("RESTORE_FINISH", "null", kModeRead)
+               : local_image_entry_frame("", "", kModeRead);
 }
 
 std::string_view to_string(ReplyStatus status) {
     switch (status) {
-        case ReplyStatus::reply: return "reply";
-        case ReplyStatus::closed: return "connection closed without a reply";
-        case ReplyStatus::no_answer: return "no answer (timeout)";
-        case ReplyStatus::malformed: return "malformed reply";
+        case ReplyStatus::reply:
+            return "reply";
+        case ReplyStatus::closed:
+            return "connection closed without a reply";
+        case ReplyStatus::no_answer:
+            return "no answer (timeout)";
+        case ReplyStatus::malformed:
+            return "malformed reply";
     }
     return "?";
 }
@@ -239,7 +250,8 @@ Reply read_reply(int socket_fd, Deadline deadline) {
 void send_once(int fd, std::string_view bytes) {
     ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0) fail_errno("send frame");
-    if (static_cast<std::size_t>(n) != bytes.size()) throw std::runtime_error("send frame: short write");
+    if (static_cast<std::size_t>(n) != bytes.size())
+        throw std::runtime_error("send frame: short write");
 }
 
 void send_fd(int socket_fd, int fd) {
@@ -264,7 +276,9 @@ RemoteClient::RemoteClient(std::string socket_path, Generation generation)
 
 imgx::UniqueFd RemoteClient::connect() const { return connect_unix(path_); }
 
-void RemoteClient::push(std::string_view snapshot_id) const { push_finish(push_header_only(), snapshot_id); }
+void RemoteClient::push(std::string_view snapshot_id) const {
+    push_finish(push_header_only(), snapshot_id);
+}
 
 imgx::UniqueFd RemoteClient::push_header_only() const {
     auto fd = connect();
@@ -298,8 +312,8 @@ PullResult RemoteClient::read_pull(int socket_fd, Deadline deadline) {
             return result;
         }
         if (raw.status != IoStatus::ok) {
-            result.problem = "snapshot id frame: " + std::string(imgtest::to_string(raw.status)) + " after " +
-                             std::to_string(raw.frame.size()) + " bytes";
+            result.problem = "snapshot id frame: " + std::string(imgtest::to_string(raw.status)) +
+                             " after " + std::to_string(raw.frame.size()) + " bytes";
             return result;
         }
         auto id = parse_snapshot_id_body(raw.body);
@@ -321,7 +335,8 @@ imgx::UniqueFd RemoteClient::open_write(std::string_view name, std::string_view 
     return std::move(pipe.write_end);  // our read end and the socket close here, as CRIU's do
 }
 
-imgx::UniqueFd RemoteClient::read_request(std::string_view name, std::string_view snapshot_id) const {
+imgx::UniqueFd RemoteClient::read_request(std::string_view name,
+                                          std::string_view snapshot_id) const {
     auto fd = connect();
     send_once(fd.get(), local_image_entry_frame(name, snapshot_id, kModeRead));
     return fd;
@@ -341,7 +356,8 @@ ReadResult RemoteClient::read_answer(imgx::UniqueFd connection, Deadline deadlin
     return result;
 }
 
-ReadResult RemoteClient::open_read(std::string_view name, std::string_view snapshot_id, Deadline deadline) const {
+ReadResult RemoteClient::open_read(std::string_view name, std::string_view snapshot_id,
+                                   Deadline deadline) const {
     return read_answer(read_request(name, snapshot_id), deadline);
 }
 

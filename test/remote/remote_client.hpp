@@ -1,14 +1,14 @@
 // A client that behaves like `criu dump/pre-dump/restore --remote` (img-remote G1, G2, G3).
 #pragma once
 
-#include "support/fd_io.hpp"
-#include "util/unique_fd.hpp"
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "support/fd_io.hpp"
+#include "util/unique_fd.hpp"
 
 namespace imgtest::remote {
 
@@ -27,7 +27,8 @@ inline constexpr std::uint32_t kModeAppend = 1024;
 // Frames exactly as CRIU writes them: 4-byte little-endian length + proto2 body with every
 // required field present. Written here by hand, independently of the daemons' codec in
 // common/criu, so that a mistake there cannot be mirrored by the test.
-std::string local_image_entry_frame(std::string_view name, std::string_view snapshot_id, std::uint32_t open_mode);
+std::string local_image_entry_frame(std::string_view name, std::string_view snapshot_id,
+                                    std::uint32_t open_mode);
 std::string snapshot_id_entry_frame(std::string_view snapshot_id);
 std::string reply_frame(std::uint32_t error);
 
@@ -82,7 +83,7 @@ void send_fd(int socket_fd, int fd);
 // The CRIU side of one socket (img-proxy.sock or img-cache.sock), opening a new connection for
 // every image and control message as CRIU does. Blocking calls, all bounded in time.
 class RemoteClient {
-public:
+  public:
     RemoteClient(std::string socket_path, Generation generation);
 
     [[nodiscard]] Generation generation() const { return generation_; }
@@ -106,17 +107,21 @@ public:
     // Write: header with mode 1, then (G3) the read end of a new pipe and close; returns where
     // the image is to be written: the pipe's write end (G3) or the socket itself (G2/G1).
     // Closing the returned descriptor is CRIU's end of the image.
-    [[nodiscard]] imgx::UniqueFd open_write(std::string_view name, std::string_view snapshot_id) const;
+    [[nodiscard]] imgx::UniqueFd open_write(std::string_view name,
+                                            std::string_view snapshot_id) const;
 
     // Read: header with mode 0, wait for the reply; on error=0 (G3) pass the write end of a new
     // pipe and close the socket. The returned `data` then yields the image until EOF.
-    [[nodiscard]] ReadResult open_read(std::string_view name, std::string_view snapshot_id, Deadline deadline) const;
+    [[nodiscard]] ReadResult open_read(std::string_view name, std::string_view snapshot_id,
+                                       Deadline deadline) const;
     // The read's header only; complete it with read_answer().
-    [[nodiscard]] imgx::UniqueFd read_request(std::string_view name, std::string_view snapshot_id) const;
+    [[nodiscard]] imgx::UniqueFd read_request(std::string_view name,
+                                              std::string_view snapshot_id) const;
     [[nodiscard]] ReadResult read_answer(imgx::UniqueFd connection, Deadline deadline) const;
 
     // Reads a whole image: reply, then the data until EOF. `content` gets the bytes.
-    Reply fetch(std::string_view name, std::string_view snapshot_id, std::string& content, Deadline deadline) const;
+    Reply fetch(std::string_view name, std::string_view snapshot_id, std::string& content,
+                Deadline deadline) const;
 
     // End of dump: the finish header (mode 1), then close.
     void finish_dump() const;
@@ -124,7 +129,7 @@ public:
     // sending anything (what our daemons must do).
     [[nodiscard]] bool finish_restore(Deadline deadline) const;
 
-private:
+  private:
     std::string path_;
     Generation generation_;
 };

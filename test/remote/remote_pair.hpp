@@ -1,13 +1,13 @@
 // Socket paths and readiness of the img-remote endpoints of a DaemonPair.
 #pragma once
 
+#include <stdexcept>
+#include <string>
+
 #include "criu/remote_codec.hpp"
 #include "remote/remote_client.hpp"
 #include "support/daemon_pair.hpp"
 #include "support/pipe_writer.hpp"
-
-#include <stdexcept>
-#include <string>
 
 namespace imgtest::remote {
 
@@ -32,8 +32,9 @@ inline void await_remote_sockets(const DaemonPair& pair, const std::vector<std::
 }
 
 // One whole image write as CRIU does it: header, pipe (G3) or socket data (G2/G1), EOF.
-inline IoResult write_image(const RemoteClient& client, std::string_view name, std::string_view snapshot_id,
-                            std::string_view content, Deadline deadline) {
+inline IoResult write_image(const RemoteClient& client, std::string_view name,
+                            std::string_view snapshot_id, std::string_view content,
+                            Deadline deadline) {
     return write_and_close(client.open_write(name, snapshot_id), content, deadline);
 }
 

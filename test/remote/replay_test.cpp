@@ -15,7 +15,8 @@ const std::string kScenario = "g3-counter";
 // The daemons' endpoint directory; the snapshot id stays the recorded -D (/srv/migrate/job3).
 const std::string kDir = "job3";
 
-void replay_both(Generation generation, std::vector<std::string> cache_args, std::vector<std::string> proxy_args) {
+void replay_both(Generation generation, std::vector<std::string> cache_args,
+                 std::vector<std::string> proxy_args) {
     const auto trace = load_g3_trace_or_skip(kScenario);
     PairOptions options;
     options.snapshots = {kDir};
@@ -24,7 +25,8 @@ void replay_both(Generation generation, std::vector<std::string> cache_args, std
     DaemonPair pair(options);
     await_remote_sockets(pair, {kDir});
 
-    const auto dumped = replay_dump(trace, proxy_socket(pair, kDir), generation, deadline_in(kTimeout));
+    const auto dumped =
+        replay_dump(trace, proxy_socket(pair, kDir), generation, deadline_in(kTimeout));
     INFO(to_string(generation) << " dump: " << dumped);
     REQUIRE(dumped.empty());
 
@@ -33,18 +35,21 @@ void replay_both(Generation generation, std::vector<std::string> cache_args, std
     INFO("img-ctl wait: " << waited.out << waited.err);
     CHECK(waited.exit_status == 0);
 
-    const auto restored = replay_restore(trace, cache_socket(pair, kDir), generation, deadline_in(kTimeout));
+    const auto restored =
+        replay_restore(trace, cache_socket(pair, kDir), generation, deadline_in(kTimeout));
     INFO(to_string(generation) << " restore: " << restored);
     CHECK(restored.empty());
 }
 
 }  // namespace
 
-TEST_CASE("g3-counter replayed as G3: every reply, pull list and image byte-identical to the recording") {
+TEST_CASE(
+    "g3-counter replayed as G3: every reply, pull list and image byte-identical to the recording") {
     replay_both(Generation::g3, {}, {});
 }
 
-TEST_CASE("g3-counter replayed as G2: image bytes on the sockets, cache with --remote-data=socket") {
+TEST_CASE(
+    "g3-counter replayed as G2: image bytes on the sockets, cache with --remote-data=socket") {
     replay_both(Generation::g2, {"--remote-data", "socket"}, {"--remote-data", "socket"});
 }
 
@@ -66,10 +71,14 @@ TEST_CASE("the client's image and control frames equal every frame CRIU sent in 
             if (c.kind == "push_snapshot_id")
                 mine = e.seq == c.events[1].seq ? push_header_frame(Generation::g3)
                                                 : snapshot_id_entry_frame(trace.images_dir);
-            else if (c.kind == "pull_snapshot_ids") mine = pull_frame(Generation::g3);
-            else if (c.kind == "finish_dump") mine = dump_finish_frame(Generation::g3);
-            else if (c.kind == "finish_restore") mine = restore_finish_frame(Generation::g3);
-            else mine = local_image_entry_frame(c.name, c.snapshot_id, c.open_mode);
+            else if (c.kind == "pull_snapshot_ids")
+                mine = pull_frame(Generation::g3);
+            else if (c.kind == "finish_dump")
+                mine = dump_finish_frame(Generation::g3);
+            else if (c.kind == "finish_restore")
+                mine = restore_finish_frame(Generation::g3);
+            else
+                mine = local_image_entry_frame(c.name, c.snapshot_id, c.open_mode);
             INFO("connection " << c.index << " " << c.kind << " " << c.name);
             CHECK(hex_encode(mine) == hex_encode(e.frame));
             ++compared;

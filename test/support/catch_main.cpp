@@ -1,12 +1,12 @@
 // Catch2's main for every test executable: ignores SIGPIPE, raises the fd limit, tracks failures.
 #define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
-#include "support/test_status.hpp"
+#include <sys/resource.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <csignal>
-#include <sys/resource.h>
+
+#include "support/test_status.hpp"
 
 namespace {
 

@@ -23,8 +23,8 @@ std::string describe_difference(const std::string& expected, const std::string& 
     if (expected == actual) return "identical";
     auto mismatch = std::mismatch(expected.begin(), expected.end(), actual.begin(), actual.end());
     auto at = static_cast<std::size_t>(mismatch.first - expected.begin());
-    return "expected " + std::to_string(expected.size()) + " bytes, got " + std::to_string(actual.size()) +
-           "; first difference at offset " + std::to_string(at);
+    return "expected " + std::to_string(expected.size()) + " bytes, got " +
+           std::to_string(actual.size()) + "; first difference at offset " + std::to_string(at);
 }
 
 }  // namespace imgtest

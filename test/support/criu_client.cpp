@@ -1,10 +1,6 @@
 // CRIU-like stream protocol clients.
 #include "support/criu_client.hpp"
 
-#include "criu/fd_passing.hpp"
-#include "criu/stream_codec.hpp"
-#include "wire/frame.hpp"
-
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -16,6 +12,10 @@
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
+
+#include "criu/fd_passing.hpp"
+#include "criu/stream_codec.hpp"
+#include "wire/frame.hpp"
 
 namespace imgtest {
 
@@ -50,7 +50,8 @@ imgx::UniqueFd connect_unix(const std::string& path) {
     ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path) throw std::runtime_error("socket path too long: " + path);
+    if (path.size() >= sizeof addr.sun_path)
+        throw std::runtime_error("socket path too long: " + path);
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
         fail_errno("connect " + path);
@@ -88,11 +89,16 @@ void StreamDumpSession::end_requests() { ::shutdown(socket_.get(), SHUT_WR); }
 
 std::string_view to_string(Answer answer) {
     switch (answer) {
-        case Answer::exists: return "exists=true";
-        case Answer::missing: return "exists=false";
-        case Answer::closed: return "connection closed";
-        case Answer::no_answer: return "no answer (timeout)";
-        case Answer::malformed: return "malformed reply";
+        case Answer::exists:
+            return "exists=true";
+        case Answer::missing:
+            return "exists=false";
+        case Answer::closed:
+            return "connection closed";
+        case Answer::no_answer:
+            return "no answer (timeout)";
+        case Answer::malformed:
+            return "malformed reply";
     }
     return "?";
 }
@@ -161,9 +167,9 @@ Answer StreamRestoreSession::fetch(std::string_view name, std::string& content, 
     auto all = read_to_eof(reply.pipe.get(), deadline);
     content = std::move(all.data);
     if (all.result.status != IoStatus::ok)
-        throw std::runtime_error("reading " + std::string(name) + " from its pipe: " +
-                                 std::string(to_string(all.result.status)) + " after " +
-                                 std::to_string(content.size()) + " bytes");
+        throw std::runtime_error("reading " + std::string(name) +
+                                 " from its pipe: " + std::string(to_string(all.result.status)) +
+                                 " after " + std::to_string(content.size()) + " bytes");
     return Answer::exists;
 }
 

@@ -1,11 +1,11 @@
 // Blocking clients that behave on CRIU's stream protocol (G4) exactly as `criu --stream` does.
 #pragma once
 
-#include "support/fd_io.hpp"
-#include "util/unique_fd.hpp"
-
 #include <string>
 #include <string_view>
+
+#include "support/fd_io.hpp"
+#include "util/unique_fd.hpp"
 
 namespace imgtest {
 
@@ -15,7 +15,7 @@ imgx::UniqueFd connect_unix(const std::string& path);
 
 // CRIU's side of `criu dump --stream -D DIR`: one connection to DIR/streamer-capture.sock.
 class StreamDumpSession {
-public:
+  public:
     explicit StreamDumpSession(const std::string& images_dir);
 
     // Announces `name` (the request frame in one write), then passes the read end of a new
@@ -38,17 +38,17 @@ public:
 
     [[nodiscard]] int fd() const { return socket_.get(); }
 
-private:
+  private:
     imgx::UniqueFd socket_;
 };
 
 // What the daemon did with one restore request.
 enum class Answer {
-    exists,      // reply exists=true (a pipe has been passed)
-    missing,     // reply exists=false
-    closed,      // the daemon closed the connection instead of answering
-    no_answer,   // nothing before the deadline
-    malformed,   // bytes that are not a valid reply frame
+    exists,     // reply exists=true (a pipe has been passed)
+    missing,    // reply exists=false
+    closed,     // the daemon closed the connection instead of answering
+    no_answer,  // nothing before the deadline
+    malformed,  // bytes that are not a valid reply frame
 };
 std::string_view to_string(Answer answer);
 
@@ -60,7 +60,7 @@ struct RestoreReply {
 
 // CRIU's side of `criu restore --stream -D DIR`: one connection to DIR/streamer-serve.sock.
 class StreamRestoreSession {
-public:
+  public:
     explicit StreamRestoreSession(const std::string& images_dir);
 
     // Writes the request frame for `name` in one write.
@@ -83,7 +83,7 @@ public:
     void close();
     [[nodiscard]] int fd() const { return socket_.get(); }
 
-private:
+  private:
     imgx::UniqueFd socket_;
 };
 

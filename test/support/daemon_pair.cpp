@@ -1,19 +1,19 @@
 // The two-daemon harness.
 #include "support/daemon_pair.hpp"
 
-#include "criu/stream_codec.hpp"
-#include "support/log_wait.hpp"
-#include "support/test_status.hpp"
-
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
+
+#include "criu/stream_codec.hpp"
+#include "support/log_wait.hpp"
+#include "support/test_status.hpp"
 
 namespace imgtest {
 
@@ -60,10 +60,14 @@ std::string tail_lines(const std::string& text, std::size_t count) {
 
 const DaemonPaths& daemon_paths_or_skip() {
     static const DaemonPaths paths = [] {
-        DaemonPaths p{env_or_empty("IMG_PROXYD"), env_or_empty("IMG_CACHED"), env_or_empty("IMG_CTL")};
-        for (auto [var, path] : {std::pair{"IMG_PROXYD", p.proxyd}, {"IMG_CACHED", p.cached}, {"IMG_CTL", p.ctl}}) {
-            if (path.empty()) skip_test(std::string(var) + " is not set (the daemons are not built yet)");
-            if (::access(path.c_str(), X_OK) != 0) skip_test(std::string(var) + "=" + path + " is not executable");
+        DaemonPaths p{env_or_empty("IMG_PROXYD"), env_or_empty("IMG_CACHED"),
+                      env_or_empty("IMG_CTL")};
+        for (auto [var, path] :
+             {std::pair{"IMG_PROXYD", p.proxyd}, {"IMG_CACHED", p.cached}, {"IMG_CTL", p.ctl}}) {
+            if (path.empty())
+                skip_test(std::string(var) + " is not set (the daemons are not built yet)");
+            if (::access(path.c_str(), X_OK) != 0)
+                skip_test(std::string(var) + "=" + path + " is not executable");
         }
         return p;
     }();
@@ -82,7 +86,8 @@ bool tcp_port_listening(std::uint16_t port) {
             fields >> slot >> local >> remote >> state;
             auto colon = local.rfind(':');
             if (colon == std::string::npos) continue;
-            if (std::stoul(local.substr(colon + 1), nullptr, 16) == port && state == kListenState) return true;
+            if (std::stoul(local.substr(colon + 1), nullptr, 16) == port && state == kListenState)
+                return true;
         }
     }
     return false;
@@ -126,9 +131,11 @@ DaemonPair::DaemonPair(PairOptions options) : options_(std::move(options)) {
 DaemonPair::~DaemonPair() {
     std::ostringstream notes;
     bool died = false;
-    for (auto [side, child] : {std::pair{"img-proxyd", proxy_.get()}, {"img-cached", cache_.get()}}) {
+    for (auto [side, child] :
+         {std::pair{"img-proxyd", proxy_.get()}, {"img-cached", cache_.get()}}) {
         if (!child) continue;
-        if ((child == proxy_.get() && proxy_killed_) || (child == cache_.get() && cache_killed_)) continue;
+        if ((child == proxy_.get() && proxy_killed_) || (child == cache_.get() && cache_killed_))
+            continue;
         if (!child->running()) {
             died = true;
             notes << side << " exited during the test: " << child->describe() << "\n";
@@ -143,7 +150,8 @@ DaemonPair::~DaemonPair() {
     } else if (!notes.str().empty()) {
         std::cout << notes.str();
     }
-    if (died && std::uncaught_exceptions() == 0) FAIL_CHECK("a daemon exited on its own during the test");
+    if (died && std::uncaught_exceptions() == 0)
+        FAIL_CHECK("a daemon exited on its own during the test");
 }
 
 std::string DaemonPair::endpoint_spec(const std::string& dir, const std::string& id) const {
@@ -155,8 +163,12 @@ std::string DaemonPair::log_path(Side side) const {
     return dir_.path() + (side == Side::proxy ? "/img-proxyd.log" : "/img-cached.log");
 }
 
-std::string DaemonPair::capture_dir(const std::string& id) const { return dir_.path() + "/src/" + id; }
-std::string DaemonPair::serve_dir(const std::string& id) const { return dir_.path() + "/dst/" + id; }
+std::string DaemonPair::capture_dir(const std::string& id) const {
+    return dir_.path() + "/src/" + id;
+}
+std::string DaemonPair::serve_dir(const std::string& id) const {
+    return dir_.path() + "/dst/" + id;
+}
 
 const std::string& DaemonPair::control(Side side) const {
     return side == Side::proxy ? proxy_control_ : cache_control_;
@@ -165,8 +177,8 @@ const std::string& DaemonPair::control(Side side) const {
 void DaemonPair::start_cache() {
     const auto& paths = daemon_paths_or_skip();
     // Port 0 at first: the kernel picks a free port and no other test can take it in between.
-    std::vector<std::string> argv = {paths.cached, "--config", empty_config(dir_.path()), "--listen",
-                                     "127.0.0.1:" + std::to_string(port_)};
+    std::vector<std::string> argv = {paths.cached, "--config", empty_config(dir_.path()),
+                                     "--listen", "127.0.0.1:" + std::to_string(port_)};
     std::vector<std::string> sockets = {cache_control_};
     for (const auto& id : options_.snapshots) {
         argv.insert(argv.end(), {"--serve", endpoint_spec(serve_dir(id), id)});
@@ -201,17 +213,22 @@ void DaemonPair::start_proxy() {
 }
 
 void DaemonPair::await_ready(ChildProcess& child, const std::string& what,
-                             const std::vector<std::string>& sockets, std::optional<std::size_t> link_log_from) {
+                             const std::vector<std::string>& sockets,
+                             std::optional<std::size_t> link_log_from) {
     const auto deadline = deadline_in(kStartupTimeout);
     auto fail = [&](const std::string& why) -> void {
         throw std::runtime_error(what + " did not start: " + why + "\n" + logs());
     };
     if (link_log_from) {
         // img-cached names the port it bound in its ready line (the first start binds port 0).
-        const std::uint16_t reported = wait_for_link_port(log_path(Side::cache), deadline, *link_log_from);
-        if (reported == 0) fail(child.running() ? "no ready line naming the link port after 10 s" : child.describe());
+        const std::uint16_t reported =
+            wait_for_link_port(log_path(Side::cache), deadline, *link_log_from);
+        if (reported == 0)
+            fail(child.running() ? "no ready line naming the link port after 10 s"
+                                 : child.describe());
         if (port_ == 0) port_ = reported;
-        if (reported != port_) fail("link on port " + std::to_string(reported) + ", not " + std::to_string(port_));
+        if (reported != port_)
+            fail("link on port " + std::to_string(reported) + ", not " + std::to_string(port_));
     }
     const bool ready = poll_until(
         [&] {
@@ -238,7 +255,8 @@ void DaemonPair::kill(Side side) {
 
 void DaemonPair::restart(Side side) {
     auto& child = side == Side::proxy ? proxy_ : cache_;
-    if (child && child->running()) throw std::logic_error("DaemonPair::restart: the daemon is still running");
+    if (child && child->running())
+        throw std::logic_error("DaemonPair::restart: the daemon is still running");
     child.reset();
     if (side == Side::proxy) {
         proxy_killed_ = false;
@@ -262,7 +280,8 @@ bool DaemonPair::running(Side side) {
 
 ChildProcess& DaemonPair::process(Side side) { return side == Side::proxy ? *proxy_ : *cache_; }
 
-CommandResult DaemonPair::ctl(Side side, const std::vector<std::string>& args, Clock::duration timeout) {
+CommandResult DaemonPair::ctl(Side side, const std::vector<std::string>& args,
+                              Clock::duration timeout) {
     std::vector<std::string> argv = {daemon_paths_or_skip().ctl, "--control", control(side)};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_command(argv, timeout);
@@ -270,7 +289,8 @@ CommandResult DaemonPair::ctl(Side side, const std::vector<std::string>& args, C
 
 std::string DaemonPair::logs() const {
     std::ostringstream out;
-    for (auto [name, child] : {std::pair{"img-cached", cache_.get()}, {"img-proxyd", proxy_.get()}}) {
+    for (auto [name, child] :
+         {std::pair{"img-cached", cache_.get()}, {"img-proxyd", proxy_.get()}}) {
         out << "----- " << name << " log";
         if (!child) {
             out << ": not started -----\n";

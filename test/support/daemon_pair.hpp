@@ -1,16 +1,16 @@
 // Runs img-cached and img-proxyd as child processes on loopback for one integration test.
 #pragma once
 
-#include "support/fd_io.hpp"
-#include "support/process.hpp"
-#include "support/temp_dir.hpp"
-
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "support/fd_io.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 namespace imgtest {
 
@@ -53,7 +53,7 @@ struct PairOptions {
 enum class Side { proxy, cache };
 
 class DaemonPair {
-public:
+  public:
     explicit DaemonPair(PairOptions options = {});
     DaemonPair(const DaemonPair&) = delete;
     DaemonPair& operator=(const DaemonPair&) = delete;
@@ -90,21 +90,23 @@ public:
     ChildProcess& process(Side side);
 
     // Runs `img-ctl --control <side's control socket> args...` (bounded).
-    CommandResult ctl(Side side, const std::vector<std::string>& args, Clock::duration timeout = seconds(20));
+    CommandResult ctl(Side side, const std::vector<std::string>& args,
+                      Clock::duration timeout = seconds(20));
 
     // Both logs, each under a header, cut to their last lines.
     std::string logs() const;
 
-private:
+  private:
     void start_cache();
     [[nodiscard]] std::string endpoint_spec(const std::string& dir, const std::string& id) const;
     // `link_log_from`: img-cached's log offset before it started (its ready line names the port).
-    void await_ready(ChildProcess& child, const std::string& what, const std::vector<std::string>& sockets,
+    void await_ready(ChildProcess& child, const std::string& what,
+                     const std::vector<std::string>& sockets,
                      std::optional<std::size_t> link_log_from);
 
     PairOptions options_;
     TempDir dir_;
-    std::uint16_t port_ = 0;  // 0 until img-cached first reported its port
+    std::uint16_t port_ = 0;       // 0 until img-cached first reported its port
     std::uint16_t link_port_ = 0;  // 0: port_
     std::string proxy_control_;
     std::string cache_control_;

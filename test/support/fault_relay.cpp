@@ -1,8 +1,6 @@
 // The fault-injecting relay: one poll() loop over the listener and every relayed connection.
 #include "support/fault_relay.hpp"
 
-#include "link/link_codec.hpp"
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "link/link_codec.hpp"
+
 namespace imgtest {
 
 namespace {
@@ -35,9 +35,10 @@ int listen_loopback(std::uint16_t& port) {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof addr;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-        throw std::runtime_error(std::string("fault relay: cannot listen on loopback: ") + std::strerror(errno));
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd, 16) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+        throw std::runtime_error(std::string("fault relay: cannot listen on loopback: ") +
+                                 std::strerror(errno));
     port = ntohs(addr.sin_port);
     set_nonblocking(fd);
     return fd;
@@ -60,7 +61,7 @@ int connect_loopback(std::uint16_t port) {
 
 // Follows the link's frames in one direction to find where image bytes are (docs/link-protocol.md).
 class DataTracker {
-public:
+  public:
     // Image bytes seen so far.
     [[nodiscard]] std::uint64_t data_seen() const { return data_seen_; }
 
@@ -81,16 +82,19 @@ public:
                 if (is_data_) on_data(i, data_seen_++);
                 --body_left_;
             }
-            if (header_fill_ == header_.size() && body_left_ == 0 && tag_left_ == 0) header_fill_ = 0;
+            if (header_fill_ == header_.size() && body_left_ == 0 && tag_left_ == 0)
+                header_fill_ = 0;
         }
     }
 
-private:
+  private:
     void start_body() {
-        body_left_ = header_[0] | header_[1] << 8 | header_[2] << 16 | std::uint32_t(header_[3]) << 24;
+        body_left_ =
+            header_[0] | header_[1] << 8 | header_[2] << 16 | std::uint32_t(header_[3]) << 24;
         const auto type = static_cast<imgx::link::FrameType>(header_[4]);
         is_data_ = imgx::link::is_data(type);
-        tag_left_ = is_data_ ? std::min<std::uint64_t>(imgx::link::data_prefix_bytes(type), body_left_) : 0;
+        tag_left_ =
+            is_data_ ? std::min<std::uint64_t>(imgx::link::data_prefix_bytes(type), body_left_) : 0;
     }
 
     std::size_t preamble_left_ = imgx::link::kPreamble.size();
@@ -129,8 +133,8 @@ struct FaultRelay::Link {
     bool down_eof = false;
     bool up_shut = false;
     bool down_shut = false;
-    bool up_paused = false;  // stalled by the fault
-    bool stalled = false;    // this is the connection the stall fault hit
+    bool up_paused = false;                   // stalled by the fault
+    bool stalled = false;                     // this is the connection the stall fault hit
     std::optional<std::uint64_t> cut_offset;  // cut_connections_at: where this connection is cut
     DataTracker tracker;
 
@@ -163,7 +167,9 @@ void FaultRelay::arm(Fault fault, std::uint64_t offset, bool relative) {
     stall_released_ = false;
 }
 
-void FaultRelay::corrupt_data_byte(std::uint64_t data_offset) { arm(Fault::corrupt, data_offset, false); }
+void FaultRelay::corrupt_data_byte(std::uint64_t data_offset) {
+    arm(Fault::corrupt, data_offset, false);
+}
 void FaultRelay::cut_at(std::uint64_t stream_offset) { arm(Fault::cut, stream_offset, false); }
 void FaultRelay::stall_at(std::uint64_t stream_offset) { arm(Fault::stall, stream_offset, false); }
 void FaultRelay::corrupt_data_byte_after(std::uint64_t n) { arm(Fault::corrupt, n, true); }
@@ -225,7 +231,8 @@ bool FaultRelay::pump_up(Link& link, bool newest) {
     if (link.up.empty() && !link.up_eof) {
         std::size_t want = kReadBytes;
         if (link.cut_offset) {
-            want = std::min<std::uint64_t>(want, *link.cut_offset - std::min(*link.cut_offset, link.up_read));
+            want = std::min<std::uint64_t>(
+                want, *link.cut_offset - std::min(*link.cut_offset, link.up_read));
             if (want == 0) {
                 std::lock_guard lock(mutex_);
                 if (cuts_left_ > 0) {
@@ -237,7 +244,8 @@ bool FaultRelay::pump_up(Link& link, bool newest) {
                 want = kReadBytes;
             }
         }
-        if (stream_fault) want = std::min<std::uint64_t>(want, offset - std::min(offset, link.up_read));
+        if (stream_fault)
+            want = std::min<std::uint64_t>(want, offset - std::min(offset, link.up_read));
         if (stream_fault && want == 0) {
             fault_happened_ = true;
             if (fault == Fault::cut) return false;
@@ -294,8 +302,14 @@ void FaultRelay::run() {
             // Ask only for what the pumps can take, so poll() does not spin on unread data.
             const bool read_up = link.up.empty() && !link.up_eof && !link.up_paused;
             const bool read_down = link.down.empty() && !link.down_eof;
-            fds.push_back({link.client, static_cast<short>((read_up ? POLLIN : 0) | (link.down.empty() ? 0 : POLLOUT)), 0});
-            fds.push_back({link.server, static_cast<short>((read_down ? POLLIN : 0) | (link.up.empty() ? 0 : POLLOUT)), 0});
+            fds.push_back(
+                {link.client,
+                 static_cast<short>((read_up ? POLLIN : 0) | (link.down.empty() ? 0 : POLLOUT)),
+                 0});
+            fds.push_back(
+                {link.server,
+                 static_cast<short>((read_down ? POLLIN : 0) | (link.up.empty() ? 0 : POLLOUT)),
+                 0});
         }
         ::poll(fds.data(), fds.size(), kPollMillis);
         if (fds[0].revents & POLLIN) {
@@ -316,7 +330,8 @@ void FaultRelay::run() {
                 if (!cuts_.empty()) {
                     link.cut_offset = cuts_.front();
                     cuts_.pop_front();
-                } else if (cut_number_ != 0 && number >= cut_number_ && number <= cut_number_last_) {
+                } else if (cut_number_ != 0 && number >= cut_number_ &&
+                           number <= cut_number_last_) {
                     link.cut_offset = cut_number_offset_;
                 }
             }
@@ -324,7 +339,9 @@ void FaultRelay::run() {
         if (cut_all_.exchange(false))
             for (auto& link : links) link.close_both();
         for (auto& link : links) {
-            if (!pump_up(link, &link == &links.back()) || !pump_down(link) || (link.up_shut && link.down_shut)) link.close_both();
+            if (!pump_up(link, &link == &links.back()) || !pump_down(link) ||
+                (link.up_shut && link.down_shut))
+                link.close_both();
         }
         links.remove_if([](const Link& link) { return link.closed(); });
     }

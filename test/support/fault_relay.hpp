@@ -4,8 +4,6 @@
 // own thread; every wait in it is bounded by its stop flag.
 #pragma once
 
-#include "support/fd_io.hpp"
-
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -13,10 +11,12 @@
 #include <thread>
 #include <vector>
 
+#include "support/fd_io.hpp"
+
 namespace imgtest {
 
 class FaultRelay {
-public:
+  public:
     // Listens on 127.0.0.1 (a free port) and relays every connection to 127.0.0.1:`target_port`.
     explicit FaultRelay(std::uint16_t target_port);
     FaultRelay(const FaultRelay&) = delete;
@@ -67,7 +67,7 @@ public:
     // Image bytes of DATA frames passed on to img-cached, over every connection.
     [[nodiscard]] std::uint64_t data_bytes_relayed() const noexcept { return data_relayed_; }
 
-private:
+  private:
     enum class Fault { none, corrupt, cut, stall };
     struct Link;
     void arm(Fault fault, std::uint64_t offset, bool relative);
@@ -88,8 +88,8 @@ private:
     std::mutex mutex_;  // guards fault_, offset_, relative_, fault_link_ and cuts_
     Fault fault_ = Fault::none;
     std::uint64_t offset_ = 0;
-    bool relative_ = false;  // offset_ still counts from wherever the connection is
-    int fault_link_ = 0;     // the connection a relative fault was resolved on (0: any)
+    bool relative_ = false;           // offset_ still counts from wherever the connection is
+    int fault_link_ = 0;              // the connection a relative fault was resolved on (0: any)
     std::deque<std::uint64_t> cuts_;  // cut_connections_at: offsets of connections not yet accepted
     std::size_t cuts_left_ = 0;       // cuts not yet made
     int cut_number_ = 0;              // cut_connection_at: the first connection to cut (0: none)

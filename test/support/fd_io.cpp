@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
 #include <cerrno>
+#include <climits>
 #include <system_error>
 
 namespace imgtest {
@@ -32,10 +32,14 @@ short poll_once(int fd, short events, Deadline deadline) {
 
 std::string_view to_string(IoStatus status) {
     switch (status) {
-        case IoStatus::ok: return "ok";
-        case IoStatus::eof: return "eof";
-        case IoStatus::timeout: return "timeout";
-        case IoStatus::error: return "error";
+        case IoStatus::ok:
+            return "ok";
+        case IoStatus::eof:
+            return "eof";
+        case IoStatus::timeout:
+            return "timeout";
+        case IoStatus::error:
+            return "error";
     }
     return "?";
 }
@@ -44,11 +48,20 @@ IoResult read_exact(int fd, void* buffer, std::size_t size, Deadline deadline) {
     IoResult r;
     auto* out = static_cast<char*>(buffer);
     while (r.transferred < size) {
-        if (Clock::now() >= deadline) { r.status = IoStatus::timeout; return r; }
+        if (Clock::now() >= deadline) {
+            r.status = IoStatus::timeout;
+            return r;
+        }
         if (!poll_once(fd, POLLIN, deadline)) continue;
         ssize_t n = ::read(fd, out + r.transferred, size - r.transferred);
-        if (n > 0) { r.transferred += static_cast<std::size_t>(n); continue; }
-        if (n == 0) { r.status = IoStatus::eof; return r; }
+        if (n > 0) {
+            r.transferred += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n == 0) {
+            r.status = IoStatus::eof;
+            return r;
+        }
         if (errno == EINTR || errno == EAGAIN) continue;
         r.status = IoStatus::error;
         r.last_errno = errno;
@@ -60,7 +73,10 @@ IoResult read_exact(int fd, void* buffer, std::size_t size, Deadline deadline) {
 IoResult write_all(int fd, std::string_view data, Deadline deadline) {
     IoResult r;
     while (r.transferred < data.size()) {
-        if (Clock::now() >= deadline) { r.status = IoStatus::timeout; return r; }
+        if (Clock::now() >= deadline) {
+            r.status = IoStatus::timeout;
+            return r;
+        }
         short revents = poll_once(fd, POLLOUT, deadline);
         if (!revents) continue;
         if (revents & (POLLERR | POLLHUP) && !(revents & POLLOUT)) {
@@ -74,7 +90,10 @@ IoResult write_all(int fd, std::string_view data, Deadline deadline) {
         std::size_t chunk = data.size() - r.transferred;
         if (!nonblocking) chunk = std::min<std::size_t>(chunk, PIPE_BUF);
         ssize_t n = ::write(fd, data.data() + r.transferred, chunk);
-        if (n >= 0) { r.transferred += static_cast<std::size_t>(n); continue; }
+        if (n >= 0) {
+            r.transferred += static_cast<std::size_t>(n);
+            continue;
+        }
         if (errno == EINTR || errno == EAGAIN) continue;
         r.status = IoStatus::error;
         r.last_errno = errno;
@@ -87,7 +106,10 @@ ReadAll read_to_eof(int fd, Deadline deadline) {
     ReadAll all;
     char buffer[64 * 1024];
     for (;;) {
-        if (Clock::now() >= deadline) { all.result.status = IoStatus::timeout; return all; }
+        if (Clock::now() >= deadline) {
+            all.result.status = IoStatus::timeout;
+            return all;
+        }
         if (!poll_once(fd, POLLIN, deadline)) continue;
         ssize_t n = ::read(fd, buffer, sizeof buffer);
         if (n > 0) {

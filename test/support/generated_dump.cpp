@@ -1,25 +1,28 @@
 // Generated dumps and their verification.
 #include "support/generated_dump.hpp"
 
+#include <exception>
+
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
 #include "support/pipe_writer.hpp"
 
-#include <exception>
-
 namespace imgtest {
 
-std::vector<GeneratedFile> generate_files(const std::string& prefix, std::uint64_t seed, int count) {
+std::vector<GeneratedFile> generate_files(const std::string& prefix, std::uint64_t seed,
+                                          int count) {
     constexpr std::size_t kStep = 23 * 1024;  // past 64 KiB from the fourth size on
     std::vector<GeneratedFile> files;
     for (int i = 0; i < count; ++i) {
         std::size_t size = static_cast<std::size_t>(i % 8) * kStep + (i % 8 ? seed % 997 + i : 0);
-        files.push_back({prefix + "-" + std::to_string(i) + ".img", make_content(seed * 1000 + i, size)});
+        files.push_back(
+            {prefix + "-" + std::to_string(i) + ".img", make_content(seed * 1000 + i, size)});
     }
     return files;
 }
 
-std::string dump_files(const std::string& capture_dir, const std::vector<GeneratedFile>& files, Deadline deadline) {
+std::string dump_files(const std::string& capture_dir, const std::vector<GeneratedFile>& files,
+                       Deadline deadline) {
     try {
         StreamDumpSession dump(capture_dir);
         std::vector<PendingWrite> writes;
@@ -32,7 +35,8 @@ std::string dump_files(const std::string& capture_dir, const std::vector<Generat
     }
 }
 
-std::string restore_and_compare(const std::string& serve_dir, const std::vector<GeneratedFile>& files,
+std::string restore_and_compare(const std::string& serve_dir,
+                                const std::vector<GeneratedFile>& files,
                                 const std::vector<std::string>& missing, Deadline deadline) {
     try {
         StreamRestoreSession restore(serve_dir);
@@ -40,10 +44,11 @@ std::string restore_and_compare(const std::string& serve_dir, const std::vector<
             std::string content;
             auto answer = restore.fetch(f.name, content, deadline);
             if (answer != Answer::exists)
-                return "restore from " + serve_dir + ": " + f.name + " got " + std::string(to_string(answer));
+                return "restore from " + serve_dir + ": " + f.name + " got " +
+                       std::string(to_string(answer));
             if (content != f.content)
-                return "restore from " + serve_dir + ": " + f.name + " differs: " +
-                       describe_difference(f.content, content);
+                return "restore from " + serve_dir + ": " + f.name +
+                       " differs: " + describe_difference(f.content, content);
         }
         for (const auto& name : missing) {
             auto reply = restore.request(name, deadline);

@@ -1,11 +1,11 @@
 // Dumps and restores of generated files, safe to run from worker threads (no Catch2 inside).
 #pragma once
 
-#include "support/fd_io.hpp"
-
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "support/fd_io.hpp"
 
 namespace imgtest {
 
@@ -20,11 +20,13 @@ std::vector<GeneratedFile> generate_files(const std::string& prefix, std::uint64
 
 // One CRIU dump: announces every file (all pipes open at once), writes them interleaved,
 // closes each pipe at its end, then closes the socket. Returns "" or what went wrong.
-std::string dump_files(const std::string& capture_dir, const std::vector<GeneratedFile>& files, Deadline deadline);
+std::string dump_files(const std::string& capture_dir, const std::vector<GeneratedFile>& files,
+                       Deadline deadline);
 
 // One CRIU restore: requests every file in order and compares the bytes, then requests each of
 // `missing` and expects exists=false. Returns "" or what went wrong.
-std::string restore_and_compare(const std::string& serve_dir, const std::vector<GeneratedFile>& files,
+std::string restore_and_compare(const std::string& serve_dir,
+                                const std::vector<GeneratedFile>& files,
                                 const std::vector<std::string>& missing, Deadline deadline);
 
 }  // namespace imgtest

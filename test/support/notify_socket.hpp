@@ -1,18 +1,18 @@
 // A fake service manager's NOTIFY_SOCKET: the datagram socket a daemon's sd_notify() writes to.
 #pragma once
 
-#include "support/fd_io.hpp"
-#include "util/unique_fd.hpp"
-
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "support/fd_io.hpp"
+#include "util/unique_fd.hpp"
+
 namespace imgtest {
 
 class NotifySocket {
-public:
+  public:
     // Binds an AF_UNIX datagram socket at `path`.
     explicit NotifySocket(std::string path);
 
@@ -26,7 +26,7 @@ public:
     // Every message received so far, in order, for failure messages.
     [[nodiscard]] std::string history() const;
 
-private:
+  private:
     // Reads one datagram if one arrives before `deadline`.
     bool receive(Deadline deadline);
 

@@ -54,7 +54,10 @@ std::string write_interleaved(std::vector<PendingWrite> writes, Deadline deadlin
     std::size_t open_count = 0;
     for (auto& w : writes) {
         make_nonblocking(w.write_end.get());
-        if (w.content.empty()) w.write_end.reset(); else ++open_count;
+        if (w.content.empty())
+            w.write_end.reset();
+        else
+            ++open_count;
     }
     while (open_count > 0) {
         if (Clock::now() >= deadline) {

@@ -1,13 +1,13 @@
 // Writes one image into a dump pipe from its own thread, as a CRIU process writing an image.
 #pragma once
 
-#include "support/fd_io.hpp"
-#include "util/unique_fd.hpp"
-
 #include <future>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "support/fd_io.hpp"
+#include "util/unique_fd.hpp"
 
 namespace imgtest {
 
@@ -15,7 +15,7 @@ namespace imgtest {
 // until finish() (so the daemon sees EOF exactly when the test decides). Bounded: the write
 // gives up at `deadline` (a daemon that stops draining makes finish() report a timeout).
 class PipeWriter {
-public:
+  public:
     PipeWriter(imgx::UniqueFd write_end, std::string content, Deadline deadline);
     PipeWriter(const PipeWriter&) = delete;
     PipeWriter& operator=(const PipeWriter&) = delete;
@@ -27,7 +27,7 @@ public:
 
     [[nodiscard]] bool done() const { return finished_; }
 
-private:
+  private:
     std::promise<void> release_;
     std::future<IoResult> outcome_;
     std::thread thread_;

@@ -1,8 +1,6 @@
 // posix_spawn-based child processes with bounded waits.
 #include "support/process.hpp"
 
-#include "support/test_status.hpp"
-
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,6 +14,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "support/test_status.hpp"
 
 extern char** environ;
 
@@ -67,8 +67,9 @@ pid_t spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
 
 // The test's environment without what a service manager sets, plus `extra`.
 std::vector<std::string> service_environment(const std::vector<std::string>& extra) {
-    static constexpr std::string_view kManaged[] = {"NOTIFY_SOCKET=", "LISTEN_FDS=",     "LISTEN_FDNAMES=",
-                                                    "LISTEN_PID=",    "WATCHDOG_USEC=", "WATCHDOG_PID="};
+    static constexpr std::string_view kManaged[] = {
+        "NOTIFY_SOCKET=", "LISTEN_FDS=",    "LISTEN_FDNAMES=",
+        "LISTEN_PID=",    "WATCHDOG_USEC=", "WATCHDOG_PID="};
     std::vector<std::string> out;
     for (char** e = environ; *e; ++e) {
         std::string_view entry(*e);
@@ -92,8 +93,10 @@ void format_pid(char* out, pid_t value) {
     out[n] = '\0';
 }
 
-// fork + exec with fds 3.. and LISTEN_PID set in the child; only async-signal-safe calls after fork.
-pid_t spawn_service(const std::vector<std::string>& argv, int log_fd, const ServiceEnvironment& service) {
+// fork + exec with fds 3.. and LISTEN_PID set in the child; only async-signal-safe calls after
+// fork.
+pid_t spawn_service(const std::vector<std::string>& argv, int log_fd,
+                    const ServiceEnvironment& service) {
     std::vector<std::string> extra = service.env;
     std::string pid_entry;
     if (!service.listen_fds.empty()) {
@@ -108,7 +111,8 @@ pid_t spawn_service(const std::vector<std::string>& argv, int log_fd, const Serv
     std::vector<char*> envp;
     for (auto& e : env_strings) envp.push_back(e.data());
     envp.push_back(nullptr);
-    char* pid_digits = pid_entry.empty() ? nullptr : envp[envp.size() - 2] + std::strlen("LISTEN_PID=");
+    char* pid_digits =
+        pid_entry.empty() ? nullptr : envp[envp.size() - 2] + std::strlen("LISTEN_PID=");
     auto args = to_argv(argv);
     const std::vector<int> fds = service.listen_fds;
 
@@ -119,7 +123,8 @@ pid_t spawn_service(const std::vector<std::string>& argv, int log_fd, const Serv
     constexpr int kScratchFd = 200;
     std::vector<int>::size_type i = 0;
     int moved[64];
-    for (i = 0; i < fds.size() && i < 64; ++i) moved[i] = ::fcntl(fds[i], F_DUPFD_CLOEXEC, kScratchFd);
+    for (i = 0; i < fds.size() && i < 64; ++i)
+        moved[i] = ::fcntl(fds[i], F_DUPFD_CLOEXEC, kScratchFd);
     for (i = 0; i < fds.size() && i < 64; ++i) ::dup2(moved[i], 3 + static_cast<int>(i));
     int null_fd = ::open("/dev/null", O_RDONLY);
     ::dup2(null_fd, 0);
@@ -146,7 +151,8 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
                            const ServiceEnvironment& service)
     : log_path_(log_path) {
     int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (log < 0) throw std::runtime_error("cannot open log " + log_path + ": " + std::strerror(errno));
+    if (log < 0)
+        throw std::runtime_error("cannot open log " + log_path + ": " + std::strerror(errno));
     const bool plain = service.env.empty() && service.listen_fds.empty();
     try {
         pid_ = plain ? spawn(argv, log, log) : spawn_service(argv, log, service);

@@ -1,12 +1,14 @@
-// Child processes for the tests: daemons with logs in files, and short commands with captured output.
+// Child processes for the tests: daemons with logs in files, and short commands with captured
+// output.
 #pragma once
 
-#include "support/fd_io.hpp"
+#include <sys/types.h>
 
 #include <optional>
 #include <string>
-#include <sys/types.h>
 #include <vector>
+
+#include "support/fd_io.hpp"
 
 namespace imgtest {
 
@@ -22,7 +24,7 @@ struct ServiceEnvironment {
 
 // A started program. Killed (SIGKILL) and reaped when the object goes away, if still running.
 class ChildProcess {
-public:
+  public:
     // Starts argv[0] with stdout and stderr appended to `log_path`, stdin from /dev/null.
     ChildProcess(const std::vector<std::string>& argv, const std::string& log_path);
     // The same, with a service manager's environment and sockets (fork and exec: LISTEN_PID
@@ -51,7 +53,7 @@ public:
     // "exited with status 1" / "killed by signal 9" / "running".
     std::string describe() const;
 
-private:
+  private:
     pid_t pid_ = -1;
     std::string log_path_;
     std::optional<int> status_;

@@ -1,10 +1,10 @@
 // Both daemons with a FaultRelay on the link: img-proxyd connects through the relay.
 #pragma once
 
+#include <memory>
+
 #include "support/daemon_pair.hpp"
 #include "support/fault_relay.hpp"
-
-#include <memory>
 
 namespace imgtest {
 

@@ -1,13 +1,13 @@
 // Daemons under a fake service manager, for the notify, reload, activation and drain tests.
 #include "support/service_daemon.hpp"
 
-#include "support/test_status.hpp"
-
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <iostream>
 #include <stdexcept>
+
+#include "support/test_status.hpp"
 
 namespace imgtest {
 
@@ -19,8 +19,9 @@ constexpr auto kPoll = milliseconds(100);
 
 }  // namespace
 
-ServiceDaemon::ServiceDaemon(const std::string& dir, const std::string& name, const std::vector<std::string>& argv,
-                             ServiceEnvironment service, bool wait_ready)
+ServiceDaemon::ServiceDaemon(const std::string& dir, const std::string& name,
+                             const std::vector<std::string>& argv, ServiceEnvironment service,
+                             bool wait_ready)
     : name_(name), notify_(dir + "/" + name + ".notify") {
     service.env.push_back(notify_.env());
     child_ = std::make_unique<ChildProcess>(argv, dir + "/" + name + ".log", service);
@@ -28,14 +29,16 @@ ServiceDaemon::ServiceDaemon(const std::string& dir, const std::string& name, co
     const auto deadline = deadline_in(kStartupTimeout);
     while (!notify_.wait_for("READY=1", std::min(deadline, deadline_in(kPoll)))) {
         if (!child_->running() || Clock::now() >= deadline)
-            throw std::runtime_error(name + " sent no READY=1 (" + child_->describe() + "); log:\n" + log());
+            throw std::runtime_error(name + " sent no READY=1 (" + child_->describe() +
+                                     "); log:\n" + log());
     }
 }
 
 ServiceDaemon::~ServiceDaemon() {
     if (child_->running()) child_->stop(kStopGrace);
     if (current_test_failed())
-        std::cout << "----- " << name_ << " log -----\n" << log() << "----- " << name_ << " notify messages -----\n"
+        std::cout << "----- " << name_ << " log -----\n"
+                  << log() << "----- " << name_ << " notify messages -----\n"
                   << notify_.history();
 }
 

@@ -1,22 +1,23 @@
 // One daemon started the way a service manager starts it: its own NOTIFY_SOCKET, maybe sockets.
 #pragma once
 
-#include "support/notify_socket.hpp"
-#include "support/process.hpp"
-
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "support/notify_socket.hpp"
+#include "support/process.hpp"
+
 namespace imgtest {
 
 class ServiceDaemon {
-public:
+  public:
     // Starts `argv` with NOTIFY_SOCKET set to a socket in `dir`, plus `service`; the log goes to
     // DIR/NAME.log. With `wait_ready`, waits for READY=1 and throws (with the log) if the
     // daemon exits first or 10 s pass.
-    ServiceDaemon(const std::string& dir, const std::string& name, const std::vector<std::string>& argv,
-                  ServiceEnvironment service = {}, bool wait_ready = true);
+    ServiceDaemon(const std::string& dir, const std::string& name,
+                  const std::vector<std::string>& argv, ServiceEnvironment service = {},
+                  bool wait_ready = true);
     ServiceDaemon(const ServiceDaemon&) = delete;
     ServiceDaemon& operator=(const ServiceDaemon&) = delete;
     // SIGTERM and a bounded wait if still running; prints the log if the test failed.
@@ -29,7 +30,7 @@ public:
     int wait_exit_status(Deadline deadline);
     [[nodiscard]] std::string log() const;
 
-private:
+  private:
     std::string name_;
     NotifySocket notify_;
     std::unique_ptr<ChildProcess> child_;

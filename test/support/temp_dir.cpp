@@ -11,7 +11,8 @@ namespace imgtest {
 
 TempDir::TempDir() {
     char templ[] = "/tmp/imgtest-XXXXXX";
-    if (!::mkdtemp(templ)) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+    if (!::mkdtemp(templ))
+        throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
     path_ = templ;
 }
 

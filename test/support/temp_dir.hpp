@@ -6,7 +6,7 @@
 namespace imgtest {
 
 class TempDir {
-public:
+  public:
     TempDir();  // mkdtemp("/tmp/imgtest-XXXXXX"); throws on failure
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
@@ -19,7 +19,7 @@ public:
     // Leaves the directory behind (for looking at a failed test's logs).
     void keep() { keep_ = true; }
 
-private:
+  private:
     std::string path_;
     bool keep_ = false;
 };

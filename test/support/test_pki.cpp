@@ -1,13 +1,13 @@
 // The openssl command lines behind TestPki.
 #include "support/test_pki.hpp"
 
-#include "support/process.hpp"
-#include "support/test_status.hpp"
-
 #include <unistd.h>
 
 #include <fstream>
 #include <stdexcept>
+
+#include "support/process.hpp"
+#include "support/test_status.hpp"
 
 namespace imgtest {
 
@@ -32,7 +32,8 @@ void write_file(const std::string& path, const std::string& text) {
 }  // namespace
 
 TestPki::TestPki(std::string dir) : dir_(std::move(dir)) {
-    if (find_openssl().empty()) skip_test("the openssl command is not installed (apt-get install openssl)");
+    if (find_openssl().empty())
+        skip_test("the openssl command is not installed (apt-get install openssl)");
 }
 
 void TestPki::openssl(const std::vector<std::string>& args) const {
@@ -52,18 +53,24 @@ std::string TestPki::make_ca(const std::string& name) {
     write_file(path(name + ".crlnumber"), "01\n");
     write_file(path(name + ".cnf"),
                "[ca]\ndefault_ca = this\n"
-               "[this]\ndatabase = " + path(name + ".index") + "\ncrlnumber = " + path(name + ".crlnumber") +
+               "[this]\ndatabase = " +
+                   path(name + ".index") + "\ncrlnumber = " + path(name + ".crlnumber") +
                    "\ndefault_md = sha256\ndefault_crl_days = 2\n"
                    "[req]\ndistinguished_name = dn\nx509_extensions = ca_ext\nprompt = no\n"
-                   "[dn]\nCN = " + name + "\n"
-                   "[ca_ext]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n"
+                   "[dn]\nCN = " +
+                   name +
+                   "\n"
+                   "[ca_ext]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, "
+                   "keyCertSign, cRLSign\n"
                    "subjectKeyIdentifier = hash\n");
-    openssl({"req", "-x509", "-config", path(name + ".cnf"), "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-nodes", "-keyout", path(name + ".key"), "-out", path(name + ".pem"), "-days", "2"});
+    openssl({"req", "-x509", "-config", path(name + ".cnf"), "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-keyout", path(name + ".key"), "-out",
+             path(name + ".pem"), "-days", "2"});
     return path(name + ".pem");
 }
 
-IssuedCertificate TestPki::issue(const std::string& ca, const std::string& name, const std::vector<std::string>& dns,
+IssuedCertificate TestPki::issue(const std::string& ca, const std::string& name,
+                                 const std::vector<std::string>& dns,
                                  const std::vector<std::string>& ips) {
     std::string names;
     for (const auto& d : dns) names += (names.empty() ? "" : ",") + std::string("DNS:") + d;
@@ -74,20 +81,21 @@ IssuedCertificate TestPki::issue(const std::string& ca, const std::string& name,
     if (!names.empty()) extensions += "subjectAltName = " + names + "\n";
     write_file(path(name + ".ext"), extensions);
     IssuedCertificate out{path(name + ".pem"), path(name + ".key")};
-    openssl({"req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", out.key,
-             "-out", path(name + ".csr"), "-subj", "/CN=" + name});
-    openssl({"x509", "-req", "-in", path(name + ".csr"), "-CA", path(ca + ".pem"), "-CAkey", path(ca + ".key"),
-             "-CAcreateserial", "-out", out.cert, "-days", "2", "-sha256", "-extfile", path(name + ".ext")});
+    openssl({"req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", out.key, "-out", path(name + ".csr"), "-subj", "/CN=" + name});
+    openssl({"x509", "-req", "-in", path(name + ".csr"), "-CA", path(ca + ".pem"), "-CAkey",
+             path(ca + ".key"), "-CAcreateserial", "-out", out.cert, "-days", "2", "-sha256",
+             "-extfile", path(name + ".ext")});
     return out;
 }
 
 std::string TestPki::revoke(const std::string& ca, const IssuedCertificate& certificate) {
     const std::string config = path(ca + ".cnf");
-    openssl({"ca", "-config", config, "-keyfile", path(ca + ".key"), "-cert", path(ca + ".pem"), "-revoke",
-             certificate.cert});
+    openssl({"ca", "-config", config, "-keyfile", path(ca + ".key"), "-cert", path(ca + ".pem"),
+             "-revoke", certificate.cert});
     const std::string crl = path(ca + ".crl.pem");
-    openssl({"ca", "-config", config, "-keyfile", path(ca + ".key"), "-cert", path(ca + ".pem"), "-gencrl", "-out",
-             crl});
+    openssl({"ca", "-config", config, "-keyfile", path(ca + ".key"), "-cert", path(ca + ".pem"),
+             "-gencrl", "-out", crl});
     return crl;
 }
 

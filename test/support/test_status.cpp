@@ -1,12 +1,13 @@
 // Failure tracking for the current test case and the skip exit.
 #include "support/test_status.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <exception>
 #include <iostream>
 #include <map>
 #include <mutex>
-#include <unistd.h>
 
 namespace imgtest {
 

@@ -1,16 +1,15 @@
 // Trace manifest loading with nlohmann::json.
 #include "support/trace_manifest.hpp"
 
-#include "support/test_status.hpp"
-#include "util/names.hpp"
-
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
+
+#include "support/test_status.hpp"
+#include "util/names.hpp"
 
 namespace imgtest {
 
@@ -66,15 +65,19 @@ Trace load_g4_trace(const fs::path& scenario_dir) {
     t.dir = scenario_dir;
     t.scenario = m.value("scenario", scenario_dir.filename().string());
     t.protocol = m.at("protocol").get<std::string>();
-    if (t.protocol != "G4") throw std::runtime_error(scenario_dir.string() + " is not a G4 recording");
+    if (t.protocol != "G4")
+        throw std::runtime_error(scenario_dir.string() + " is not a G4 recording");
     t.images_dir = m.at("images_dir").get<std::string>();
     for (const auto& c : m.at("connections")) {
         const auto phase = c.at("phase").get<std::string>();
-        if (phase == "dump") t.dump_events = events_of(c);
-        else if (phase == "restore") t.restore_events = events_of(c);
+        if (phase == "dump")
+            t.dump_events = events_of(c);
+        else if (phase == "restore")
+            t.restore_events = events_of(c);
     }
     if (t.dump_events.empty() || t.restore_events.empty())
-        throw std::runtime_error(scenario_dir.string() + ": manifest lacks a dump or restore connection");
+        throw std::runtime_error(scenario_dir.string() +
+                                 ": manifest lacks a dump or restore connection");
     return t;
 }
 

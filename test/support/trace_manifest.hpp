@@ -12,12 +12,12 @@ namespace imgtest {
 // One recorded event of a G4 connection, reduced to what a replay needs.
 struct TraceEvent {
     int seq = 0;
-    std::string type;                         // connected, frame_received, frame_sent, fd_received, ...
-    std::string frame;                        // frame_received / frame_sent: the exact bytes
-    std::string name;                         // file the event is about (fd_received, file_content, ...)
+    std::string type;   // connected, frame_received, frame_sent, fd_received, ...
+    std::string frame;  // frame_received / frame_sent: the exact bytes
+    std::string name;   // file the event is about (fd_received, file_content, ...)
     std::optional<std::string> decoded_name;  // frame_received: the decoded filename
     std::optional<bool> decoded_exists;       // frame_sent: the decoded reply
-    std::string blob;                         // file_content / file_served: blob path in the scenario
+    std::string blob;  // file_content / file_served: blob path in the scenario
     std::uint64_t size = 0;
     std::vector<std::string> open_pipes_before;  // frame_received
 };
@@ -26,9 +26,9 @@ struct Trace {
     std::string scenario;
     std::string protocol;  // "G4" or "G3"
     std::filesystem::path dir;
-    std::string images_dir;                 // CRIU's -D
-    std::vector<TraceEvent> dump_events;    // connection 0, in seq order
-    std::vector<TraceEvent> restore_events; // connection 1, in seq order
+    std::string images_dir;                  // CRIU's -D
+    std::vector<TraceEvent> dump_events;     // connection 0, in seq order
+    std::vector<TraceEvent> restore_events;  // connection 1, in seq order
 
     // The content of a blob named in the manifest ("files/<sha256>.bin").
     std::string blob(const std::string& relative) const;

@@ -1,16 +1,15 @@
 // Trace replay following shared/criu-traces/README.md, "Replaying the recordings in a test".
 #include "support/trace_replay.hpp"
 
-#include "support/content.hpp"
-#include "support/criu_client.hpp"
-#include "support/pipe_writer.hpp"
-
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <map>
 #include <memory>
 #include <set>
+
+#include "support/content.hpp"
+#include "support/criu_client.hpp"
+#include "support/pipe_writer.hpp"
 
 namespace imgtest {
 
@@ -24,7 +23,8 @@ std::map<std::string, std::string> dumped_contents(const Trace& trace) {
     return out;
 }
 
-void replay_dump_threaded(const Trace& trace, const std::string& capture_dir, const DumpReplayOptions& options) {
+void replay_dump_threaded(const Trace& trace, const std::string& capture_dir,
+                          const DumpReplayOptions& options) {
     const auto deadline = deadline_in(options.timeout);
     const auto contents = dumped_contents(trace);
     const bool close_first = options.style == DumpStyle::socket_closes_first;
@@ -52,13 +52,17 @@ void replay_dump_threaded(const Trace& trace, const std::string& capture_dir, co
             dump.send_raw(e.frame);  // the recorded bytes, one write
         } else if (e.type == "fd_received") {
             REQUIRE(contents.count(e.name));
-            writers[e.name] = std::make_unique<PipeWriter>(dump.pass_pipe(), contents.at(e.name), deadline);
+            writers[e.name] =
+                std::make_unique<PipeWriter>(dump.pass_pipe(), contents.at(e.name), deadline);
             if (close_first && e.seq == last_fd_seq) {
                 dump.close();
                 socket_closed = true;
             }
         } else if (e.type == "file_content") {
-            if (close_first) deferred.push_back(e.name); else finish(e.name);
+            if (close_first)
+                deferred.push_back(e.name);
+            else
+                finish(e.name);
         } else if (e.type == "eof") {
             dump.close();
             socket_closed = true;
@@ -72,7 +76,8 @@ void replay_dump_threaded(const Trace& trace, const std::string& capture_dir, co
     CHECK(writers.empty());
 }
 
-void replay_dump_single_threaded(const Trace& trace, const std::string& capture_dir, Deadline deadline) {
+void replay_dump_single_threaded(const Trace& trace, const std::string& capture_dir,
+                                 Deadline deadline) {
     const auto contents = dumped_contents(trace);
     StreamDumpSession dump(capture_dir);
     std::map<std::string, imgx::UniqueFd> pipes;
@@ -88,9 +93,10 @@ void replay_dump_single_threaded(const Trace& trace, const std::string& capture_
             for (const auto& [name, fd] : pipes) open += " " + name;
             auto result = write_and_close(std::move(it->second), contents.at(e.name), deadline);
             pipes.erase(it);
-            INFO("writing " << e.name << " (" << contents.at(e.name).size() << " bytes) while pipes open:" << open
-                            << " -> " << to_string(result.status) << " after " << result.transferred
-                            << " bytes (a timeout means the daemon does not drain pipes concurrently)");
+            INFO("writing "
+                 << e.name << " (" << contents.at(e.name).size() << " bytes) while pipes open:"
+                 << open << " -> " << to_string(result.status) << " after " << result.transferred
+                 << " bytes (a timeout means the daemon does not drain pipes concurrently)");
             REQUIRE(result.status == IoStatus::ok);
         } else if (e.type == "eof") {
             dump.close();
@@ -100,7 +106,8 @@ void replay_dump_single_threaded(const Trace& trace, const std::string& capture_
 
 }  // namespace
 
-void replay_dump(const Trace& trace, const std::string& capture_dir, const DumpReplayOptions& options) {
+void replay_dump(const Trace& trace, const std::string& capture_dir,
+                 const DumpReplayOptions& options) {
     INFO("replaying the dump of " << trace.scenario << " into " << capture_dir);
     if (options.style == DumpStyle::at_eof_single_threaded)
         replay_dump_single_threaded(trace, capture_dir, deadline_in(options.timeout));
@@ -125,9 +132,13 @@ void replay_restore(const Trace& trace, const std::string& serve_dir, Clock::dur
         // CRIU let go of the pipes no longer listed.
         for (auto it = held.begin(); it != held.end();) {
             const auto& open = e.open_pipes_before;
-            if (std::find(open.begin(), open.end(), it->first) == open.end()) it = held.erase(it); else ++it;
+            if (std::find(open.begin(), open.end(), it->first) == open.end())
+                it = held.erase(it);
+            else
+                ++it;
         }
-        auto sent = std::find_if(events.begin() + i + 1, events.end(), [](auto& x) { return x.type == "frame_sent"; });
+        auto sent = std::find_if(events.begin() + i + 1, events.end(),
+                                 [](auto& x) { return x.type == "frame_sent"; });
         REQUIRE(sent != events.end());
         const std::string name = e.decoded_name.value_or("?");
         INFO("request " << name << " (seq " << e.seq << ")");
@@ -139,7 +150,8 @@ void replay_restore(const Trace& trace, const std::string& serve_dir, Clock::dur
             ++missing;
             continue;
         }
-        auto served_event = std::find_if(sent, events.end(), [&](auto& x) { return x.type == "file_served" && x.name == name; });
+        auto served_event = std::find_if(
+            sent, events.end(), [&](auto& x) { return x.type == "file_served" && x.name == name; });
         REQUIRE(served_event != events.end());
         const auto expected = trace.blob(served_event->blob);
         auto all = read_to_eof(reply.pipe.get(), deadline);
@@ -151,10 +163,12 @@ void replay_restore(const Trace& trace, const std::string& serve_dir, Clock::dur
         held[name] = std::move(reply.pipe);
         ++served;
     }
-    std::size_t recorded_served = std::count_if(events.begin(), events.end(), [](auto& x) { return x.type == "file_served"; });
+    std::size_t recorded_served = std::count_if(events.begin(), events.end(),
+                                                [](auto& x) { return x.type == "file_served"; });
     CHECK(served == recorded_served);
-    CHECK(served + missing == static_cast<std::size_t>(std::count_if(
-                                  events.begin(), events.end(), [](auto& x) { return x.type == "frame_received"; })));
+    CHECK(served + missing ==
+          static_cast<std::size_t>(std::count_if(
+              events.begin(), events.end(), [](auto& x) { return x.type == "frame_received"; })));
 }
 
 }  // namespace imgtest

@@ -1,11 +1,11 @@
 // Replays a recorded G4 dump against img-proxyd and a recorded restore against img-cached.
 #pragma once
 
-#include "support/fd_io.hpp"
-#include "support/trace_manifest.hpp"
-
 #include <functional>
 #include <string>
+
+#include "support/fd_io.hpp"
+#include "support/trace_manifest.hpp"
 
 namespace imgtest {
 
@@ -29,11 +29,13 @@ struct DumpReplayOptions {
 
 // Plays connection 0 of `trace` against DIR/streamer-capture.sock. Uses Catch2 assertions
 // (main thread only).
-void replay_dump(const Trace& trace, const std::string& capture_dir, const DumpReplayOptions& options);
+void replay_dump(const Trace& trace, const std::string& capture_dir,
+                 const DumpReplayOptions& options);
 
 // Plays connection 1 against DIR/streamer-serve.sock: the recorded request bytes, the exact
 // recorded reply bytes expected, content compared with the recorded blobs, and read ends held
 // open as CRIU held them (open_pipes_before). Uses Catch2 assertions.
-void replay_restore(const Trace& trace, const std::string& serve_dir, Clock::duration timeout = seconds(60));
+void replay_restore(const Trace& trace, const std::string& serve_dir,
+                    Clock::duration timeout = seconds(60));
 
 }  // namespace imgtest

@@ -1,8 +1,7 @@
 // HOST:PORT parsing for --listen and --cache.
-#include <catch2/catch.hpp>
-
 #include "util/address.hpp"
 
+#include <catch2/catch.hpp>
 #include <stdexcept>
 
 using namespace imgx;
@@ -37,8 +36,9 @@ TEST_CASE("port 0 is accepted only where an ephemeral port makes sense") {
 }
 
 TEST_CASE("malformed addresses are refused with a one-line message naming the input") {
-    for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", ":7411", "h:port", "h:-1", "h:+80", "h:80x", "h: 80",
-                            "::1:7411", "[::1]7411", "[::1", "[]:7411", "[::1]:"}) {
+    for (const char* bad :
+         {"", "127.0.0.1", "127.0.0.1:", ":7411", "h:port", "h:-1", "h:+80", "h:80x", "h: 80",
+          "::1:7411", "[::1]7411", "[::1", "[]:7411", "[::1]:"}) {
         CAPTURE(bad);
         try {
             parse_host_port(bad);

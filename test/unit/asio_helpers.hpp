@@ -4,7 +4,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -21,13 +20,16 @@ Outcome<T> start(boost::asio::io_context& io, boost::asio::awaitable<T> awaitabl
     auto out = std::make_shared<std::optional<T>>();
     boost::asio::co_spawn(
         io,
-        [out, aw = std::move(awaitable)]() mutable -> boost::asio::awaitable<void> { *out = co_await std::move(aw); },
+        [out, aw = std::move(awaitable)]() mutable -> boost::asio::awaitable<void> {
+            *out = co_await std::move(aw);
+        },
         boost::asio::detached);
     return out;
 }
 
 // Lets the io_context process what is ready (bounded, never hangs).
-inline void settle(boost::asio::io_context& io, std::chrono::milliseconds budget = std::chrono::milliseconds(50)) {
+inline void settle(boost::asio::io_context& io,
+                   std::chrono::milliseconds budget = std::chrono::milliseconds(50)) {
     io.restart();
     io.run_for(budget);
 }

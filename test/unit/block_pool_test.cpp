@@ -1,16 +1,16 @@
 // The block pool: blocks come back and are reused, the free ones are bounded, prefault backs them
 // with memory, builders charge the budget what they hold, and no block is reused while a file
 // (a snapshot, or a restore still feeding it) holds it.
+#include "store/block_pool.hpp"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-
 #include <cstring>
 #include <set>
 #include <vector>
 
-#include "store/block_pool.hpp"
 #include "store/image_file.hpp"
 #include "store/image_store.hpp"
 #include "store_helpers.hpp"
@@ -32,7 +32,8 @@ std::set<const char*> blocks_of(const ImageFile& file) {
 }
 
 // Pieces of `content` of the given sizes, in turn, until it is all in the builder.
-void feed(ImageFileBuilder& builder, std::string_view content, const std::vector<std::size_t>& sizes) {
+void feed(ImageFileBuilder& builder, std::string_view content,
+          const std::vector<std::size_t>& sizes) {
     std::size_t at = 0;
     for (std::size_t i = 0; at < content.size(); ++i) {
         const std::size_t n = std::min(sizes[i % sizes.size()], content.size() - at);
@@ -44,7 +45,8 @@ void feed(ImageFileBuilder& builder, std::string_view content, const std::vector
 
 std::shared_ptr<const ImageFile> finish(ImageFileBuilder& builder, std::string_view content) {
     std::string problem;
-    auto file = builder.finish(content.size(), XXH3_64bits(content.data(), content.size()), problem);
+    auto file =
+        builder.finish(content.size(), XXH3_64bits(content.data(), content.size()), problem);
     INFO(problem);
     REQUIRE(file);
     return file;
@@ -58,7 +60,9 @@ TEST_CASE("a block given back is taken again instead of a new one") {
     REQUIRE(first);
     CHECK(first.pooled());
     CHECK(first.held() == kBlock);
-    CHECK(reinterpret_cast<std::uintptr_t>(first.get()) % static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE)) == 0);
+    CHECK(reinterpret_cast<std::uintptr_t>(first.get()) %
+              static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE)) ==
+          0);
     const char* where = first.get();
     CHECK(pool->blocks_in_use() == 1);
     first = {};
@@ -104,8 +108,9 @@ TEST_CASE("prefault backs every page of its blocks with memory and keeps them fr
     CHECK(pool->blocks_reused() == 4);
 }
 
-TEST_CASE("a builder puts large pieces in blocks, fills a block with the pieces that fit, "
-          "gives small pieces their size, and charges the budget what it holds") {
+TEST_CASE(
+    "a builder puts large pieces in blocks, fills a block with the pieces that fit, "
+    "gives small pieces their size, and charges the budget what it holds") {
     auto pool = std::make_shared<BlockPool>(kBlock);
     auto budget = std::make_shared<MemoryBudget>();  // no limit, but it counts
     FileStorage storage;
@@ -158,7 +163,8 @@ TEST_CASE("a piece beyond the budget goes to the spool file and its block back t
     CHECK(imgtest::file_bytes(*file) == content);
 }
 
-TEST_CASE("a block is not reused while a restore still holds its file after the snapshot is replaced") {
+TEST_CASE(
+    "a block is not reused while a restore still holds its file after the snapshot is replaced") {
     boost::asio::io_context io;
     ImageStore store(io.get_executor());
     const std::size_t block = store.blocks().block_bytes();

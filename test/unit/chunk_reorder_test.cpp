@@ -1,22 +1,24 @@
 // Multi-lane link sessions: a file's DATA_AT chunks put back in order on img-cached.
-#include <catch2/catch.hpp>
-
 #include "link/chunk_reorder.hpp"
-#include "wire/frame.hpp"
 
+#include <catch2/catch.hpp>
 #include <string>
+
+#include "wire/frame.hpp"
 
 using namespace imgx;
 using namespace imgx::link;
 
 namespace {
 
-ChunkReorder::Held chunk(std::uint64_t offset, const std::string& text, std::uint32_t lane = 1, std::uint64_t frame = 1) {
+ChunkReorder::Held chunk(std::uint64_t offset, const std::string& text, std::uint32_t lane = 1,
+                         std::uint64_t frame = 1) {
     return {offset, std::vector<char>(text.begin(), text.end()), lane, frame};
 }
 
 // What a receiver does with a chunk: append it in order (and whatever it unblocks), or hold it.
-void deliver(ChunkReorder& reorder, std::string& file, std::uint64_t offset, const std::string& text) {
+void deliver(ChunkReorder& reorder, std::string& file, std::uint64_t offset,
+             const std::string& text) {
     if (reorder.place(offset, text.size()) == ChunkReorder::Place::later) {
         reorder.hold(chunk(offset, text));
         return;
@@ -76,15 +78,16 @@ TEST_CASE("a chunk repeating or overlapping received or held bytes is a protocol
     std::string file;
     deliver(reorder, file, 0, "abcd");
     deliver(reorder, file, 10, "klmn");
-    CHECK_THROWS_AS(reorder.place(0, 4), wire::ProtocolError);    // duplicate of appended bytes
-    CHECK_THROWS_AS(reorder.place(2, 4), wire::ProtocolError);    // overlaps appended bytes
-    CHECK_THROWS_AS(reorder.place(10, 4), wire::ProtocolError);   // duplicate of a held chunk
-    CHECK_THROWS_AS(reorder.place(8, 3), wire::ProtocolError);    // runs into a held chunk
-    CHECK_THROWS_AS(reorder.place(12, 1), wire::ProtocolError);   // inside a held chunk
-    CHECK_THROWS_AS(reorder.place(4, 7), wire::ProtocolError);    // in order, but runs into a held chunk
+    CHECK_THROWS_AS(reorder.place(0, 4), wire::ProtocolError);   // duplicate of appended bytes
+    CHECK_THROWS_AS(reorder.place(2, 4), wire::ProtocolError);   // overlaps appended bytes
+    CHECK_THROWS_AS(reorder.place(10, 4), wire::ProtocolError);  // duplicate of a held chunk
+    CHECK_THROWS_AS(reorder.place(8, 3), wire::ProtocolError);   // runs into a held chunk
+    CHECK_THROWS_AS(reorder.place(12, 1), wire::ProtocolError);  // inside a held chunk
+    CHECK_THROWS_AS(reorder.place(4, 7),
+                    wire::ProtocolError);  // in order, but runs into a held chunk
     CHECK_THROWS_AS(reorder.place(~0ULL - 1, 4), wire::ProtocolError);  // past 2^64
-    CHECK(reorder.place(4, 6) == ChunkReorder::Place::next);      // exactly fills the gap
-    CHECK(reorder.place(14, 1) == ChunkReorder::Place::later);    // right after the held chunk
+    CHECK(reorder.place(4, 6) == ChunkReorder::Place::next);            // exactly fills the gap
+    CHECK(reorder.place(14, 1) == ChunkReorder::Place::later);  // right after the held chunk
 }
 
 TEST_CASE("FILE_END before the last chunks: the check waits until every announced byte is there") {
@@ -100,7 +103,8 @@ TEST_CASE("FILE_END before the last chunks: the check waits until every announce
     CHECK(file == "abcdefghi");
 }
 
-TEST_CASE("bytes beyond the announced size make the check due at once (it then fails on the size)") {
+TEST_CASE(
+    "bytes beyond the announced size make the check due at once (it then fails on the size)") {
     ChunkReorder reorder;
     std::string file;
     deliver(reorder, file, 0, "abc");

@@ -29,13 +29,13 @@ auto run(Parse parse, std::vector<std::string> args, const std::string& default_
 }
 
 // The daemons as the tests below mostly use them: the link as plain TCP, said explicitly.
-proxyd::ProxyCommand proxy_link_as_given(std::vector<std::string> args,
-                                         const std::string& default_config = "/nonexistent/p.toml") {
+proxyd::ProxyCommand proxy_link_as_given(
+    std::vector<std::string> args, const std::string& default_config = "/nonexistent/p.toml") {
     return run(proxyd::parse_proxy_command, std::move(args), default_config);
 }
 
-cached::CacheCommand cache_link_as_given(std::vector<std::string> args,
-                                         const std::string& default_config = "/nonexistent/c.toml") {
+cached::CacheCommand cache_link_as_given(
+    std::vector<std::string> args, const std::string& default_config = "/nonexistent/c.toml") {
     return run(cached::parse_cache_command, std::move(args), default_config);
 }
 
@@ -265,20 +265,23 @@ TEST_CASE("quoted strings are valid TOML basic strings") {
 TEST_CASE("a reload knows which endpoints came from the files and which from flags") {
     TempDir dir;
     const std::string main = dir.path() + "/c.toml";
-    write_file(main,
-               "listen = \"127.0.0.1:7411\"\nshutdown_grace_seconds = 5\n[[serve]]\ndir = \"/srv/a\"\n"
-               "[[serve]]\ndir = \"/srv/b\"\n");
-    auto c = cache({"--config", main, "--serve", "/srv/b", "--serve", "/srv/c", "--shutdown-grace", "7"});
+    write_file(
+        main,
+        "listen = \"127.0.0.1:7411\"\nshutdown_grace_seconds = 5\n[[serve]]\ndir = \"/srv/a\"\n"
+        "[[serve]]\ndir = \"/srv/b\"\n");
+    auto c = cache(
+        {"--config", main, "--serve", "/srv/b", "--serve", "/srv/c", "--shutdown-grace", "7"});
     REQUIRE(c.file_endpoints.size() == 2);
     CHECK(c.file_endpoints[0].dir == "/srv/a");
     CHECK(c.file_endpoints[1].dir == "/srv/b");
     REQUIRE(c.flag_endpoints.size() == 2);
     CHECK(c.flag_endpoints[0].dir == "/srv/b");
     CHECK(c.flag_endpoints[1].dir == "/srv/c");
-    CHECK(c.options.endpoints.size() == 3);             // /srv/b once
-    CHECK(c.options.shutdown_grace_seconds == 7);    // the flag wins over the file
+    CHECK(c.options.endpoints.size() == 3);        // /srv/b once
+    CHECK(c.options.shutdown_grace_seconds == 7);  // the flag wins over the file
     CHECK(cache({"--config", main}).options.shutdown_grace_seconds == 5);
-    CHECK(proxy({"--cache", "h:1"}).options.shutdown_grace_seconds == 30);  // the documented default
+    CHECK(proxy({"--cache", "h:1"}).options.shutdown_grace_seconds ==
+          30);  // the documented default
     CHECK_THROWS_AS(proxy({"--cache", "h:1", "--shutdown-grace", "3601"}), UsageError);
 }
 
@@ -295,34 +298,41 @@ TEST_CASE("allow_uids and allow_gids are integer arrays; --allow-uid/--allow-gid
     auto e = config_error([&] { cache({"--config", main}); });
     CHECK(e.line() == 3);
     CHECK(e.key() == "allow_uids");
-    CHECK(std::string(e.what()).find("expected an array of integers, found a string") != std::string::npos);
+    CHECK(std::string(e.what()).find("expected an array of integers, found a string") !=
+          std::string::npos);
     write_file(main, "listen = \"127.0.0.1:7411\"\nallow_gids = 27\n");
     e = config_error([&] { cache({"--config", main}); });
-    CHECK(std::string(e.what()).find("expected an array of integers, got an integer") != std::string::npos);
+    CHECK(std::string(e.what()).find("expected an array of integers, got an integer") !=
+          std::string::npos);
     write_file(main, "listen = \"127.0.0.1:7411\"\nallow_uids = [-1]\n");
     e = config_error([&] { cache({"--config", main}); });
-    CHECK(std::string(e.what()).find("-1 is not a number from 0 to 4294967294") != std::string::npos);
+    CHECK(std::string(e.what()).find("-1 is not a number from 0 to 4294967294") !=
+          std::string::npos);
     CHECK_THROWS_AS(proxy({"--cache", "d:1", "--allow-uid", "root"}), UsageError);
 }
 
 TEST_CASE("the link needs TLS or plain_tcp said explicitly; both, or half of TLS, is refused") {
-    const std::vector<std::string> tls = {"--tls-ca", "/etc/t/ca.pem", "--tls-cert", "/etc/t/c.pem", "--tls-key",
-                                          "/etc/t/c.key"};
+    const std::vector<std::string> tls = {"--tls-ca",     "/etc/t/ca.pem", "--tls-cert",
+                                          "/etc/t/c.pem", "--tls-key",     "/etc/t/c.key"};
     auto neither = usage_error([] { proxy_link_as_given({"--cache", "h:1"}); });
     CHECK(neither.find("tls_ca, tls_cert and tls_key") != std::string::npos);
     CHECK(neither.find("plain_tcp = true (--plain-tcp)") != std::string::npos);
-    CHECK(usage_error([] { cache_link_as_given({"--listen", "127.0.0.1:1"}); }).find("plain_tcp") != std::string::npos);
+    CHECK(usage_error([] {
+              cache_link_as_given({"--listen", "127.0.0.1:1"});
+          }).find("plain_tcp") != std::string::npos);
 
     std::vector<std::string> both = {"--cache", "h:1", "--plain-tcp"};
     both.insert(both.end(), tls.begin(), tls.end());
     CHECK(usage_error([&] { proxy_link_as_given(both); }).find("choose one") != std::string::npos);
-    CHECK(usage_error([] { proxy_link_as_given({"--cache", "h:1", "--tls-ca", "/ca.pem"}); })
-              .find("missing: tls_cert, tls_key") != std::string::npos);
+    CHECK(usage_error([] {
+              proxy_link_as_given({"--cache", "h:1", "--tls-ca", "/ca.pem"});
+          }).find("missing: tls_cert, tls_key") != std::string::npos);
 
     // img-cached with TLS also needs the identities allowed to push.
     std::vector<std::string> cache_tls = {"--listen", "127.0.0.1:1"};
     cache_tls.insert(cache_tls.end(), tls.begin(), tls.end());
-    CHECK(usage_error([&] { cache_link_as_given(cache_tls); }).find("tls_allowed_clients") != std::string::npos);
+    CHECK(usage_error([&] { cache_link_as_given(cache_tls); }).find("tls_allowed_clients") !=
+          std::string::npos);
     cache_tls.insert(cache_tls.end(), {"--tls-allow-client", "src1.example"});
     auto command = cache_link_as_given(cache_tls);
     CHECK(command.options.tls.allowed_clients == std::vector<std::string>{"src1.example"});
@@ -337,31 +347,41 @@ TEST_CASE("the link needs TLS or plain_tcp said explicitly; both, or half of TLS
     CHECK_THROWS_AS(proxy({"--cache", "h:1", "--tls-min-version", "1.1"}), UsageError);
 }
 
-TEST_CASE("TLS keys in a file: tls_allowed_clients is a string array, flags add to it, print-config reads back") {
+TEST_CASE(
+    "TLS keys in a file: tls_allowed_clients is a string array, flags add to it, print-config "
+    "reads back") {
     TempDir dir;
     const std::string main = dir.path() + "/c.toml";
-    write_file(main, "listen = \"127.0.0.1:7411\"\ntls_ca = \"/t/ca.pem\"\ntls_cert = \"/t/c.pem\"\n"
-                     "tls_key = \"/t/c.key\"\ntls_crl = \"/t/crl.pem\"\ntls_allowed_clients = [\"a.example\"]\n");
+    write_file(main,
+               "listen = \"127.0.0.1:7411\"\ntls_ca = \"/t/ca.pem\"\ntls_cert = \"/t/c.pem\"\n"
+               "tls_key = \"/t/c.key\"\ntls_crl = \"/t/crl.pem\"\ntls_allowed_clients = "
+               "[\"a.example\"]\n");
     auto command = cache_link_as_given({"--config", main, "--tls-allow-client", "b.example"});
-    CHECK(command.options.tls.allowed_clients == std::vector<std::string>{"a.example", "b.example"});
+    CHECK(command.options.tls.allowed_clients ==
+          std::vector<std::string>{"a.example", "b.example"});
     CHECK(command.options.tls.crl == "/t/crl.pem");
     const std::string printed = dir.path() + "/printed.toml";
     write_file(printed, cached::format_cache_config(command.options));
-    CHECK(cache_link_as_given({"--config", printed}).options.tls.allowed_clients == command.options.tls.allowed_clients);
+    CHECK(cache_link_as_given({"--config", printed}).options.tls.allowed_clients ==
+          command.options.tls.allowed_clients);
 
-    write_file(main, "listen = \"127.0.0.1:7411\"\nplain_tcp = true\ntls_allowed_clients = \"a.example\"\n");
+    write_file(
+        main,
+        "listen = \"127.0.0.1:7411\"\nplain_tcp = true\ntls_allowed_clients = \"a.example\"\n");
     auto wrong = config_error([&] { cache_link_as_given({"--config", main}); });
     CHECK(wrong.key() == "tls_allowed_clients");
     CHECK(wrong.line() == 3);
 }
 
-TEST_CASE("state_dir, spool_dir and memory_budget_mib: keys, flags that win, limits, print-config") {
+TEST_CASE(
+    "state_dir, spool_dir and memory_budget_mib: keys, flags that win, limits, print-config") {
     TempDir dir;
     const std::string main = dir.path() + "/c.toml";
     CHECK(cache({"--listen", "127.0.0.1:7411"}).options.state_dir.empty());
     CHECK(cache({"--listen", "127.0.0.1:7411"}).options.memory_budget_mib == 0);
-    write_file(main, "listen = \"127.0.0.1:7411\"\nstate_dir = \"/var/lib/img-cached/state\"\n"
-                     "spool_dir = \"/var/tmp/spool\"\nmemory_budget_mib = 2048\n");
+    write_file(main,
+               "listen = \"127.0.0.1:7411\"\nstate_dir = \"/var/lib/img-cached/state\"\n"
+               "spool_dir = \"/var/tmp/spool\"\nmemory_budget_mib = 2048\n");
     auto c = cache({"--config", main, "--memory-budget", "64"});
     CHECK(c.options.state_dir == "/var/lib/img-cached/state");
     CHECK(c.options.spool_dir == "/var/tmp/spool");
@@ -369,15 +389,18 @@ TEST_CASE("state_dir, spool_dir and memory_budget_mib: keys, flags that win, lim
     const std::string printed = cached::format_cache_config(c.options);
     CHECK_THAT(printed, Catch::Contains("memory_budget_mib = 64"));
     write_file(dir.path() + "/printed.toml", printed);
-    CHECK(cached::format_cache_config(cache({"--config", dir.path() + "/printed.toml"}).options) == printed);
+    CHECK(cached::format_cache_config(cache({"--config", dir.path() + "/printed.toml"}).options) ==
+          printed);
 
     write_file(main, "listen = \"127.0.0.1:7411\"\nmemory_budget_mib = -1\n");
     auto e = config_error([&] { cache({"--config", main}); });
     CHECK(e.key() == "memory_budget_mib");
-    CHECK_THROWS_AS(cache({"--listen", "127.0.0.1:7411", "--memory-budget", "99999999999"}), imgx::UsageError);
+    CHECK_THROWS_AS(cache({"--listen", "127.0.0.1:7411", "--memory-budget", "99999999999"}),
+                    imgx::UsageError);
 }
 
-TEST_CASE("prefault_mib: key, flag that wins, print-config, limits, no more than the memory budget") {
+TEST_CASE(
+    "prefault_mib: key, flag that wins, print-config, limits, no more than the memory budget") {
     TempDir dir;
     const std::string main = dir.path() + "/c.toml";
     CHECK(cache({"--listen", "127.0.0.1:7411"}).options.prefault_mib == 0);
@@ -390,11 +413,14 @@ TEST_CASE("prefault_mib: key, flag that wins, print-config, limits, no more than
     write_file(dir.path() + "/printed.toml", printed);
     CHECK(cache({"--config", dir.path() + "/printed.toml"}).options.prefault_mib == 512);
 
-    CHECK_THAT(usage_error([&] { cache({"--config", main, "--memory-budget", "1024"}); }),
+    CHECK_THAT(usage_error([&] {
+                   cache({"--config", main, "--memory-budget", "1024"});
+               }),
                Catch::Contains("prefault_mib (1100) is larger than memory_budget_mib (1024)"));
     write_file(main, "listen = \"127.0.0.1:7411\"\nprefault_mib = -5\n");
     CHECK(config_error([&] { cache({"--config", main}); }).key() == "prefault_mib");
-    CHECK_THROWS_AS(cache({"--listen", "127.0.0.1:7411", "--prefault", "99999999999"}), imgx::UsageError);
+    CHECK_THROWS_AS(cache({"--listen", "127.0.0.1:7411", "--prefault", "99999999999"}),
+                    imgx::UsageError);
 }
 
 TEST_CASE("link_streams: key, flag that wins, default 1, range 1-16") {
@@ -420,7 +446,8 @@ TEST_CASE("link resume budgets: keys, flags that win, documented defaults and li
     auto p = proxy({"--config", pmain, "--link-retry", "0"});
     CHECK(p.options.link_retry_seconds == 0);  // the flag wins; 0 fails at once
     CHECK(p.options.link_idle_timeout_seconds == 4);
-    CHECK(proxyd::format_proxy_config(p.options).find("link_retry_seconds = 0\n") != std::string::npos);
+    CHECK(proxyd::format_proxy_config(p.options).find("link_retry_seconds = 0\n") !=
+          std::string::npos);
     CHECK(proxy({"--cache", "h:1"}).options.link_retry_seconds == 60);
     CHECK(proxy({"--cache", "h:1"}).options.link_idle_timeout_seconds == 15);
     CHECK_THROWS_AS(proxy({"--cache", "h:1", "--link-idle-timeout", "0"}), UsageError);
@@ -450,7 +477,9 @@ TEST_CASE("the settings table drives --help: every key with a flag is listed, wi
 TEST_CASE("a reload names the restart settings that changed and copies only the ones it applies") {
     const auto& table = *proxyd::proxy_command_spec().table;
     auto running = proxy({"--cache", "a:1", "--buffers", "16", "--link-wait", "30"}).options;
-    const auto next = proxy({"--cache", "b:1", "--buffers", "32", "--link-wait", "5", "--log-level", "debug"}).options;
+    const auto next =
+        proxy({"--cache", "b:1", "--buffers", "32", "--link-wait", "5", "--log-level", "debug"})
+            .options;
     const auto changed = config::restart_changes(table, running, next);
     REQUIRE(changed.size() == 2);
     CHECK(changed[0].key == "cache");

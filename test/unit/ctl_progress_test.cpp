@@ -1,9 +1,8 @@
 // img-ctl wait: rate, ETA, sizes and durations, and the lines for a terminal and for a pipe.
 #include <catch2/catch.hpp>
+#include <string>
 
 #include "ctl/progress.hpp"
-
-#include <string>
 
 using namespace imgx;
 using imgx::ctl::ProgressMeter;
@@ -12,8 +11,8 @@ namespace {
 
 constexpr std::uint64_t kMiB = 1024 * 1024;
 
-control::Response answer(const std::string& state, std::uint64_t bytes, std::uint64_t confirmed, bool total_known,
-                         bool final = false, bool ok = true) {
+control::Response answer(const std::string& state, std::uint64_t bytes, std::uint64_t confirmed,
+                         bool total_known, bool final = false, bool ok = true) {
     control::Response r;
     r.set_daemon("img-proxyd");
     r.set_ok(ok);
@@ -31,7 +30,9 @@ control::Response answer(const std::string& state, std::uint64_t bytes, std::uin
     return r;
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -52,7 +53,8 @@ TEST_CASE("durations are shown in seconds, then minutes, then hours") {
     CHECK(ctl::human_duration(-1) == "0.0 s");
 }
 
-TEST_CASE("while the dump runs the rate comes from recent answers and the ETA is honestly unknown") {
+TEST_CASE(
+    "while the dump runs the rate comes from recent answers and the ETA is honestly unknown") {
     ProgressMeter meter;
     meter.add(answer("capturing", 10 * kMiB, 0, false), 100.0);
     meter.add(answer("capturing", 30 * kMiB, 0, false), 101.0);
@@ -69,7 +71,9 @@ TEST_CASE("a single answer uses the daemon's average rate") {
     CHECK(contains(meter.line(false), "1.0 MiB/s"));
 }
 
-TEST_CASE("answers that show no progress (a large file not yet confirmed) use the daemon's average rate") {
+TEST_CASE(
+    "answers that show no progress (a large file not yet confirmed) use the daemon's average "
+    "rate") {
     ProgressMeter meter;
     meter.add(answer("sending", 100 * kMiB, 10 * kMiB, true), 0.0);
     meter.add(answer("sending", 100 * kMiB, 10 * kMiB, true), 2.0);
@@ -118,7 +122,8 @@ TEST_CASE("a terminal is redrawn at most 4 times a second, a pipe gets a line ev
 TEST_CASE("the final line of a complete snapshot gives files, bytes, duration and rate") {
     ProgressMeter meter;
     meter.add(answer("complete", 8 * kMiB, 8 * kMiB, true, true, true), 3.0);
-    CHECK(meter.summary() == "img-proxyd: snapshot 'job1' complete: 7 files, 8.0 MiB in 4.0 s (2.0 MiB/s)");
+    CHECK(meter.summary() ==
+          "img-proxyd: snapshot 'job1' complete: 7 files, 8.0 MiB in 4.0 s (2.0 MiB/s)");
 }
 
 TEST_CASE("the final line of a failed snapshot says what had moved and why it failed") {
@@ -127,7 +132,8 @@ TEST_CASE("the final line of a failed snapshot says what had moved and why it fa
     r.set_error("link to img-cached lost");
     meter.add(r, 3.0);
     CHECK(meter.summary() ==
-          "img-proxyd: snapshot 'job1' failed after 4.0 s: 7 files, 8.0 MiB moved, 2.0 MiB confirmed: "
+          "img-proxyd: snapshot 'job1' failed after 4.0 s: 7 files, 8.0 MiB moved, 2.0 MiB "
+          "confirmed: "
           "link to img-cached lost");
 }
 

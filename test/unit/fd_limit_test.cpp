@@ -1,9 +1,9 @@
 // The start-up raise of the open-file limit.
 #include "service/fd_limit.hpp"
 
-#include <catch2/catch.hpp>
-
 #include <sys/resource.h>
+
+#include <catch2/catch.hpp>
 
 using namespace imgx;
 

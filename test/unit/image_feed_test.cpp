@@ -1,26 +1,25 @@
 // Serving a stored file into CRIU's pipe: every byte arrives, and none depends on memory that
 // the cache reuses after the feed has ended (the pipe refers to lent pages while it is fed).
-#include "criu/fd_passing.hpp"
 #include "criu/image_feed.hpp"
 
-#include "asio_helpers.hpp"
-#include "store_helpers.hpp"
-#include "support/temp_dir.hpp"
-
-#include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include <atomic>
-#include <csignal>
+#include <catch2/catch.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <functional>
 #include <random>
 #include <string>
 #include <thread>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <unistd.h>
+#include "asio_helpers.hpp"
+#include "criu/fd_passing.hpp"
+#include "store_helpers.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace imgx;
 using namespace std::chrono_literals;
@@ -46,7 +45,8 @@ std::string read_all(int fd, std::size_t pause_at, const std::atomic<bool>& resu
             paused = true;
             for (int i = 0; i < 1000 && !resume.load(); ++i) std::this_thread::sleep_for(10ms);
         }
-        const std::size_t want = paused ? sizeof buffer : std::min(sizeof buffer, pause_at - got.size());
+        const std::size_t want =
+            paused ? sizeof buffer : std::min(sizeof buffer, pause_at - got.size());
         pollfd p{fd, POLLIN, 0};
         if (::poll(&p, 1, 100) <= 0) continue;
         const ssize_t n = ::read(fd, buffer, want);
@@ -68,15 +68,18 @@ long first_difference(const std::string& got, const std::string& want) {
 // Feeds `file` (holding `content`) into a pipe whose reader stops half a pipe before the end
 // until the feed has ended and `reuse` has run (it reuses the file's memory as the cache would),
 // then checks that every byte arrived as it was.
-void check_feed_survives_reuse(std::shared_ptr<const store::ImageFile> file, const std::string& content,
-                               int read_fd, int write_fd, std::size_t pipe_bytes, const std::function<void()>& reuse) {
+void check_feed_survives_reuse(std::shared_ptr<const store::ImageFile> file,
+                               const std::string& content, int read_fd, int write_fd,
+                               std::size_t pipe_bytes, const std::function<void()>& reuse) {
     UniqueFd read_end(read_fd);
     std::atomic<bool> reused{false};
     std::string received;
-    std::thread reader([&] { received = read_all(read_end.get(), content.size() - pipe_bytes / 2, reused); });
+    std::thread reader(
+        [&] { received = read_all(read_end.get(), content.size() - pipe_bytes / 2, reused); });
 
     boost::asio::io_context io;
-    auto written = imgtest::start(io, criu::feed_pipe(UniqueFd(write_fd), std::move(file), "test feed"));
+    auto written =
+        imgtest::start(io, criu::feed_pipe(UniqueFd(write_fd), std::move(file), "test feed"));
     for (int i = 0; i < 200 && !*written; ++i) imgtest::settle(io, 100ms);
     if (*written) reuse();
     reused = true;
@@ -90,7 +93,9 @@ void check_feed_survives_reuse(std::shared_ptr<const store::ImageFile> file, con
 
 }  // namespace
 
-TEST_CASE("a file larger than the pipe arrives whole even when its memory is reused right after the feed") {
+TEST_CASE(
+    "a file larger than the pipe arrives whole even when its memory is reused right after the "
+    "feed") {
     int fds[2];
     REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
     const std::size_t pipe_bytes = criu::enlarge_pipe(fds[1], 1 << 20);
@@ -100,7 +105,8 @@ TEST_CASE("a file larger than the pipe arrives whole even when its memory is reu
     auto file = imgtest::make_file("pages-1.img", content, 1 << 20);
     // The feed has ended: the cache may now reuse the memory (a dropped snapshot). Scribble it.
     check_feed_survives_reuse(file, content, fds[0], fds[1], pipe_bytes, [&] {
-        for (const auto& segment : file->segments) std::memset(segment.bytes.get(), 0xEE, segment.size);
+        for (const auto& segment : file->segments)
+            std::memset(segment.bytes.get(), 0xEE, segment.size);
     });
 }
 
@@ -150,7 +156,8 @@ TEST_CASE("a file partly in memory and partly in a spool file arrives whole, in 
         builder.commit_segment();
     }
     std::string problem;
-    auto file = builder.finish(content.size(), XXH3_64bits(content.data(), content.size()), problem);
+    auto file =
+        builder.finish(content.size(), XXH3_64bits(content.data(), content.size()), problem);
     REQUIRE(file);
     REQUIRE(file->segments.size() == 3);  // two in memory, the rest as one piece of the spool file
     CHECK_FALSE(file->segments[2].bytes);
@@ -168,7 +175,9 @@ TEST_CASE("a file partly in memory and partly in a spool file arrives whole, in 
     CHECK(first_difference(received, content) == -1);
 }
 
-TEST_CASE("a file in pooled blocks arrives whole even when its blocks are taken and overwritten right after the feed") {
+TEST_CASE(
+    "a file in pooled blocks arrives whole even when its blocks are taken and overwritten right "
+    "after the feed") {
     int fds[2];
     REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
     const std::size_t pipe_bytes = criu::enlarge_pipe(fds[1], 1 << 20);

@@ -1,10 +1,9 @@
 // ImageFileBuilder: a file is accepted only when its size and XXH3-64 match what the sender said.
 #include <catch2/catch.hpp>
+#include <cstring>
 
 #include "store_helpers.hpp"
 #include "support/content.hpp"
-
-#include <cstring>
 
 using namespace imgx::store;
 using imgtest::file_bytes;
@@ -50,7 +49,8 @@ TEST_CASE("a checksum mismatch refuses the file and says so") {
 
 TEST_CASE("the checksum covers the concatenation, not the segmentation") {
     const auto content = make_content(2, 10'000);
-    CHECK(imgtest::make_file("a", content, 1)->xxh3 == imgtest::make_file("a", content, 9999)->xxh3);
+    CHECK(imgtest::make_file("a", content, 1)->xxh3 ==
+          imgtest::make_file("a", content, 9999)->xxh3);
 }
 
 TEST_CASE("a prepared but uncommitted segment is not part of the file") {

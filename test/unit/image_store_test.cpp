@@ -1,8 +1,9 @@
 // ImageStore: one current snapshot per id; a new dump replaces the old; drop; waiting for an id.
+#include "store/image_store.hpp"
+
 #include <catch2/catch.hpp>
 
 #include "asio_helpers.hpp"
-#include "store/image_store.hpp"
 #include "store_helpers.hpp"
 
 using namespace imgx::store;

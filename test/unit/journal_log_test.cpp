@@ -1,15 +1,15 @@
-// Journal logging: priorities, the SNAPSHOT/IMAGE/PEER fields of a log call, and when the journal is chosen.
-#include <catch2/catch.hpp>
-
-#include "util/journal_sink.hpp"
-#include "util/log.hpp"
-
+// Journal logging: priorities, the SNAPSHOT/IMAGE/PEER fields of a log call, and when the journal
+// is chosen.
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
+
+#include "util/journal_sink.hpp"
+#include "util/log.hpp"
 
 using namespace imgx;
 
@@ -22,7 +22,8 @@ bool has(const Entry& entry, const std::string& field) {
 }
 
 bool has_key(const Entry& entry, const std::string& key) {
-    return std::any_of(entry.begin(), entry.end(), [&](const std::string& f) { return f.rfind(key + "=", 0) == 0; });
+    return std::any_of(entry.begin(), entry.end(),
+                       [&](const std::string& f) { return f.rfind(key + "=", 0) == 0; });
 }
 
 // A logger whose journal sink records entries instead of sending them; restores the old default.
@@ -31,7 +32,8 @@ struct RecordingLogger {
     std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
 
     RecordingLogger() {
-        auto sink = std::make_shared<JournalSink>("img-test", [this](const Entry& e) { entries.push_back(e); });
+        auto sink = std::make_shared<JournalSink>("img-test",
+                                                  [this](const Entry& e) { entries.push_back(e); });
         auto logger = std::make_shared<spdlog::logger>("img-test", std::move(sink));
         logger->set_level(spdlog::level::debug);
         spdlog::set_default_logger(std::move(logger));
@@ -50,7 +52,8 @@ TEST_CASE("spdlog levels map to syslog priorities") {
     CHECK(journal_priority(spdlog::level::critical) == 2);
 }
 
-TEST_CASE("a journal entry carries the message, priority, identifier and only the non-empty fields") {
+TEST_CASE(
+    "a journal entry carries the message, priority, identifier and only the non-empty fields") {
     const LogFields fields{.snapshot = "job1", .image = "", .peer = "10.0.0.2:7411"};
     auto entry = journal_entry("img-proxyd", spdlog::level::warn, "snapshot 'job1' slow", &fields);
     CHECK(entry.front() == "MESSAGE=snapshot 'job1' slow");
@@ -67,7 +70,8 @@ TEST_CASE("a journal entry carries the message, priority, identifier and only th
 
 TEST_CASE("log_error sends its fields to the journal sink for that call only") {
     RecordingLogger log;
-    log_error({.snapshot = "job7", .image = "pages-1.img", .peer = "pid 42"}, "file {} is corrupt", "pages-1.img");
+    log_error({.snapshot = "job7", .image = "pages-1.img", .peer = "pid 42"}, "file {} is corrupt",
+              "pages-1.img");
     spdlog::info("no fields here");
     log_debug({.snapshot = "job8"}, "debug line");
     REQUIRE(log.entries.size() == 3);

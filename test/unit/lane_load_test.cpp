@@ -1,7 +1,7 @@
 // Multi-lane link sessions: the lane with the fewest unacknowledged bytes carries the next chunk.
-#include <catch2/catch.hpp>
-
 #include "link/lane_load.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace imgx::link;
 
@@ -86,8 +86,10 @@ TEST_CASE("bytes on their way decide before unacknowledged bytes") {
     CHECK(load.choose(all_up, 100) == 1);
 }
 
-TEST_CASE("a lane seen delivering slowly gets no chunk while a faster one would deliver it sooner, and is tried "
-          "again once it has been idle a while") {
+TEST_CASE(
+    "a lane seen delivering slowly gets no chunk while a faster one would deliver it sooner, and "
+    "is tried "
+    "again once it has been idle a while") {
     using namespace std::chrono_literals;
     LaneLoad load(2);
     auto t = LaneLoad::Clock::now();
@@ -127,7 +129,8 @@ TEST_CASE("a lane seen delivering slowly gets no chunk while a faster one would 
     CHECK(load.choose(all_up, 1000) == 0);
 }
 
-TEST_CASE("a lane that delivers nothing while it has bytes waiting counts as very slow, not as unknown") {
+TEST_CASE(
+    "a lane that delivers nothing while it has bytes waiting counts as very slow, not as unknown") {
     using namespace std::chrono_literals;
     LaneLoad load(2);
     auto t = LaneLoad::Clock::now();

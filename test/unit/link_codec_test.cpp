@@ -1,10 +1,10 @@
 // The proxy <-> cache link framing: headers, preamble, messages and DATA headers.
-#include <catch2/catch.hpp>
-
-#include "link.pb.h"
 #include "link/link_codec.hpp"
 
+#include <catch2/catch.hpp>
 #include <cstring>
+
+#include "link.pb.h"
 
 using namespace imgx;
 using namespace imgx::link;
@@ -20,9 +20,10 @@ HeaderBytes header_from(const std::string& bytes) {
 }  // namespace
 
 TEST_CASE("a frame header round-trips every frame type") {
-    for (auto type : {FrameType::hello, FrameType::snapshot_begin, FrameType::file_begin, FrameType::file_end,
-                      FrameType::snapshot_end, FrameType::snapshot_abort, FrameType::file_ack,
-                      FrameType::snapshot_result, FrameType::ack, FrameType::data_at}) {
+    for (auto type :
+         {FrameType::hello, FrameType::snapshot_begin, FrameType::file_begin, FrameType::file_end,
+          FrameType::snapshot_end, FrameType::snapshot_abort, FrameType::file_ack,
+          FrameType::snapshot_result, FrameType::ack, FrameType::data_at}) {
         CAPTURE(frame_type_name(type));
         auto decoded = decode_header(encode_header(type, 123));
         CHECK(decoded.type == type);
@@ -54,18 +55,23 @@ TEST_CASE("non-zero reserved header bytes are rejected") {
 
 TEST_CASE("message frames larger than the message limit are rejected") {
     CHECK_NOTHROW(decode_header(encode_header(FrameType::file_begin, kMaxMessageBody)));
-    CHECK_THROWS_AS(decode_header(encode_header(FrameType::file_begin, kMaxMessageBody + 1)), wire::ProtocolError);
-    CHECK_THROWS_AS(decode_header(encode_header(FrameType::hello, 0xffffffffu)), wire::ProtocolError);
+    CHECK_THROWS_AS(decode_header(encode_header(FrameType::file_begin, kMaxMessageBody + 1)),
+                    wire::ProtocolError);
+    CHECK_THROWS_AS(decode_header(encode_header(FrameType::hello, 0xffffffffu)),
+                    wire::ProtocolError);
 }
 
 TEST_CASE("DATA frames must hold a file tag and at most the payload limit") {
     CHECK_NOTHROW(decode_header(encode_header(FrameType::data, kDataTagBytes)));  // empty payload
     CHECK_NOTHROW(decode_header(encode_header(FrameType::data, kDataTagBytes + kMaxDataPayload)));
-    CHECK_THROWS_AS(decode_header(encode_header(FrameType::data, kDataTagBytes - 1)), wire::ProtocolError);
-    CHECK_THROWS_AS(decode_header(encode_header(FrameType::data, 0)), wire::ProtocolError);
-    CHECK_THROWS_AS(decode_header(encode_header(FrameType::data, kDataTagBytes + kMaxDataPayload + 1)),
+    CHECK_THROWS_AS(decode_header(encode_header(FrameType::data, kDataTagBytes - 1)),
                     wire::ProtocolError);
-    CHECK_THROWS_AS(decode_header(encode_header(FrameType::data, 0xffffffffu)), wire::ProtocolError);
+    CHECK_THROWS_AS(decode_header(encode_header(FrameType::data, 0)), wire::ProtocolError);
+    CHECK_THROWS_AS(
+        decode_header(encode_header(FrameType::data, kDataTagBytes + kMaxDataPayload + 1)),
+        wire::ProtocolError);
+    CHECK_THROWS_AS(decode_header(encode_header(FrameType::data, 0xffffffffu)),
+                    wire::ProtocolError);
 }
 
 TEST_CASE("a DATA header carries the payload length plus the tag and the tag itself") {
@@ -105,10 +111,13 @@ TEST_CASE("a DATA_AT header round-trips the file tag, the offset and the payload
 
 TEST_CASE("DATA_AT frames must hold a tag and an offset and at most the payload limit") {
     CHECK_NOTHROW(decode_header(encode_header(FrameType::data_at, kDataAtPrefixBytes)));
-    CHECK_NOTHROW(decode_header(encode_header(FrameType::data_at, kDataAtPrefixBytes + kMaxDataPayload)));
-    CHECK_THROWS_AS(decode_header(encode_header(FrameType::data_at, kDataAtPrefixBytes - 1)), wire::ProtocolError);
-    CHECK_THROWS_AS(decode_header(encode_header(FrameType::data_at, kDataAtPrefixBytes + kMaxDataPayload + 1)),
+    CHECK_NOTHROW(
+        decode_header(encode_header(FrameType::data_at, kDataAtPrefixBytes + kMaxDataPayload)));
+    CHECK_THROWS_AS(decode_header(encode_header(FrameType::data_at, kDataAtPrefixBytes - 1)),
                     wire::ProtocolError);
+    CHECK_THROWS_AS(
+        decode_header(encode_header(FrameType::data_at, kDataAtPrefixBytes + kMaxDataPayload + 1)),
+        wire::ProtocolError);
     CHECK_FALSE(is_data(FrameType::file_end));
     CHECK(frame_type_name(FrameType::data_at) == "DATA_AT");
 }
@@ -144,9 +153,9 @@ TEST_CASE("a version 1 peer (no resume) is refused with both versions named") {
 TEST_CASE("every frame but HELLO and ACK is numbered for resending") {
     CHECK_FALSE(is_numbered(FrameType::hello));
     CHECK_FALSE(is_numbered(FrameType::ack));
-    for (auto type : {FrameType::snapshot_begin, FrameType::file_begin, FrameType::data, FrameType::file_end,
-                      FrameType::snapshot_end, FrameType::snapshot_abort, FrameType::file_ack,
-                      FrameType::snapshot_result, FrameType::data_at})
+    for (auto type : {FrameType::snapshot_begin, FrameType::file_begin, FrameType::data,
+                      FrameType::file_end, FrameType::snapshot_end, FrameType::snapshot_abort,
+                      FrameType::file_ack, FrameType::snapshot_result, FrameType::data_at})
         CHECK(is_numbered(type));
 }
 

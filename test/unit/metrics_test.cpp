@@ -1,15 +1,14 @@
 // The metrics endpoint's pure parts: text exposition format 0.0.4, histogram buckets, request
 // parsing and responses, and the loopback rule for its address.
 #include <catch2/catch.hpp>
+#include <limits>
+#include <string>
 
 #include "metrics/exposition.hpp"
 #include "metrics/http_request.hpp"
 #include "metrics/metrics_address.hpp"
 #include "metrics/registry.hpp"
 #include "util/cli.hpp"
-
-#include <limits>
-#include <string>
 
 using namespace imgx;
 using namespace imgx::metrics;
@@ -23,7 +22,8 @@ bool contains(const std::string& text, const std::string& part) {
 }  // namespace
 
 TEST_CASE("label values escape backslash, double quote and newline") {
-    CHECK(escape_label_value(R"(a\b"c)" "\nd") == R"(a\\b\"c\nd)");
+    CHECK(escape_label_value(R"(a\b"c)"
+                             "\nd") == R"(a\\b\"c\nd)");
     CHECK(escape_label_value("plain") == "plain");
     CHECK(format_labels({{"reason", "say \"hi\""}, {"daemon", "x"}}) ==
           R"(reason="say \"hi\"",daemon="x")");
@@ -62,8 +62,10 @@ TEST_CASE("metric and label names are checked") {
 TEST_CASE("counters and gauges are exposed with one HELP and TYPE per family") {
     Registry registry;
     Counter& bytes = registry.counter("imgx_test_bytes_total", "Bytes moved.");
-    Counter& protocol = registry.counter("imgx_test_errors_total", "Errors by reason.", {{"reason", "protocol"}});
-    Counter& checksum = registry.counter("imgx_test_errors_total", "Errors by reason.", {{"reason", "checksum"}});
+    Counter& protocol =
+        registry.counter("imgx_test_errors_total", "Errors by reason.", {{"reason", "protocol"}});
+    Counter& checksum =
+        registry.counter("imgx_test_errors_total", "Errors by reason.", {{"reason", "checksum"}});
     Gauge& open = registry.gauge("imgx_test_open", "Open things.");
     std::int64_t held = 42;
     registry.gauge_reader("imgx_test_held_bytes", "Held.", [&] { return held; });
@@ -109,10 +111,10 @@ TEST_CASE("a gauge guard holds one for as long as it lives") {
 
 TEST_CASE("a histogram counts each observation in the first bucket that holds it") {
     Histogram h({0.5, 1, 10});
-    h.observe(0.5);   // on a bound: that bucket (le is "less or equal")
+    h.observe(0.5);  // on a bound: that bucket (le is "less or equal")
     h.observe(0.7);
     h.observe(3);
-    h.observe(100);   // above every bound: only +Inf
+    h.observe(100);  // above every bound: only +Inf
     CHECK(h.cumulative(0) == 1);
     CHECK(h.cumulative(1) == 2);
     CHECK(h.cumulative(2) == 3);
@@ -124,7 +126,8 @@ TEST_CASE("a histogram counts each observation in the first bucket that holds it
 
 TEST_CASE("a histogram is exposed as cumulative buckets, +Inf, _sum and _count") {
     Registry registry;
-    Histogram& h = registry.histogram("imgx_test_seconds", "Durations.", {0.25, 2}, {{"kind", "a"}});
+    Histogram& h =
+        registry.histogram("imgx_test_seconds", "Durations.", {0.25, 2}, {{"kind", "a"}});
     h.observe(0.1);
     h.observe(1.5);
     h.observe(9);
@@ -169,7 +172,8 @@ TEST_CASE("a request head that is too long or not HTTP is refused") {
               .status == RequestStatus::too_large);
     CHECK(parse_request_head("GET\r\n\r\n", 64).status == RequestStatus::malformed);
     CHECK(parse_request_head("GET /metrics SPDY/3\r\n\r\n", 64).status == RequestStatus::malformed);
-    CHECK(parse_request_head("G{T /metrics HTTP/1.1\r\n\r\n", 64).status == RequestStatus::malformed);
+    CHECK(parse_request_head("G{T /metrics HTTP/1.1\r\n\r\n", 64).status ==
+          RequestStatus::malformed);
     CHECK(parse_request_head("GET /a b HTTP/1.1\r\n\r\n", 64).status == RequestStatus::malformed);
 }
 
@@ -205,7 +209,8 @@ TEST_CASE("the metrics address is an IP address or localhost, and loopback unles
     CHECK_NOTHROW(check_metrics_exposure(parse_metrics_address("127.0.0.2:1"), false));
     CHECK_NOTHROW(check_metrics_exposure(parse_metrics_address("[::1]:1"), false));
     CHECK_NOTHROW(check_metrics_exposure(parse_metrics_address("localhost:1"), false));
-    CHECK_THROWS_AS(check_metrics_exposure(parse_metrics_address("0.0.0.0:9100"), false), UsageError);
+    CHECK_THROWS_AS(check_metrics_exposure(parse_metrics_address("0.0.0.0:9100"), false),
+                    UsageError);
     CHECK_THROWS_AS(check_metrics_exposure(parse_metrics_address("[::]:9100"), false), UsageError);
     CHECK_NOTHROW(check_metrics_exposure(parse_metrics_address("0.0.0.0:9100"), true));
 }

@@ -1,8 +1,7 @@
 // Image names, snapshot ids and DIR[=SNAPSHOT] endpoint specs.
-#include <catch2/catch.hpp>
-
 #include "util/names.hpp"
 
+#include <catch2/catch.hpp>
 #include <stdexcept>
 
 using namespace imgx;

@@ -1,12 +1,12 @@
 // The allow-list of UNIX socket peers (SO_PEERCRED).
-#include <catch2/catch.hpp>
-
 #include "util/peer_access.hpp"
 
-#include <set>
-#include <string>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <set>
+#include <string>
 
 using namespace imgx;
 

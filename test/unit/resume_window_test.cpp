@@ -1,9 +1,8 @@
 // The link's resume logic: frame numbering, cumulative acknowledgement, resending after a new
 // connection, when acknowledgements go out, stall detection and reconnection backoff.
-#include <catch2/catch.hpp>
-
 #include "link/resume_window.hpp"
 
+#include <catch2/catch.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,7 +66,8 @@ TEST_CASE("a frame stays held until acknowledged, so a pooled buffer goes back o
     CHECK(watch.expired());
 }
 
-TEST_CASE("an acknowledgement going backwards or naming a frame never written is a protocol error") {
+TEST_CASE(
+    "an acknowledgement going backwards or naming a frame never written is a protocol error") {
     SendWindow<std::string> window;
     for (auto f : {"a", "b", "c"}) window.push(f);
     write(window, 2);
@@ -96,7 +96,9 @@ TEST_CASE("a peer that resumes from a frame it was never sent is a protocol erro
     CHECK_THROWS_AS(window.resume_from(2), wire::ProtocolError);
 }
 
-TEST_CASE("an acknowledgement may cover a write still in progress; its frames stay until the write completes") {
+TEST_CASE(
+    "an acknowledgement may cover a write still in progress; its frames stay until the write "
+    "completes") {
     SendWindow<std::shared_ptr<int>> window;
     auto buffer = std::make_shared<int>(7);
     std::weak_ptr<int> watch = buffer;
@@ -142,7 +144,8 @@ TEST_CASE("clearing a window restarts numbering at 1") {
     CHECK(window.push("b") == 1);
 }
 
-TEST_CASE("a receiver acknowledges after 64 frames or 1 MiB, and reports pending frames otherwise") {
+TEST_CASE(
+    "a receiver acknowledges after 64 frames or 1 MiB, and reports pending frames otherwise") {
     ReceiveCounter counter;
     CHECK_FALSE(counter.ack_pending());
     for (std::uint64_t i = 1; i < kAckEveryFrames; ++i) counter.received(20);
@@ -193,13 +196,15 @@ TEST_CASE("a link is stalled when nothing is heard for the idle timeout") {
     CHECK(why->find("nothing heard") != std::string::npos);
 }
 
-TEST_CASE("a link is stalled when outstanding frames see no acknowledgement progress for the idle timeout") {
+TEST_CASE(
+    "a link is stalled when outstanding frames see no acknowledgement progress for the idle "
+    "timeout") {
     const auto t0 = LinkLiveness::Clock::time_point{} + 1h;
     LinkLiveness liveness(15s, t0);
     // Heartbeats keep arriving, but the acknowledgement does not move.
     for (int s = 0; s <= 30; ++s) liveness.heard(t0 + std::chrono::seconds(s));
     CHECK_FALSE(liveness.check(t0 + 10s, true));  // outstanding from here
-    liveness.acknowledged(t0 + 20s);               // progress resets the wait
+    liveness.acknowledged(t0 + 20s);              // progress resets the wait
     CHECK_FALSE(liveness.check(t0 + 30s, true));
     CHECK(liveness.check(t0 + 35s, true));
 }
@@ -223,7 +228,8 @@ TEST_CASE("a heartbeat is due after a third of the idle timeout without sending"
     CHECK_FALSE(liveness.heartbeat_due(t0 + 9s));
 }
 
-TEST_CASE("reconnection backoff doubles from its first wait up to its cap, and restarts after a reset") {
+TEST_CASE(
+    "reconnection backoff doubles from its first wait up to its cap, and restarts after a reset") {
     Backoff backoff(100ms, 500ms);
     CHECK(backoff.next() == 100ms);
     CHECK(backoff.next() == 200ms);

@@ -1,18 +1,18 @@
-// Snapshot control requests over a fake table of dumps: wait by generation, wait ended by a hang-up.
-#include <catch2/catch.hpp>
-
-#include "asio_helpers.hpp"
+// Snapshot control requests over a fake table of dumps: wait by generation, wait ended by a
+// hang-up.
 #include "control/snapshot_requests.hpp"
-#include "criu/framed_socket.hpp"
-#include "util/async_event.hpp"
 
 #include <boost/asio/local/connect_pair.hpp>
-
+#include <catch2/catch.hpp>
 #include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "asio_helpers.hpp"
+#include "criu/framed_socket.hpp"
+#include "util/async_event.hpp"
 
 using namespace imgx::control;
 using imgtest::settle;
@@ -22,7 +22,7 @@ namespace asio = boost::asio;
 namespace {
 
 class FakeDump final : public DumpView {
-public:
+  public:
     FakeDump(const asio::any_io_executor& ex, std::string id, std::uint64_t generation)
         : id_(std::move(id)), generation_(generation), changed_(ex) {}
 
@@ -44,7 +44,7 @@ public:
         changed_.notify();
     }
 
-private:
+  private:
     std::string id_;
     std::uint64_t generation_;
     bool settled_ = false;
@@ -53,7 +53,7 @@ private:
 };
 
 class FakeBook final : public SnapshotBook {
-public:
+  public:
     explicit FakeBook(const asio::any_io_executor& ex) : ex_(ex), changed_(ex) {}
 
     // A new dump of `id`, one generation later than the last.
@@ -75,7 +75,7 @@ public:
     asio::awaitable<void> wait_change() override { co_await changed_.wait(); }
     bool drop(const std::string& id) override { return latest_.erase(id) > 0; }
 
-private:
+  private:
     asio::any_io_executor ex_;
     std::map<std::string, std::shared_ptr<FakeDump>> latest_;
     std::map<std::string, std::uint64_t> generations_;

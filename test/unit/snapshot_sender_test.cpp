@@ -1,15 +1,15 @@
-// The proxy's snapshot sender without sockets: the frames of a dump, and what img-cached's answers settle.
-#include <catch2/catch.hpp>
-
-#include "link.pb.h"
-#include "link/link_codec.hpp"
+// The proxy's snapshot sender without sockets: the frames of a dump, and what img-cached's answers
+// settle.
 #include "proxyd/snapshot_sender.hpp"
 
 #include <boost/asio/io_context.hpp>
-
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include "link.pb.h"
+#include "link/link_codec.hpp"
 
 using namespace imgx;
 using link::FrameType;
@@ -27,7 +27,8 @@ struct RecordingSink : proxyd::FrameSink {
     std::vector<Chunk> chunks;
 
     void send_message(std::string frame) override { messages.push_back(std::move(frame)); }
-    void send_chunk(std::uint64_t file_tag, std::uint64_t offset, PooledBuffer, std::size_t size) override {
+    void send_chunk(std::uint64_t file_tag, std::uint64_t offset, PooledBuffer,
+                    std::size_t size) override {
         chunks.push_back({file_tag, offset, size});
     }
 
@@ -44,7 +45,9 @@ struct RecordingSink : proxyd::FrameSink {
     }
 };
 
-std::string body(const google::protobuf::MessageLite& message) { return message.SerializeAsString(); }
+std::string body(const google::protobuf::MessageLite& message) {
+    return message.SerializeAsString();
+}
 
 std::string file_ack(std::uint64_t tag, std::uint64_t size) {
     link::FileAck ack;
@@ -69,7 +72,9 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE_METHOD(Fixture, "a dump goes out as SNAPSHOT_BEGIN, FILE_BEGIN, chunks at growing offsets, FILE_END, SNAPSHOT_END") {
+TEST_CASE_METHOD(Fixture,
+                 "a dump goes out as SNAPSHOT_BEGIN, FILE_BEGIN, chunks at growing offsets, "
+                 "FILE_END, SNAPSHOT_END") {
     auto snapshot = sender.begin_snapshot("dump-1", "stream");
     const auto tag = sender.begin_file(snapshot, "pages-1.img");
     sender.send_data(snapshot, tag, {}, 100);
@@ -94,7 +99,8 @@ TEST_CASE_METHOD(Fixture, "a dump goes out as SNAPSHOT_BEGIN, FILE_BEGIN, chunks
     CHECK(sender.unsettled() == 1);
 }
 
-TEST_CASE_METHOD(Fixture, "img-cached's FILE_ACK and SNAPSHOT_RESULT settle the dump and empty the tables") {
+TEST_CASE_METHOD(Fixture,
+                 "img-cached's FILE_ACK and SNAPSHOT_RESULT settle the dump and empty the tables") {
     auto snapshot = sender.begin_snapshot("dump-1", "stream");
     const auto tag = sender.begin_file(snapshot, "core-1.img");
     sender.send_data(snapshot, tag, {}, 10);
@@ -112,10 +118,13 @@ TEST_CASE_METHOD(Fixture, "img-cached's FILE_ACK and SNAPSHOT_RESULT settle the 
     CHECK(sender.unsettled() == 0);
 }
 
-TEST_CASE_METHOD(Fixture, "a refusing SNAPSHOT_RESULT fails the dump with img-cached's reason; later calls send nothing") {
+TEST_CASE_METHOD(Fixture,
+                 "a refusing SNAPSHOT_RESULT fails the dump with img-cached's reason; later calls "
+                 "send nothing") {
     auto snapshot = sender.begin_snapshot("dump-1", "stream");
     const auto tag = sender.begin_file(snapshot, "core-1.img");
-    sender.handle_answer(FrameType::snapshot_result, result(snapshot->tag(), false, "out of memory"));
+    sender.handle_answer(FrameType::snapshot_result,
+                         result(snapshot->tag(), false, "out of memory"));
     CHECK(snapshot->state() == OutgoingState::failed);
     CHECK_THAT(snapshot->error(), Catch::Contains("out of memory"));
     const auto before = sink.messages.size();
@@ -152,7 +161,9 @@ TEST_CASE_METHOD(Fixture, "aborting tells img-cached once and forgets the dump")
     CHECK(sink.messages.size() == before);
 }
 
-TEST_CASE_METHOD(Fixture, "a session that ends fails its unsettled dumps; the next session's calls about them are no-ops") {
+TEST_CASE_METHOD(Fixture,
+                 "a session that ends fails its unsettled dumps; the next session's calls about "
+                 "them are no-ops") {
     auto done = sender.begin_snapshot("dump-1", "stream");
     sender.end_snapshot(done, 0, 0);
     sender.handle_answer(FrameType::snapshot_result, result(done->tag(), true));
@@ -164,7 +175,8 @@ TEST_CASE_METHOD(Fixture, "a session that ends fails its unsettled dumps; the ne
     CHECK(sender.session() == session + 1);
     CHECK(done->state() == OutgoingState::acknowledged);
     CHECK(open->state() == OutgoingState::failed);
-    CHECK_THAT(open->error(), Catch::Contains("cache.example:7000") && Catch::Contains("connection reset"));
+    CHECK_THAT(open->error(),
+               Catch::Contains("cache.example:7000") && Catch::Contains("connection reset"));
     CHECK(sender.unsettled() == 0);
     CHECK(sender.files_in_flight() == 0);
 

@@ -1,8 +1,9 @@
 // Snapshot: what a restore is told about a file while the dump arrives, completes or fails.
+#include "store/snapshot.hpp"
+
 #include <catch2/catch.hpp>
 
 #include "asio_helpers.hpp"
-#include "store/snapshot.hpp"
 #include "store_helpers.hpp"
 
 using namespace imgx::store;
@@ -158,9 +159,11 @@ TEST_CASE("many readers waiting on different files are each answered when their 
     std::vector<imgtest::Outcome<FileLookup>> answers;
     std::vector<std::string> names;
     for (int i = 0; i < 20; ++i) names.push_back("f" + std::to_string(i) + ".img");
-    for (const auto& name : names) answers.push_back(start(f.io, f.snapshot.wait_file(name, nullptr)));
+    for (const auto& name : names)
+        answers.push_back(start(f.io, f.snapshot.wait_file(name, nullptr)));
     settle(f.io);
-    for (int i = 0; i < 20; i += 2) f.snapshot.add_file(make_file("f" + std::to_string(i) + ".img", "x"));
+    for (int i = 0; i < 20; i += 2)
+        f.snapshot.add_file(make_file("f" + std::to_string(i) + ".img", "x"));
     settle(f.io);
     for (int i = 0; i < 20; ++i) {
         CAPTURE(i);

@@ -1,5 +1,7 @@
 // The state directory: a committed snapshot loads back verified; partial, altered and replaced
 // ones are never served.
+#include "cached/state_dir.hpp"
+
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -7,7 +9,6 @@
 #include <fstream>
 
 #include "asio_helpers.hpp"
-#include "cached/state_dir.hpp"
 #include "store/image_store.hpp"
 #include "store_helpers.hpp"
 #include "support/content.hpp"

@@ -1,8 +1,6 @@
 // Builds verified image files for store tests.
 #pragma once
 
-#include "store/image_file.hpp"
-
 #include <unistd.h>
 
 #include <cstring>
@@ -10,6 +8,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include "store/image_file.hpp"
 
 namespace imgtest {
 
@@ -27,7 +27,8 @@ inline std::shared_ptr<const imgx::store::ImageFile> make_file(
         builder.commit_segment();
     }
     std::string problem;
-    auto file = builder.finish(content.size(), XXH3_64bits(content.data(), content.size()), problem);
+    auto file =
+        builder.finish(content.size(), XXH3_64bits(content.data(), content.size()), problem);
     if (!file) throw std::runtime_error("make_file: " + problem);
     return file;
 }

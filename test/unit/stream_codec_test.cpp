@@ -1,7 +1,8 @@
 // CRIU stream protocol (G4) codec against the byte examples of criu-protocols.md section 2.3.
+#include "criu/stream_codec.hpp"
+
 #include <catch2/catch.hpp>
 
-#include "criu/stream_codec.hpp"
 #include "support/trace_manifest.hpp"
 #include "util/names.hpp"
 #include "wire/frame.hpp"
@@ -62,8 +63,9 @@ TEST_CASE("socket names are the ones CRIU connects to") {
 }
 
 TEST_CASE("request names CRIU uses round-trip through the codec") {
-    for (const char* name : {"inventory.img", "core-28392.img", "pages-1.img", "tmpfs-dev-42.tar.gz.img",
-                             "ghost-file-1a2b.img", "pagemap-shmem-123.img", "amdgpu-kfd-1.img"}) {
+    for (const char* name :
+         {"inventory.img", "core-28392.img", "pages-1.img", "tmpfs-dev-42.tar.gz.img",
+          "ghost-file-1a2b.img", "pagemap-shmem-123.img", "amdgpu-kfd-1.img"}) {
         CAPTURE(name);
         CHECK(criu::decode_stream_request(body_of(criu::encode_stream_request(name))) == name);
     }
@@ -75,16 +77,29 @@ TEST_CASE("a request name of exactly 255 bytes is accepted") {
 }
 
 TEST_CASE("a request whose body is not a valid message is rejected") {
-    CHECK_THROWS_AS(criu::decode_stream_request(""), wire::ProtocolError);  // required field missing
+    CHECK_THROWS_AS(criu::decode_stream_request(""),
+                    wire::ProtocolError);  // required field missing
     CHECK_THROWS_AS(criu::decode_stream_request(hex_decode("ffffffffff")), wire::ProtocolError);
-    CHECK_THROWS_AS(criu::decode_stream_request(hex_decode("0a0d696e76")), wire::ProtocolError);  // truncated
-    CHECK_THROWS_AS(criu::decode_stream_request(hex_decode("0801")), wire::ProtocolError);  // a reply, not a request
+    CHECK_THROWS_AS(criu::decode_stream_request(hex_decode("0a0d696e76")),
+                    wire::ProtocolError);  // truncated
+    CHECK_THROWS_AS(criu::decode_stream_request(hex_decode("0801")),
+                    wire::ProtocolError);  // a reply, not a request
 }
 
 TEST_CASE("a request naming a path, a dot entry, nothing or control characters is rejected") {
     const std::string bad_names[] = {
-        "a/b", "../x", "..", ".", "", "/etc/passwd", "x/", std::string("in\0v", 4), "line\nbreak",
-        std::string("tab\tname"), std::string("del\x7f"), std::string(kMaxImageNameBytes + 1, 'a'),
+        "a/b",
+        "../x",
+        "..",
+        ".",
+        "",
+        "/etc/passwd",
+        "x/",
+        std::string("in\0v", 4),
+        "line\nbreak",
+        std::string("tab\tname"),
+        std::string("del\x7f"),
+        std::string(kMaxImageNameBytes + 1, 'a'),
     };
     for (const auto& name : bad_names) {
         CAPTURE(hex_encode(name));

@@ -1,10 +1,9 @@
 // CRIU record framing: length prefix decoding, the size limit, encoding and body parsing.
 #include <catch2/catch.hpp>
+#include <cstring>
 
 #include "criu_stream.pb.h"
 #include "wire/frame.hpp"
-
-#include <cstring>
 
 using namespace imgx;
 
@@ -56,12 +55,16 @@ TEST_CASE("a body that is not a complete message is a protocol error") {
         CHECK_THROWS_AS(wire::decode_body("", out, "stream request"), wire::ProtocolError);
     }
     SECTION("truncated string") {
-        CHECK_THROWS_AS(wire::decode_body(std::string("\x0a\x0d" "invent", 8), out, "stream request"),
+        CHECK_THROWS_AS(wire::decode_body(std::string("\x0a\x0d"
+                                                      "invent",
+                                                      8),
+                                          out, "stream request"),
                         wire::ProtocolError);
     }
     SECTION("invalid wire type bytes") {
-        CHECK_THROWS_AS(wire::decode_body(std::string("\xff\xff\xff\xff\xff", 5), out, "stream request"),
-                        wire::ProtocolError);
+        CHECK_THROWS_AS(
+            wire::decode_body(std::string("\xff\xff\xff\xff\xff", 5), out, "stream request"),
+            wire::ProtocolError);
     }
     SECTION("the error message names what was being decoded") {
         try {
