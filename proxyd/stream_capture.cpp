@@ -1,6 +1,7 @@
 // G4 capture: read requests and pipes from CRIU, drain every pipe concurrently onto the link.
 #include "stream_capture.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -31,6 +32,7 @@ struct CaptureState {
     std::size_t active = 0;
     std::uint32_t files = 0;
     std::uint64_t bytes = 0;
+    bool inventory = false;  // inventory.img arrived whole: CRIU writes it last, on success only
     AsyncEvent drained;
 
     // Makes CRIU fail fast: its next request or pipe write gets EPIPE.
@@ -102,6 +104,7 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
                     if (size) {
                         ++state->files;
                         state->bytes += *size;
+                        if (name == criu::kInventoryImage) state->inventory = true;
                     } else if (!snapshot->settled()) {
                         ++proxy_metrics().errors.client_gone;
                         ctx.link.abort_snapshot(snapshot, "reading " + name + " from CRIU failed");
@@ -126,6 +129,15 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
     state->socket.close(ignored);
     while (state->active > 0) co_await state->drained.wait();
     if (snapshot->settled()) co_return;
+    if (!state->inventory) {
+        // CRIU writes inventory.img last and only when its dump succeeded: a dump that ends
+        // without it was killed or failed, and its images cannot be restored.
+        ++proxy_metrics().errors.client_gone;
+        ctx.link.abort_snapshot(snapshot, fmt::format("CRIU ({}) ended the dump without {} after "
+                                                      "{} files: the dump did not finish",
+                                                      peer, criu::kInventoryImage, state->files));
+        co_return;
+    }
     ctx.link.end_snapshot(snapshot, state->files, state->bytes);
     log_info(
         {.snapshot = snapshot->id(), .peer = peer},

@@ -10,6 +10,10 @@ namespace imgx::criu {
 inline constexpr std::string_view kStreamCaptureSocket = "streamer-capture.sock";
 inline constexpr std::string_view kStreamServeSocket = "streamer-serve.sock";
 
+// The image a dump writes last, and only when it succeeds (a restore reads it first): a stream
+// dump that ends without it was killed or failed.
+inline constexpr std::string_view kInventoryImage = "inventory.img";
+
 // The file name from an img_streamer_request_entry body. Throws wire::ProtocolError when the
 // body is not a valid message or the name is not an acceptable image name.
 std::string decode_stream_request(std::string_view body);

@@ -157,7 +157,7 @@ TEST_CASE(
                       deadline_in(seconds(30)))
                 .status == IoStatus::ok);
     stuck_pipe.reset();
-    stuck_dump.close();
+    REQUIRE(stuck_dump.finish(deadline_in(seconds(30))));
     CHECK(restore_and_compare(pair.serve_dir("stuck"), {{"pages-1.img", stuck_content}}, {},
                               deadline_in(seconds(30)))
               .empty());

@@ -323,7 +323,7 @@ TEST_CASE("status numbers the dumps of a reused id; wait --generation waits for 
         const auto r = wait->get();
         INFO(describe(r));
         CHECK(r.exit_status == 0);
-        CHECK(r.out.find("complete: 2 files") != std::string::npos);
+        CHECK(r.out.find("complete: 3 files") != std::string::npos);  // and inventory.img
     }
     CHECK(generation_of(pair, Side::cache, "job1") == 2);
     CHECK(generation_of(pair, Side::proxy, "job1") == 2);
@@ -360,7 +360,7 @@ TEST_CASE(
         INFO(describe(r));
         CHECK(r.exit_status == 0);
         CHECK(check_plain_wait_output(r, daemon).rfind(
-                  std::string(daemon) + ": snapshot 'job1' complete: 3 files", 0) == 0);
+                  std::string(daemon) + ": snapshot 'job1' complete: 4 files", 0) == 0);
     }
 }
 

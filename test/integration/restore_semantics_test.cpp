@@ -76,7 +76,7 @@ TEST_CASE("a name written twice in one dump is served as the last complete copy"
         IoStatus::ok);
     REQUIRE(write_and_close(dump.announce("mountpoints-12.img"), second, deadline_in(kTimeout))
                 .status == IoStatus::ok);
-    dump.close();
+    REQUIRE(dump.finish(deadline_in(kTimeout)));
 
     StreamRestoreSession restore(pair.serve_dir("job1"));
     // While the dump runs, the copy that arrived first may be served (a later one may never
@@ -103,7 +103,7 @@ TEST_CASE("when both copies of a duplicate are open at once, the one completed l
         deadline_in(kTimeout)));
     REQUIRE(write_and_close(std::move(announced_first), late, deadline_in(kTimeout)).status ==
             IoStatus::ok);
-    dump.close();
+    REQUIRE(dump.finish(deadline_in(kTimeout)));
 
     StreamRestoreSession restore(pair.serve_dir("job1"));
     // While the dump runs, the copy that arrived first may be served (a later one may never

@@ -17,14 +17,12 @@ constexpr auto kTimeout = seconds(20);
 
 }  // namespace
 
-// The stream protocol has no end marker: EOF on the socket and on every pipe is also how a
-// successful dump ends, so the daemons cannot tell a dead CRIU from a finished one (criu dump's
-// exit status is the only signal, docs/security.md). What they guarantee is that the file holds
-// exactly the bytes that were written and that nothing else is disturbed.
+// The stream protocol has no end marker: EOF on the socket and on every pipe is how both a
+// finished and a killed CRIU end. But CRIU writes inventory.img last, and only when its dump
+// succeeded, so a dump that ends without it failed (docs/security.md).
 TEST_CASE(
-    "fault: a stream dump client vanishes mid-file -> its snapshot ends with exactly the bytes "
-    "written, "
-    "like a normal end; a parallel dump is undisturbed",
+    "fault: a stream dump client vanishes mid-file before inventory.img -> failed on both daemons, "
+    "never served; a parallel dump is undisturbed",
     "[fault]") {
     DaemonPair pair({.snapshots = {"job1", "good"}});
     const auto good_files = generate_files("good", 81, 16);
@@ -37,7 +35,7 @@ TEST_CASE(
     {
         StreamDumpSession dump(pair.capture_dir("job1"));
         REQUIRE(
-            write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status ==
+            write_and_close(dump.announce("core-1.img"), "core", deadline_in(kTimeout)).status ==
             IoStatus::ok);
         auto pipe = dump.announce("pages-1.img");
         make_nonblocking(pipe.get());
@@ -55,12 +53,14 @@ TEST_CASE(
     INFO(restored);
     CHECK(restored.empty());
 
-    CHECK(pair.ctl(Side::cache, {"wait", "job1", "--timeout", "20"}, seconds(30)).exit_status == 0);
+    INFO(pair.logs());
+    for (auto side : {Side::proxy, Side::cache})
+        CHECK(pair.ctl(side, {"wait", "job1", "--timeout", "20"}, seconds(30)).exit_status == 1);
+    CHECK(pair.logs().find("without inventory.img") != std::string::npos);
     StreamRestoreSession restore(pair.serve_dir("job1"));
     std::string got;
-    REQUIRE(restore.fetch("pages-1.img", got, deadline_in(kTimeout)) == Answer::exists);
-    CHECK(got.size() == written);
-    CHECK(got == pages.substr(0, written));
+    CHECK(to_string(restore.fetch("core-1.img", got, deadline_in(kTimeout))) ==
+          to_string(Answer::closed));
 }
 
 TEST_CASE(

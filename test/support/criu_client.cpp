@@ -85,6 +85,14 @@ bool StreamDumpSession::closed_by_daemon(Deadline deadline) {
 
 void StreamDumpSession::close() { socket_.reset(); }
 
+bool StreamDumpSession::finish(Deadline deadline) {
+    auto pipe = announce(kFinishingImage);
+    const bool written = write_all(pipe.get(), kFinishingContent, deadline).status == IoStatus::ok;
+    pipe.reset();
+    close();
+    return written;
+}
+
 void StreamDumpSession::end_requests() { ::shutdown(socket_.get(), SHUT_WR); }
 
 std::string_view to_string(Answer answer) {

@@ -13,6 +13,10 @@ namespace imgtest {
 // connect to a listener that never accepts cannot hang. Throws std::system_error on failure.
 imgx::UniqueFd connect_unix(const std::string& path);
 
+// The image CRIU writes last in a dump that succeeded, and what the stand-ins put in it.
+inline constexpr std::string_view kFinishingImage = "inventory.img";
+inline constexpr std::string_view kFinishingContent = "stand-in inventory";
+
 // CRIU's side of `criu dump --stream -D DIR`: one connection to DIR/streamer-capture.sock.
 class StreamDumpSession {
   public:
@@ -32,6 +36,9 @@ class StreamDumpSession {
 
     // CRIU's EOF on the control socket: the end of its requests.
     void close();
+    // The end of a dump that succeeded, as CRIU ends it: inventory.img is written last, then
+    // the socket closes (a dump without it failed). Returns false if the write failed.
+    bool finish(Deadline deadline);
     // The same EOF, keeping our end open so closed_by_daemon() can tell when the daemon has
     // read it and closed its side.
     void end_requests();
