@@ -15,6 +15,7 @@
 #include "support/daemon_pair.hpp"
 #include "support/daemon_waits.hpp"
 #include "support/generated_dump.hpp"
+#include "support/metrics_scrape.hpp"
 
 using namespace imgtest;
 
@@ -23,82 +24,8 @@ namespace {
 constexpr auto kTimeout = seconds(30);
 // Shorter than the daemons' 10 s limit for one scrape, so a stalled client is still
 // connected when another one has been answered.
-constexpr auto kAnswerTimeout = seconds(8);
+constexpr auto kAnswerTimeout = kScrapeTimeout;
 constexpr int kFiles = 12;
-
-struct Fd {
-    int fd = -1;
-    explicit Fd(int f) : fd(f) {}
-    Fd(Fd&& other) noexcept : fd(other.fd) { other.fd = -1; }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd >= 0) ::close(fd);
-    }
-};
-
-// The port from the daemon's "metrics on 127.0.0.1:PORT" line, 0 if it does not appear within
-// 10 s (the daemon may log it just after the harness saw it ready: its sockets come first).
-std::uint16_t metrics_port(DaemonPair& pair, Side side) {
-    const std::regex line(R"(metrics on 127\.0\.0\.1:(\d+))");
-    const auto found = wait_for_log_line(pair, side, line, deadline_in(seconds(10)));
-    std::smatch match;
-    if (!found || !std::regex_search(*found, match, line)) return 0;
-    return static_cast<std::uint16_t>(std::stoi(match[1]));
-}
-
-Fd connect_to(std::uint16_t port) {
-    Fd socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(socket.fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-        ::close(socket.fd);
-        socket.fd = -1;
-    }
-    return socket;
-}
-
-// Sends `request` on a new connection and returns everything the daemon answers before closing.
-std::string ask(std::uint16_t port, const std::string& request,
-                Clock::duration timeout = kAnswerTimeout) {
-    Fd socket = connect_to(port);
-    if (socket.fd < 0) return "(cannot connect)";
-    const auto deadline = deadline_in(timeout);
-    if (write_all(socket.fd, request, deadline).status != IoStatus::ok) return "(cannot send)";
-    return read_to_eof(socket.fd, deadline).data;
-}
-
-std::string get(std::uint16_t port, const std::string& path) {
-    return ask(port, "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n");
-}
-
-std::string body_of(const std::string& response) {
-    const auto end = response.find("\r\n\r\n");
-    return end == std::string::npos ? std::string() : response.substr(end + 4);
-}
-
-// The value of the sample `series` (a name, with its labels if it has any).
-std::optional<double> value_of(const std::string& exposition, const std::string& series) {
-    const std::string prefix = "\n" + series + " ";
-    const auto at = ("\n" + exposition).find(prefix);
-    if (at == std::string::npos) return std::nullopt;
-    return std::stod(exposition.substr(at + prefix.size() - 1));
-}
-
-// Scrapes until `series` reaches `expected` (a feed to CRIU ends just after CRIU read its last
-// byte), at most 10 s; returns the last scrape.
-std::string scrape_until(std::uint16_t port, const std::string& series, double expected) {
-    std::string text;
-    poll_until(
-        [&] {
-            text = body_of(get(port, "/metrics"));
-            return value_of(text, series) == expected;
-        },
-        deadline_in(seconds(10)));
-    return text;
-}
 
 }  // namespace
 
@@ -179,19 +106,20 @@ TEST_CASE("a client that sends half a request does not keep another from being a
     INFO(pair.logs());
     REQUIRE(port != 0);
 
-    Fd stalled = connect_to(port);
-    REQUIRE(stalled.fd >= 0);
-    REQUIRE(write_all(stalled.fd, "GET /metr", deadline_in(kAnswerTimeout)).status == IoStatus::ok);
+    const imgx::UniqueFd stalled = connect_loopback(port);
+    REQUIRE(stalled);
+    REQUIRE(write_all(stalled.get(), "GET /metr", deadline_in(kAnswerTimeout)).status ==
+            IoStatus::ok);
 
     const std::string answered = get(port, "/metrics");
     CHECK(answered.starts_with("HTTP/1.1 200 OK\r\n"));
     CHECK(value_of(body_of(answered), "imgx_proxyd_criu_connections") == 0);
     // The stalled client is still connected, so the answer did not wait for it to go away...
-    CHECK_FALSE(wait_peer_closed(stalled.fd, deadline_in(milliseconds(0))));
+    CHECK_FALSE(wait_peer_closed(stalled.get(), deadline_in(milliseconds(0))));
     // ...and it is answered once its request is whole.
-    REQUIRE(write_all(stalled.fd, "ics HTTP/1.1\r\n\r\n", deadline_in(kAnswerTimeout)).status ==
+    REQUIRE(write_all(stalled.get(), "ics HTTP/1.1\r\n\r\n", deadline_in(kAnswerTimeout)).status ==
             IoStatus::ok);
-    CHECK(read_to_eof(stalled.fd, deadline_in(kAnswerTimeout))
+    CHECK(read_to_eof(stalled.get(), deadline_in(kAnswerTimeout))
               .data.starts_with("HTTP/1.1 200 OK\r\n"));
     CHECK(pair.running(Side::proxy));
 }
