@@ -196,3 +196,48 @@ TEST_CASE_METHOD(Fixture, "a refused dump fails at once and sends nothing; tags 
     CHECK(next->tag() != refused->tag());
     CHECK(sender.begin_file(refused, "x.img") != sender.begin_file(next, "y.img"));
 }
+
+TEST_CASE_METHOD(Fixture,
+                 "an abort at any step of a file's life sends one SNAPSHOT_ABORT, empties the "
+                 "tables, and the next dump goes out whole") {
+    // 0: before any file, 1: file begun, 2: mid-data, 3: file ended, 4: file acknowledged,
+    // 5: snapshot ended, awaiting its result.
+    const int step = GENERATE(0, 1, 2, 3, 4, 5);
+    INFO("abort after step " << step);
+    auto snapshot = sender.begin_snapshot("dump-1", "stream");
+    std::uint64_t tag = 0;
+    if (step >= 1) tag = sender.begin_file(snapshot, "pages-1.img");
+    if (step >= 2) sender.send_data(snapshot, tag, {}, 100);
+    if (step >= 3) sender.end_file(snapshot, tag, 100, 7);
+    if (step >= 4) sender.handle_answer(FrameType::file_ack, file_ack(tag, 100));
+    if (step >= 5) sender.end_snapshot(snapshot, 1, 100);
+
+    sender.abort_snapshot(snapshot, "replaced by a newer dump of the same snapshot id");
+    CHECK(snapshot->state() == OutgoingState::failed);
+    int aborts = 0;
+    for (std::size_t i = 0; i < sink.messages.size(); ++i)
+        aborts += sink.type_of(i) == FrameType::snapshot_abort;
+    CHECK(aborts == 1);
+    CHECK(sender.unsettled() == 0);
+    CHECK(sender.files_in_flight() == 0);
+
+    // Late answers about the aborted dump and calls for it change nothing.
+    const auto before = sink.messages.size();
+    if (tag) sender.handle_answer(FrameType::file_ack, file_ack(tag, 100));
+    sender.handle_answer(FrameType::snapshot_result, result(snapshot->tag(), true));
+    sender.send_data(snapshot, tag, {}, 10);
+    sender.end_snapshot(snapshot, 1, 100);
+    CHECK(sink.messages.size() == before);
+    CHECK(snapshot->state() == OutgoingState::failed);
+
+    auto next = sender.begin_snapshot("dump-1", "stream");
+    const auto next_tag = sender.begin_file(next, "pages-1.img");
+    sender.send_data(next, next_tag, {}, 20);
+    sender.end_file(next, next_tag, 20, 9);
+    sender.end_snapshot(next, 1, 20);
+    sender.handle_answer(FrameType::file_ack, file_ack(next_tag, 20));
+    sender.handle_answer(FrameType::snapshot_result, result(next->tag(), true));
+    CHECK(next->state() == OutgoingState::acknowledged);
+    CHECK(sender.unsettled() == 0);
+    CHECK(sender.files_in_flight() == 0);
+}
