@@ -280,3 +280,25 @@ TEST_CASE(
     CHECK(got == "next");
     CHECK(pair.running(Side::proxy));
 }
+
+TEST_CASE(
+    "fault: a --remote read of an id no dump begins -> error 5 after serve_wait_seconds (1 s), "
+    "logged with the id, CRIU and the wait",
+    "[fault]") {
+    DaemonPair pair(one_endpoint({"--serve-wait", "1"}));  // --remote-wait stays 600 s
+    await_remote_sockets(pair, {"job"});
+    const auto mark = log_size(pair.log_path(Side::cache));
+    const RemoteClient cache(cache_socket(pair, "job"), Generation::g3);
+    const auto started = Clock::now();
+    CHECK(
+        cache.open_read("inventory.img", "/never/pushed", deadline_in(kTimeout)).reply.describe() ==
+        "error=5");
+    CHECK(elapsed_ms(started) >= 900);
+    CHECK(elapsed_ms(started) < 15'000);
+    CHECK(
+        wait_for_log_line(pair.log_path(Side::cache),
+                          std::regex(R"(read of inventory.img in snapshot '/never/pushed' by CRIU )"
+                                     R"(\(pid \d+ uid \d+\): no dump of snapshot '/never/pushed' )"
+                                     R"(began within 1 s \(serve_wait_seconds\))"),
+                          deadline_in(kTimeout), mark));
+}
