@@ -54,6 +54,15 @@ config::SettingsTable<O> cache_rows() {
          .help = "longest a --remote read waits for its dump to finish, then error 5",
          .doc = "longest a `--remote` read waits for its dump to finish before answering error 5"},
         &O::remote_wait_seconds, 1, kMaxRemoteWaitSeconds));
+    rows.push_back(config::number_setting<O>(
+        {.key = "serve_wait_seconds",
+         .flag = "--serve-wait",
+         .flag_value = "SECONDS",
+         .help = "longest a restore waits for a dump of its snapshot id to begin (0: no limit)",
+         .doc = "longest a restore (`--stream`, or a `--remote` read) waits for a dump of its "
+                "snapshot id to begin; then img-cached logs it and the restore fails (`--stream`: "
+                "its connection is closed; `--remote`: error 5). `0`: no limit"},
+        &O::serve_wait_seconds, 0, kMaxServeWaitSeconds));
     rows.push_back(directory_row(
         {.key = "state_dir",
          .flag = "--state-dir",

@@ -12,6 +12,7 @@ namespace imgx::cached {
 
 // Limits of the settings, the same for a flag and its configuration key.
 inline constexpr unsigned kMaxRemoteWaitSeconds = 7 * 86400;
+inline constexpr unsigned kMaxServeWaitSeconds = 7 * 86400;
 inline constexpr unsigned kMaxMemoryBudgetMib = 1U << 24;  // 16 TiB
 inline constexpr unsigned kMaxLinkResumeSeconds = 86400;
 
@@ -22,6 +23,7 @@ struct CacheOptions : DaemonSettings {
     HostPort listen;  // required (from --listen or the configuration); empty host: not given
     bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for --remote restores
     unsigned remote_wait_seconds = 600;   // longest an img-remote read waits for its dump
+    unsigned serve_wait_seconds = 300;    // a restore's wait for its dump to begin; 0: forever
     unsigned link_resume_seconds = 60;    // how long a lost link's session waits for a resume
     std::string state_dir;  // complete snapshots kept here across restarts; "": memory only
     std::string spool_dir;  // without state_dir: where bytes beyond the memory budget go

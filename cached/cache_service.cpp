@@ -64,8 +64,8 @@ class CacheDaemon final : public Daemon<CacheOptions> {
           tls_(std::move(tls)),
           store_(ex, store::StoreSettings{options.spool_dir, options.memory_budget_mib << 20},
                  open_state_dir(options)),
-          remote_{options.remote_reads_on_socket,
-                  std::chrono::seconds(options.remote_wait_seconds)},
+          remote_{options.remote_reads_on_socket, std::chrono::seconds(options.remote_wait_seconds),
+                  std::chrono::seconds(options.serve_wait_seconds)},
           endpoints_(
               ex,
               {{std::string(criu::kStreamServeSocket), "stream"},
@@ -100,6 +100,7 @@ class CacheDaemon final : public Daemon<CacheOptions> {
     }
     void reload(const CacheOptions& next) override {
         remote_.wait_limit = std::chrono::seconds(next.remote_wait_seconds);
+        remote_.serve_wait = std::chrono::seconds(next.serve_wait_seconds);
         listener_->sessions().set_resume(std::chrono::seconds(next.link_resume_seconds));
     }
 
@@ -149,8 +150,9 @@ class CacheDaemon final : public Daemon<CacheOptions> {
             asio::co_spawn(ex_, run_remote_serve(std::move(socket), endpoint, store_, remote_),
                            asio::detached);
         else
-            asio::co_spawn(ex_, run_stream_serve(std::move(socket), endpoint, store_),
-                           asio::detached);
+            asio::co_spawn(
+                ex_, run_stream_serve(std::move(socket), endpoint, store_, remote_.serve_wait),
+                asio::detached);
     }
 
     asio::any_io_executor ex_;

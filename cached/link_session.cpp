@@ -75,9 +75,13 @@ asio::awaitable<void> run_link_session(link::LinkStream stream, LinkSessions& se
     }
     deadline.reset();  // its timer, if already queued, must not touch the stream
     if (attached.session)
-        sessions.connection_ended(attached.session, attached.lane, attached.connection, why,
+        sessions.connection_ended(attached.session, attached.lane, attached.connection, peer, why,
                                   resumable);
-    log_info({.peer = peer}, "img-proxyd on {} disconnected ({})", peer, why);
+    if (attached.lane > 0)
+        log_info({.peer = peer}, "link lane {} from img-proxyd {} disconnected ({})", attached.lane,
+                 peer, why);
+    else
+        log_info({.peer = peer}, "img-proxyd on {} disconnected ({})", peer, why);
 }
 
 }  // namespace imgx::cached

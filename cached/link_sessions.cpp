@@ -105,8 +105,8 @@ void LinkSessions::attach(CacheSession& session, std::uint32_t n, const std::str
 }
 
 void LinkSessions::connection_ended(const std::shared_ptr<CacheSession>& session, std::uint32_t n,
-                                    std::uint64_t connection, const std::string& why,
-                                    bool resumable) {
+                                    std::uint64_t connection, const std::string& peer,
+                                    const std::string& why, bool resumable) {
     auto& lane = session->lane(n);
     if (lane.connection != connection) return;  // a newer connection owns it
     lane.attached = false;
@@ -116,12 +116,14 @@ void LinkSessions::connection_ended(const std::shared_ptr<CacheSession>& session
         end(session->id, why);
         return;
     }
-    const std::string peer = session->receiver.peer();
+    // `peer` is this connection's own address: a lane above 0 comes from its own port.
+    std::string what = "link";
+    if (n > 0) what = fmt::format("link lane {}", n);
     if (session->receiver.unfinished() > 0)
         log_warn({.peer = peer},
-                 "link from img-proxyd {} lost ({}); its {} unfinished snapshots wait {} s for it "
+                 "{} from img-proxyd {} lost ({}); its {} unfinished snapshots wait {} s for it "
                  "to resume",
-                 peer, why, session->receiver.unfinished(), resume_.count());
+                 what, peer, why, session->receiver.unfinished(), resume_.count());
     const auto budget = resume_;
     asio::co_spawn(
         ex_,

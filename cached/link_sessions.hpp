@@ -76,8 +76,10 @@ class LinkSessions {
     // The connection numbered `connection` of lane `lane` of `session` ended with `why`. Unless
     // a newer connection owns the lane, the session waits for a resume until the budget runs
     // out, then fails everything unfinished (at once with a budget of 0, or when not `resumable`).
+    // `peer`: that connection's address, for the log line.
     void connection_ended(const std::shared_ptr<CacheSession>& session, std::uint32_t lane,
-                          std::uint64_t connection, const std::string& why, bool resumable);
+                          std::uint64_t connection, const std::string& peer, const std::string& why,
+                          bool resumable);
 
     [[nodiscard]] std::size_t size() const noexcept { return sessions_.size(); }
 

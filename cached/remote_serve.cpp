@@ -17,6 +17,7 @@
 #include "criu/image_feed.hpp"
 #include "criu/pipe_sizes.hpp"
 #include "criu/remote_codec.hpp"
+#include "serve_wait.hpp"
 #include "util/log.hpp"
 
 namespace imgx::cached {
@@ -102,9 +103,12 @@ asio::awaitable<void> handle_read(stream_protocol::socket& socket, store::ImageS
                                   const std::string& context, const LogFields& fields) {
     std::shared_ptr<const store::ImageFile> file;
     store::FileLookup answer = store::FileLookup::failed;
+    bool begun = true;
     auto outcome = co_await bounded(
         [&]() -> asio::awaitable<void> {
-            auto snapshot = co_await store.wait_for(req.snapshot_id);
+            auto snapshot = co_await wait_for_dump(store, req.snapshot_id, options.serve_wait);
+            begun = snapshot != nullptr;
+            if (!begun) co_return;
             answer = co_await snapshot->wait_file(req.name, &file);
         }(),
         socket, options.wait_limit);
@@ -114,7 +118,14 @@ asio::awaitable<void> handle_read(stream_protocol::socket& socket, store::ImageS
         co_return;
     }
     std::uint32_t error = criu::kReplyOk;
-    if (outcome == Outcome::timed_out) {
+    if (!begun) {
+        ++cache_metrics().errors.timeout;
+        log_error(fields,
+                  "{}: no dump of snapshot '{}' began within {} s (serve_wait_seconds); answering "
+                  "error 5 and closing CRIU's connection",
+                  context, req.snapshot_id, options.serve_wait.count());
+        error = criu::kReplyFailed;
+    } else if (outcome == Outcome::timed_out) {
         ++cache_metrics().errors.timeout;
         log_error(fields, "{}: the dump did not finish within {} s; answering error 5", context,
                   options.wait_limit.count());

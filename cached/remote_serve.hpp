@@ -13,6 +13,7 @@ namespace imgx::cached {
 struct RemoteServeOptions {
     bool reads_on_socket = false;          // --remote-data=socket (G2/G1 builds)
     std::chrono::seconds wait_limit{600};  // --remote-wait: longest a read waits for its dump
+    std::chrono::seconds serve_wait{300};  // --serve-wait: ... for its dump to begin; 0: no limit
 };
 
 boost::asio::awaitable<void> run_remote_serve(boost::asio::local::stream_protocol::socket socket,

@@ -103,6 +103,14 @@ void SessionReceiver::on_snapshot_begin(const std::string& body) {
         throw wire::ProtocolError(fmt::format("snapshot tag {} used twice", begin.snapshot_tag()));
     const bool remote = begin.protocol() == "remote";
     if (remote) {
+        // The chain name keys img-cached's chain table: bounded and printable, like an id.
+        constexpr std::size_t kShownBytes = 64;  // of a refused name, in the error
+        if (auto problem = snapshot_id_problem(begin.chain()))
+            throw wire::ProtocolError(
+                fmt::format("SNAPSHOT_BEGIN of snapshot '{}' from img-proxyd at {}: chain name "
+                            "'{}' refused: {}",
+                            begin.snapshot_id(), peer_,
+                            printable(begin.chain().substr(0, kShownBytes)), *problem));
         for (const auto& id : begin.chain_ids())
             if (auto problem = snapshot_id_problem(id))
                 throw wire::ProtocolError("SNAPSHOT_BEGIN chain: " + *problem);

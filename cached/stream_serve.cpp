@@ -16,6 +16,7 @@
 #include "criu/hangup.hpp"
 #include "criu/image_feed.hpp"
 #include "criu/stream_codec.hpp"
+#include "serve_wait.hpp"
 #include "util/log.hpp"
 
 namespace imgx::cached {
@@ -48,7 +49,8 @@ struct ReaderCount {
 }  // namespace
 
 asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket socket,
-                                       criu::Endpoint endpoint, store::ImageStore& store) {
+                                       criu::Endpoint endpoint, store::ImageStore& store,
+                                       std::chrono::seconds serve_wait) {
     const std::string peer = criu::describe_peer(socket.native_handle());
     const std::string context =
         fmt::format("restore of '{}' by CRIU ({})", endpoint.snapshot_id, peer);
@@ -69,13 +71,23 @@ asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket sock
                 auto snapshot = store.find(endpoint.snapshot_id);
                 if (!snapshot) {
                     log_info(fields, "{}: waiting for a dump of it to start", context);
-                    auto r = co_await (store.wait_for(endpoint.snapshot_id) || wait_hangup(socket));
+                    auto r = co_await (wait_for_dump(store, endpoint.snapshot_id, serve_wait) ||
+                                       wait_hangup(socket));
                     if (r.index() == 1) {
                         log_info(fields, "{}: CRIU went away while waiting for the dump", context);
                         ++cache_metrics().errors.client_gone;
                         co_return;
                     }
                     snapshot = std::get<0>(r);
+                    if (!snapshot) {
+                        // Closing makes CRIU fail the restore instead of hanging.
+                        ++cache_metrics().errors.timeout;
+                        log_error(fields,
+                                  "{}: no dump of snapshot '{}' began within {} s "
+                                  "(serve_wait_seconds); closing CRIU's connection",
+                                  context, endpoint.snapshot_id, serve_wait.count());
+                        co_return;
+                    }
                 }
                 reading.emplace(snapshot);
             }

@@ -73,7 +73,7 @@ asio::awaitable<void> RemoteChains::announce(const std::string& chain_name, cons
             link_.abort_snapshot(snapshot, "replaced or dropped while it was announced");
         co_return;
     }
-    Pushed& pushed = chain_holding(id)->pushed[id];
+    Pushed& pushed = chain_holding(id)->pushed[id];  // still_current(): the chain holds `id`
     pushed.outgoing = snapshot;
     if (auto old = std::exchange(pushed.replaced, nullptr); old && !old->settled())
         link_.abort_snapshot(old, "replaced by a new push of the same snapshot id");
@@ -93,15 +93,18 @@ std::vector<std::string> RemoteChains::ids(const std::string& chain) const {
 
 asio::awaitable<WriteTarget> RemoteChains::for_write(const std::string& chain_name,
                                                      const std::string& id) {
-    if (!chain_holding(id)) {
+    // The write belongs to the push current when it arrives. One still being announced to the
+    // cache has no snapshot yet: wait for it, unless a newer push replaces it meanwhile. Every
+    // co_await may see the chain dropped (img-ctl drop), so the chain is looked up after each.
+    std::uint64_t push = 0;
+    if (Chain* chain = chain_holding(id)) {
+        push = chain->pushed[id].push;
+    } else {
         spdlog::warn("write for snapshot '{}' without a push first; pushing it on chain '{}'", id,
                      chain_name);
-        const auto push = record_push(chain_name, id);
+        push = record_push(chain_name, id);
         co_await announce(chain_name, id, push);
     }
-    // The write belongs to the push current now. One still being announced to the cache has no
-    // snapshot yet: wait for it, unless a newer push replaces it meanwhile.
-    const std::uint64_t push = chain_holding(id)->pushed[id].push;
     for (;;) {
         Chain* chain = chain_holding(id);
         const char* gone = nullptr;  // no ?: in coroutines (gcc 12)

@@ -2,17 +2,21 @@
 #include "criu/image_feed.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/uio.h>
 
 #include <algorithm>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -91,16 +95,24 @@ asio::awaitable<std::uint64_t> write_rest(Stream& out, const store::ImageFile& f
     co_return done + written;
 }
 
-// Lends the first `count` bytes of `file` to the pipe with vmsplice(): the pipe refers to our
-// pages instead of a copy of them. Returns the bytes lent; fewer than `count` when CRIU closed
-// its end (or vmsplice failed, logged).
-asio::awaitable<std::uint64_t> lend_pages(asio::posix::stream_descriptor& pipe,
-                                          const store::ImageFile& file, std::uint64_t count,
-                                          Cursor& at, const std::string& context) {
-    std::uint64_t lent = 0;
+// The pipe's size now; 0 if it cannot be read.
+std::uint64_t pipe_size(int fd) {
+    const int size = ::fcntl(fd, F_GETPIPE_SZ);
+    return size > 0 ? static_cast<std::uint64_t>(size) : 0;
+}
+
+// Lends `file` from `at` with vmsplice() while more than a pipe-full of it is left: the pipe
+// refers to our pages instead of a copy of them. CRIU may enlarge its pipe at any time
+// (F_SETPIPE_SZ), so the size is read again before each step: what is left for the copied tail
+// is then at least the pipe's size as it was when lending stopped. Adds what it lent to `lent`;
+// false when CRIU closed its end (or vmsplice failed, logged).
+asio::awaitable<bool> lend_pages(asio::posix::stream_descriptor& pipe, const store::ImageFile& file,
+                                 Cursor& at, std::uint64_t& lent, const std::string& context) {
     iovec pieces[kMaxIovecs];
-    while (lent < count) {
-        const std::size_t n = gather(file, at, count - lent, pieces);
+    for (;;) {
+        const std::uint64_t size = pipe_size(pipe.native_handle());
+        if (size == 0 || file.size - lent <= size) co_return true;
+        const std::size_t n = gather(file, at, file.size - lent - size, pieces);
         const ssize_t got = ::vmsplice(pipe.native_handle(), pieces, n, SPLICE_F_NONBLOCK);
         if (got > 0) {
             advance(file, at, static_cast<std::size_t>(got));
@@ -121,9 +133,32 @@ asio::awaitable<std::uint64_t> lend_pages(asio::posix::stream_descriptor& pipe,
         else
             spdlog::warn("{}: vmsplice of {} failed after {} bytes: {}", context, file.name, lent,
                          std::strerror(error));
-        break;
+        co_return false;
     }
-    co_return lent;
+}
+
+// How often a feed looks whether CRIU has read the lent pages still in its pipe.
+constexpr auto kLentReadPoll = std::chrono::milliseconds(2);
+
+// Waits until no lent page is left unread in the pipe: until every unread byte is one of the
+// `copied` bytes written last (the pipe is in order), or CRIU closed its end. Only a pipe that
+// CRIU enlarged after lending stopped holds lent pages here; otherwise this returns at once.
+asio::awaitable<void> wait_lent_pages_read(asio::posix::stream_descriptor& pipe,
+                                           std::uint64_t copied) {
+    for (;;) {
+        int unread = 0;
+        if (::ioctl(pipe.native_handle(), FIONREAD, &unread) != 0 ||
+            static_cast<std::uint64_t>(unread) <= copied)
+            co_return;
+        pollfd state{pipe.native_handle(), 0, 0};
+        if (::poll(&state, 1, 0) > 0 && (state.revents & (POLLERR | POLLHUP))) co_return;
+        // bounded poll: a pipe signals no event when its reader takes bytes out of a pipe that
+        // is not full.
+        asio::steady_timer timer(pipe.get_executor(), kLentReadPoll);
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;
+    }
 }
 
 // Writes `size` bytes of `from` at `offset` to `out` with sendfile(2): the kernel copies from
@@ -216,7 +251,9 @@ bool has_disk_pieces(const store::ImageFile& file) {
 // memory is reused once the snapshot is dropped or replaced, so no lent page may still sit in
 // the pipe when the feed ends and releases the file. Hence the last pipe-full of each file is
 // written as a copy: that write completes only once the whole copy is inside the pipe, and a
-// pipe holding a full pipe of copied bytes holds nothing that came before them.
+// pipe holding a full pipe of copied bytes holds nothing that came before them. CRIU may enlarge
+// its pipe meanwhile: lend_pages() reads the size before each step, and if the pipe grew after
+// lending stopped, the feed waits until the lent pages in front of the copy are read.
 asio::awaitable<std::uint64_t> feed_pipe(UniqueFd fd, std::shared_ptr<const store::ImageFile> file,
                                          std::string context) {
     const std::size_t pipe_bytes = enlarge_pipe(fd.get(), kServePipeBytes);
@@ -228,12 +265,13 @@ asio::awaitable<std::uint64_t> feed_pipe(UniqueFd fd, std::shared_ptr<const stor
         const std::uint64_t written = co_await write_with_disk_pieces(pipe, *file, context);
         co_return written;
     }
-    std::uint64_t to_lend = 0;
-    if (pipe_bytes > 0 && file->size > pipe_bytes) to_lend = file->size - pipe_bytes;
     Cursor at;
-    const std::uint64_t lent = co_await lend_pages(pipe, *file, to_lend, at, context);
-    if (lent < to_lend) co_return lent;
+    std::uint64_t lent = 0;
+    bool reader_open = true;  // a pipe of unknown size gets a copy only
+    if (pipe_bytes > 0) reader_open = co_await lend_pages(pipe, *file, at, lent, context);
+    if (!reader_open) co_return lent;
     const std::uint64_t written = co_await write_rest(pipe, *file, at, lent, context);
+    if (lent > 0 && written == file->size) co_await wait_lent_pages_read(pipe, file->size - lent);
     co_return written;
 }
 

@@ -3,6 +3,7 @@
 // The stream type is a template parameter, so the flow does not care what carries the bytes.
 #pragma once
 
+#include <algorithm>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -68,14 +69,17 @@ class LinkFlow {
         if (counter_.ack_due()) wake_.notify();
     }
 
-    // An ACK frame's body arrived; returns true if it acknowledged frames not acknowledged before.
-    // Throws wire::ProtocolError for a bad body or number.
+    // An ACK frame's body arrived; returns true if it acknowledged frames not acknowledged before
+    // or reported more frames received (the peer may hold some back, docs/link-protocol.md
+    // "Lanes"). Throws wire::ProtocolError for a bad body or number.
     bool acknowledged(const std::string& body) {
         Ack ack;
         wire::decode_body(body, ack, "ACK");
         const auto before = window_.acknowledged();
         window_.acknowledge(ack.received_through());
-        return window_.acknowledged() != before;
+        const auto heard_before = peer_heard_;
+        peer_heard_ = std::max(peer_heard_, std::min(ack.heard_through(), window_.queued()));
+        return window_.acknowledged() != before || peer_heard_ != heard_before;
     }
 
     // The session ends: held frames are dropped and both numberings restart.
@@ -84,6 +88,7 @@ class LinkFlow {
         counter_.clear();
         ack_wanted_ = false;
         highest_written_ = 0;
+        peer_heard_ = 0;
         wake_.notify();
     }
 
@@ -110,6 +115,7 @@ class LinkFlow {
             if (ack_wanted_ || counter_.ack_due() || (count > 0 && counter_.ack_pending())) {
                 Ack ack;
                 ack.set_received_through(counter_.take_ack());
+                ack.set_heard_through(counter_.through());
                 ack_frame = encode_message(FrameType::ack, ack);
                 buffers.emplace_back(boost::asio::buffer(ack_frame));
                 ack_wanted_ = false;
@@ -140,7 +146,9 @@ class LinkFlow {
             co_await timer.async_wait(boost::asio::use_awaitable);
             if (!current()) throw LinkStalled("a newer connection took the session over");
             const auto now = std::chrono::steady_clock::now();
-            auto why = liveness.check(now, window_.outstanding());
+            // Frames the peer has and holds back wait for another lane, not for this connection:
+            // only frames it has not received count (a stalled lane must not stall the others).
+            auto why = liveness.check(now, window_.unheard(peer_heard_));
             if (why) throw LinkStalled(*why);
             if (counter_.ack_pending() || liveness.heartbeat_due(now)) {
                 ack_wanted_ = true;
@@ -155,6 +163,7 @@ class LinkFlow {
     AsyncEvent wake_;
     bool ack_wanted_ = false;
     std::uint64_t highest_written_ = 0;  // frames written on any connection (resends come below it)
+    std::uint64_t peer_heard_ = 0;       // the peer's latest ACK.heard_through
 };
 
 }  // namespace imgx::link

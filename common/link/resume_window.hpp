@@ -94,6 +94,11 @@ class SendWindow {
     [[nodiscard]] std::uint64_t acknowledged() const noexcept { return acked_; }
     // Frames written (or being written) and not yet acknowledged.
     [[nodiscard]] bool outstanding() const noexcept { return written_ + writing_ > acked_; }
+    // Frames written (or being written) that the peer has neither acknowledged nor reported
+    // received (`heard`: ACK.heard_through): what a stall leaves on its way.
+    [[nodiscard]] bool unheard(std::uint64_t heard) const noexcept {
+        return written_ + writing_ > std::max(acked_, heard);
+    }
     // Frames held (unacknowledged, or in the write in progress).
     [[nodiscard]] std::size_t held() const noexcept { return frames_.size(); }
 

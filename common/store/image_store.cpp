@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 
@@ -99,13 +100,28 @@ boost::asio::awaitable<std::shared_ptr<Snapshot>> ImageStore::wait_for(std::stri
 }
 
 bool ImageStore::drop(const std::string& id) {
+    forget_in_chains(id);
     auto it = snapshots_.find(id);
-    if (it == snapshots_.end()) return false;
-    it->second->mark_failed("dropped by the operator");
-    snapshots_.erase(it);
-    if (archive_) archive_->forget(id);
+    const bool known = it != snapshots_.end();
+    if (known) {
+        it->second->mark_failed("dropped by the operator");
+        snapshots_.erase(it);
+        if (archive_) archive_->forget(id);
+    }
+    prune_chains();
     changed_.notify();
-    return true;
+    return known;
+}
+
+void ImageStore::forget_in_chains(const std::string& id) {
+    for (auto& [name, ids] : chains_) std::erase(ids, id);
+}
+
+void ImageStore::prune_chains() {
+    std::erase_if(chains_, [this](const auto& chain) {
+        return std::none_of(chain.second.begin(), chain.second.end(),
+                            [this](const std::string& id) { return snapshots_.contains(id); });
+    });
 }
 
 std::vector<std::shared_ptr<Snapshot>> ImageStore::all() const {

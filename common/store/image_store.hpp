@@ -44,6 +44,7 @@ class ImageStore {
         std::string id);  // by value: a coroutine
 
     // Forgets `id` (and its copy on disk); a snapshot still receiving fails. False if unknown.
+    // `id` leaves every chain, and a chain none of whose ids is held any more is forgotten.
     bool drop(const std::string& id);
 
     std::vector<std::shared_ptr<Snapshot>> all() const;
@@ -63,6 +64,10 @@ class ImageStore {
 
   private:
     void load_state();
+    // Takes `id` out of every chain's list of ids.
+    void forget_in_chains(const std::string& id);
+    // Forgets every chain none of whose ids names a snapshot the store holds.
+    void prune_chains();
 
     boost::asio::any_io_executor ex_;
     std::shared_ptr<MemoryBudget> budget_;

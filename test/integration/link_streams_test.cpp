@@ -1,7 +1,10 @@
 // Link lanes (link_streams): one link session over several TCP connections, file data striped
 // over them and put back in order on img-cached; a lane cut mid-file resumes like the link does.
 #include <catch2/catch.hpp>
+#include <iterator>
 #include <memory>
+#include <regex>
+#include <thread>
 
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
@@ -9,6 +12,7 @@
 #include "support/daemon_waits.hpp"
 #include "support/fault_relay.hpp"
 #include "support/generated_dump.hpp"
+#include "support/log_wait.hpp"
 #include "support/pipe_writer.hpp"
 #include "support/relayed_pair.hpp"
 
@@ -41,6 +45,19 @@ std::string fetch(const DaemonPair& pair, const std::string& name) {
     std::string got;
     if (restore.fetch(name, got, deadline_in(kTimeout)) != Answer::exists) return "(not served)";
     return got;
+}
+
+// Dumps 24 MiB and an inventory through `rig`, whose relay stalls a connection on the way; both
+// daemons must see the dump complete and a restore must get identical bytes.
+void dump_through_stall(RelayedPair& rig, unsigned seed) {
+    auto& pair = *rig.pair;
+    const std::vector<GeneratedFile> files = {{"pages-1.img", make_content(seed, 24 * kMiB)},
+                                              {"inventory.img", "inv"}};
+    REQUIRE(dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout)).empty());
+    CHECK(rig.relay->fault_happened());
+    CHECK(wait_exit(pair, Side::proxy) == 0);
+    CHECK(wait_exit(pair, Side::cache) == 0);
+    CHECK(restore_and_compare(pair.serve_dir("job1"), files, {}, deadline_in(kTimeout)) == "");
 }
 
 }  // namespace
@@ -150,13 +167,51 @@ TEST_CASE(
     // Whichever connection first carries 2 MiB stalls for good: only a new connection of that
     // lane gets its chunks through (the other lanes' chunks wait for them on img-cached).
     RelayedPair rig([](FaultRelay& relay) { relay.stall_at(2 * kMiB); }, four_lanes_resuming());
-    auto& pair = *rig.pair;
-    const std::vector<GeneratedFile> files = {{"pages-1.img", make_content(85, 24 * kMiB)},
-                                              {"inventory.img", "inv"}};
-    REQUIRE(dump_files(pair.capture_dir("job1"), files, deadline_in(kTimeout)).empty());
-    CHECK(rig.relay->fault_happened());
-    CHECK(wait_exit(pair, Side::proxy) == 0);
-    CHECK(wait_exit(pair, Side::cache) == 0);
-    CHECK(restore_and_compare(pair.serve_dir("job1"), files, {}, deadline_in(kTimeout)) == "");
+    dump_through_stall(rig, 85);
     CHECK(rig.relay->connections() >= 5);
+}
+
+TEST_CASE(
+    "fault: one data lane of four stalled mid-file -> only that lane reconnects, the others keep "
+    "their connections, exact bytes",
+    "[fault]") {
+    // Connection 1 is lane 0; connections 2-4 are the data-only lanes. The first of them to carry
+    // 2 MiB stalls for good, and its reconnections are refused for a while longer than the idle
+    // timeout: the other lanes' chunks behind its gap wait on img-cached unacknowledged all that
+    // time, which must not count as a stall of their own lanes.
+    RelayedPair rig(
+        [](FaultRelay& relay) {
+            relay.stall_first_of_connections_at(2, 4, 2 * kMiB);
+            relay.refuse_connections_from(5);
+        },
+        four_lanes_resuming());
+    auto& pair = *rig.pair;
+    std::thread reopen([&] {
+        // The stalled lane is lost (2 s idle timeout); its reconnections stay refused for 3 s
+        // more.
+        (void)wait_for_log_line(pair.log_path(Side::proxy),
+                                std::regex(R"(link lane \d to img-cached at \S+ lost)"),
+                                deadline_in(kTimeout));
+        std::this_thread::sleep_for(seconds(3));  // deliberate: the outage the other lanes outlast
+        rig.relay->refuse_connections_from(0);
+    });
+    dump_through_stall(rig, 86);
+    reopen.join();
+    const auto proxy_log = log_of(pair, Side::proxy);
+    CHECK_FALSE(std::regex_search(proxy_log, std::regex(R"(link to img-cached at \S+ lost)")));
+    std::smatch lost;
+    const std::regex lane_lost(R"(link lane (\d) to img-cached at \S+ lost)");
+    REQUIRE(std::regex_search(proxy_log, lost, lane_lost));
+    CHECK(std::distance(std::sregex_iterator(proxy_log.begin(), proxy_log.end(), lane_lost),
+                        std::sregex_iterator()) == 1);
+    // img-cached names the lane it lost and that lane's own address, not lane 0's.
+    const auto cache_log = log_of(pair, Side::cache);
+    std::smatch lane0;
+    REQUIRE(std::regex_search(cache_log, lane0,
+                              std::regex(R"(link session \S+ from (\S+) uses 4 lanes)")));
+    std::smatch gone;
+    REQUIRE(std::regex_search(cache_log, gone,
+                              std::regex("link lane " + lost[1].str() +
+                                         R"( from img-proxyd (\S+) (lost|disconnected))")));
+    CHECK(gone[1].str() != lane0[1].str());
 }

@@ -1,9 +1,12 @@
 // A restore may start before or during its dump: requests wait for the file, never guess.
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <regex>
 
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
 #include "support/daemon_pair.hpp"
+#include "support/log_wait.hpp"
 #include "support/pipe_writer.hpp"
 
 using namespace imgtest;
@@ -93,4 +96,26 @@ TEST_CASE("a request for a file still being written waits for its EOF and gets a
     REQUIRE(got.result.status == IoStatus::ok);
     CHECK(describe_difference(pages, got.data) == "identical");
     dump.close();
+}
+
+TEST_CASE(
+    "a restore of an id no dump begins is closed after serve_wait_seconds (1 s), with a log line "
+    "naming the id, CRIU and the wait") {
+    PairOptions options;
+    options.cache_args = {"--serve-wait", "1"};
+    DaemonPair pair(options);
+    const auto mark = log_size(pair.log_path(Side::cache));
+    StreamRestoreSession restore(pair.serve_dir("job1"));
+    const auto started = Clock::now();
+    restore.send_request("inventory.img");
+    CHECK(to_string(restore.read_reply(deadline_in(kAnswerTimeout)).answer) ==
+          to_string(Answer::closed));
+    const auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+    CHECK(waited >= milliseconds(900));
+    CHECK(waited < seconds(15));
+    CHECK(wait_for_log_line(
+        pair.log_path(Side::cache),
+        std::regex(R"(restore of 'job1' by CRIU \(pid \d+ uid \d+\): no dump )"
+                   R"(of snapshot 'job1' began within 1 s \(serve_wait_seconds\))"),
+        deadline_in(kAnswerTimeout), mark));
 }

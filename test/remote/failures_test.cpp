@@ -8,6 +8,7 @@
 #include "support/content.hpp"
 #include "support/log_wait.hpp"
 #include "support/process.hpp"
+#include "support/relayed_pair.hpp"
 #include "support/test_status.hpp"
 
 using namespace imgtest;
@@ -226,4 +227,78 @@ TEST_CASE(
         INFO("read of " << name << " from the vanished dump");
         CHECK(cache.open_read(name, lost_id, deadline_in(kTimeout)).reply.describe() == "error=5");
     }
+}
+
+TEST_CASE(
+    "fault: a --remote write's implicit push dropped with img-ctl while the link is down -> "
+    "img-proxyd survives the link coming back and serves the next dump",
+    "[fault]") {
+    RelayedPair relayed([](FaultRelay&) {}, one_endpoint());
+    auto& pair = *relayed.pair;
+    auto& relay = *relayed.relay;
+    await_remote_sockets(pair, {"job"});
+    const std::string id = pair.dir().path() + "/img";
+    const RemoteClient proxy(proxy_socket(pair, "job"), Generation::g3);
+    const RemoteClient cache(cache_socket(pair, "job"), Generation::g3);
+    std::string got;
+    // A first dump of the id, so that img-ctl knows it.
+    push_and_pull(proxy, id);
+    REQUIRE(write_image(proxy, "inventory.img", id, "first", deadline_in(kTimeout)).status ==
+            IoStatus::ok);
+    proxy.finish_dump();
+    REQUIRE(cache.fetch("inventory.img", id, got, deadline_in(kTimeout)).describe() == "error=0");
+
+    // The link goes down and stays down until the test lets it come back.
+    const auto proxy_log = pair.log_path(Side::proxy);
+    auto mark = log_size(proxy_log);
+    relay.refuse_connections_from(relay.connections() + 1);
+    relay.cut_all_now();
+    REQUIRE(wait_for_log_line(proxy_log, std::regex("link to img-cached at .* lost"),
+                              deadline_in(kTimeout), mark));
+    // CRIU writes again without pushing first: img-proxyd pushes the id itself and waits for the
+    // link to announce it; the operator drops the id meanwhile.
+    auto write = proxy.open_write("core-1.img", id);
+    REQUIRE(wait_for_log_line(proxy_log, std::regex("write for snapshot '.*' without a push first"),
+                              deadline_in(kTimeout), mark));
+    auto dropped = pair.ctl(Side::proxy, {"drop", id});
+    INFO(dropped.out << dropped.err);
+    REQUIRE(dropped.exit_status == 0);
+    mark = log_size(proxy_log);
+    relay.refuse_connections_from(0);
+    REQUIRE(wait_for_log_line(proxy_log, std::regex("link to img-cached at .* is up"),
+                              deadline_in(kTimeout), mark));
+    (void)write_all(write.get(), "core", deadline_in(kTimeout));
+    write.reset();
+
+    const std::string next_id = pair.dir().path() + "/next";
+    push_and_pull(proxy, next_id);
+    REQUIRE(write_image(proxy, "inventory.img", next_id, "next", deadline_in(kTimeout)).status ==
+            IoStatus::ok);
+    proxy.finish_dump();
+    CHECK(cache.fetch("inventory.img", next_id, got, deadline_in(kTimeout)).describe() ==
+          "error=0");
+    CHECK(got == "next");
+    CHECK(pair.running(Side::proxy));
+}
+
+TEST_CASE(
+    "fault: a --remote read of an id no dump begins -> error 5 after serve_wait_seconds (1 s), "
+    "logged with the id, CRIU and the wait",
+    "[fault]") {
+    DaemonPair pair(one_endpoint({"--serve-wait", "1"}));  // --remote-wait stays 600 s
+    await_remote_sockets(pair, {"job"});
+    const auto mark = log_size(pair.log_path(Side::cache));
+    const RemoteClient cache(cache_socket(pair, "job"), Generation::g3);
+    const auto started = Clock::now();
+    CHECK(
+        cache.open_read("inventory.img", "/never/pushed", deadline_in(kTimeout)).reply.describe() ==
+        "error=5");
+    CHECK(elapsed_ms(started) >= 900);
+    CHECK(elapsed_ms(started) < 15'000);
+    CHECK(
+        wait_for_log_line(pair.log_path(Side::cache),
+                          std::regex(R"(read of inventory.img in snapshot '/never/pushed' by CRIU )"
+                                     R"(\(pid \d+ uid \d+\): no dump of snapshot '/never/pushed' )"
+                                     R"(began within 1 s \(serve_wait_seconds\))"),
+                          deadline_in(kTimeout), mark));
 }

@@ -163,6 +163,7 @@ void FaultRelay::arm(Fault fault, std::uint64_t offset, bool relative) {
     offset_ = offset;
     relative_ = relative;
     fault_link_ = 0;
+    fault_first_ = fault_last_ = 0;
     fault_happened_ = false;
     stall_released_ = false;
 }
@@ -175,6 +176,13 @@ void FaultRelay::stall_at(std::uint64_t stream_offset) { arm(Fault::stall, strea
 void FaultRelay::corrupt_data_byte_after(std::uint64_t n) { arm(Fault::corrupt, n, true); }
 void FaultRelay::cut_after(std::uint64_t n) { arm(Fault::cut, n, true); }
 void FaultRelay::stall_after(std::uint64_t n) { arm(Fault::stall, n, true); }
+
+void FaultRelay::stall_first_of_connections_at(int first, int last, std::uint64_t stream_offset) {
+    arm(Fault::stall, stream_offset, false);
+    std::lock_guard lock(mutex_);
+    fault_first_ = first;
+    fault_last_ = last;
+}
 
 void FaultRelay::cut_connections_at(std::vector<std::uint64_t> stream_offsets) {
     std::lock_guard lock(mutex_);
@@ -223,7 +231,10 @@ bool FaultRelay::pump_up(Link& link, bool newest) {
             relative_ = false;
             fault_link_ = link.number;
         }
-        const bool applies = !relative_ && (fault_link_ == 0 || fault_link_ == link.number);
+        const bool in_range =
+            fault_first_ == 0 || (link.number >= fault_first_ && link.number <= fault_last_);
+        const bool applies =
+            !relative_ && in_range && (fault_link_ == 0 || fault_link_ == link.number);
         fault = applies ? fault_ : Fault::none;
         offset = offset_;
     }

@@ -43,6 +43,9 @@ class FaultRelay {
     // Stalls the connection that reaches the offset until release_stall(); later connections
     // pass untouched (a reconnection gets through).
     void stall_at(std::uint64_t stream_offset);
+    // Stalls whichever of connections `first`..`last` first reaches `stream_offset` of its own
+    // stream (e.g. one data lane of a multi-lane link), like stall_at(); the others pass.
+    void stall_first_of_connections_at(int first, int last, std::uint64_t stream_offset);
     void release_stall();
     // The same faults `n` bytes after what the newest connection has carried when the relay next
     // moves data on it (a new connection counts from its start), on that connection only: for a
@@ -88,8 +91,9 @@ class FaultRelay {
     std::mutex mutex_;  // guards fault_, offset_, relative_, fault_link_ and cuts_
     Fault fault_ = Fault::none;
     std::uint64_t offset_ = 0;
-    bool relative_ = false;           // offset_ still counts from wherever the connection is
-    int fault_link_ = 0;              // the connection a relative fault was resolved on (0: any)
+    bool relative_ = false;  // offset_ still counts from wherever the connection is
+    int fault_link_ = 0;     // the connection a relative fault was resolved on (0: any)
+    int fault_first_ = 0, fault_last_ = 0;  // stall_first_of_connections_at's range (0: any)
     std::deque<std::uint64_t> cuts_;  // cut_connections_at: offsets of connections not yet accepted
     std::size_t cuts_left_ = 0;       // cuts not yet made
     int cut_number_ = 0;              // cut_connection_at: the first connection to cut (0: none)

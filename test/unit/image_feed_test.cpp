@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -197,4 +198,60 @@ TEST_CASE(
         }
     });
     CHECK(next_dump.size() > 4);
+}
+
+TEST_CASE(
+    "a reader that enlarges its pipe mid-feed gets every byte as stored, also when the memory is "
+    "reused right after the feed") {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    UniqueFd read_end(fds[0]);
+    const std::size_t pipe_bytes = criu::enlarge_pipe(fds[1], 1 << 20);
+    REQUIRE(pipe_bytes >= 4096);
+    const std::string content = random_bytes(6 * pipe_bytes + 4321, 12);
+    auto file = imgtest::make_file("pages-1.img", content, 1 << 20);
+    auto reuse = [&] {
+        for (const auto& segment : file->segments)
+            std::memset(segment.bytes.get(), 0xEE, segment.size);
+    };
+
+    boost::asio::io_context io;
+    auto written = imgtest::start(io, criu::feed_pipe(UniqueFd(fds[1]), file, "test feed"));
+    // The feed fills the pipe with lent pages (each piece in a slot of its own, so a full pipe
+    // holds a little less than its size) and waits for room.
+    int unread = 0;
+    for (int i = 0, before = -1; i < 100 && (unread == 0 || unread != before); ++i) {
+        before = unread;
+        imgtest::settle(io, 20ms);
+        REQUIRE(::ioctl(fds[0], FIONREAD, &unread) == 0);
+    }
+    REQUIRE(unread > static_cast<int>(pipe_bytes / 2));
+    REQUIRE_FALSE(*written);
+    // CRIU enlarges its pipe (beyond pipe-max-size, which needs CAP_SYS_RESOURCE).
+    const int bigger = ::fcntl(fds[0], F_SETPIPE_SZ, static_cast<int>(8 * pipe_bytes));
+    if (bigger < static_cast<int>(content.size())) {
+        WARN("cannot enlarge the pipe to " << 8 * pipe_bytes << " bytes: " << std::strerror(errno)
+                                           << "; not tested");
+        return;
+    }
+    // bounded poll: the feed has a second to end while nothing is read. If it ends, the cache
+    // may reuse the memory at once: whatever lent page is still in the pipe would change.
+    for (int i = 0; i < 20 && !*written; ++i) imgtest::settle(io, 50ms);
+    std::atomic<bool> reused{false};
+    if (*written) {
+        reuse();
+        reused = true;
+    }
+    std::string received;
+    std::thread reader(
+        [&] { received = read_all(read_end.get(), content.size() - pipe_bytes / 2, reused); });
+    for (int i = 0; i < 200 && !*written; ++i) imgtest::settle(io, 100ms);
+    if (*written && !reused) reuse();
+    reused = true;
+    reader.join();
+
+    REQUIRE(written->has_value());
+    CHECK(**written == content.size());
+    CHECK(received.size() == content.size());
+    CHECK(first_difference(received, content) == -1);
 }

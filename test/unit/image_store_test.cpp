@@ -142,3 +142,38 @@ TEST_CASE("each dump of an id gets the next generation, also after a drop; other
     CHECK(f.store.begin("job1", "stream")->generation() == 3);
     CHECK(f.store.find("job1")->generation() == 3);
 }
+
+TEST_CASE(
+    "drop of a snapshot id takes it out of its img-remote chain; the chain stays for the rest") {
+    Fixture f;
+    f.store.begin("/img/1", "remote");
+    f.store.begin("/img/2", "remote");
+    f.store.set_chain("job", {"/img/1", "/img/2"});
+    REQUIRE(f.store.drop("/img/1"));
+    REQUIRE(f.store.chain("job"));
+    CHECK(*f.store.chain("job") == std::vector<std::string>{"/img/2"});
+}
+
+TEST_CASE("a chain whose snapshot ids are all dropped is forgotten") {
+    Fixture f;
+    f.store.begin("/img/1", "remote");
+    f.store.begin("/img/2", "remote");
+    f.store.set_chain("job", {"/img/1", "/img/2"});
+    f.store.begin("/other/1", "remote");
+    f.store.set_chain("other", {"/other/1"});
+    REQUIRE(f.store.drop("/img/2"));
+    REQUIRE(f.store.drop("/img/1"));
+    CHECK_FALSE(f.store.chain("job"));
+    REQUIRE(f.store.chain("other"));
+    CHECK(*f.store.chain("other") == std::vector<std::string>{"/other/1"});
+}
+
+TEST_CASE("a chain naming only ids the store no longer holds is forgotten at the next drop") {
+    Fixture f;
+    f.store.begin("/img/1", "remote");
+    f.store.set_chain("job", {"/img/0", "/img/1"});  // /img/0 was never received here
+    f.store.begin("/b", "stream");
+    REQUIRE(f.store.drop("/img/1"));
+    CHECK_FALSE(f.store.chain("job"));
+    CHECK(f.store.find("/b"));
+}

@@ -239,3 +239,16 @@ TEST_CASE(
     backoff.reset();
     CHECK(backoff.next() == 100ms);
 }
+
+TEST_CASE(
+    "frames the peer reports received but holds back are outstanding, yet not unheard (no stall)") {
+    SendWindow<std::string> window;
+    for (auto f : {"a", "b", "c"}) window.push(f);
+    write_all(window);
+    CHECK(window.unheard(0));  // a peer that does not report what it heard: acknowledgements count
+    window.acknowledge(1);
+    CHECK(window.unheard(2));
+    CHECK_FALSE(window.unheard(3));  // b and c wait on the peer for another lane's bytes
+    CHECK(window.outstanding());     // and keep their buffers
+    CHECK(window.held() == 2);
+}
