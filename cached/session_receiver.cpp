@@ -302,15 +302,16 @@ void SessionReceiver::verify_file(IncomingSnapshot& in, std::uint64_t file_tag,
                                   IncomingFile& file) {
     in.snapshot->bytes_in_flight -= std::min(in.snapshot->bytes_in_flight, file.builder->size());
     if (in.snapshot->state() != store::SnapshotState::receiving) return;
+    // finish() moves the file out of its builder: the name is taken first.
+    const std::string name = file.builder->name();
     std::string problem;
     auto image = file.builder->finish(file.reorder.announced_size(), file.xxh3, problem);
     if (!image) {
-        const std::string reason =
-            "file " + file.builder->name() + " from " + peer_ + " is corrupt: " + problem;
+        const std::string reason = "file " + name + " from " + peer_ + " is corrupt: " + problem;
         in.snapshot->mark_failed(reason);
         in.failure_sent = true;  // its SNAPSHOT_END does not log the failure again
         ++cache_metrics().errors.checksum;
-        log_snapshot_end(*in.snapshot, peer_, file.builder->name());
+        log_snapshot_end(*in.snapshot, peer_, name);
         link::SnapshotResult result;
         result.set_snapshot_tag(file.snapshot_tag);
         result.set_ok(false);
@@ -324,7 +325,7 @@ void SessionReceiver::verify_file(IncomingSnapshot& in, std::uint64_t file_tag,
     const std::uint64_t size = image->size;
     in.snapshot->add_file(std::move(image));
     if (in.snapshot->state() == store::SnapshotState::failed) {
-        report_storage_failure(in, file.snapshot_tag, file.builder->name());
+        report_storage_failure(in, file.snapshot_tag, name);
         return;
     }
     link::FileAck ack;

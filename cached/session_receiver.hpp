@@ -132,7 +132,7 @@ class SessionReceiver {
     void forget_snapshot(std::uint64_t snapshot_tag);
     // A snapshot the store failed (memory budget, disk full, I/O error): logged once and told to
     // the proxy at once, so its dump stops instead of sending the rest for nothing.
-    // `image` is a copy: the builders whose names callers pass are replaced inside.
+    // `image` names the file that failed it, for the log line.
     void report_storage_failure(IncomingSnapshot& in, std::uint64_t snapshot_tag,
                                 std::string image);
 

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,9 +19,10 @@
 namespace imgtest {
 
 struct ReceiverRig {
-    explicit ReceiverRig(std::uint64_t budget_bytes = 4 << 20, std::uint32_t lanes = 1)
-        : store(io.get_executor(),
-                imgx::store::StoreSettings{.memory_budget_bytes = budget_bytes}) {
+    explicit ReceiverRig(std::uint64_t budget_bytes = 4 << 20, std::uint32_t lanes = 1,
+                         std::unique_ptr<imgx::store::SnapshotArchive> archive = nullptr)
+        : store(io.get_executor(), imgx::store::StoreSettings{.memory_budget_bytes = budget_bytes},
+                std::move(archive)) {
         rx.set_lanes(lanes);
         rx.set_peer("proxy.test:1");
     }

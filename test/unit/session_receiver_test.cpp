@@ -3,9 +3,16 @@
 #include "cached/session_receiver.hpp"
 
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <string>
 
+#include "cached/state_dir.hpp"
 #include "receiver_rig.hpp"
+#include "store/file_ops.hpp"
+#include "store_helpers.hpp"
+#include "support/temp_dir.hpp"
 #include "wire/frame.hpp"
 
 using namespace imgx;
@@ -188,4 +195,89 @@ TEST_CASE("the record of discarded file tags is bounded") {
     r.abort(1);
     CHECK(r.rx.discarded_files() == cached::SessionReceiver::kDiscardedTagsKept);
     CHECK(r.rx.open_files() == 0);
+}
+
+namespace {
+
+// State directory faults (store::file_ops): the call fails with `fault_errno`.
+int fault_errno = 0;
+ssize_t failing_pwrite(int, const void*, std::size_t, off_t) {
+    errno = fault_errno;
+    return -1;
+}
+int failing_fdatasync(int) {
+    errno = fault_errno;
+    return -1;
+}
+int failing_rename(const char*, const char*) {
+    errno = fault_errno;
+    return -1;
+}
+
+enum class DiskCall { write, fdatasync, rename };
+
+std::size_t entries(const std::string& dir) {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++n;
+    return n;
+}
+
+// A dump into a state directory whose `call` fails with `error`, beside a complete snapshot.
+void disk_fault(DiskCall call, int error) {
+    imgtest::TempDir dir;
+    const std::string state = dir.path() + "/state";
+    ReceiverRig r(4 << 20, 1, std::make_unique<cached::StateDir>(state));
+    const std::string kept = content_of(2000);
+    r.whole_dump(1, 2, "kept", kept);
+    REQUIRE(r.results.back().ok());
+
+    const store::FileOpsRestore restore;
+    fault_errno = error;
+    const std::string content = content_of(3000);
+    r.begin(3, "bad");
+    r.file_begin(4, 3, "pages-1.img");
+    if (call == DiskCall::write) store::file_ops.pwrite = failing_pwrite;
+    r.data(4, content);
+    if (call == DiskCall::fdatasync) store::file_ops.fdatasync = failing_fdatasync;
+    if (call == DiskCall::rename) store::file_ops.rename = failing_rename;
+    r.file_end(4, content);
+    store::file_ops = store::FileOps{};
+
+    // The dump fails with a reason naming the snapshot, the file and the error, at once.
+    REQUIRE(r.results.size() == 2);
+    CHECK_FALSE(r.results.back().ok());
+    CHECK(r.results.back().snapshot_tag() == 3);
+    CHECK_THAT(r.results.back().reason(), Catch::Contains("snapshot 'bad'") &&
+                                              Catch::Contains("pages-1.img") &&
+                                              Catch::Contains(std::strerror(error)));
+    CHECK(r.store.find("bad")->state() == store::SnapshotState::failed);
+    CHECK(r.rx.open_files() == 0);
+    // Nothing half-written is left on disk; the complete snapshot stays served.
+    CHECK(entries(state + "/partial") == 0);
+    CHECK(entries(state + "/snapshots") == 1);
+    std::shared_ptr<const store::ImageFile> file;
+    REQUIRE(r.store.find("kept")->lookup("inventory.img", &file) == store::FileLookup::present);
+    CHECK(imgtest::file_bytes(*file) == kept);
+    file.reset();  // a reader's hold on its memory
+    // The rest of the dump is consumed; the session takes the next dump.
+    REQUIRE_NOTHROW(r.end(3, 1, content.size()));
+    CHECK_FALSE(r.results.back().ok());
+    r.whole_dump(5, 6, "next", content);
+    CHECK(r.results.back().ok());
+    CHECK(entries(state + "/snapshots") == 2);
+    for (const char* id : {"kept", "bad", "next"}) r.store.drop(id);
+    CHECK(r.memory_used() == 0);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "fault: state directory write, fdatasync or rename fails (ENOSPC, EIO) -> that snapshot "
+    "fails with the reason, others stay served",
+    "[fault]") {
+    for (auto call : {DiskCall::write, DiskCall::fdatasync, DiskCall::rename})
+        for (int error : {ENOSPC, EIO}) {
+            INFO("call " << static_cast<int>(call) << ", " << std::strerror(error));
+            disk_fault(call, error);
+        }
 }
