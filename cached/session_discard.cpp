@@ -1,5 +1,7 @@
 // Link session receiver: letting go of the files and snapshots it no longer receives (aborted,
 // failed, replaced, dropped, or the session ended), so their memory and fds go back at once.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <exception>
 #include <iterator>
@@ -10,6 +12,7 @@ namespace imgx::cached {
 
 SessionReceiver::~SessionReceiver() {
     for (auto& [tag, in] : snapshots_) in.snapshot->on_failed(nullptr);
+    wait_release_all();
 }
 
 SessionReceiver::Busy::~Busy() {
@@ -19,8 +22,10 @@ SessionReceiver::Busy::~Busy() {
 void SessionReceiver::discard_file(FileMap::iterator it) {
     const std::uint64_t file_tag = it->first;
     IncomingFile& file = it->second;
-    for (const auto& held : file.reorder.drop_held())
+    for (const auto& held : file.reorder.drop_held()) {
+        wait_release(held.bytes.size());
         if (release_) release_(held.lane, held.frame);
+    }
     if (auto s = snapshots_.find(file.snapshot_tag); s != snapshots_.end()) {
         IncomingSnapshot& in = s->second;
         --in.files_open;
@@ -81,6 +86,41 @@ void SessionReceiver::forget_snapshot(std::uint64_t snapshot_tag) {
     if (it == snapshots_.end()) return;
     it->second.snapshot->on_failed(nullptr);
     snapshots_.erase(it);
+}
+
+void SessionReceiver::wait_charge(std::uint64_t file_tag, std::size_t bytes) {
+    const std::uint64_t cost = bytes + kWaitingChunkOverhead;
+    auto& budget = store_.memory();
+    const std::uint64_t allowance =
+        budget.limit() != 0 ? kWaitingBeyondBudget : kWaitingWithoutBudget;
+    if (budget.try_take_waiting(cost, allowance)) {
+        waiting_ += cost;
+        return;
+    }
+    std::string what = fmt::format("file tag {} before its FILE_BEGIN", file_tag);
+    if (auto it = files_.find(file_tag); it != files_.end())
+        if (auto s = snapshots_.find(it->second.snapshot_tag); s != snapshots_.end())
+            what = fmt::format("snapshot '{}' file {}", s->second.snapshot->id(),
+                               it->second.builder->name());
+    const std::string limit =
+        budget.limit() != 0 ? fmt::format("the memory budget of {} bytes plus {}", budget.limit(),
+                                          kWaitingBeyondBudget)
+                            : fmt::format("{} bytes (no memory budget)", kWaitingWithoutBudget);
+    throw wire::ProtocolError(fmt::format(
+        "DATA_AT chunk of {} bytes for {} refused: chunks waiting for earlier bytes or their "
+        "FILE_BEGIN would hold more than {} (this session holds {} bytes of them)",
+        bytes, what, limit, waiting_));
+}
+
+void SessionReceiver::wait_release(std::size_t bytes) noexcept {
+    const std::uint64_t cost = std::min<std::uint64_t>(bytes + kWaitingChunkOverhead, waiting_);
+    waiting_ -= cost;
+    store_.memory().give_back_waiting(cost);
+}
+
+void SessionReceiver::wait_release_all() noexcept {
+    store_.memory().give_back_waiting(waiting_);
+    waiting_ = 0;
 }
 
 }  // namespace imgx::cached

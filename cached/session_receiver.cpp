@@ -74,6 +74,7 @@ void SessionReceiver::fail_unfinished(const std::string& why) {
     discarded_.clear();
     discarded_order_.clear();
     failed_.clear();
+    wait_release_all();
     data_tag_.reset();
     data_orphan_.reset();
 }
@@ -139,6 +140,8 @@ void SessionReceiver::on_file_begin(const std::string& body) {
     highest_tag_ = std::max(highest_tag_, begin.file_tag());
     // Chunks that overtook this FILE_BEGIN on other lanes.
     auto early = early_.extract(begin.file_tag());
+    if (!early.empty())
+        for (const auto& chunk : early.mapped()) wait_release(chunk.bytes.size());
     if (in.snapshot->state() != store::SnapshotState::receiving) {
         // Failed already (dropped, replaced, storage): the file's frames are consumed unkept.
         remember_discarded(begin.file_tag());
@@ -206,6 +209,12 @@ bool SessionReceiver::data_at_arrived(std::uint64_t file_tag, std::uint64_t offs
         // may overtake its file's FILE_BEGIN, never follow a file that ended.
         if (file_tag <= highest_tag_)
             throw wire::ProtocolError(fmt::format("DATA_AT for unknown file tag {}", file_tag));
+        if (!early_.contains(file_tag) && early_.size() >= kMaxEarlyFiles)
+            throw wire::ProtocolError(
+                fmt::format("DATA_AT for file tag {} before its FILE_BEGIN, while chunks of {} "
+                            "other files not begun wait already (at most {})",
+                            file_tag, early_.size(), kMaxEarlyFiles));
+        wait_charge(file_tag, chunk.bytes.size());
         early_[file_tag].push_back(std::move(chunk));
         return true;
     }
@@ -218,6 +227,7 @@ bool SessionReceiver::place_chunk(std::uint64_t file_tag, link::ChunkReorder::He
     auto& file = file_of(file_tag, "DATA_AT");
     auto& in = snapshot_of(file.snapshot_tag, "DATA_AT");
     if (file.reorder.place(chunk.offset, chunk.bytes.size()) == link::ChunkReorder::Place::later) {
+        wait_charge(file_tag, chunk.bytes.size());
         file.reorder.hold(std::move(chunk));
         if (file.reorder.ready_to_check()) finish_file(file_tag);
         return true;
@@ -225,6 +235,7 @@ bool SessionReceiver::place_chunk(std::uint64_t file_tag, link::ChunkReorder::He
     append(file, in, chunk.bytes.data(), chunk.bytes.size());
     file.reorder.appended(chunk.bytes.size());
     while (auto next = file.reorder.take_next()) {
+        wait_release(next->bytes.size());
         append(file, in, next->bytes.data(), next->bytes.size());
         file.reorder.appended(next->bytes.size());
         if (release_) release_(next->lane, next->frame);
@@ -283,8 +294,10 @@ void SessionReceiver::finish_file(std::uint64_t file_tag) {
     auto it = files_.find(file_tag);
     IncomingFile file = std::move(it->second);
     files_.erase(it);
-    for (const auto& held : file.reorder.drop_held())  // bytes beyond the announced size
+    for (const auto& held : file.reorder.drop_held()) {  // bytes beyond the announced size
+        wait_release(held.bytes.size());
         if (release_) release_(held.lane, held.frame);
+    }
     const std::uint64_t snapshot_tag = file.snapshot_tag;
     auto& in = snapshot_of(snapshot_tag, "FILE_END");
     --in.files_open;

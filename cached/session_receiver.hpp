@@ -70,6 +70,20 @@ class SessionReceiver {
     [[nodiscard]] std::size_t discarded_files() const noexcept { return discarded_.size(); }
     static constexpr std::size_t kDiscardedTagsKept = 4096;
 
+    // DATA_AT chunks that wait (held ahead of a gap, or come before their FILE_BEGIN) count
+    // against the store's memory budget; beyond it, the waiting chunks of all sessions together
+    // may take kWaitingBeyondBudget more (without a budget: kWaitingWithoutBudget in all). Each
+    // counts its bytes plus kWaitingChunkOverhead. A chunk over that refuses the peer
+    // (wire::ProtocolError: the session ends). docs/security.md, "Memory a peer can make
+    // img-cached hold".
+    static constexpr std::uint64_t kWaitingBeyondBudget = 32 << 20;
+    static constexpr std::uint64_t kWaitingWithoutBudget = 256 << 20;
+    static constexpr std::uint64_t kWaitingChunkOverhead = 128;
+    // Files whose chunks came before their FILE_BEGIN, at most.
+    static constexpr std::size_t kMaxEarlyFiles = 64;
+    // What this session's waiting chunks take (bytes plus overhead each).
+    [[nodiscard]] std::uint64_t waiting_bytes() const noexcept { return waiting_; }
+
   private:
     struct IncomingSnapshot {
         std::shared_ptr<store::Snapshot> snapshot;
@@ -130,6 +144,11 @@ class SessionReceiver {
     void settle_failed();
     // The session no longer tracks the snapshot (ended or aborted).
     void forget_snapshot(std::uint64_t snapshot_tag);
+    // A chunk of `bytes` starts waiting: charged (see kWaitingBeyondBudget), or the peer is
+    // refused with a wire::ProtocolError naming the snapshot and file. Or it stops waiting.
+    void wait_charge(std::uint64_t file_tag, std::size_t bytes);
+    void wait_release(std::size_t bytes) noexcept;
+    void wait_release_all() noexcept;
     // A snapshot the store failed (memory budget, disk full, I/O error): logged once and told to
     // the proxy at once, so its dump stops instead of sending the rest for nothing.
     // `image` names the file that failed it, for the log line.
@@ -150,6 +169,7 @@ class SessionReceiver {
     std::uint64_t highest_tag_ = 0;  // the highest snapshot or file tag begun
     // DATA_AT chunks that came before their FILE_BEGIN (on another lane), by file tag.
     std::map<std::uint64_t, std::vector<link::ChunkReorder::Held>> early_;
+    std::uint64_t waiting_ = 0;  // taken by this session's waiting chunks
     std::vector<char> scratch_;
     // The DATA frame being read: its file (none while discarding). A file let go meanwhile
     // leaves its builder here until the bytes are in, since they are read into it.

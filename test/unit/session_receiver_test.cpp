@@ -281,3 +281,104 @@ TEST_CASE(
             disk_fault(call, error);
         }
 }
+
+namespace {
+
+// What a peer makes img-cached hold: stored bytes and waiting chunks, within the budget plus the
+// stated allowance.
+void check_within_budget(const ReceiverRig& r) {
+    const auto& memory = r.store.memory();
+    CHECK(memory.used() + memory.waiting_beyond() <=
+          memory.limit() + cached::SessionReceiver::kWaitingBeyondBudget);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "fault: DATA_AT for ten thousand file tags not begun -> the peer is refused, memory "
+    "bounded",
+    "[fault]") {
+    ReceiverRig r(4 << 20, 2);
+    r.begin(1, "dump");
+    const std::string chunk = content_of(1000);
+    std::uint64_t tag = 2;
+    CHECK_THROWS_WITH(
+        [&] {
+            for (; tag < 10'002; ++tag) {
+                r.data_at(tag, 0, chunk, 1, tag);
+                check_within_budget(r);
+            }
+        }(),
+        Catch::Contains("before its FILE_BEGIN") && Catch::Contains("at most 64"));
+    CHECK(tag == 2 + cached::SessionReceiver::kMaxEarlyFiles);
+    r.rx.fail_unfinished("refused");
+    CHECK(r.rx.waiting_bytes() == 0);
+    CHECK(r.memory_used() == 0);
+    CHECK(r.store.memory().waiting() == 0);
+}
+
+TEST_CASE(
+    "fault: large DATA_AT chunks for files not begun -> refused beyond the budget plus the "
+    "allowance",
+    "[fault]") {
+    ReceiverRig r(4 << 20, 2);
+    const std::string chunk = content_of(1 << 20);
+    std::uint64_t held = 0;
+    CHECK_THROWS_WITH(
+        [&] {
+            for (std::uint64_t tag = 2; tag < 60; ++tag) {
+                r.data_at(tag, 0, chunk, 1, tag);
+                held += chunk.size();
+                check_within_budget(r);
+            }
+        }(),
+        Catch::Contains("refused") && Catch::Contains("file tag"));
+    CHECK(held >= 4 << 20);  // the budget was used first
+    CHECK(held <= (4 << 20) + cached::SessionReceiver::kWaitingBeyondBudget);
+    r.rx.fail_unfinished("refused");
+    CHECK(r.store.memory().waiting() == 0);
+    CHECK(r.memory_used() == 0);
+}
+
+TEST_CASE(
+    "fault: DATA_AT chunks far ahead of a gap -> refused once over the budget, naming the "
+    "snapshot and file",
+    "[fault]") {
+    ReceiverRig r(4 << 20, 2);
+    r.begin(1, "dump");
+    r.file_begin(2, 1, "pages-1.img");
+    const std::string chunk = content_of(1 << 20);
+    std::uint64_t frame = 1;
+    CHECK_THROWS_WITH(
+        [&] {
+            for (std::uint64_t offset = 1 << 20; offset < (64U << 20); offset += chunk.size()) {
+                const bool held = r.data_at(2, offset, chunk, 1, frame++);
+                if (!held) FAIL("a chunk ahead of the gap was not held");  // byte 0 never came
+                check_within_budget(r);
+            }
+        }(),
+        Catch::Contains("snapshot 'dump' file pages-1.img") && Catch::Contains("refused"));
+    CHECK(frame > 4);
+    r.rx.fail_unfinished("refused");
+    CHECK(r.store.memory().waiting() == 0);
+    CHECK(r.memory_used() == 0);
+}
+
+TEST_CASE("held chunks count against the budget only while they wait") {
+    ReceiverRig r(4 << 20, 2);
+    r.begin(1, "dump");
+    const std::string content = content_of(3000);
+    CHECK(r.data_at(2, 2000, content.substr(2000), 1, 1));  // before FILE_BEGIN
+    r.file_begin(2, 1, "pages-1.img");
+    CHECK(r.data_at(2, 1000, content.substr(1000, 1000), 1, 2));
+    CHECK(r.rx.waiting_bytes() == 2000 + 2 * cached::SessionReceiver::kWaitingChunkOverhead);
+    CHECK_FALSE(r.data_at(2, 0, content.substr(0, 1000), 1, 3));
+    CHECK(r.rx.waiting_bytes() == 0);
+    CHECK(r.store.memory().waiting() == 0);
+    r.file_end(2, content);
+    r.end(1, 1, content.size());
+    REQUIRE(r.results.size() == 1);
+    CHECK(r.results[0].ok());
+    r.store.drop("dump");
+    CHECK(r.memory_used() == 0);
+}
