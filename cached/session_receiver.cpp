@@ -31,6 +31,7 @@ void log_snapshot_end(const store::Snapshot& s, const std::string& peer,
 }  // namespace
 
 void SessionReceiver::on_message(link::FrameType type, const std::string& body) {
+    const Busy busy(*this);
     switch (type) {
         case link::FrameType::snapshot_begin:
             on_snapshot_begin(body);
@@ -54,6 +55,7 @@ void SessionReceiver::on_message(link::FrameType type, const std::string& body) 
 }
 
 void SessionReceiver::fail_unfinished(const std::string& why) {
+    const Busy busy(*this);
     for (auto& [tag, in] : snapshots_) {
         if (in.snapshot->state() != store::SnapshotState::receiving) continue;
         in.snapshot->mark_failed("link from img-proxyd " + peer_ +
@@ -65,11 +67,16 @@ void SessionReceiver::fail_unfinished(const std::string& why) {
         auto it = snapshots_.find(file.snapshot_tag);
         if (it != snapshots_.end()) it->second.snapshot->bytes_in_flight -= file.builder->size();
     }
+    for (auto& [tag, in] : snapshots_) in.snapshot->on_failed(nullptr);
     snapshots_.clear();
     files_.clear();
     early_.clear();
-    data_file_ = nullptr;
-    data_snapshot_ = nullptr;
+    discarded_.clear();
+    discarded_order_.clear();
+    failed_.clear();
+    wait_release_all();
+    data_tag_.reset();
+    data_orphan_.reset();
 }
 
 std::size_t SessionReceiver::unfinished() const {
@@ -124,6 +131,7 @@ void SessionReceiver::on_snapshot_begin(const std::string& body) {
     }
     highest_tag_ = std::max(highest_tag_, begin.snapshot_tag());
     snapshots_[begin.snapshot_tag()] = {snapshot};
+    snapshot->on_failed([this, tag = begin.snapshot_tag()] { snapshot_failed(tag); });
     log_info({.snapshot = snapshot->id(), .peer = peer_},
              "snapshot '{}' begins: receiving a {} dump from {}", snapshot->id(),
              snapshot->protocol(), peer_);
@@ -138,11 +146,21 @@ void SessionReceiver::on_file_begin(const std::string& body) {
     if (files_.contains(begin.file_tag()))
         throw wire::ProtocolError(fmt::format("file tag {} used twice", begin.file_tag()));
     highest_tag_ = std::max(highest_tag_, begin.file_tag());
+    // Chunks that overtook this FILE_BEGIN on other lanes.
+    auto early = early_.extract(begin.file_tag());
+    if (!early.empty())
+        for (const auto& chunk : early.mapped()) wait_release(chunk.bytes.size());
+    if (in.snapshot->state() != store::SnapshotState::receiving) {
+        // Failed already (dropped, replaced, storage): the file's frames are consumed unkept.
+        remember_discarded(begin.file_tag());
+        if (!early.empty())
+            for (const auto& chunk : early.mapped())
+                if (release_) release_(chunk.lane, chunk.frame);
+        return;
+    }
     files_[begin.file_tag()] = {begin.snapshot_tag(), in.snapshot->new_file(begin.name())};
     ++in.files_open;
     report_storage_failure(in, begin.snapshot_tag(), begin.name());
-    // Chunks that overtook this FILE_BEGIN on other lanes.
-    auto early = early_.extract(begin.file_tag());
     if (early.empty()) return;
     for (auto& chunk : early.mapped()) {
         const auto lane = chunk.lane;
@@ -152,29 +170,32 @@ void SessionReceiver::on_file_begin(const std::string& body) {
 }
 
 char* SessionReceiver::data_target(std::uint64_t file_tag, std::size_t size) {
-    auto& file = file_of(file_tag, "DATA");
-    auto& in = snapshot_of(file.snapshot_tag, "DATA");
+    const Busy busy(*this);
+    data_orphan_.reset();
+    data_tag_.reset();
     data_size_ = size;
-    if (in.snapshot->state() != store::SnapshotState::receiving) {
-        // Replaced or dropped meanwhile: consume the bytes, keep nothing.
-        data_file_ = nullptr;
-        data_snapshot_ = nullptr;
-        scratch_.resize(size);
-        return scratch_.data();
+    if (!discarded_.contains(file_tag)) {
+        auto& file = file_of(file_tag, "DATA");
+        if (snapshot_of(file.snapshot_tag, "DATA").snapshot->state() ==
+            store::SnapshotState::receiving) {
+            data_tag_ = file_tag;
+            return file.builder->prepare_segment(size);
+        }
     }
-    data_file_ = &file;
-    data_snapshot_ = &in;
-    return file.builder->prepare_segment(size);
+    // Its snapshot failed, ended or was aborted: consume the bytes, keep nothing.
+    scratch_.resize(size);
+    return scratch_.data();
 }
 
 void SessionReceiver::data_arrived() {
+    const Busy busy(*this);
     cache_metrics().received_bytes += data_size_;
-    if (!data_file_) return;
-    data_file_->reorder.appended(data_size_);
-    IncomingFile& file = *data_file_;
-    IncomingSnapshot& in = *data_snapshot_;
-    data_file_ = nullptr;
-    data_snapshot_ = nullptr;
+    data_orphan_.reset();
+    if (!data_tag_) return;
+    auto it = files_.find(*std::exchange(data_tag_, std::nullopt));
+    IncomingFile& file = it->second;  // a file let go meanwhile left no data_tag_
+    file.reorder.appended(data_size_);
+    IncomingSnapshot& in = snapshot_of(file.snapshot_tag, "DATA");
     try {
         file.builder->commit_segment();
         in.snapshot->bytes_in_flight += data_size_;
@@ -187,13 +208,21 @@ void SessionReceiver::data_arrived() {
 bool SessionReceiver::data_at_arrived(std::uint64_t file_tag, std::uint64_t offset,
                                       std::vector<char>& bytes, std::uint32_t lane,
                                       std::uint64_t frame) {
+    const Busy busy(*this);
     cache_metrics().received_bytes += bytes.size();
+    if (discarded_.contains(file_tag)) return false;  // consumed; its lane acknowledges it
     link::ChunkReorder::Held chunk{offset, std::move(bytes), lane, frame};
     if (!files_.contains(file_tag)) {
         // Tags count up on the proxy and FILE_BEGIN travels on lane 0: a chunk on another lane
         // may overtake its file's FILE_BEGIN, never follow a file that ended.
         if (file_tag <= highest_tag_)
             throw wire::ProtocolError(fmt::format("DATA_AT for unknown file tag {}", file_tag));
+        if (!early_.contains(file_tag) && early_.size() >= kMaxEarlyFiles)
+            throw wire::ProtocolError(
+                fmt::format("DATA_AT for file tag {} before its FILE_BEGIN, while chunks of {} "
+                            "other files not begun wait already (at most {})",
+                            file_tag, early_.size(), kMaxEarlyFiles));
+        wait_charge(file_tag, chunk.bytes.size());
         early_[file_tag].push_back(std::move(chunk));
         return true;
     }
@@ -206,6 +235,7 @@ bool SessionReceiver::place_chunk(std::uint64_t file_tag, link::ChunkReorder::He
     auto& file = file_of(file_tag, "DATA_AT");
     auto& in = snapshot_of(file.snapshot_tag, "DATA_AT");
     if (file.reorder.place(chunk.offset, chunk.bytes.size()) == link::ChunkReorder::Place::later) {
+        wait_charge(file_tag, chunk.bytes.size());
         file.reorder.hold(std::move(chunk));
         if (file.reorder.ready_to_check()) finish_file(file_tag);
         return true;
@@ -213,6 +243,7 @@ bool SessionReceiver::place_chunk(std::uint64_t file_tag, link::ChunkReorder::He
     append(file, in, chunk.bytes.data(), chunk.bytes.size());
     file.reorder.appended(chunk.bytes.size());
     while (auto next = file.reorder.take_next()) {
+        wait_release(next->bytes.size());
         append(file, in, next->bytes.data(), next->bytes.size());
         file.reorder.appended(next->bytes.size());
         if (release_) release_(next->lane, next->frame);
@@ -239,13 +270,7 @@ void SessionReceiver::report_storage_failure(IncomingSnapshot& in, std::uint64_t
     if (in.snapshot->state() != store::SnapshotState::failed || in.failure_sent) return;
     in.failure_sent = true;
     ++cache_metrics().errors.storage;
-    // The files still open keep consuming their frames, but hold no memory or disk any more.
-    for (auto& [tag, file] : files_) {
-        if (file.snapshot_tag != snapshot_tag) continue;
-        in.snapshot->bytes_in_flight -=
-            std::min(in.snapshot->bytes_in_flight, file.builder->size());
-        file.builder = std::make_unique<store::ImageFileBuilder>(file.builder->name());
-    }
+    // The files still open are let go when the frame in progress is handled (snapshot_failed).
     log_snapshot_end(*in.snapshot, peer_, image);
     link::SnapshotResult result;
     result.set_snapshot_tag(snapshot_tag);
@@ -257,6 +282,7 @@ void SessionReceiver::report_storage_failure(IncomingSnapshot& in, std::uint64_t
 void SessionReceiver::on_file_end(const std::string& body) {
     link::FileEnd end;
     wire::decode_body(body, end, "FILE_END");
+    if (discarded_.contains(end.file_tag())) return;
     auto& file = file_of(end.file_tag(), "FILE_END");
     if (file.reorder.size_known())
         throw wire::ProtocolError(fmt::format("FILE_END for file tag {} twice", end.file_tag()));
@@ -276,8 +302,10 @@ void SessionReceiver::finish_file(std::uint64_t file_tag) {
     auto it = files_.find(file_tag);
     IncomingFile file = std::move(it->second);
     files_.erase(it);
-    for (const auto& held : file.reorder.drop_held())  // bytes beyond the announced size
+    for (const auto& held : file.reorder.drop_held()) {  // bytes beyond the announced size
+        wait_release(held.bytes.size());
         if (release_) release_(held.lane, held.frame);
+    }
     const std::uint64_t snapshot_tag = file.snapshot_tag;
     auto& in = snapshot_of(snapshot_tag, "FILE_END");
     --in.files_open;
@@ -295,15 +323,16 @@ void SessionReceiver::verify_file(IncomingSnapshot& in, std::uint64_t file_tag,
                                   IncomingFile& file) {
     in.snapshot->bytes_in_flight -= std::min(in.snapshot->bytes_in_flight, file.builder->size());
     if (in.snapshot->state() != store::SnapshotState::receiving) return;
+    // finish() moves the file out of its builder: the name is taken first.
+    const std::string name = file.builder->name();
     std::string problem;
     auto image = file.builder->finish(file.reorder.announced_size(), file.xxh3, problem);
     if (!image) {
-        const std::string reason =
-            "file " + file.builder->name() + " from " + peer_ + " is corrupt: " + problem;
+        const std::string reason = "file " + name + " from " + peer_ + " is corrupt: " + problem;
         in.snapshot->mark_failed(reason);
         in.failure_sent = true;  // its SNAPSHOT_END does not log the failure again
         ++cache_metrics().errors.checksum;
-        log_snapshot_end(*in.snapshot, peer_, file.builder->name());
+        log_snapshot_end(*in.snapshot, peer_, name);
         link::SnapshotResult result;
         result.set_snapshot_tag(file.snapshot_tag);
         result.set_ok(false);
@@ -317,7 +346,7 @@ void SessionReceiver::verify_file(IncomingSnapshot& in, std::uint64_t file_tag,
     const std::uint64_t size = image->size;
     in.snapshot->add_file(std::move(image));
     if (in.snapshot->state() == store::SnapshotState::failed) {
-        report_storage_failure(in, file.snapshot_tag, file.builder->name());
+        report_storage_failure(in, file.snapshot_tag, name);
         return;
     }
     link::FileAck ack;
@@ -339,9 +368,10 @@ void SessionReceiver::on_snapshot_end(const std::string& body) {
         return;
     }
     auto snapshot = in.snapshot;
-    if (in.files_open != 0)
+    if (in.files_open != 0) {
         snapshot->mark_failed(fmt::format("dump ended with {} files still open", in.files_open));
-    else if (end.file_count() != in.files_done || end.total_bytes() != in.bytes_done)
+        discard_files_of(end.snapshot_tag());  // their frames still in flight are dropped
+    } else if (end.file_count() != in.files_done || end.total_bytes() != in.bytes_done)
         snapshot->mark_failed(
             fmt::format("dump ended with {} files / {} bytes announced but {} / {} received",
                         end.file_count(), end.total_bytes(), in.files_done, in.bytes_done));
@@ -355,7 +385,7 @@ void SessionReceiver::on_snapshot_end(const std::string& body) {
     result.set_reason(snapshot->error());
     if (!in.failure_sent) log_snapshot_end(*snapshot, peer_);
     count_snapshot_end(*snapshot);
-    snapshots_.erase(end.snapshot_tag());
+    forget_snapshot(end.snapshot_tag());
     send_(link::FrameType::snapshot_result, result);
 }
 
@@ -368,8 +398,10 @@ void SessionReceiver::on_snapshot_abort(const std::string& body) {
         ++cache_metrics().errors.aborted;
         log_snapshot_end(*in.snapshot, peer_);
     }
-    // Files of the aborted dump may still be in flight; keep their tags known so their
-    // remaining frames are consumed, and forget the snapshot once they have ended.
+    // img-proxyd sends no FILE_END after an abort: its open files go now, and their frames still
+    // in flight (DATA, DATA_AT on any lane, FILE_END) are consumed and dropped.
+    discard_files_of(abort.snapshot_tag());
+    forget_snapshot(abort.snapshot_tag());
 }
 
 }  // namespace imgx::cached

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "store/file_ops.hpp"
 #include "util/log.hpp"
 #include "util/names.hpp"
 
@@ -127,10 +128,10 @@ std::shared_ptr<BackingFile> SnapshotDir::open_file(const std::string& owner,
 
 void SnapshotDir::keep(const std::string& owner, const ImageFile& file) {
     if (!file.persisted) return;
-    if (::fdatasync(file.persisted->fd.get()) != 0)
+    if (file_ops.fdatasync(file.persisted->fd.get()) != 0)
         fail(owner, fmt::format("flush {} to", file.name), file.persisted->path);
     const std::string final_name = fmt::format("{}/{}/{}", path_, kImages, file.name);
-    if (::rename(file.persisted->path.c_str(), final_name.c_str()) != 0)
+    if (file_ops.rename(file.persisted->path.c_str(), final_name.c_str()) != 0)
         fail(owner, fmt::format("move {} from {} to", file.name, file.persisted->path), final_name);
 }
 

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <new>
 
+#include "store/file_ops.hpp"
+
 namespace imgx::store {
 
 namespace {
@@ -36,7 +38,7 @@ std::string describe_budget(const MemoryBudget& budget) {
 
 bool write_fully_at(int fd, const char* data, std::size_t size, std::uint64_t offset) {
     while (size > 0) {
-        const ssize_t n = ::pwrite(fd, data, size, static_cast<off_t>(offset));
+        const ssize_t n = file_ops.pwrite(fd, data, size, static_cast<off_t>(offset));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             if (n == 0) errno = EIO;

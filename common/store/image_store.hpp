@@ -57,6 +57,7 @@ class ImageStore {
     boost::asio::awaitable<void> wait_change() { co_await changed_.wait(); }
     [[nodiscard]] std::uint64_t bytes_held() const;
     [[nodiscard]] const MemoryBudget& memory() const noexcept { return *budget_; }
+    [[nodiscard]] MemoryBudget& memory() noexcept { return *budget_; }
     // The blocks that received files keep their bytes in. Free blocks are kept up to the memory
     // budget; without a budget all are kept (never more than the most ever in use at once).
     [[nodiscard]] BlockPool& blocks() noexcept { return *blocks_; }

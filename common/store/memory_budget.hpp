@@ -21,6 +21,32 @@ class MemoryBudget {
     }
     void give_back(std::uint64_t bytes) noexcept { used_ -= bytes < used_ ? bytes : used_; }
 
+    // Link chunks waiting to be placed (ahead of a gap, or before their file began), for every
+    // session: taken from the budget while it has room, then from `allowance` bytes beyond it;
+    // without a limit, at most `allowance` in all. False (nothing taken) when neither fits.
+    bool try_take_waiting(std::uint64_t bytes, std::uint64_t allowance) {
+        if (limit_ != 0 && try_take(bytes)) {
+            waiting_in_budget_ += bytes;
+            return true;
+        }
+        if (waiting_beyond_ + bytes > allowance) return false;
+        waiting_beyond_ += bytes;
+        return true;
+    }
+    void give_back_waiting(std::uint64_t bytes) noexcept {
+        const std::uint64_t beyond = bytes < waiting_beyond_ ? bytes : waiting_beyond_;
+        waiting_beyond_ -= beyond;
+        const std::uint64_t in_budget =
+            bytes - beyond < waiting_in_budget_ ? bytes - beyond : waiting_in_budget_;
+        waiting_in_budget_ -= in_budget;
+        give_back(in_budget);
+    }
+    // Waiting chunks beyond the budget (or, without a limit, all of them).
+    [[nodiscard]] std::uint64_t waiting_beyond() const noexcept { return waiting_beyond_; }
+    [[nodiscard]] std::uint64_t waiting() const noexcept {
+        return waiting_in_budget_ + waiting_beyond_;
+    }
+
     [[nodiscard]] std::uint64_t limit() const noexcept { return limit_; }
     [[nodiscard]] std::uint64_t used() const noexcept { return used_; }
 
@@ -29,7 +55,9 @@ class MemoryBudget {
 
   private:
     std::uint64_t limit_;
-    std::uint64_t used_ = 0;
+    std::uint64_t used_ = 0;  // waiting_in_budget_ included
+    std::uint64_t waiting_in_budget_ = 0;
+    std::uint64_t waiting_beyond_ = 0;
 };
 
 // What one file took from a budget; given back when the charge goes away.

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <utility>
+
 namespace imgx::store {
 
 std::string_view state_name(SnapshotState state) {
@@ -97,6 +99,7 @@ void Snapshot::mark_failed(std::string reason) {
     disk_.reset();
     settled_ = std::chrono::steady_clock::now();
     changed_.notify();
+    if (auto hook = std::exchange(on_failed_, nullptr)) hook();
 }
 
 FileLookup Snapshot::lookup(const std::string& name, std::shared_ptr<const ImageFile>* file) const {

@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -62,6 +63,9 @@ class Snapshot {
     // receiving -> failed with a reason: its files are let go, its partial directory removed.
     // Ignored otherwise.
     void mark_failed(std::string reason);
+    // Called once, at the end of mark_failed() (replaced, dropped, storage error, any reason): the
+    // receiver of the dump lets go of the files it still builds for it. Empty: none.
+    void on_failed(std::function<void()> hook) { on_failed_ = std::move(hook); }
 
     // The current answer for `name`; `file` is set when present.
     FileLookup lookup(const std::string& name,
@@ -102,6 +106,7 @@ class Snapshot {
     std::chrono::steady_clock::time_point started_;
     std::chrono::steady_clock::time_point settled_;
     AsyncEvent changed_;
+    std::function<void()> on_failed_;
 };
 
 }  // namespace imgx::store
