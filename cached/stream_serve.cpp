@@ -48,6 +48,7 @@ struct ReaderCount {
 
 }  // namespace
 
+// Longer than 60 lines: one loop over CRIU's requests, each branch one answer rule of the protocol.
 asio::awaitable<void> run_stream_serve(asio::local::stream_protocol::socket socket,
                                        criu::Endpoint endpoint, store::ImageStore& store,
                                        std::chrono::seconds serve_wait) {
