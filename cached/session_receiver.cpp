@@ -254,7 +254,8 @@ bool SessionReceiver::place_chunk(std::uint64_t file_tag, link::ChunkReorder::He
 
 void SessionReceiver::append(IncomingFile& file, IncomingSnapshot& in, const char* data,
                              std::size_t size) {
-    if (in.snapshot->state() != store::SnapshotState::receiving) return;
+    // An empty chunk adds nothing (and its buffer may be null: no memcpy from it).
+    if (size == 0 || in.snapshot->state() != store::SnapshotState::receiving) return;
     try {
         std::memcpy(file.builder->prepare_segment(size), data, size);
         file.builder->commit_segment();

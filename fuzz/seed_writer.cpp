@@ -17,6 +17,7 @@
 #include "criu/stream_codec.hpp"
 #include "link.pb.h"
 #include "link/link_codec.hpp"
+#include "session_receiver_input.hpp"
 
 namespace fs = std::filesystem;
 using namespace imgx;
@@ -228,6 +229,43 @@ void write_link_seeds(const std::vector<Recording>& recordings, Corpus& corpus) 
     corpus.add("proxy-lane", lane_frames + link::encode_message(link::FrameType::ack, ack));
 }
 
+// The recorded dump as session_receiver events: whole, over two lanes with chunks out of order,
+// and cut (abort, drop, lost connection) in the middle of its second file.
+void write_session_receiver_seeds(const std::vector<Recording>& recordings, Corpus& corpus) {
+    using namespace imgfuzz::receiver_input;
+    const auto files = recorded_files(recordings);
+    enum class Cut { none, abort, drop, lost };
+    for (const unsigned lanes : {1u, 2u})
+        for (const Cut cut : {Cut::none, Cut::abort, Cut::drop, Cut::lost}) {
+            Writer w(lanes);
+            w.op(Op::snapshot_begin).number(1, 1).number(0, 1).number(0, 1);
+            std::uint64_t tag = 1, total = 0;
+            for (const auto& [name, content] : files) {
+                w.op(Op::file_begin).number(++tag, 1).number(1, 1).payload(name, 1);
+                const std::size_t half = content.size() / 2;
+                if (lanes == 1) {
+                    w.op(Op::data).number(tag, 1).payload(content.substr(0, half), 2);
+                    w.op(Op::data).number(tag, 1).payload(content.substr(half), 2);
+                } else {  // the second half first: held until the first arrives
+                    w.op(Op::data_at).number(tag, 1).number(half, 4).number(1, 1);
+                    w.payload(content.substr(half), 2);
+                    w.op(Op::data_at).number(tag, 1).number(0, 4).number(0, 1);
+                    w.payload(content.substr(0, half), 2);
+                }
+                if (tag == 3 && cut == Cut::abort) w.op(Op::snapshot_abort).number(1, 1);
+                if (tag == 3 && cut == Cut::drop) w.op(Op::drop).number(0, 1);
+                if (tag == 3 && cut == Cut::lost) w.op(Op::connection_lost);
+                w.op(Op::file_end).number(tag, 1).number(content.size(), 4);
+                w.number(XXH3_64bits(content.data(), content.size()), 8);
+                total += content.size();
+            }
+            w.op(Op::snapshot_end).number(1, 1).number(files.size(), 2).number(total, 4);
+            corpus.add("session-" + std::to_string(lanes) + "-lanes-cut-" +
+                           std::to_string(static_cast<int>(cut)),
+                       w.bytes());
+        }
+}
+
 void write_control_seeds(const std::vector<Recording>& recordings, Corpus& control, Corpus& names) {
     std::vector<std::string> dirs{"/srv/migrate/job1"};
     for (const auto& r : recordings) dirs.push_back(r.manifest.value("images_dir", ""));
@@ -309,17 +347,20 @@ int main(int argc, char** argv) {
             std::cerr << "no recordings in " << argv[1] << ": handmade seeds only\n";
         Corpus stream(out, "stream_codec"), remote(out, "remote_codec"), wire(out, "wire_frame"),
             link(out, "link_codec"), control(out, "control_request"), names(out, "names"),
-            config(out, "config"), metrics_http(out, "metrics_http");
+            config(out, "config"), metrics_http(out, "metrics_http"),
+            receiver(out, "session_receiver");
         write_criu_seeds(recordings, stream, remote, wire);
         write_link_seeds(recordings, link);
         write_control_seeds(recordings, control, names);
         write_config_seeds(argv[2], config);
         write_metrics_http_seeds(metrics_http);
+        write_session_receiver_seeds(recordings, receiver);
         std::cout << "seeds from " << recordings.size() << " recordings: stream_codec "
                   << stream.size() << ", remote_codec " << remote.size() << ", wire_frame "
                   << wire.size() << ", link_codec " << link.size() << ", control_request "
                   << control.size() << ", names " << names.size() << ", config " << config.size()
-                  << ", metrics_http " << metrics_http.size() << "\n";
+                  << ", metrics_http " << metrics_http.size() << ", session_receiver "
+                  << receiver.size() << "\n";
     } catch (const std::exception& e) {
         std::cerr << "fuzz-seed-writer: " << e.what() << "\n";
         return 1;

@@ -369,7 +369,7 @@ TEST_CASE("held chunks count against the budget only while they wait") {
     r.begin(1, "dump");
     const std::string content = content_of(3000);
     CHECK(r.data_at(2, 2000, content.substr(2000), 1, 1));  // before FILE_BEGIN
-    r.file_begin(2, 1, "pages-1.img");
+    r.file_begin(2, 1, "inventory.img");
     CHECK(r.data_at(2, 1000, content.substr(1000, 1000), 1, 2));
     CHECK(r.rx.waiting_bytes() == 2000 + 2 * cached::SessionReceiver::kWaitingChunkOverhead);
     CHECK_FALSE(r.data_at(2, 0, content.substr(0, 1000), 1, 3));
@@ -381,4 +381,16 @@ TEST_CASE("held chunks count against the budget only while they wait") {
     CHECK(r.results[0].ok());
     r.store.drop("dump");
     CHECK(r.memory_used() == 0);
+}
+
+TEST_CASE("an empty DATA_AT chunk adds nothing (found by the session_receiver fuzz target)") {
+    ReceiverRig r(4 << 20, 2);
+    r.begin(1, "dump");
+    r.file_begin(2, 1, "inventory.img");
+    CHECK_FALSE(r.data_at(2, 0, ""));  // an empty vector: its data() is null
+    const std::string content = content_of(100);
+    CHECK_FALSE(r.data_at(2, 0, content, 1, 2));
+    r.file_end(2, content);
+    REQUIRE(r.acks.size() == 1);
+    CHECK(r.acks[0].size() == 100);
 }
