@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "cache_metrics.hpp"
+#include "criu/stream_codec.hpp"
 #include "link.pb.h"
 #include "util/log.hpp"
 #include "util/names.hpp"
@@ -372,10 +373,15 @@ void SessionReceiver::on_snapshot_end(const std::string& body) {
     if (in.files_open != 0) {
         snapshot->mark_failed(fmt::format("dump ended with {} files still open", in.files_open));
         discard_files_of(end.snapshot_tag());  // their frames still in flight are dropped
-    } else if (end.file_count() != in.files_done || end.total_bytes() != in.bytes_done)
+    } else if (end.file_count() != in.files_done || end.total_bytes() != in.bytes_done) {
         snapshot->mark_failed(
             fmt::format("dump ended with {} files / {} bytes announced but {} / {} received",
                         end.file_count(), end.total_bytes(), in.files_done, in.bytes_done));
+    } else if (snapshot->protocol() == "stream" &&
+               snapshot->lookup(std::string(criu::kInventoryImage)) != store::FileLookup::present) {
+        // CRIU writes inventory.img last, only when its dump succeeded (img-proxyd checks too).
+        snapshot->mark_failed("dump ended without inventory.img (CRIU did not finish the dump)");
+    }
     const bool was_receiving = snapshot->state() == store::SnapshotState::receiving;
     snapshot->mark_complete();  // a persisted snapshot may fail here (disk full)
     if (was_receiving && snapshot->state() == store::SnapshotState::failed)

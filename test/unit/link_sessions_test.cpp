@@ -52,7 +52,8 @@ TEST_CASE("a new session, then a resume of it on lane 0, continues the same rece
     auto snapshot = begin_snapshot(*first.session, t.store, "job1");
     REQUIRE(snapshot);
     t.sessions.set_resume(std::chrono::seconds(60));
-    t.sessions.connection_ended(first.session, 0, first.session->lane(0).connection, "cut", true);
+    t.sessions.connection_ended(first.session, 0, first.session->lane(0).connection, "peer-a",
+                                "cut", true);
     CHECK(snapshot->state() == store::SnapshotState::receiving);  // waits for the resume
 
     auto again = t.sessions.open(hello(kSession, true), "peer-b");
@@ -79,7 +80,8 @@ TEST_CASE(
     CHECK(lane.connection == old_connection + 1);
     // The old connection's loop ends afterwards: with a resume budget of 0 that would end the
     // session, but the lane belongs to the newer connection.
-    t.sessions.connection_ended(opened.session, 0, old_connection, "closed by takeover", true);
+    t.sessions.connection_ended(opened.session, 0, old_connection, "peer-a", "closed by takeover",
+                                true);
     CHECK(t.sessions.size() == 1);
     CHECK(snapshot->state() == store::SnapshotState::receiving);
 }
@@ -88,7 +90,7 @@ TEST_CASE("without a resume budget a lost connection ends its session and fails 
     Table t;
     auto opened = t.sessions.open(hello(kSession, false), "peer-a");
     auto snapshot = begin_snapshot(*opened.session, t.store, "job1");
-    t.sessions.connection_ended(opened.session, 0, opened.session->lane(0).connection,
+    t.sessions.connection_ended(opened.session, 0, opened.session->lane(0).connection, "peer-a",
                                 "connection reset", true);
     CHECK(t.sessions.size() == 0);
     CHECK(snapshot->state() == store::SnapshotState::failed);
@@ -100,7 +102,7 @@ TEST_CASE("a session whose proxy does not resume within the budget ends when the
     t.sessions.set_resume(std::chrono::seconds(1));
     auto opened = t.sessions.open(hello(kSession, false), "peer-a");
     auto snapshot = begin_snapshot(*opened.session, t.store, "job1");
-    t.sessions.connection_ended(opened.session, 0, opened.session->lane(0).connection,
+    t.sessions.connection_ended(opened.session, 0, opened.session->lane(0).connection, "peer-a",
                                 "connection reset", true);
     CHECK(t.sessions.size() == 1);
     t.io.run_for(std::chrono::seconds(5));  // bounded: the budget's timer is the only work
@@ -114,7 +116,8 @@ TEST_CASE("a resume that comes in time keeps the session past the budget's timer
     t.sessions.set_resume(std::chrono::seconds(1));
     auto opened = t.sessions.open(hello(kSession, false), "peer-a");
     auto snapshot = begin_snapshot(*opened.session, t.store, "job1");
-    t.sessions.connection_ended(opened.session, 0, opened.session->lane(0).connection, "cut", true);
+    t.sessions.connection_ended(opened.session, 0, opened.session->lane(0).connection, "peer-a",
+                                "cut", true);
     t.sessions.open(hello(kSession, true), "peer-a");
     t.io.run_for(std::chrono::seconds(5));  // bounded: the expired timer finds the lane resumed
     CHECK(t.sessions.size() == 1);
@@ -126,7 +129,7 @@ TEST_CASE("a non-resumable end fails the session at once, even with a budget") {
     t.sessions.set_resume(std::chrono::seconds(60));
     auto opened = t.sessions.open(hello(kSession, false), "peer-a");
     auto snapshot = begin_snapshot(*opened.session, t.store, "job1");
-    t.sessions.connection_ended(opened.session, 0, opened.session->lane(0).connection,
+    t.sessions.connection_ended(opened.session, 0, opened.session->lane(0).connection, "peer-a",
                                 "protocol error", false);
     CHECK(t.sessions.size() == 0);
     CHECK(snapshot->state() == store::SnapshotState::failed);

@@ -394,3 +394,36 @@ TEST_CASE("an empty DATA_AT chunk adds nothing (found by the session_receiver fu
     REQUIRE(r.acks.size() == 1);
     CHECK(r.acks[0].size() == 100);
 }
+
+TEST_CASE("a stream dump that ends without inventory.img fails: CRIU did not finish it") {
+    ReceiverRig r;
+    const std::string content = content_of(1000);
+    r.whole_dump(1, 2, "dump", content, "pages-1.img");
+    REQUIRE(r.results.size() == 1);
+    CHECK_FALSE(r.results[0].ok());
+    CHECK_THAT(r.results[0].reason(), Catch::Contains("dump ended without inventory.img"));
+    CHECK(r.store.find("dump")->state() == store::SnapshotState::failed);
+    CHECK(r.acks.size() == 1);  // the file itself was fine
+
+    r.whole_dump(3, 4, "dump", content);  // inventory.img
+    CHECK(r.results.back().ok());
+    CHECK(r.store.find("dump")->state() == store::SnapshotState::complete);
+}
+
+TEST_CASE("an img-remote dump needs no inventory.img") {
+    ReceiverRig r;
+    imgx::link::SnapshotBegin begin;
+    begin.set_snapshot_tag(1);
+    begin.set_snapshot_id("job1");
+    begin.set_protocol("remote");
+    begin.set_chain("job1");
+    begin.add_chain_ids("job1");
+    r.rx.on_message(imgx::link::FrameType::snapshot_begin, begin.SerializeAsString());
+    const std::string content = content_of(1000);
+    r.file_begin(2, 1, "pages-1.img");
+    r.data(2, content);
+    r.file_end(2, content);
+    r.end(1, 1, content.size());
+    REQUIRE(r.results.size() == 1);
+    CHECK(r.results[0].ok());
+}
