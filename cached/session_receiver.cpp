@@ -399,6 +399,14 @@ void SessionReceiver::on_snapshot_end(const std::string& body) {
 void SessionReceiver::on_snapshot_abort(const std::string& body) {
     link::SnapshotAbort abort;
     wire::decode_body(body, abort, "SNAPSHOT_ABORT");
+    if (!snapshots_.contains(abort.snapshot_tag()) && abort.snapshot_tag() != 0 &&
+        abort.snapshot_tag() <= highest_tag_) {
+        // It ended here first: its SNAPSHOT_RESULT and this abort (a newer dump of the id
+        // replaced it on img-proxyd before the result came) crossed on the link.
+        log_debug({.peer = peer_}, "SNAPSHOT_ABORT for snapshot tag {}, which already ended: {}",
+                  abort.snapshot_tag(), abort.reason());
+        return;
+    }
     auto& in = snapshot_of(abort.snapshot_tag(), "SNAPSHOT_ABORT");
     if (in.snapshot->state() == store::SnapshotState::receiving) {
         in.snapshot->mark_failed("img-proxyd aborted the dump: " + abort.reason());

@@ -427,3 +427,17 @@ TEST_CASE("an img-remote dump needs no inventory.img") {
     REQUIRE(r.results.size() == 1);
     CHECK(r.results[0].ok());
 }
+
+TEST_CASE(
+    "an abort that crosses the snapshot's result on the link is ignored; an unknown tag is not") {
+    // img-proxyd replaces a dump whose SNAPSHOT_RESULT is still on its way: its SNAPSHOT_ABORT
+    // names a snapshot img-cached has ended.
+    ReceiverRig r;
+    r.whole_dump(1, 2, "dump", content_of(1000));
+    REQUIRE(r.results.size() == 1);
+    CHECK_NOTHROW(r.abort(1, "replaced by a newer dump of the same snapshot id"));
+    CHECK(r.store.find("dump")->state() == store::SnapshotState::complete);
+    r.whole_dump(3, 4, "dump", content_of(500));
+    CHECK(r.results.back().ok());
+    CHECK_THROWS_AS(r.abort(99), wire::ProtocolError);
+}
