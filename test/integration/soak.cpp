@@ -262,7 +262,12 @@ class Migrations {
         }
     }
 
-    std::string judge(const std::string& id, const std::vector<GeneratedFile>& files) {
+    // A restore as CRIU does it: inventory.img first (a dump that did not finish has none, and
+    // the restore is closed when the dump fails), then the files.
+    std::string judge(const std::string& id, const std::vector<GeneratedFile>& dumped) {
+        std::vector<GeneratedFile> files{
+            {std::string(kFinishingImage), std::string(kFinishingContent)}};
+        files.insert(files.end(), dumped.begin(), dumped.end());
         try {
             StreamRestoreSession restore(pair().serve_dir(id));
             bool closed = false;
