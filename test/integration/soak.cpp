@@ -19,6 +19,7 @@
 
 #include "support/content.hpp"
 #include "support/criu_client.hpp"
+#include "support/daemon_waits.hpp"
 #include "support/generated_dump.hpp"
 #include "support/log_wait.hpp"
 #include "support/metrics_scrape.hpp"
@@ -142,14 +143,18 @@ class Migrations {
                 rig_.relay->release_stall();
             });
         }
+        // The id was dumped before: waits are for the dump begun after this mark.
+        auto next = std::make_unique<NextDump>(pair(), id);
         if (fault == Fault::dump_vanishes)
             dump_and_vanish(id, files);
         else if (fault == Fault::replaced)
-            dump_replacing_half_dump(id, files, serial);
+            dump_replacing_half_dump(id, files, serial, next);
         else
             (void)dump_files(pair().capture_dir(id), files, deadline_in(kTimeout));
-        // img-ctl wait: bounded, and the snapshot has settled on img-proxyd before the restore.
-        (void)pair().ctl(Side::proxy, {"wait", id, "--timeout", "20"}, seconds(30));
+        // Bounded: the dump has settled on img-proxyd, and img-cached has heard of it, before the
+        // restore (which would rightly be served the previous dump otherwise).
+        (void)next->wait_exit(Side::proxy);
+        (void)next->wait_seen(Side::cache, deadline_in(kTimeout));
         if (releaser.joinable()) releaser.join();
         const bool fired = rig_.relay->fault_happened();
         rig_.relay->disarm();
@@ -233,14 +238,18 @@ class Migrations {
 
     // A dump of `id` writes half of a file and stays open; a new dump of the same id (`files`)
     // replaces it, and img-proxyd stops the old CRIU. The new dump is what a restore must get.
+    // `next` is marked again between the two dumps, so that waits are for the new one.
     void dump_replacing_half_dump(const std::string& id, const std::vector<GeneratedFile>& files,
-                                  std::uint64_t serial) {
+                                  std::uint64_t serial, std::unique_ptr<NextDump>& next) {
         try {
             StreamDumpSession old_dump(pair().capture_dir(id));
             auto pipe = old_dump.announce("pages-1.img");
             make_nonblocking(pipe.get());
             const auto half = make_content(serial * kMaxFiles + kMaxFiles, pick(1, 200'000));
             (void)write_all(pipe.get(), half, deadline_in(kTimeout));
+            (void)next->wait_seen(Side::proxy, deadline_in(kTimeout));
+            (void)next->wait_seen(Side::cache, deadline_in(kTimeout));
+            next = std::make_unique<NextDump>(pair(), id);
             (void)dump_files(pair().capture_dir(id), files, deadline_in(kTimeout));
         } catch (const std::exception&) {
             // The old CRIU's socket was closed by img-proxyd: as intended.
