@@ -18,6 +18,7 @@
 #include "link/link_flow.hpp"
 #include "link/link_stream.hpp"
 #include "outgoing_snapshot.hpp"
+#include "snapshot_link.hpp"
 #include "snapshot_sender.hpp"
 #include "util/address.hpp"
 #include "util/async_event.hpp"
@@ -42,7 +43,7 @@ struct LinkResumeSettings {
     std::chrono::steady_clock::duration idle_timeout;  // no answer this long: reconnect
 };
 
-class LinkClient : private FrameSink {
+class LinkClient : public SnapshotLink, private FrameSink {
   public:
     // `tls` null: plain TCP (plain_tcp); otherwise every connection is TLS with it. `streams`:
     // the lanes (TCP connections) each link session asks for (docs/link-protocol.md, "Lanes").
@@ -64,7 +65,7 @@ class LinkClient : private FrameSink {
     // result is null.
     boost::asio::awaitable<std::shared_ptr<OutgoingSnapshot>> begin_snapshot(
         const std::string& id, const std::string& protocol, const std::string& chain = {},
-        const std::vector<std::string>& chain_ids = {}, std::function<bool()> wanted = {});
+        const std::vector<std::string>& chain_ids = {}, std::function<bool()> wanted = {}) override;
     // Queue frames of a snapshot begun in the current link session (also while its connection
     // is being resumed). All are no-ops once the snapshot failed. File tags are unique per run.
     std::uint64_t begin_file(const std::shared_ptr<OutgoingSnapshot>& snapshot,
@@ -74,9 +75,9 @@ class LinkClient : private FrameSink {
     void end_file(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint64_t file_tag,
                   std::uint64_t size, std::uint64_t xxh3);
     void end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot, std::uint32_t files,
-                      std::uint64_t bytes);
+                      std::uint64_t bytes) override;
     void abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot,
-                        const std::string& reason);
+                        const std::string& reason) override;
 
     // Waits until every queued frame is written or the link is down, at most `limit`.
     // (Written is not acknowledged: stop() right after drops what img-cached did not confirm.)

@@ -14,7 +14,7 @@ namespace imgx::proxyd {
 
 namespace asio = boost::asio;
 
-RemoteChains::RemoteChains(const asio::any_io_executor& ex, LinkClient& link,
+RemoteChains::RemoteChains(const asio::any_io_executor& ex, SnapshotLink& link,
                            SnapshotRegistry& registry, std::uint64_t memory_budget)
     : ex_(ex), link_(link), registry_(registry), budget_(memory_budget), kept_(ex), changed_(ex) {}
 

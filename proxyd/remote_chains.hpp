@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "link_client.hpp"
+#include "snapshot_link.hpp"
 #include "snapshot_registry.hpp"
 #include "store/image_store.hpp"
 #include "util/async_event.hpp"
@@ -31,7 +31,7 @@ struct ParentRead {
 
 class RemoteChains {
   public:
-    RemoteChains(const boost::asio::any_io_executor& ex, LinkClient& link,
+    RemoteChains(const boost::asio::any_io_executor& ex, SnapshotLink& link,
                  SnapshotRegistry& registry, std::uint64_t memory_budget);
     // The memory for kept images (a reload may change it; what is held stays held).
     void set_memory_budget(std::uint64_t bytes) { budget_ = bytes; }
@@ -100,7 +100,7 @@ class RemoteChains {
     void abort_push(Pushed& pushed, const std::string& reason);
 
     boost::asio::any_io_executor ex_;
-    LinkClient& link_;
+    SnapshotLink& link_;
     SnapshotRegistry& registry_;
     std::uint64_t budget_;
     std::uint64_t held_ = 0;
