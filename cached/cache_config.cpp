@@ -59,9 +59,10 @@ config::SettingsTable<O> cache_rows() {
          .flag = "--serve-wait",
          .flag_value = "SECONDS",
          .help = "longest a restore waits for a dump of its snapshot id to begin (0: no limit)",
-         .doc = "longest a restore (`--stream`, or a `--remote` read) waits for a dump of its "
-                "snapshot id to begin; then img-cached logs it and the restore fails (`--stream`: "
-                "its connection is closed; `--remote`: error 5). `0`: no limit"},
+         .doc = "longest a restore (`--stream`, or a `--remote` read or chain list) waits for "
+                "a dump of its snapshot id or chain to begin; then img-cached logs it and the "
+                "restore fails (`--stream`: its connection is closed; `--remote`: a read gets "
+                "error 5, a list is closed empty). `0`: no limit"},
         &O::serve_wait_seconds, 0, kMaxServeWaitSeconds));
     rows.push_back(directory_row(
         {.key = "state_dir",

@@ -76,13 +76,34 @@ asio::awaitable<bool> wait_chain_complete(store::ImageStore& store, const std::s
     }
 }
 
+// Waits until a dump of `chain` has begun (img-cached knows the chain's ids).
+asio::awaitable<void> wait_chain_known(store::ImageStore& store, const std::string& chain) {
+    while (!store.chain(chain)) co_await store.wait_change();
+}
+
 asio::awaitable<void> handle_pull(stream_protocol::socket& socket, store::ImageStore& store,
                                   const std::string& chain, const RemoteServeOptions& options,
                                   const std::string& context, const LogFields& fields) {
+    // First serve_wait_seconds for a dump of the chain to begin (0: no limit), then
+    // --remote-wait for the whole chain to arrive, as for a read.
+    constexpr std::chrono::seconds kNoLimit = std::chrono::hours(24 * 365 * 10);
+    const auto begin_limit = options.serve_wait.count() == 0 ? kNoLimit : options.serve_wait;
+    auto outcome = co_await bounded(wait_chain_known(store, chain), socket, begin_limit);
+    if (outcome == Outcome::timed_out) {
+        ++cache_metrics().errors.timeout;
+        log_error(fields,
+                  "{}: no dump of chain '{}' began within {} s (serve_wait_seconds); closing "
+                  "without a list so the restore aborts",
+                  context, chain, options.serve_wait.count());
+        co_return;
+    }
     bool complete = false;
-    auto outcome = co_await bounded(
-        [&]() -> asio::awaitable<void> { complete = co_await wait_chain_complete(store, chain); }(),
-        socket, options.wait_limit);
+    if (outcome == Outcome::ready)
+        outcome = co_await bounded(
+            [&]() -> asio::awaitable<void> {
+                complete = co_await wait_chain_complete(store, chain);
+            }(),
+            socket, options.wait_limit);
     if (outcome != Outcome::ready || !complete) {
         // Never a non-zero error to a control request (G2 builds crash on it): closing gives CRIU
         // an empty list, so it cannot find its snapshot and aborts the restore.
