@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "link_session.hpp"
+#include "util/accept_loop.hpp"
 
 namespace imgx::cached {
 
@@ -49,30 +50,19 @@ LinkListener::LinkListener(const asio::any_io_executor& ex, UniqueFd listening,
 }
 
 void LinkListener::start() {
-    asio::co_spawn(
-        acceptor_.get_executor(),
-        [this]() -> asio::awaitable<void> {
-            for (;;) {
-                boost::system::error_code ec;
-                auto socket =
-                    co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-                if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-                if (ec) {
-                    spdlog::warn("accepting a link connection failed: {}", ec.message());
-                    continue;
-                }
-                if (tls_)
-                    asio::co_spawn(
-                        acceptor_.get_executor(),
-                        run_link_session(link::LinkStream(std::move(socket), tls_), sessions_),
-                        asio::detached);
-                else
-                    asio::co_spawn(acceptor_.get_executor(),
-                                   run_link_session(link::LinkStream(std::move(socket)), sessions_),
-                                   asio::detached);
-            }
-        },
-        asio::detached);
+    auto on_socket = [this](tcp::socket socket) {
+        if (tls_)
+            asio::co_spawn(acceptor_.get_executor(),
+                           run_link_session(link::LinkStream(std::move(socket), tls_), sessions_),
+                           asio::detached);
+        else
+            asio::co_spawn(acceptor_.get_executor(),
+                           run_link_session(link::LinkStream(std::move(socket)), sessions_),
+                           asio::detached);
+    };
+    asio::co_spawn(acceptor_.get_executor(),
+                   accept_loop(acceptor_, "the link listener", std::move(on_socket)),
+                   asio::detached);
 }
 
 void LinkListener::close() {

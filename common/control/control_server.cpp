@@ -12,6 +12,7 @@
 #include "criu/fd_passing.hpp"
 #include "criu/framed_socket.hpp"
 #include "criu/hangup.hpp"
+#include "util/accept_loop.hpp"
 #include "util/unix_listener.hpp"
 
 namespace imgx::control {
@@ -43,21 +44,14 @@ ControlServer::ControlServer(const asio::any_io_executor& ex, UniqueFd listening
 }
 
 void ControlServer::start() {
-    asio::co_spawn(
-        acceptor_.get_executor(),
-        [this]() -> asio::awaitable<void> {
-            for (;;) {
-                boost::system::error_code ec;
-                auto socket =
-                    co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-                if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-                if (ec) continue;
-                if (!access_.admit(socket.native_handle(), "the control socket " + path_))
-                    continue;  // closes it
-                asio::co_spawn(acceptor_.get_executor(), serve(std::move(socket)), asio::detached);
-            }
-        },
-        asio::detached);
+    auto on_socket = [this](asio::local::stream_protocol::socket socket) {
+        if (!access_.admit(socket.native_handle(), "the control socket " + path_))
+            return;  // closes it
+        asio::co_spawn(acceptor_.get_executor(), serve(std::move(socket)), asio::detached);
+    };
+    asio::co_spawn(acceptor_.get_executor(),
+                   accept_loop(acceptor_, "the control socket " + path_, std::move(on_socket)),
+                   asio::detached);
 }
 
 ControlServer::~ControlServer() { close(); }

@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
+#include "util/accept_loop.hpp"
 #include "util/unix_listener.hpp"
 
 namespace imgx::criu {
@@ -42,23 +43,13 @@ void EndpointSet::open(const EndpointSpec& spec) {
             Listener{listen_unix(ex_, path, 0600), path, kind, Endpoint{dir, spec.snapshot_id}}));
     }
     for (auto& l : listeners) {
-        asio::co_spawn(
-            ex_,
-            [this, l]() -> asio::awaitable<void> {
-                for (;;) {
-                    boost::system::error_code ec;
-                    auto socket = co_await l->acceptor.async_accept(
-                        asio::redirect_error(asio::use_awaitable, ec));
-                    if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) co_return;
-                    if (ec) {
-                        spdlog::warn("accept on {} failed: {}", l->path, ec.message());
-                        continue;
-                    }
-                    if (!access_.admit(socket.native_handle(), l->path)) continue;  // closes it
-                    on_accept_(std::move(socket), l->endpoint, l->kind);
-                }
-            },
-            asio::detached);
+        // `l` is captured: the listener lives as long as its loop, also after close().
+        auto on_socket = [this, l](asio::local::stream_protocol::socket socket) {
+            if (!access_.admit(socket.native_handle(), l->path)) return;  // closes it
+            on_accept_(std::move(socket), l->endpoint, l->kind);
+        };
+        asio::co_spawn(ex_, accept_loop(l->acceptor, l->path, std::move(on_socket)),
+                       asio::detached);
         spdlog::info("listening on {} (snapshot '{}', {} protocol)", l->path,
                      l->endpoint.snapshot_id, l->kind.protocol);
     }

@@ -17,6 +17,7 @@
 #include "metrics/http_request.hpp"
 #include "metrics/metrics_address.hpp"
 #include "metrics/registry.hpp"
+#include "util/accept_loop.hpp"
 
 namespace imgx::metrics {
 
@@ -36,8 +37,6 @@ struct ServerState {
 
 namespace {
 
-// After a failed accept (e.g. out of file descriptors), wait before the next one.
-constexpr auto kAcceptRetryDelay = 100ms;
 // At most this much of a refused request is read (and dropped) before its connection closes.
 constexpr std::size_t kMaxLingerBytes = 1 << 20;
 
@@ -86,25 +85,16 @@ asio::awaitable<void> serve_scraper(tcp::socket socket, std::shared_ptr<ServerSt
 }
 
 asio::awaitable<void> accept_scrapers(std::shared_ptr<ServerState> state) {
-    for (;;) {
-        boost::system::error_code ec;
-        auto socket =
-            co_await state->acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-        if (!state->acceptor.is_open()) co_return;
-        if (ec) {
-            spdlog::warn("metrics endpoint: accepting a connection failed: {}", ec.message());
-            asio::steady_timer pause(state->acceptor.get_executor(), kAcceptRetryDelay);
-            co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-            continue;
-        }
+    auto on_socket = [state](tcp::socket socket) {
         if (state->scrapers >= kMaxScrapers) {
             spdlog::debug("metrics endpoint: {} connections open already; closing a new one",
                           kMaxScrapers);
-            continue;  // the socket closes as it goes out of scope
+            return;  // the socket closes as it goes out of scope
         }
         asio::co_spawn(state->acceptor.get_executor(), serve_scraper(std::move(socket), state),
                        asio::detached);
-    }
+    };
+    co_await accept_loop(state->acceptor, "the metrics endpoint", std::move(on_socket));
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
 // img-proxyd's img-remote chain table and connection order without sockets: pushes, announcements
 // waiting for the link, writes, parent reads, finish, and replace/drop/move at every step.
-#include "proxyd/remote_chains.hpp"
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -13,6 +11,7 @@
 
 #include "asio_helpers.hpp"
 #include "proxyd/connection_order.hpp"
+#include "proxyd/remote_chains.hpp"
 #include "proxyd/snapshot_registry.hpp"
 #include "store_helpers.hpp"
 #include "util/async_event.hpp"
