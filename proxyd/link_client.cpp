@@ -322,10 +322,11 @@ asio::awaitable<std::shared_ptr<OutgoingSnapshot>> LinkClient::begin_snapshot(
     const std::vector<std::string>& chain_ids, std::function<bool()> wanted) {
     const auto deadline = std::chrono::steady_clock::now() + connect_wait_;
     // Waiters wake in no set order: each waits for its turn too, so announcements keep call order.
-    // No suspension follows the loop, so the turn is over once it ends.
+    // No suspension follows the loop, so the turn is over once it ends. On its turn, a dump no
+    // longer wanted (dropped: wake_announcements()) stops waiting for an absent link.
     const std::uint64_t turn = begin_calls_++;
-    while ((!connected_ || begins_done_ != turn) && !stopping_ &&
-           std::chrono::steady_clock::now() < deadline) {
+    while (!stopping_ && std::chrono::steady_clock::now() < deadline) {
+        if (begins_done_ == turn && (connected_ || (wanted && !wanted()))) break;
         asio::steady_timer timer(ex_, deadline);
         co_await (link_changed_.wait() || timer.async_wait(asio::use_awaitable));
     }

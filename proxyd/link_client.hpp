@@ -79,6 +79,9 @@ class LinkClient : public SnapshotLink, private FrameSink {
     void abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot,
                         const std::string& reason) override;
 
+    // Makes announcements waiting in begin_snapshot() ask their `wanted` again (after a drop).
+    void wake_announcements() { link_changed_.notify(); }
+
     // Waits until every queued frame is written or the link is down, at most `limit`.
     // (Written is not acknowledged: stop() right after drops what img-cached did not confirm.)
     boost::asio::awaitable<void> flush(std::chrono::steady_clock::duration limit);

@@ -66,10 +66,15 @@ class RegistryBook final : public control::SnapshotBook {
     }
     asio::awaitable<void> wait_change() override { return registry_.wait_change(); }
     bool drop(const std::string& id) override {
+        // A stream dump still waiting for the link is cancelled before img-cached hears of it.
+        const bool waiting = registry_.cancel_announcing(id);
+        // An img-remote snapshot takes its whole pre-dump chain with it (also a push that waits
+        // for the link, which the registry does not track yet).
+        const bool chained = chains_.drop(id);
+        if (waiting || chained) link_.wake_announcements();
         auto snapshot = registry_.find(id);
-        if (!snapshot) return false;
-        // An img-remote snapshot takes its whole pre-dump chain with it.
-        if (!chains_.drop(id) && !snapshot->settled())
+        if (!snapshot) return waiting || chained;
+        if (!chained && !snapshot->settled())
             link_.abort_snapshot(snapshot, "dropped by the operator");
         registry_.forget(id);
         return true;

@@ -53,7 +53,24 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
     auto state = std::make_shared<CaptureState>(std::move(socket));
 
     auto older = ctx.registry.find(endpoint.snapshot_id);
-    auto snapshot = co_await ctx.link.begin_snapshot(endpoint.snapshot_id, "stream");
+    if (!ctx.link.connected())
+        log_info({.snapshot = endpoint.snapshot_id, .peer = peer},
+                 "dump of snapshot '{}' by CRIU ({}) waits for the link to img-cached",
+                 endpoint.snapshot_id, peer);
+    SnapshotRegistry& registry = ctx.registry;
+    const std::uint64_t ticket = registry.begin_announcing(endpoint.snapshot_id);
+    auto snapshot = co_await ctx.link.begin_snapshot(
+        endpoint.snapshot_id, "stream", {}, {},
+        [&registry, ticket] { return registry.announcing(ticket); });
+    registry.end_announcing(ticket);
+    if (!snapshot) {
+        ++proxy_metrics().errors.aborted;
+        log_warn({.snapshot = endpoint.snapshot_id, .peer = peer},
+                 "dump of snapshot '{}' by CRIU ({}) was dropped by the operator while it waited "
+                 "for the link; closing CRIU's connection",
+                 endpoint.snapshot_id, peer);
+        co_return;
+    }
     ctx.registry.track(snapshot);
     // A new dump of a snapshot id replaces the old one, even one still running: img-cached
     // replaced it when the new one began (restores that got nothing yet follow the new one), and

@@ -15,6 +15,7 @@
 #include "support/daemon_pair.hpp"
 #include "support/daemon_waits.hpp"
 #include "support/generated_dump.hpp"
+#include "support/log_wait.hpp"
 #include "support/pipe_writer.hpp"
 
 using namespace imgtest;
@@ -250,6 +251,30 @@ TEST_CASE("img-ctl drop forgets a complete snapshot on the cache") {
     REQUIRE_NOTHROW(parsed = nlohmann::json::parse(status.out));
     for (const auto& snapshot : parsed.value("snapshots", nlohmann::json::array()))
         CHECK(snapshot.value("snapshot_id", "") != "job1");
+}
+
+TEST_CASE(
+    "img-ctl drop on img-proxyd cancels a stream dump still waiting for the link: CRIU's "
+    "connection is closed before img-cached hears of the dump") {
+    PairOptions options;
+    options.proxy_args = {"--link-wait", "120"};
+    DaemonPair pair(options);
+    pair.kill_cache();
+    const auto mark = log_size(pair.log_path(Side::proxy));
+    StreamDumpSession dump(pair.capture_dir("job1"));
+    REQUIRE(wait_for_log_line(pair.log_path(Side::proxy),
+                              std::regex("dump of snapshot 'job1' by CRIU .* waits for the link"),
+                              deadline_in(kTimeout), mark));
+    auto drop = pair.ctl(Side::proxy, {"drop", "job1"}, kTimeout);
+    INFO(describe(drop));
+    CHECK(drop.exit_status == 0);
+    CHECK(dump.closed_by_daemon(deadline_in(kTimeout)));
+    CHECK(wait_for_log_line(pair.log_path(Side::proxy),
+                            std::regex("dump of snapshot 'job1' by CRIU .* was dropped by the "
+                                       "operator while it waited for the link"),
+                            deadline_in(kTimeout), mark));
+    // A second drop finds nothing.
+    CHECK(pair.ctl(Side::proxy, {"drop", "job1"}, kTimeout).exit_status != 0);
 }
 
 TEST_CASE("img-ctl against a control socket nobody listens on fails without hanging") {
