@@ -37,6 +37,7 @@ std::uint64_t RemoteChains::record_push(const std::string& chain_name, const std
         other->pushed.erase(id);
     }
     Chain& chain = chains_[chain_name];
+    if (chain.serial == 0) chain.serial = ++chain_serials_;
     std::shared_ptr<OutgoingSnapshot> replaced;
     if (std::find(chain.ids.begin(), chain.ids.end(), id) != chain.ids.end()) {
         // Replaces the old images: a dump of the same -D was retried. The old dump is aborted
@@ -203,10 +204,12 @@ asio::awaitable<void> RemoteChains::finish(const std::string& chain_name) {
             if (!pushed.outgoing) return true;
         return false;
     };
+    const std::uint64_t serial = it->second.serial;
     while (busy()) {
         co_await changed_.wait();
         it = chains_.find(chain_name);
-        if (it == chains_.end()) co_return;  // dropped meanwhile
+        // Dropped meanwhile, perhaps begun anew by a later push: that chain is not ours to end.
+        if (it == chains_.end() || it->second.serial != serial) co_return;
     }
     for (const auto& id : it->second.ids) {
         auto snapshot = it->second.pushed[id].outgoing;

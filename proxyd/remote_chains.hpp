@@ -91,6 +91,7 @@ class RemoteChains {
         std::shared_ptr<OutgoingSnapshot> replaced;
     };
     struct Chain {
+        std::uint64_t serial = 0;  // which chain of its name this is (a dropped one may return)
         std::vector<std::string> ids;
         std::map<std::string, Pushed> pushed;
     };
@@ -105,6 +106,7 @@ class RemoteChains {
     std::uint64_t budget_;
     std::uint64_t held_ = 0;
     std::uint64_t pushes_ = 0;
+    std::uint64_t chain_serials_ = 0;
     std::map<std::string, Chain> chains_;
     store::ImageStore kept_;
     std::multiset<std::pair<std::string, std::string>> writing_;  // (id, name) being received

@@ -293,6 +293,22 @@ TEST_CASE("a drop at every step aborts what img-cached was told, frees memory, e
     }
 }
 
+TEST_CASE("a finish waiting for writes does not end a chain of the same name begun after a drop") {
+    Rig rig;
+    rig.push("c1", "a");
+    rig.chains.write_started("a", "pages-1.img");
+    auto finished = rig.finish("c1");
+    CHECK_FALSE(*finished);
+    REQUIRE(rig.chains.drop("a"));
+    rig.chains.write_abandoned("a", "pages-1.img");
+    rig.push("c1", "b");  // a new dump on the same chain name
+    imgtest::settle(rig.io);
+    CHECK(*finished);
+    CHECK(rig.link.sent ==
+          std::vector<std::string>{"begin a on c1 [a]", "abort a", "begin b on c1 [b]"});
+    CHECK(rig.chains.ids("c1") == std::vector<std::string>{"b"});
+}
+
 TEST_CASE("a connection waits until every earlier one has said what it is") {
     asio::io_context io;
     proxyd::ConnectionOrder order(io.get_executor());
