@@ -110,6 +110,11 @@ std::shared_ptr<LinkTls> load_link_tls(const TlsSettings& settings, TlsRole role
     try {
         context.use_private_key_file(settings.key, asio::ssl::context::pem);
     } catch (const boost::system::system_error& e) {
+        // OpenSSL checks the key against the certificate as it loads it.
+        if (ERR_GET_REASON(static_cast<unsigned long>(e.code().value())) ==
+            X509_R_KEY_VALUES_MISMATCH)
+            throw std::runtime_error(fmt::format("tls_key {} is not the key of tls_cert {}",
+                                                 settings.key, settings.cert));
         throw std::runtime_error(fmt::format("tls_key {}: no usable PEM private key ({})",
                                              settings.key, openssl_reason(e)));
     }
@@ -132,6 +137,15 @@ std::shared_ptr<LinkTls> load_link_tls(const TlsSettings& settings, TlsRole role
         fmt::format("TLS {}+ with {}, CA {}{}", settings.min_version, describe_own_certificate(ctx),
                     settings.ca, settings.crl.empty() ? "" : ", CRL " + settings.crl);
     return tls;
+}
+
+void check_tls_files(const TlsSettings& settings, TlsRole role) {
+    if (plain_link(settings)) return;
+    try {
+        load_link_tls(settings, role);
+    } catch (const std::runtime_error& e) {
+        throw UsageError(e.what());
+    }
 }
 
 bool plain_link(const TlsSettings& settings) {

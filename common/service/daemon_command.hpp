@@ -9,6 +9,7 @@
 #include "config/config_file.hpp"
 #include "config/settings_table.hpp"
 #include "config/settings_text.hpp"
+#include "link/link_tls.hpp"
 #include "link/tls_settings.hpp"
 #include "metrics/metrics_settings.hpp"
 #include "service/daemon_settings.hpp"
@@ -114,6 +115,9 @@ template <typename O>
 bool parse_daemon_options(const CommandSpec<O>& spec, int argc, char** argv,
                           DaemonCommand<O>& out) {
     DaemonCommand<O> command = parse_daemon_command(spec, argc, argv, spec.usage.default_config);
+    // The files are read at start too (start_tls); --check-config must fail where start would.
+    if (command.mode == DaemonMode::check_config)
+        link::check_tls_files(command.options.tls, spec.role);
     const std::string usage = command.mode == DaemonMode::help ? daemon_usage(spec) : std::string();
     const std::string printed = command.mode == DaemonMode::print_config
                                     ? format_daemon_config(spec, command.options)

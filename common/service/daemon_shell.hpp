@@ -144,7 +144,8 @@ std::optional<std::chrono::seconds> reload_daemon(const DaemonSpec<O>& spec, Dae
     return std::chrono::seconds(next.shutdown_grace_seconds);
 }
 
-// The whole life of a daemon: parse (exit 2 on a usage or configuration error, 0 after
+// The whole life of a daemon: parse (exit 2 on a usage or configuration error, unusable TLS
+// files included; 0 after
 // --help and the like), set up, build, open, run until drained, tear down.
 template <typename O>
 int run_daemon(const DaemonSpec<O>& spec, int argc, char** argv) {
@@ -160,8 +161,9 @@ int run_daemon(const DaemonSpec<O>& spec, int argc, char** argv) {
     start_process(name, options);
     if (spec.prepare) spec.prepare(options);
     std::shared_ptr<link::LinkTls> tls;  // null: plain TCP
+    // An unusable TLS file is a configuration error: exit 2 (RestartPreventExitStatus=).
     if (!start_tls(options, spec.command->role, server_name_of(spec, options), spec.peer, tls))
-        return 1;
+        return kExitUsage;
 
     DaemonIoContext io(1);
     std::unique_ptr<Daemon<O>> daemon;
