@@ -1,6 +1,10 @@
 // img-ctl against both daemons, and the command-line contract of all three programs.
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -261,6 +265,71 @@ TEST_CASE("img-ctl against a control socket nobody listens on fails without hang
     CHECK_FALSE(r.timed_out);
     CHECK(r.exit_status != 0);
     CHECK(r.exit_status != 2);  // not an argument error: the daemon is absent
+}
+
+namespace {
+
+// A UNIX socket bound and listening at `path` that nobody accepts on: connections succeed (the
+// backlog) and requests are never answered, as with a socket-activated daemon that cannot start.
+imgx::UniqueFd silent_listener(const std::string& path) {
+    imgx::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(fd.get(), 16) == 0);
+    return fd;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "img-ctl gives up on a control socket that never answers, saying so: status after 5 s or "
+    "--timeout, wait after its status check") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    const std::string control = dir.path() + "/silent.ctl";
+    const auto listener = silent_listener(control);
+    struct Case {
+        std::vector<std::string> args;
+        seconds at_most;
+    };
+    const std::vector<Case> cases = {
+        {{"status"}, seconds(8)},
+        {{"status", "--timeout", "1"}, seconds(4)},
+        {{"wait", "job1"}, seconds(8)},  // no --timeout: the wait itself has no limit
+        {{"wait", "job1", "--timeout", "1"}, seconds(4)},
+        {{"drop", "job1"}, seconds(8)},
+    };
+    for (const auto& c : cases) {
+        std::vector<std::string> argv = {paths.ctl, "--control", control};
+        argv.insert(argv.end(), c.args.begin(), c.args.end());
+        const auto started = Clock::now();
+        auto r = run_command(argv, kTimeout);
+        const auto took = Clock::now() - started;
+        INFO(c.args[0] << (c.args.size() > 2 ? " --timeout 1" : "") << ": " << describe(r));
+        CHECK_FALSE(r.timed_out);
+        CHECK(r.exit_status == 1);
+        CHECK(took < c.at_most);
+        CHECK(r.err.find("timed out") != std::string::npos);
+        CHECK(r.err.find("the daemon at " + control + " did not answer in time") !=
+              std::string::npos);
+        CHECK(line_count(r.err) == 1);
+    }
+}
+
+TEST_CASE(
+    "img-ctl on a socket file nobody listens on says it is stale, not that nothing is there") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    const std::string control = dir.path() + "/stale.ctl";
+    silent_listener(control);  // closed at once: the file stays, as after a daemon's crash
+    auto r = run_command({paths.ctl, "--control", control, "status"}, kTimeout);
+    INFO(describe(r));
+    CHECK(r.exit_status == 1);
+    CHECK(r.err == "img-ctl: " + control +
+                       " exists but no daemon listens on it (a stale socket file: the daemon "
+                       "stopped or is not running)\n");
 }
 
 namespace {
