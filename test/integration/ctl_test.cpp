@@ -1,10 +1,6 @@
 // img-ctl against both daemons, and the command-line contract of all three programs.
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include <algorithm>
 #include <catch2/catch.hpp>
-#include <cstring>
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -20,6 +16,7 @@
 #include "support/daemon_waits.hpp"
 #include "support/generated_dump.hpp"
 #include "support/pipe_writer.hpp"
+#include "support/service_daemon.hpp"
 
 using namespace imgtest;
 
@@ -267,29 +264,15 @@ TEST_CASE("img-ctl against a control socket nobody listens on fails without hang
     CHECK(r.exit_status != 2);  // not an argument error: the daemon is absent
 }
 
-namespace {
-
-// A UNIX socket bound and listening at `path` that nobody accepts on: connections succeed (the
-// backlog) and requests are never answered, as with a socket-activated daemon that cannot start.
-imgx::UniqueFd silent_listener(const std::string& path) {
-    imgx::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(::listen(fd.get(), 16) == 0);
-    return fd;
-}
-
-}  // namespace
-
 TEST_CASE(
     "img-ctl gives up on a control socket that never answers, saying so: status after 5 s or "
     "--timeout, wait after its status check") {
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
     const std::string control = dir.path() + "/silent.ctl";
-    const auto listener = silent_listener(control);
+    // Bound and listening, never accepted on: connections succeed (the backlog) and requests
+    // are never answered, as with a socket-activated daemon that cannot start.
+    const auto listener = listening_unix(control);
     struct Case {
         std::vector<std::string> args;
         seconds at_most;
@@ -323,7 +306,7 @@ TEST_CASE(
     const auto& paths = daemon_paths_or_skip();
     TempDir dir;
     const std::string control = dir.path() + "/stale.ctl";
-    silent_listener(control);  // closed at once: the file stays, as after a daemon's crash
+    listening_unix(control);  // closed at once: the file stays, as after a daemon's crash
     auto r = run_command({paths.ctl, "--control", control, "status"}, kTimeout);
     INFO(describe(r));
     CHECK(r.exit_status == 1);

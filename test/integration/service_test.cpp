@@ -1,12 +1,8 @@
 // The daemons under a service manager: sd_notify messages, the watchdog, socket activation and
 // SIGHUP reload, against a real datagram NOTIFY_SOCKET and sockets passed as systemd passes them.
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <catch2/catch.hpp>
-#include <cstring>
 #include <fstream>
 
 #include "criu/stream_codec.hpp"
@@ -28,30 +24,6 @@ std::string serve_socket(const std::string& dir) {
 }
 std::string capture_socket(const std::string& dir) {
     return dir + "/" + std::string(imgx::criu::kStreamCaptureSocket);
-}
-
-// A listening TCP socket on 127.0.0.1 (any port); `port` gets its port.
-imgx::UniqueFd listening_tcp(std::uint16_t& port) {
-    imgx::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(::listen(fd.get(), 16) == 0);
-    REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
-    port = ntohs(address.sin_port);
-    return fd;
-}
-
-imgx::UniqueFd listening_unix(const std::string& path) {
-    imgx::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(::listen(fd.get(), 16) == 0);
-    return fd;
 }
 
 }  // namespace
