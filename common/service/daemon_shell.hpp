@@ -82,10 +82,11 @@ class DaemonShell {
     DaemonShell(const boost::asio::any_io_executor& ex, std::string name, DaemonParts& parts);
 
     // Passed sockets, the daemon's listeners, the static endpoints, the control socket, metrics
-    // and access rules, in that order. False, with the reason logged, when one fails.
-    bool open(const std::vector<std::string_view>& passed_names, const DaemonSettings& settings,
-              const std::vector<EndpointSpec>& file_endpoints,
-              const std::vector<EndpointSpec>& flag_endpoints);
+    // and access rules, in that order. 0, or the exit status with the reason logged when one
+    // fails: 2 for a configuration error (a passed socket not at the configured address), else 1.
+    int open(const std::vector<std::string_view>& passed_names, const DaemonSettings& settings,
+             const std::vector<EndpointSpec>& file_endpoints,
+             const std::vector<EndpointSpec>& flag_endpoints);
     // The lifecycle's hooks but reload.
     ServiceHooks hooks();
     [[nodiscard]] std::string control_path() const { return control_->path(); }
@@ -174,8 +175,9 @@ int run_daemon(const DaemonSpec<O>& spec, int argc, char** argv) {
         return 1;
     }
     DaemonShell shell(io.get_executor(), name, *daemon);
-    if (!shell.open(spec.passed_sockets, options, command.file_endpoints, command.flag_endpoints))
-        return 1;
+    if (const int failed = shell.open(spec.passed_sockets, options, command.file_endpoints,
+                                      command.flag_endpoints))
+        return failed;
     daemon->start();
     ServiceHooks hooks = shell.hooks();
     hooks.reload = [&] { return reload_daemon(spec, *daemon, shell, options, argc, argv); };
