@@ -156,6 +156,7 @@ std::shared_ptr<LinkTls> start_link_tls(const TlsSettings& settings, TlsRole rol
                                         const std::string& default_server_name,
                                         const std::string& peer) {
     if (plain_link(settings)) {
+        if (const auto note = ignored_tls_note(settings); !note.empty()) spdlog::warn("{}", note);
         spdlog::warn("plain_tcp: the link to {} is neither encrypted nor authenticated", peer);
         return nullptr;
     }

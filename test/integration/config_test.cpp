@@ -313,3 +313,57 @@ TEST_CASE(
     INFO(describe(good));
     CHECK(good.exit_status == 0);
 }
+
+TEST_CASE(
+    "plain_tcp = true in a drop-in turns off the TLS keys of the main file, saying so; both in "
+    "one file stay a conflict") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    const std::string control = dir.path() + "/cached.ctl";
+    const std::string file = dir.path() + "/img-cached.toml";
+    // As the shipped conffile: TLS keys (files that are not installed) and allowed clients.
+    write_file(file, "listen = \"127.0.0.1:0\"\ncontrol = \"" + control +
+                         "\"\ntls_ca = \"/etc/img-cached/tls/ca.pem\"\ntls_cert = "
+                         "\"/etc/img-cached/tls/img-cached.pem\"\ntls_key = "
+                         "\"/etc/img-cached/tls/img-cached.key\"\ntls_allowed_clients = "
+                         "[\"src1.example\"]\n");
+    dir.make_dir("img-cached.toml.d");
+    const std::string drop_in = file + ".d/50-plain.toml";
+    write_file(drop_in, "plain_tcp = true\n");
+    const std::string note =
+        "plain_tcp = true turns off the TLS keys (tls_ca, tls_cert, tls_key, "
+        "tls_crl) set in " +
+        file + ": they are ignored";
+
+    auto check = run_command({paths.cached, "--config", file, "--check-config"}, kCommandTimeout);
+    INFO(describe(check));
+    CHECK(check.exit_status == 0);
+    CHECK(check.out.find("img-cached: note: " + note) != std::string::npos);
+    auto printed = run_command({paths.cached, "--config", file, "--print-config"}, kCommandTimeout);
+    CHECK(printed.out.find("plain_tcp = true\n") != std::string::npos);
+    CHECK(printed.out.find("tls_ca = \"\"\n") != std::string::npos);
+
+    // The daemon runs plain TCP and says which keys it ignores.
+    ChildProcess cached({paths.cached, "--config", file}, dir.path() + "/img-cached.log");
+    CHECK(wait_ready(cached, {control}));
+    const std::string log = read_text_file(cached.log_path());
+    CHECK(log.find(note) != std::string::npos);
+    CHECK(log.find("neither encrypted nor authenticated") != std::string::npos);
+    CHECK(cached.stop(seconds(5)));
+
+    // --plain-tcp is the last layer: the same.
+    std::filesystem::remove(drop_in);
+    auto flag = run_command({paths.cached, "--config", file, "--plain-tcp", "--check-config"},
+                            kCommandTimeout);
+    INFO(describe(flag));
+    CHECK(flag.exit_status == 0);
+    CHECK(flag.out.find("note: plain_tcp = true turns off") != std::string::npos);
+
+    // Both in one layer: which one is meant is not clear.
+    write_file(drop_in, "plain_tcp = true\ntls_ca = \"/etc/img-cached/tls/other-ca.pem\"\n");
+    auto both = run_command({paths.cached, "--config", file, "--check-config"}, kCommandTimeout);
+    INFO(describe(both));
+    CHECK(both.exit_status == 2);
+    CHECK(both.err.find("both TLS (tls_ca, tls_cert, tls_key) and plain_tcp are set in " +
+                        drop_in) != std::string::npos);
+}
