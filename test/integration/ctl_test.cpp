@@ -324,9 +324,13 @@ std::uint64_t generation_of(DaemonPair& pair, Side side, const std::string& id) 
     REQUIRE(status.exit_status == 0);
     const auto parsed = nlohmann::json::parse(status.out);
     for (const auto& snapshot : parsed.value("snapshots", nlohmann::json::array())) {
-        // proto3 JSON writes 64-bit integers as strings.
-        if (snapshot.value("snapshot_id", "") == id)
-            return std::stoull(snapshot.value("generation", "0"));
+        // Counts are JSON numbers (not proto3's strings for 64-bit integers).
+        if (snapshot.value("snapshot_id", "") == id) {
+            CHECK(snapshot["generation"].is_number_unsigned());
+            CHECK(snapshot["bytes"].is_number_unsigned());
+            CHECK(snapshot["files"].is_number());
+            return snapshot["generation"].get<std::uint64_t>();
+        }
     }
     return 0;
 }
