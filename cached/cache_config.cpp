@@ -3,6 +3,7 @@
 #include "cache_config.hpp"
 
 #include "config/setting_values.hpp"
+#include "service/passed_sockets.hpp"
 
 namespace imgx::cached {
 
@@ -20,7 +21,9 @@ config::Setting<O> listen_row() {
          .doc = "link address img-proxyd connects to, e.g. `\"0.0.0.0:7411\"`, `\"[::]:7411\"`; "
                 "port 0 "
                 "picks a free port. Anyone who can reach it can send snapshots: bind it to the "
-                "network of the source hosts"},
+                "network of the source hosts. With socket activation (the `link` socket) it may "
+                "be left out; when set it must be the passed socket's address (port 0: any "
+                "port), or img-cached refuses to start (exit 2) naming both"},
         &O::listen, /*allow_port_zero=*/true);
 }
 
@@ -160,7 +163,8 @@ const CommandSpec<CacheOptions>& cache_command_spec() {
         .role = link::TlsRole::server,
         .check_required =
             [](const O& o, const std::string& main_file) {
-                if (o.listen.host.empty())
+                // Socket activation: the link socket may come from systemd alone.
+                if (o.listen.host.empty() && !socket_passed("link"))
                     throw UsageError(
                         "no link address: give --listen ADDR:PORT or set listen = \"ADDR:PORT\" "
                         "in " +

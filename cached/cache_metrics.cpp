@@ -2,6 +2,7 @@
 #include "cache_metrics.hpp"
 
 #include "cache_options.hpp"
+#include "metrics/process_metrics.hpp"
 #include "state_dir.hpp"
 #include "store/image_store.hpp"
 
@@ -23,7 +24,7 @@ CacheMetrics::CacheMetrics()
       files(registry.counter("imgx_cached_files_total", "Image files received and verified.")),
       criu_connections(registry.gauge("imgx_cached_criu_connections",
                                       "CRIU connections open on serve sockets.")),
-      link_sessions_open(registry.gauge("imgx_cached_link_sessions",
+      link_sessions_open(registry.gauge("imgx_cached_link_sessions_open",
                                         "Link connections from img-proxyd open now.")),
       link_sessions(registry.counter("imgx_cached_link_sessions_total",
                                      "Link connections from img-proxyd accepted.")),
@@ -87,16 +88,17 @@ std::unique_ptr<metrics::MetricsServer> start_metrics(const boost::asio::any_io_
     });
     r.gauge_reader("imgx_cached_snapshots_held", "Snapshots held (any state).",
                    [&store] { return static_cast<std::int64_t>(store.all().size()); });
-    r.gauge_reader("imgx_cached_image_bytes_held",
+    r.gauge_reader("imgx_cached_image_held_bytes",
                    "Image bytes held, arriving or stored, in memory or on disk.",
                    [&store] { return static_cast<std::int64_t>(store.bytes_held()); });
     r.gauge_reader("imgx_cached_memory_bytes",
                    "Image bytes held in memory (what memory_budget_mib limits).",
                    [&store] { return static_cast<std::int64_t>(store.memory().used()); });
-    r.gauge_reader(
-        "imgx_cached_spilled_bytes",
+    r.counter_reader(
+        "imgx_cached_spilled_bytes_total",
         "Image bytes kept on disk instead of memory because of the memory budget, since start.",
-        [&store] { return static_cast<std::int64_t>(store.memory().spilled_bytes); });
+        [&store] { return static_cast<double>(store.memory().spilled_bytes); });
+    metrics::add_process_metrics(r);
     return metrics::serve_metrics(ex, options.metrics.address, r);
 }
 

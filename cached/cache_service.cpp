@@ -79,7 +79,7 @@ class CacheDaemon final : public Daemon<CacheOptions> {
 
     criu::EndpointSet& endpoints() override { return endpoints_; }
     void open_listeners(PassedSockets& passed) override {
-        if (auto fd = passed.take_tcp_listener("link"))
+        if (auto fd = passed.take_tcp_listener("link", options_.listen, "listen"))
             listener_ = std::make_unique<LinkListener>(ex_, std::move(*fd), sessions_, tls_);
         else
             listener_ = std::make_unique<LinkListener>(ex_, options_.listen, sessions_, tls_);

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <nlohmann/json.hpp>
+
 namespace imgx::ctl {
 
 std::string status_table(const control::Response& r) {
@@ -26,13 +28,44 @@ std::string status_table(const control::Response& r) {
     return out;
 }
 
+namespace {
+
+using google::protobuf::FieldDescriptor;
+
+// proto3's JSON mapping writes 64-bit integers as strings; counts are numbers to a script.
+void numbers_for_64_bit(const google::protobuf::Descriptor& type, nlohmann::json& object) {
+    for (int i = 0; i < type.field_count(); ++i) {
+        const FieldDescriptor& field = *type.field(i);
+        auto found = object.find(field.name());
+        if (found == object.end() || field.is_map()) continue;
+        auto convert = [&](nlohmann::json& value) {
+            if (field.cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && value.is_object())
+                numbers_for_64_bit(*field.message_type(), value);
+            if (!value.is_string()) return;
+            if (field.cpp_type() == FieldDescriptor::CPPTYPE_UINT64)
+                value = std::stoull(value.get<std::string>());
+            else if (field.cpp_type() == FieldDescriptor::CPPTYPE_INT64)
+                value = std::stoll(value.get<std::string>());
+        };
+        if (field.is_repeated() && found->is_array())
+            for (auto& element : *found) convert(element);
+        else
+            convert(*found);
+    }
+}
+
+}  // namespace
+
 std::string to_json(const control::Response& response) {
     std::string out;
     google::protobuf::util::JsonPrintOptions options;
     options.always_print_primitive_fields = true;
     options.preserve_proto_field_names = true;
     (void)google::protobuf::util::MessageToJsonString(response, &out, options);
-    return out;
+    auto parsed = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) return out;
+    numbers_for_64_bit(*control::Response::descriptor(), parsed);
+    return parsed.dump();
 }
 
 }  // namespace imgx::ctl

@@ -1,12 +1,14 @@
 // img-ctl: open endpoints on, query, wait for and drop snapshots of img-proxyd and img-cached.
-#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,10 @@ namespace {
 constexpr const char* kProxySocket = "/run/img-proxyd/control.sock";
 constexpr const char* kCacheSocket = "/run/img-cached/control.sock";
 constexpr int kExitFailure = 1;
+// How long a daemon may take to answer a request other than wait (--timeout overrides), and to
+// answer the status request that precedes a wait: a daemon that cannot start (socket
+// activation) or is stuck must not hang img-ctl.
+constexpr unsigned kDefaultAnswerSeconds = 5;
 
 constexpr const char* kUsage =
     "usage: img-ctl [--control PATH] COMMAND | --help | --version\n"
@@ -30,7 +36,8 @@ constexpr const char* kUsage =
     "  serve DIR [--snapshot ID]    img-cached: listen for `criu restore --stream -D DIR`\n"
     "  close DIR                    stop listening in DIR\n"
     "  status [--json]              snapshots, files, bytes, state\n"
-    "  wait SNAPSHOT [--timeout S]  until the snapshot is complete (exit 0) or failed (exit 1)\n"
+    "  wait SNAPSHOT [--timeout S]  until the snapshot is complete (exit 0) or failed (exit 1),\n"
+    "                               at most S seconds (default: no limit)\n"
     "       [--generation G]        ... a dump of SNAPSHOT of generation G or later (see status)\n"
     "       [--next]                ... the dump after the one each daemon holds now (start it\n"
     "                               before the dump begins; never the previous dump of the id)\n"
@@ -42,7 +49,8 @@ constexpr const char* kUsage =
     "Without --control, capture talks to "
     "/run/img-proxyd/control.sock"
     ", serve to\n"
-    "/run/img-cached/control.sock, and the other commands to every daemon running here.\n";
+    "/run/img-cached/control.sock, and the other commands to every daemon running here.\n"
+    "A daemon must answer within 5 s (--timeout S: S seconds), a wait's status check too.\n";
 
 struct Command {
     std::string control;
@@ -118,8 +126,9 @@ std::vector<std::string> targets(const Command& c) {
     if (c.words[0] == "capture") return {kProxySocket};
     if (c.words[0] == "serve") return {kCacheSocket};
     std::vector<std::string> out;
+    // A socket hidden by permissions is listed: connecting then says "permission denied".
     for (const char* path : {kProxySocket, kCacheSocket})
-        if (::access(path, F_OK) == 0) out.emplace_back(path);
+        if (::access(path, F_OK) == 0 || errno != ENOENT) out.emplace_back(path);
     if (out.empty())
         throw std::runtime_error(
             "no daemon running here (no control socket in /run); use --control PATH");
@@ -163,24 +172,63 @@ double seconds_now() {
         .count();
 }
 
-void on_timeout(int) {
-    static const char kMessage[] = "img-ctl: timed out\n";
-    (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
-    _exit(kExitFailure);
+using Clock = control::ControlClient::Clock;
+
+Clock::time_point seconds_from_now(unsigned seconds) {
+    return Clock::now() + std::chrono::seconds(seconds);
+}
+
+// The deadline of a request that is not wait: --timeout, or kDefaultAnswerSeconds.
+Clock::time_point answer_deadline(const Command& c) {
+    return seconds_from_now(c.timeout ? c.timeout : kDefaultAnswerSeconds);
 }
 
 // One request per daemon in `paths`. For wait --next, every daemon's current generation is read
 // before the first wait, which lasts until its dump settles: by then the next daemon would hold
 // the new dump already, and "the one after it" would never come.
+// A wait's progress as it comes: a terminal gets one line redrawn in place; a pipe or file gets a
+// line every few seconds.
+struct ProgressPrinter {
+    const Command& c;
+    bool terminal;
+    ctl::ProgressMeter& meter;
+    bool drew = false;
+
+    void show(const control::Response& r) {
+        if (r.final() || c.words[0] != "wait" || c.json) return;
+        const double now = seconds_now();
+        meter.add(r, now);
+        if (!meter.due(now, terminal)) return;
+        meter.drawn(now);
+        if (terminal) {
+            std::printf("\r\033[K%s", meter.line(true).c_str());
+            drew = true;
+        } else {
+            std::printf("%s\n", meter.line(false).c_str());
+        }
+        std::fflush(stdout);
+    }
+    void clear() {
+        if (drew) std::printf("\r\033[K");
+        drew = false;
+    }
+};
+
+// Every wait starts with a status request with a short deadline: a daemon that does not answer
+// it fails the command at once instead of leaving the wait hanging.
 std::vector<control::Request> requests_for(const Command& c,
                                            const std::vector<std::string>& paths) {
     std::vector<control::Request> requests(paths.size(), build_request(c));
-    if (!c.next) return requests;
+    if (c.words[0] != "wait") return requests;
     control::Request status_request;
     status_request.set_status(true);
+    const unsigned probe_seconds =
+        c.timeout ? std::min(c.timeout, kDefaultAnswerSeconds) : kDefaultAnswerSeconds;
     for (std::size_t i = 0; i < paths.size(); ++i) {
-        const auto status = control::ControlClient(paths[i]).call(status_request);
-        requests[i] = ctl::wait_request(c.words[1], ctl::generation_in(status, c.words[1]) + 1);
+        const auto status =
+            control::ControlClient(paths[i], seconds_from_now(probe_seconds)).call(status_request);
+        if (c.next)
+            requests[i] = ctl::wait_request(c.words[1], ctl::generation_in(status, c.words[1]) + 1);
     }
     return requests;
 }
@@ -192,35 +240,31 @@ int run(const Command& c) {
         if (!action || std::string_view(action) != "pre-stream") return 0;
     }
     const bool terminal = ::isatty(STDOUT_FILENO);
-    if (c.timeout) {
-        ::signal(SIGALRM, on_timeout);
-        ::alarm(c.timeout);
-    }
+    const bool wait = c.words[0] == "wait";
+    // wait --timeout S bounds the whole command (every daemon); without it a wait has no limit
+    // once its daemons answered the status request (requests_for).
+    const auto wait_deadline =
+        c.timeout ? std::optional(seconds_from_now(c.timeout)) : std::nullopt;
     const auto paths = targets(c);
     const auto requests = requests_for(c, paths);
     int status = 0;
     for (std::size_t i = 0; i < paths.size(); ++i) {
         const auto& path = paths[i];
         const auto& request = requests[i];
-        control::ControlClient client(path);
-        // A terminal gets one line redrawn in place; a pipe or file gets a line every few seconds.
+        control::ControlClient client(path, wait ? wait_deadline : answer_deadline(c));
         ctl::ProgressMeter meter;
-        bool drew_progress = false;
-        auto response = client.call(request, [&](const control::Response& r) {
-            if (r.final() || c.words[0] != "wait" || c.json) return;
-            const double now = seconds_now();
-            meter.add(r, now);
-            if (!meter.due(now, terminal)) return;
-            meter.drawn(now);
-            if (terminal) {
-                std::printf("\r\033[K%s", meter.line(true).c_str());
-                drew_progress = true;
-            } else {
-                std::printf("%s\n", meter.line(false).c_str());
-            }
-            std::fflush(stdout);
-        });
-        if (drew_progress) std::printf("\r\033[K");
+        ProgressPrinter printer{c, terminal, meter};
+        control::Response response;
+        try {
+            response = client.call(request, [&](const control::Response& r) { printer.show(r); });
+        } catch (const control::ControlTimeout&) {
+            if (!wait) throw;  // other requests: the daemon did not answer (main says so)
+            printer.clear();
+            std::fprintf(stderr, "img-ctl: timed out after %u s (--timeout): %s on %s\n", c.timeout,
+                         ("snapshot '" + c.words[1] + "' is not complete").c_str(), path.c_str());
+            return kExitFailure;
+        }
+        printer.clear();
         if (c.json) {
             std::printf("%s\n", ctl::to_json(response).c_str());
         } else if (c.words[0] == "status") {
@@ -263,6 +307,9 @@ int main(int argc, char** argv) {
     }
     try {
         return run(command);
+    } catch (const control::ControlTimeout& e) {
+        std::fprintf(stderr, "img-ctl: timed out: %s\n", e.what());
+        return kExitFailure;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "img-ctl: %s\n", e.what());
         return kExitFailure;

@@ -2,6 +2,7 @@
 #include "proxy_metrics.hpp"
 
 #include "link_client.hpp"
+#include "metrics/process_metrics.hpp"
 #include "outgoing_snapshot.hpp"
 #include "proxy_options.hpp"
 #include "remote_chains.hpp"
@@ -80,7 +81,7 @@ std::unique_ptr<metrics::MetricsServer> start_metrics(
                    });
     r.gauge_reader("imgx_proxyd_link_up", "1 while the link to img-cached is connected.",
                    [&link] { return link.connected() ? 1 : 0; });
-    r.gauge_reader("imgx_proxyd_buffer_bytes_used", "Bytes of the data buffer pool in use.",
+    r.gauge_reader("imgx_proxyd_buffer_used_bytes", "Bytes of the data buffer pool in use.",
                    [&pool] {
                        return static_cast<std::int64_t>((pool.total_count() - pool.free_count()) *
                                                         pool.buffer_bytes());
@@ -88,9 +89,10 @@ std::unique_ptr<metrics::MetricsServer> start_metrics(
     r.gauge_reader(
         "imgx_proxyd_buffer_bytes", "Size of the data buffer pool (--buffers).",
         [&pool] { return static_cast<std::int64_t>(pool.total_count() * pool.buffer_bytes()); });
-    r.gauge_reader("imgx_proxyd_chain_bytes_held",
+    r.gauge_reader("imgx_proxyd_chain_held_bytes",
                    "Image bytes kept for img-remote pre-dump chains (--chain-memory).",
                    [&chains] { return static_cast<std::int64_t>(chains.bytes_held()); });
+    metrics::add_process_metrics(r);
     return metrics::serve_metrics(ex, options.metrics.address, r);
 }
 

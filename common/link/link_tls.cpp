@@ -110,6 +110,11 @@ std::shared_ptr<LinkTls> load_link_tls(const TlsSettings& settings, TlsRole role
     try {
         context.use_private_key_file(settings.key, asio::ssl::context::pem);
     } catch (const boost::system::system_error& e) {
+        // OpenSSL checks the key against the certificate as it loads it.
+        if (ERR_GET_REASON(static_cast<unsigned long>(e.code().value())) ==
+            X509_R_KEY_VALUES_MISMATCH)
+            throw std::runtime_error(fmt::format("tls_key {} is not the key of tls_cert {}",
+                                                 settings.key, settings.cert));
         throw std::runtime_error(fmt::format("tls_key {}: no usable PEM private key ({})",
                                              settings.key, openssl_reason(e)));
     }
@@ -134,6 +139,15 @@ std::shared_ptr<LinkTls> load_link_tls(const TlsSettings& settings, TlsRole role
     return tls;
 }
 
+void check_tls_files(const TlsSettings& settings, TlsRole role) {
+    if (plain_link(settings)) return;
+    try {
+        load_link_tls(settings, role);
+    } catch (const std::runtime_error& e) {
+        throw UsageError(e.what());
+    }
+}
+
 bool plain_link(const TlsSettings& settings) {
     return settings.plain_tcp || !settings.tls_keys_given();
 }
@@ -142,6 +156,7 @@ std::shared_ptr<LinkTls> start_link_tls(const TlsSettings& settings, TlsRole rol
                                         const std::string& default_server_name,
                                         const std::string& peer) {
     if (plain_link(settings)) {
+        if (const auto note = ignored_tls_note(settings); !note.empty()) spdlog::warn("{}", note);
         spdlog::warn("plain_tcp: the link to {} is neither encrypted nor authenticated", peer);
         return nullptr;
     }

@@ -38,6 +38,10 @@ struct LinkTls {
 std::shared_ptr<LinkTls> load_link_tls(const TlsSettings& settings, TlsRole role,
                                        const std::string& default_server_name = {});
 
+// --check-config: throws UsageError, one line naming the key and the file, when a TLS file of
+// `settings` cannot be read or used (as load_link_tls would at start); nothing for plain TCP.
+void check_tls_files(const TlsSettings& settings, TlsRole role);
+
 // True when the link runs plain TCP (plain_tcp, or no TLS key given).
 bool plain_link(const TlsSettings& settings);
 // At start: the LinkTls of `settings` (logged), or null with a warning for plain TCP. Throws as

@@ -55,7 +55,10 @@ config::Setting<S> plain_tcp_row() {
          .doc = "run the link as plain TCP, neither encrypted nor authenticated (a warning says so "
                 "at start): anyone who reaches img-cached's `listen` can then push snapshots; only "
                 "for a link that is protected otherwise. Either this or the three files `tls_ca`, "
-                "`tls_cert` and `tls_key` must be set: neither, or both, is a configuration error",
+                "`tls_cert` and `tls_key` must be set: neither, or both in one file, is a "
+                "configuration error. Set in a later layer (a drop-in, or the flag) than the TLS "
+                "files, it turns them off (`tls_crl` too); the start and `--check-config` name "
+                "the file whose keys are ignored",
          .reload = config::OnReload::restart,
          .shared = true},
         &S::plain_tcp,
@@ -178,11 +181,32 @@ config::SettingsTable<TlsSettings> tls_setting_rows(TlsRole role) {
     return rows;
 }
 
+void layer_tls(const TlsSettings& before, TlsSettings& after, const std::string& layer) {
+    const bool keys_set_here =
+        after.ca != before.ca || after.cert != before.cert || after.key != before.key;
+    if (keys_set_here && after.tls_keys_given()) after.keys_from = layer;
+    if (keys_set_here || before.plain_tcp || !after.plain_tcp || !before.tls_keys_given()) return;
+    after.ca.clear();
+    after.cert.clear();
+    after.key.clear();
+    after.crl.clear();
+    after.keys_ignored_from = before.keys_from;
+    after.keys_from.clear();
+}
+
+std::string ignored_tls_note(const TlsSettings& settings) {
+    if (settings.keys_ignored_from.empty() || !settings.plain_tcp) return {};
+    return "plain_tcp = true turns off the TLS keys (tls_ca, tls_cert, tls_key, tls_crl) set in " +
+           settings.keys_ignored_from + ": they are ignored";
+}
+
 void check_tls_settings(const TlsSettings& settings, TlsRole role, const std::string& config_file) {
     const bool tls = settings.tls_keys_given();
     if (tls && settings.plain_tcp)
-        throw UsageError("both TLS (tls_ca, tls_cert, tls_key) and plain_tcp are set (in " +
-                         config_file + " or flags): choose one");
+        throw UsageError("both TLS (tls_ca, tls_cert, tls_key) and plain_tcp are set in " +
+                         (settings.keys_from.empty() ? config_file : settings.keys_from) +
+                         ": choose one (plain_tcp = true in a later drop-in or --plain-tcp turns "
+                         "TLS off)");
     if (settings.plain_tcp) return;
     if (!tls)
         throw UsageError(

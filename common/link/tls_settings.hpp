@@ -26,6 +26,12 @@ struct TlsSettings {
     // --tls-server-name); empty: the host part of `cache`.
     std::string server_name;
 
+    // Not settings: where the files and flags set tls_ca/tls_cert/tls_key (a file, or "the
+    // command line"), and, when a later layer's plain_tcp = true turned them off, where they
+    // were set (layer_tls).
+    std::string keys_from;
+    std::string keys_ignored_from;
+
     [[nodiscard]] bool tls_keys_given() const {
         return !ca.empty() || !cert.empty() || !key.empty();
     }
@@ -34,6 +40,14 @@ struct TlsSettings {
 // The rows of the TLS keys and flags of `role`'s daemon for its settings table: plain_tcp and
 // the tls_* files (shared), then tls_server_name (client) or tls_allowed_clients (server).
 config::SettingsTable<TlsSettings> tls_setting_rows(TlsRole role);
+// After one layer (a file, a drop-in, then the flags) is read over `before`: records where the
+// TLS keys were set, and when this layer sets plain_tcp = true over TLS keys of an earlier
+// layer without setting TLS keys itself, clears tls_ca/tls_cert/tls_key/tls_crl (the later
+// layer wins, as for any key) and sets keys_ignored_from. Both in one layer stay a conflict.
+void layer_tls(const TlsSettings& before, TlsSettings& after, const std::string& layer);
+// The line saying which TLS keys plain_tcp turned off; "" when it turned none off.
+std::string ignored_tls_note(const TlsSettings& settings);
+
 // After files and flags are merged: throws UsageError when neither TLS nor plain_tcp is
 // configured, when both are, or when the TLS keys are incomplete. Files are not read here
 // (load_link_tls does that at start and on reload).

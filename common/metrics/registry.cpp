@@ -63,8 +63,13 @@ Gauge& Registry::gauge(std::string_view name, std::string_view help, const Label
 }
 
 void Registry::gauge_reader(std::string_view name, std::string_view help,
-                            std::function<std::int64_t()> read, const Labels& labels) {
+                            std::function<double()> read, const Labels& labels) {
     add(name, help, Type::gauge, labels).read = std::move(read);
+}
+
+void Registry::counter_reader(std::string_view name, std::string_view help,
+                              std::function<double()> read, const Labels& labels) {
+    add(name, help, Type::counter, labels).read = std::move(read);
 }
 
 Histogram& Registry::histogram(std::string_view name, std::string_view help,

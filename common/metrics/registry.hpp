@@ -102,8 +102,11 @@ class Registry {
     Counter& counter(std::string_view name, std::string_view help, const Labels& labels = {});
     Gauge& gauge(std::string_view name, std::string_view help, const Labels& labels = {});
     // A gauge read when scraped (e.g. memory held, taken from the object that holds it).
-    void gauge_reader(std::string_view name, std::string_view help,
-                      std::function<std::int64_t()> read, const Labels& labels = {});
+    void gauge_reader(std::string_view name, std::string_view help, std::function<double()> read,
+                      const Labels& labels = {});
+    // A counter read when scraped (a total kept elsewhere that only grows); name ends in _total.
+    void counter_reader(std::string_view name, std::string_view help, std::function<double()> read,
+                        const Labels& labels = {});
     Histogram& histogram(std::string_view name, std::string_view help,
                          std::vector<double> upper_bounds, const Labels& labels = {});
 
@@ -117,7 +120,7 @@ class Registry {
         const Counter* counter = nullptr;
         const Gauge* gauge = nullptr;
         const Histogram* histogram = nullptr;
-        std::function<std::int64_t()> read;
+        std::function<double()> read;
     };
     struct Family {
         std::string name;

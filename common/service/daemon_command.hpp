@@ -2,6 +2,7 @@
 // table.
 #pragma once
 
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "config/config_file.hpp"
 #include "config/settings_table.hpp"
 #include "config/settings_text.hpp"
+#include "link/link_tls.hpp"
 #include "link/tls_settings.hpp"
 #include "metrics/metrics_settings.hpp"
 #include "service/daemon_settings.hpp"
@@ -90,7 +92,9 @@ DaemonCommand<O> parse_daemon_command(const CommandSpec<O>& spec, int argc, char
     const std::string& main_file = actions.config_given ? actions.config : default_config;
     command.config_files =
         config::apply_files(main_file, actions.config_given, [&](const config::Section& document) {
+            const link::TlsSettings before = command.options.tls;
             config::read_settings(*spec.table, document, command.options);
+            link::layer_tls(before, command.options.tls, document.file());
         });
     command.file_endpoints = command.options.endpoints;
     command.flag_endpoints = scratch.endpoints;
@@ -99,7 +103,9 @@ DaemonCommand<O> parse_daemon_command(const CommandSpec<O>& spec, int argc, char
     ArgReader second;
     add_action_flags(second, ignored);
     config::add_setting_flags(*spec.table, second, command.options);
+    const link::TlsSettings before_flags = command.options.tls;
     second.parse(argc, argv);
+    link::layer_tls(before_flags, command.options.tls, "the command line");
     metrics::check_metrics_settings(command.options.metrics);
     if (spec.check_required) spec.check_required(command.options, main_file);
     link::check_tls_settings(command.options.tls, spec.role, main_file);
@@ -114,6 +120,12 @@ template <typename O>
 bool parse_daemon_options(const CommandSpec<O>& spec, int argc, char** argv,
                           DaemonCommand<O>& out) {
     DaemonCommand<O> command = parse_daemon_command(spec, argc, argv, spec.usage.default_config);
+    // The files are read at start too (start_tls); --check-config must fail where start would.
+    if (command.mode == DaemonMode::check_config) {
+        link::check_tls_files(command.options.tls, spec.role);
+        if (const auto note = link::ignored_tls_note(command.options.tls); !note.empty())
+            std::printf("%s: note: %s\n", spec.usage.program.c_str(), note.c_str());
+    }
     const std::string usage = command.mode == DaemonMode::help ? daemon_usage(spec) : std::string();
     const std::string printed = command.mode == DaemonMode::print_config
                                     ? format_daemon_config(spec, command.options)

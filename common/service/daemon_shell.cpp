@@ -31,10 +31,10 @@ DaemonShell::DaemonShell(const boost::asio::any_io_executor& ex, std::string nam
                          DaemonParts& parts)
     : ex_(ex), name_(std::move(name)), parts_(parts), static_endpoints_(parts.endpoints()) {}
 
-bool DaemonShell::open(const std::vector<std::string_view>& passed_names,
-                       const DaemonSettings& settings,
-                       const std::vector<EndpointSpec>& file_endpoints,
-                       const std::vector<EndpointSpec>& flag_endpoints) {
+int DaemonShell::open(const std::vector<std::string_view>& passed_names,
+                      const DaemonSettings& settings,
+                      const std::vector<EndpointSpec>& file_endpoints,
+                      const std::vector<EndpointSpec>& flag_endpoints) {
     try {
         auto passed = PassedSockets::from_environment(name_, passed_names);
         parts_.open_listeners(passed);
@@ -48,10 +48,13 @@ bool DaemonShell::open(const std::vector<std::string_view>& passed_names,
                 std::make_unique<control::ControlServer>(ex_, settings.control, std::move(handler));
         metrics_ = parts_.start_metrics();
         apply_access(settings);
-        return true;
+        return 0;
+    } catch (const UsageError& e) {
+        spdlog::critical("{}", e.what());
+        return kExitUsage;
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
-        return false;
+        return 1;
     }
 }
 

@@ -82,10 +82,11 @@ class DaemonShell {
     DaemonShell(const boost::asio::any_io_executor& ex, std::string name, DaemonParts& parts);
 
     // Passed sockets, the daemon's listeners, the static endpoints, the control socket, metrics
-    // and access rules, in that order. False, with the reason logged, when one fails.
-    bool open(const std::vector<std::string_view>& passed_names, const DaemonSettings& settings,
-              const std::vector<EndpointSpec>& file_endpoints,
-              const std::vector<EndpointSpec>& flag_endpoints);
+    // and access rules, in that order. 0, or the exit status with the reason logged when one
+    // fails: 2 for a configuration error (a passed socket not at the configured address), else 1.
+    int open(const std::vector<std::string_view>& passed_names, const DaemonSettings& settings,
+             const std::vector<EndpointSpec>& file_endpoints,
+             const std::vector<EndpointSpec>& flag_endpoints);
     // The lifecycle's hooks but reload.
     ServiceHooks hooks();
     [[nodiscard]] std::string control_path() const { return control_->path(); }
@@ -144,7 +145,8 @@ std::optional<std::chrono::seconds> reload_daemon(const DaemonSpec<O>& spec, Dae
     return std::chrono::seconds(next.shutdown_grace_seconds);
 }
 
-// The whole life of a daemon: parse (exit 2 on a usage or configuration error, 0 after
+// The whole life of a daemon: parse (exit 2 on a usage or configuration error, unusable TLS
+// files included; 0 after
 // --help and the like), set up, build, open, run until drained, tear down.
 template <typename O>
 int run_daemon(const DaemonSpec<O>& spec, int argc, char** argv) {
@@ -160,8 +162,9 @@ int run_daemon(const DaemonSpec<O>& spec, int argc, char** argv) {
     start_process(name, options);
     if (spec.prepare) spec.prepare(options);
     std::shared_ptr<link::LinkTls> tls;  // null: plain TCP
+    // An unusable TLS file is a configuration error: exit 2 (RestartPreventExitStatus=).
     if (!start_tls(options, spec.command->role, server_name_of(spec, options), spec.peer, tls))
-        return 1;
+        return kExitUsage;
 
     DaemonIoContext io(1);
     std::unique_ptr<Daemon<O>> daemon;
@@ -172,8 +175,9 @@ int run_daemon(const DaemonSpec<O>& spec, int argc, char** argv) {
         return 1;
     }
     DaemonShell shell(io.get_executor(), name, *daemon);
-    if (!shell.open(spec.passed_sockets, options, command.file_endpoints, command.flag_endpoints))
-        return 1;
+    if (const int failed = shell.open(spec.passed_sockets, options, command.file_endpoints,
+                                      command.flag_endpoints))
+        return failed;
     daemon->start();
     ServiceHooks hooks = shell.hooks();
     hooks.reload = [&] { return reload_daemon(spec, *daemon, shell, options, argc, argv); };

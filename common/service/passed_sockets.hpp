@@ -7,9 +7,17 @@
 #include <string_view>
 #include <vector>
 
+#include "util/address.hpp"
 #include "util/unique_fd.hpp"
 
 namespace imgx {
+
+// True when the service manager passes (or passed, at start) a socket named `name` to this
+// process: a daemon may then leave the address setting of that socket out.
+bool socket_passed(std::string_view name);
+
+// The address a socket is bound to: "1.2.3.4:7411", "[::]:7411" or a UNIX path.
+std::string bound_address(int fd);
 
 class PassedSockets {
   public:
@@ -20,9 +28,13 @@ class PassedSockets {
                                           const std::vector<std::string_view>& known);
 
     // The descriptor named `name`, checked to be a listening TCP socket (IPv4 or IPv6), or
-    // nothing when none was passed. Throws std::runtime_error when it is something else.
-    std::optional<UniqueFd> take_tcp_listener(std::string_view name);
-    // The same for a listening UNIX stream socket.
+    // nothing when none was passed; logs that it came from systemd, with its address. Throws
+    // std::runtime_error when it is something else, and UsageError when `configured` (the
+    // daemon's setting `key`, from a file or a flag) has a host and the socket is bound
+    // to another address (port 0 matches any port).
+    std::optional<UniqueFd> take_tcp_listener(std::string_view name, const HostPort& configured,
+                                              std::string_view key);
+    // The same for a listening UNIX stream socket (its path is not compared).
     std::optional<UniqueFd> take_unix_listener(std::string_view name);
 
     [[nodiscard]] bool empty() const { return fds_.empty(); }

@@ -3,6 +3,8 @@
 
 #include <sys/stat.h>
 #include <sys/uio.h>
+// Without this, sd_journal_sendv() adds CODE_FILE/CODE_LINE of this file to every entry.
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
@@ -30,16 +32,24 @@ int journal_priority(spdlog::level::level_enum level) noexcept {
 }
 
 std::vector<std::string> journal_entry(std::string_view identifier, spdlog::level::level_enum level,
-                                       std::string_view message, const LogFields* fields) {
+                                       std::string_view message, const LogFields* fields,
+                                       const spdlog::source_loc& source) {
     std::vector<std::string> entry;
     entry.push_back("MESSAGE=" + std::string(message));
     entry.push_back("PRIORITY=" + std::to_string(journal_priority(level)));
     entry.push_back("SYSLOG_IDENTIFIER=" + std::string(identifier));
-    if (!fields) return entry;
-    const std::pair<const char*, std::string_view> named[] = {
-        {"SNAPSHOT=", fields->snapshot}, {"IMAGE=", fields->image}, {"PEER=", fields->peer}};
-    for (const auto& [key, value] : named)
-        if (!value.empty()) entry.push_back(key + std::string(value));
+    if (fields) {
+        const std::pair<const char*, std::string_view> named[] = {
+            {"SNAPSHOT=", fields->snapshot}, {"IMAGE=", fields->image}, {"PEER=", fields->peer}};
+        for (const auto& [key, value] : named)
+            if (!value.empty()) entry.push_back(key + std::string(value));
+    }
+    if (!source.empty()) {
+        entry.push_back("CODE_FILE=" + std::string(source.filename));
+        entry.push_back("CODE_LINE=" + std::to_string(source.line));
+        if (source.funcname && *source.funcname)
+            entry.push_back("CODE_FUNC=" + std::string(source.funcname));
+    }
     return entry;
 }
 
@@ -74,7 +84,7 @@ JournalSend sd_journal_backend() {
 
 void JournalSink::sink_it_(const spdlog::details::log_msg& msg) {
     const std::string_view message(msg.payload.data(), msg.payload.size());
-    send_(journal_entry(identifier_, msg.level, message, detail::current_log_fields()));
+    send_(journal_entry(identifier_, msg.level, message, detail::current_log_fields(), msg.source));
 }
 
 }  // namespace imgx

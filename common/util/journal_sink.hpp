@@ -21,10 +21,13 @@ using JournalSend = std::function<void(const std::vector<std::string>& entry)>;
 // syslog priority of a spdlog level (debug 7 ... critical 2).
 int journal_priority(spdlog::level::level_enum level) noexcept;
 
-// The journal entry of one log line: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, then the non-empty
-// fields (SNAPSHOT, IMAGE, PEER) when `fields` is given.
+// The journal entry of one log line: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, the non-empty
+// fields (SNAPSHOT, IMAGE, PEER) when `fields` is given, then CODE_FILE, CODE_LINE and CODE_FUNC
+// of the caller when the line carries its source location (the SPDLOG_* macros), else none:
+// never the sink's own place.
 std::vector<std::string> journal_entry(std::string_view identifier, spdlog::level::level_enum level,
-                                       std::string_view message, const LogFields* fields);
+                                       std::string_view message, const LogFields* fields,
+                                       const spdlog::source_loc& source = {});
 
 // True when JOURNAL_STREAM ("DEVICE:INODE", set by systemd) names the file stderr is connected
 // to (`dev`, `ino` from fstat(2)): systemd's documented test that stderr goes to the journal.

@@ -6,12 +6,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "criu/stream_codec.hpp"
 #include "support/daemon_pair.hpp"
 #include "support/generated_dump.hpp"
 #include "support/log_wait.hpp"
+#include "support/test_pki.hpp"
 #include "support/test_status.hpp"
 
 using namespace imgtest;
@@ -191,20 +193,44 @@ TEST_CASE("the example configuration files in packaging/ are valid, and their co
     const char* source = std::getenv("IMG_SOURCE_DIR");
     if (!source) skip_test("IMG_SOURCE_DIR is not set (run through meson test)");
     TempDir dir;
+    TestPki pki(dir.path());
+    const std::string ca = pki.make_ca("ca");
     for (const auto& [program, name] :
          {std::pair{paths.proxyd, "img-proxyd"}, std::pair{paths.cached, "img-cached"}}) {
         const std::string example = std::string(source) + "/packaging/" + name + ".toml";
         auto as_shipped =
             run_command({program, "--config", example, "--check-config"}, kCommandTimeout);
         INFO(describe(as_shipped));
-        CHECK(as_shipped.exit_status == 0);
+        // --check-config reads the TLS files; they are the operator's to install.
+        CHECK(as_shipped.exit_status == 2);
+        CHECK(as_shipped.err.find(": cannot read: No such file or directory") != std::string::npos);
+
+        // The same file with the TLS files where it expects them (here: in the test's directory).
+        const std::string tls_dir = dir.make_dir(std::string(name) + "-tls");
+        const auto own = pki.issue("ca", name, {std::string(name) + ".test"});
+        std::filesystem::copy_file(ca, tls_dir + "/ca.pem");
+        std::filesystem::copy_file(own.cert, tls_dir + "/" + name + ".pem");
+        std::filesystem::copy_file(own.key, tls_dir + "/" + name + ".key");
+        const std::string shipped_tls = "\"/etc/" + std::string(name) + "/tls/";
+        std::ifstream in(example);
+        std::string line, relocated, uncommented;
+        while (std::getline(in, line)) {
+            if (const auto at = line.find(shipped_tls); at != std::string::npos)
+                line.replace(at, shipped_tls.size(), "\"" + tls_dir + "/");
+            relocated += line + "\n";
+        }
+        const std::string installed = dir.path() + "/" + name + "-installed.toml";
+        write_file(installed, relocated);
+        auto valid =
+            run_command({program, "--config", installed, "--check-config"}, kCommandTimeout);
+        INFO(relocated << "\n" << describe(valid));
+        CHECK(valid.exit_status == 0);
 
         // Every "#key = value" and "#[[table]]" line uncommented: still valid, so each documented
         // key exists and its documented default parses.
-        std::ifstream in(example);
-        std::string line, uncommented;
+        std::istringstream lines(relocated);
         int keys = 0;
-        while (std::getline(in, line)) {
+        while (std::getline(lines, line)) {
             const bool key_line = line.size() > 1 && line[0] == '#' &&
                                   (std::islower(static_cast<unsigned char>(line[1])) ||
                                    line.compare(1, 2, "[[") == 0);
@@ -220,4 +246,124 @@ TEST_CASE("the example configuration files in packaging/ are valid, and their co
         INFO(uncommented << "\n" << describe(all_keys));
         CHECK(all_keys.exit_status == 0);
     }
+}
+
+TEST_CASE(
+    "a TLS file that cannot be read or used exits 2 naming the key and the file, at start and in "
+    "--check-config") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    TestPki pki(dir.path());
+    const std::string ca = pki.make_ca("ca");
+    const auto cache = pki.issue("ca", "cache", {"localhost"});
+    const auto other = pki.issue("ca", "other", {"other.test"});
+    const std::string garbage = dir.path() + "/garbage.pem";
+    write_file(garbage, "not PEM at all\n");
+    const std::string missing = dir.path() + "/missing.pem";
+
+    struct Case {
+        const char* what;
+        std::string ca, cert, key, expected;
+    };
+    const std::vector<Case> cases = {
+        {"a missing certificate", ca, missing, cache.key, "tls_cert " + missing + ": cannot read"},
+        {"a missing key", ca, cache.cert, missing, "tls_key " + missing + ": cannot read"},
+        {"a missing CA", missing, cache.cert, cache.key, "tls_ca " + missing + ": cannot read"},
+        {"a CA file that is not PEM", garbage, cache.cert, cache.key,
+         "tls_ca " + garbage + ": no usable PEM CA certificate"},
+        {"a key that is not PEM", ca, cache.cert, garbage,
+         "tls_key " + garbage + ": no usable PEM private key"},
+        {"the key of another certificate", ca, cache.cert, other.key,
+         "tls_key " + other.key + " is not the key of tls_cert " + cache.cert},
+    };
+    for (const auto& c : cases) {
+        INFO(c.what);
+        const std::vector<std::string> argv = {paths.cached,
+                                               "--listen",
+                                               "127.0.0.1:0",
+                                               "--control",
+                                               dir.path() + "/cached.ctl",
+                                               "--tls-ca",
+                                               c.ca,
+                                               "--tls-cert",
+                                               c.cert,
+                                               "--tls-key",
+                                               c.key,
+                                               "--tls-allow-client",
+                                               "proxy1.test"};
+        auto checked = argv;
+        checked.push_back("--check-config");
+        auto check = run_command(checked, kCommandTimeout);
+        INFO(describe(check));
+        CHECK(check.exit_status == 2);
+        CHECK(line_count(check.err) == 1);
+        CHECK(check.err.rfind("img-cached: " + c.expected, 0) == 0);
+
+        auto started = run_command(argv, kCommandTimeout);
+        INFO("started: " << describe(started));
+        CHECK(started.exit_status == 2);
+        CHECK(started.err.find(c.expected) != std::string::npos);
+    }
+
+    // The same files as they should be: valid.
+    auto good = run_command(
+        {paths.cached, "--listen", "127.0.0.1:0", "--tls-ca", ca, "--tls-cert", cache.cert,
+         "--tls-key", cache.key, "--tls-allow-client", "proxy1.test", "--check-config"},
+        kCommandTimeout);
+    INFO(describe(good));
+    CHECK(good.exit_status == 0);
+}
+
+TEST_CASE(
+    "plain_tcp = true in a drop-in turns off the TLS keys of the main file, saying so; both in "
+    "one file stay a conflict") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    const std::string control = dir.path() + "/cached.ctl";
+    const std::string file = dir.path() + "/img-cached.toml";
+    // As the shipped conffile: TLS keys (files that are not installed) and allowed clients.
+    write_file(file, "listen = \"127.0.0.1:0\"\ncontrol = \"" + control +
+                         "\"\ntls_ca = \"/etc/img-cached/tls/ca.pem\"\ntls_cert = "
+                         "\"/etc/img-cached/tls/img-cached.pem\"\ntls_key = "
+                         "\"/etc/img-cached/tls/img-cached.key\"\ntls_allowed_clients = "
+                         "[\"src1.example\"]\n");
+    dir.make_dir("img-cached.toml.d");
+    const std::string drop_in = file + ".d/50-plain.toml";
+    write_file(drop_in, "plain_tcp = true\n");
+    const std::string note =
+        "plain_tcp = true turns off the TLS keys (tls_ca, tls_cert, tls_key, "
+        "tls_crl) set in " +
+        file + ": they are ignored";
+
+    auto check = run_command({paths.cached, "--config", file, "--check-config"}, kCommandTimeout);
+    INFO(describe(check));
+    CHECK(check.exit_status == 0);
+    CHECK(check.out.find("img-cached: note: " + note) != std::string::npos);
+    auto printed = run_command({paths.cached, "--config", file, "--print-config"}, kCommandTimeout);
+    CHECK(printed.out.find("plain_tcp = true\n") != std::string::npos);
+    CHECK(printed.out.find("tls_ca = \"\"\n") != std::string::npos);
+
+    // The daemon runs plain TCP and says which keys it ignores.
+    ChildProcess cached({paths.cached, "--config", file}, dir.path() + "/img-cached.log");
+    CHECK(wait_ready(cached, {control}));
+    const std::string log = read_text_file(cached.log_path());
+    CHECK(log.find(note) != std::string::npos);
+    CHECK(log.find("neither encrypted nor authenticated") != std::string::npos);
+    CHECK(cached.stop(seconds(5)));
+
+    // --plain-tcp is the last layer: the same.
+    std::filesystem::remove(drop_in);
+    auto flag = run_command({paths.cached, "--config", file, "--plain-tcp", "--check-config"},
+                            kCommandTimeout);
+    INFO(describe(flag));
+    CHECK(flag.exit_status == 0);
+    CHECK(flag.out.find("note: plain_tcp = true turns off") != std::string::npos);
+
+    // Both in one layer: which one is meant is not clear.
+    write_file(drop_in, "plain_tcp = true\ntls_ca = \"/etc/img-cached/tls/other-ca.pem\"\n");
+    auto both = run_command({paths.cached, "--config", file, "--check-config"}, kCommandTimeout);
+    INFO(describe(both));
+    CHECK(both.exit_status == 2);
+    CHECK(both.err.find("both TLS (tls_ca, tls_cert, tls_key) and plain_tcp are set in " +
+                        drop_in) != std::string::npos);
 }

@@ -17,6 +17,7 @@
 #include "support/generated_dump.hpp"
 #include "support/log_wait.hpp"
 #include "support/pipe_writer.hpp"
+#include "support/service_daemon.hpp"
 
 using namespace imgtest;
 
@@ -288,6 +289,57 @@ TEST_CASE("img-ctl against a control socket nobody listens on fails without hang
     CHECK(r.exit_status != 2);  // not an argument error: the daemon is absent
 }
 
+TEST_CASE(
+    "img-ctl gives up on a control socket that never answers, saying so: status after 5 s or "
+    "--timeout, wait after its status check") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    const std::string control = dir.path() + "/silent.ctl";
+    // Bound and listening, never accepted on: connections succeed (the backlog) and requests
+    // are never answered, as with a socket-activated daemon that cannot start.
+    const auto listener = listening_unix(control);
+    struct Case {
+        std::vector<std::string> args;
+        seconds at_most;
+    };
+    const std::vector<Case> cases = {
+        {{"status"}, seconds(8)},
+        {{"status", "--timeout", "1"}, seconds(4)},
+        {{"wait", "job1"}, seconds(8)},  // no --timeout: the wait itself has no limit
+        {{"wait", "job1", "--timeout", "1"}, seconds(4)},
+        {{"drop", "job1"}, seconds(8)},
+    };
+    for (const auto& c : cases) {
+        std::vector<std::string> argv = {paths.ctl, "--control", control};
+        argv.insert(argv.end(), c.args.begin(), c.args.end());
+        const auto started = Clock::now();
+        auto r = run_command(argv, kTimeout);
+        const auto took = Clock::now() - started;
+        INFO(c.args[0] << (c.args.size() > 2 ? " --timeout 1" : "") << ": " << describe(r));
+        CHECK_FALSE(r.timed_out);
+        CHECK(r.exit_status == 1);
+        CHECK(took < c.at_most);
+        CHECK(r.err.find("timed out") != std::string::npos);
+        CHECK(r.err.find("the daemon at " + control + " did not answer in time") !=
+              std::string::npos);
+        CHECK(line_count(r.err) == 1);
+    }
+}
+
+TEST_CASE(
+    "img-ctl on a socket file nobody listens on says it is stale, not that nothing is there") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    const std::string control = dir.path() + "/stale.ctl";
+    listening_unix(control);  // closed at once: the file stays, as after a daemon's crash
+    auto r = run_command({paths.ctl, "--control", control, "status"}, kTimeout);
+    INFO(describe(r));
+    CHECK(r.exit_status == 1);
+    CHECK(r.err == "img-ctl: " + control +
+                       " exists but no daemon listens on it (a stale socket file: the daemon "
+                       "stopped or is not running)\n");
+}
+
 namespace {
 
 // The generation of `id` in `img-ctl status --json` on `side`, or 0 when the daemon lists none.
@@ -297,9 +349,13 @@ std::uint64_t generation_of(DaemonPair& pair, Side side, const std::string& id) 
     REQUIRE(status.exit_status == 0);
     const auto parsed = nlohmann::json::parse(status.out);
     for (const auto& snapshot : parsed.value("snapshots", nlohmann::json::array())) {
-        // proto3 JSON writes 64-bit integers as strings.
-        if (snapshot.value("snapshot_id", "") == id)
-            return std::stoull(snapshot.value("generation", "0"));
+        // Counts are JSON numbers (not proto3's strings for 64-bit integers).
+        if (snapshot.value("snapshot_id", "") == id) {
+            CHECK(snapshot["generation"].is_number_unsigned());
+            CHECK(snapshot["bytes"].is_number_unsigned());
+            CHECK(snapshot["files"].is_number());
+            return snapshot["generation"].get<std::uint64_t>();
+        }
     }
     return 0;
 }

@@ -58,7 +58,7 @@ TEST_CASE(
     CHECK(value_of(proxy, "imgx_proxyd_files_total") == kFiles);
     CHECK(value_of(proxy, "imgx_proxyd_snapshots_active") == 0);
     CHECK(value_of(proxy, "imgx_proxyd_files_reading") == 0);
-    CHECK(value_of(proxy, "imgx_proxyd_buffer_bytes_used") == 0);
+    CHECK(value_of(proxy, "imgx_proxyd_buffer_used_bytes") == 0);
     CHECK(value_of(proxy, "imgx_proxyd_link_up") == 1);
     CHECK(value_of(proxy, "imgx_proxyd_transfer_seconds_count") == 1);
     CHECK(value_of(proxy, "imgx_proxyd_transfer_seconds_bucket{le=\"+Inf\"}") == 1);
@@ -74,9 +74,9 @@ TEST_CASE(
     CHECK(value_of(cache, "imgx_cached_files_total") == kFiles);
     CHECK(value_of(cache, "imgx_cached_snapshots_active") == 0);
     CHECK(value_of(cache, "imgx_cached_snapshots_held") == 1);
-    CHECK(value_of(cache, "imgx_cached_image_bytes_held") == total);
+    CHECK(value_of(cache, "imgx_cached_image_held_bytes") == total);
     CHECK(value_of(cache, "imgx_cached_link_sessions_total") == 1);
-    CHECK(value_of(cache, "imgx_cached_link_sessions") == 1);
+    CHECK(value_of(cache, "imgx_cached_link_sessions_open") == 1);
     CHECK(value_of(cache, "imgx_cached_transfer_seconds_count") == 1);
     CHECK(value_of(cache, "imgx_cached_errors_total{reason=\"checksum\"}") == 0);
     CHECK(cache.find("imgx_cached_build_info{version=\"") != std::string::npos);

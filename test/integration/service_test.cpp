@@ -1,12 +1,8 @@
 // The daemons under a service manager: sd_notify messages, the watchdog, socket activation and
 // SIGHUP reload, against a real datagram NOTIFY_SOCKET and sockets passed as systemd passes them.
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <catch2/catch.hpp>
-#include <cstring>
 #include <fstream>
 
 #include "criu/stream_codec.hpp"
@@ -28,30 +24,6 @@ std::string serve_socket(const std::string& dir) {
 }
 std::string capture_socket(const std::string& dir) {
     return dir + "/" + std::string(imgx::criu::kStreamCaptureSocket);
-}
-
-// A listening TCP socket on 127.0.0.1 (any port); `port` gets its port.
-imgx::UniqueFd listening_tcp(std::uint16_t& port) {
-    imgx::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(::listen(fd.get(), 16) == 0);
-    REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
-    port = ntohs(address.sin_port);
-    return fd;
-}
-
-imgx::UniqueFd listening_unix(const std::string& path) {
-    imgx::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(::listen(fd.get(), 16) == 0);
-    return fd;
 }
 
 }  // namespace
@@ -182,13 +154,14 @@ TEST_CASE("socket activation: the daemons use the link and control sockets they 
     const std::string proxy_control = dir.path() + "/proxyd-passed.ctl";
     auto cache_control_fd = listening_unix(cache_control);
     auto proxy_control_fd = listening_unix(proxy_control);
-    // The flags name other addresses: the passed sockets must win.
-    const ReservedPort unused;  // bound by the test: a daemon binding it would fail
+    // --listen names the passed socket's address; the --control flags name other paths: the
+    // passed sockets must win.
+    const std::string link_address = "127.0.0.1:" + std::to_string(link_port);
     const std::string serve = dir.make_dir("dst/job1");
     const std::string capture = dir.make_dir("src/job1");
     ServiceDaemon cache(
         dir.path(), "img-cached",
-        {paths.cached, "--listen", unused.address(), "--plain-tcp", "--serve", serve, "--control",
+        {paths.cached, "--listen", link_address, "--plain-tcp", "--serve", serve, "--control",
          dir.path() + "/cached-own.ctl"},
         ServiceEnvironment{{}, {link.get(), cache_control_fd.get()}, {"link", "control"}});
     ServiceDaemon proxy(
@@ -200,8 +173,14 @@ TEST_CASE("socket activation: the daemons use the link and control sockets they 
     link.reset();
     cache_control_fd.reset();
     proxy_control_fd.reset();
-    CHECK_FALSE(tcp_port_listening(unused.port()));
     CHECK_FALSE(unix_socket_listening(dir.path() + "/cached-own.ctl"));
+    // One line per socket taken from systemd, with its address.
+    CHECK(cache.log().find("socket activation: the 'link' socket (fd 3, " + link_address +
+                           ") comes from systemd") != std::string::npos);
+    CHECK(cache.log().find("socket activation: the 'control' socket (fd 4, " + cache_control +
+                           ") comes from systemd") != std::string::npos);
+    CHECK(proxy.log().find("socket activation: the 'control' socket (fd 3, " + proxy_control +
+                           ") comes from systemd") != std::string::npos);
     CHECK_FALSE(unix_socket_listening(dir.path() + "/proxyd-own.ctl"));
 
     const auto files = generate_files("img", 71, 5);
@@ -243,4 +222,47 @@ TEST_CASE(
                   "fd 3 named 'bogus'; img-cached takes sockets named 'link', 'control'") !=
               std::string::npos);
     }
+}
+
+TEST_CASE(
+    "socket activation: a listen address other than the passed link socket's stops img-cached "
+    "(exit 2, both named); without listen the passed socket is enough, reload included") {
+    const auto& paths = daemon_paths_or_skip();
+    TempDir dir;
+    std::uint16_t port = 0;
+    auto link = listening_tcp(port);
+    const std::string bound = "127.0.0.1:" + std::to_string(port);
+    const std::string control = dir.path() + "/cached.ctl";
+    int attempt = 0;
+    for (const std::string& other :
+         {"0.0.0.0:" + std::to_string(port),
+          "127.0.0.1:" + std::to_string(port == 65535 ? 1 : port + 1), std::string("[::1]:0")}) {
+        INFO("--listen " << other);
+        ServiceDaemon cache(dir.path(), "img-cached-" + std::to_string(++attempt),
+                            {paths.cached, "--listen", other, "--plain-tcp", "--control", control},
+                            ServiceEnvironment{{}, {link.get()}, {"link"}}, false);
+        CHECK(cache.wait_exit_status(deadline_in(kTimeout)) == 2);
+        CHECK(cache.log().find("systemd passed the 'link' socket bound to " + bound +
+                               " but listen is " + other) != std::string::npos);
+    }
+
+    // No listen anywhere: the passed socket is the link; a reload (whose parse no longer sees
+    // LISTEN_FDS) keeps working.
+    const std::string config = dir.path() + "/img-cached.toml";
+    write_file(config, "plain_tcp = true\ncontrol = \"" + control + "\"\n");
+    ServiceDaemon cache(dir.path(), "img-cached-passed", {paths.cached, "--config", config},
+                        ServiceEnvironment{{}, {link.get()}, {"link"}});
+    link.reset();
+    CHECK(cache.log().find("ready: link on " + bound) != std::string::npos);
+    write_file(config, "plain_tcp = true\ncontrol = \"" + control + "\"\nlog_level = \"debug\"\n");
+    cache.signal(SIGHUP);
+    REQUIRE(cache.notify().wait_for("RELOADING=1", deadline_in(kTimeout)));
+    REQUIRE(cache.notify().wait_for("READY=1", deadline_in(kTimeout)));
+    CHECK(cache.log().find("reload: log level debug (was info)") != std::string::npos);
+    CHECK(cache.log().find("reload refused") == std::string::npos);
+
+    // Neither listen nor a passed socket: a configuration error, as before.
+    auto none = run_command({paths.cached, "--config", config, "--check-config"}, kTimeout);
+    CHECK(none.exit_status == 2);
+    CHECK(none.err.find("no link address") != std::string::npos);
 }

@@ -95,7 +95,7 @@ struct Sample {
     std::uint64_t after = 0;  // migrations done
     long proxy_rss_kib = 0, cache_rss_kib = 0;
     long proxy_fds = 0, cache_fds = 0;
-    double cache_memory = 0, cache_held = 0;  // imgx_cached_memory_bytes, _image_bytes_held
+    double cache_memory = 0, cache_held = 0;  // imgx_cached_memory_bytes, _image_held_bytes
 };
 
 long rss_kib(pid_t pid) {
@@ -177,7 +177,7 @@ class Migrations {
         s.cache_fds = open_fds(pair().process(Side::cache).pid());
         const std::string text = scrape(cache_metrics_);
         s.cache_memory = value_of(text, "imgx_cached_memory_bytes").value_or(-1);
-        s.cache_held = value_of(text, "imgx_cached_image_bytes_held").value_or(-1);
+        s.cache_held = value_of(text, "imgx_cached_image_held_bytes").value_or(-1);
         return s;
     }
 

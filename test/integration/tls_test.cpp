@@ -197,12 +197,20 @@ TEST_CASE(
     REQUIRE(wait_for_log(pair, Side::proxy, "certificate of 'localhost'").find("is up (TLS") !=
             std::string::npos);
 
-    // Unusable files: the reload is refused and the old certificate stays.
+    // Unusable files: the reload is refused and the old certificate stays. A missing key first.
+    const std::string key_away = certs.dir.path() + "/cache-key-away.pem";
+    std::filesystem::rename(certs.cache.key, key_away);
+    ::kill(pair.process(Side::cache).pid(), SIGHUP);
+    const std::string no_key = "tls_key " + certs.cache.key + ": cannot read";
+    CHECK(wait_for_log(pair, Side::cache, no_key).find("reload refused") != std::string::npos);
+    std::filesystem::rename(key_away, certs.cache.key);
     std::filesystem::copy_file(certs.cache.cert, certs.dir.path() + "/cache-saved.pem");
     std::filesystem::resize_file(certs.cache.cert, 0);
     ::kill(pair.process(Side::cache).pid(), SIGHUP);
-    CHECK(wait_for_log(pair, Side::cache, "reload refused").find("tls_cert " + certs.cache.cert) !=
-          std::string::npos);
+    const std::string no_cert = "tls_cert " + certs.cache.cert + ": no usable";
+    CHECK(wait_for_log(pair, Side::cache, no_cert).find(no_cert) != std::string::npos);
+    CHECK(pair.process(Side::cache).running());
+    CHECK(pair.ctl(Side::cache, {"status"}).exit_status == 0);
 
     // A new certificate with another name at the same paths.
     const auto renewed =

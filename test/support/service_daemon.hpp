@@ -1,14 +1,23 @@
 // One daemon started the way a service manager starts it: its own NOTIFY_SOCKET, maybe sockets.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "support/notify_socket.hpp"
 #include "support/process.hpp"
+#include "util/unique_fd.hpp"
 
 namespace imgtest {
+
+// Listening sockets as a service manager passes them (or, never accepted on, a daemon that does
+// not answer). Throw std::runtime_error when bind or listen fails.
+// TCP on 127.0.0.1, any port; `port` gets its port.
+imgx::UniqueFd listening_tcp(std::uint16_t& port);
+// UNIX stream, bound to `path`.
+imgx::UniqueFd listening_unix(const std::string& path);
 
 class ServiceDaemon {
   public:

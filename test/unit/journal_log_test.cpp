@@ -68,6 +68,19 @@ TEST_CASE(
     CHECK_FALSE(has_key(plain, "SNAPSHOT"));
 }
 
+TEST_CASE("a journal entry names the caller's file and line when the line has them, else none") {
+    const spdlog::source_loc caller{"../cached/link_session.cpp", 57, "run"};
+    auto located = journal_entry("img-cached", spdlog::level::info, "up", nullptr, caller);
+    CHECK(has(located, "CODE_FILE=../cached/link_session.cpp"));
+    CHECK(has(located, "CODE_LINE=57"));
+    CHECK(has(located, "CODE_FUNC=run"));
+    // spdlog::info() and the like carry no location: no CODE_* field at all (the journal sink's
+    // own file and line were added to every entry before).
+    auto plain = journal_entry("img-cached", spdlog::level::info, "up", nullptr);
+    CHECK_FALSE(has_key(plain, "CODE_FILE"));
+    CHECK_FALSE(has_key(plain, "CODE_LINE"));
+}
+
 TEST_CASE("log_error sends its fields to the journal sink for that call only") {
     RecordingLogger log;
     log_error({.snapshot = "job7", .image = "pages-1.img", .peer = "pid 42"}, "file {} is corrupt",

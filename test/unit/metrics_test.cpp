@@ -7,6 +7,7 @@
 #include "metrics/exposition.hpp"
 #include "metrics/http_request.hpp"
 #include "metrics/metrics_address.hpp"
+#include "metrics/process_metrics.hpp"
 #include "metrics/registry.hpp"
 #include "util/cli.hpp"
 
@@ -213,4 +214,28 @@ TEST_CASE("the metrics address is an IP address or localhost, and loopback unles
                     UsageError);
     CHECK_THROWS_AS(check_metrics_exposure(parse_metrics_address("[::]:9100"), false), UsageError);
     CHECK_NOTHROW(check_metrics_exposure(parse_metrics_address("0.0.0.0:9100"), true));
+}
+
+TEST_CASE("a /proc/PID/stat line gives CPU seconds, start, virtual and resident memory in units") {
+    // Fields 14/15 utime/stime, 22 starttime, 23 vsize, 24 rss; the name holds ") (" and spaces.
+    const std::string line =
+        "4242 (img (x) cached) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 1000 "
+        "123456789 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+    const auto stat = imgx::metrics::parse_proc_stat(line, 100, 4096);
+    REQUIRE(stat);
+    CHECK(stat->cpu_seconds == 3.0);
+    CHECK(stat->start_after_boot == 10.0);
+    CHECK(stat->virtual_bytes == 123456789);
+    CHECK(stat->resident_bytes == 300 * 4096);
+    CHECK_FALSE(imgx::metrics::parse_proc_stat("4242 (cut short) S 1 2 3", 100, 4096));
+    CHECK_FALSE(imgx::metrics::parse_proc_stat("no parenthesis", 100, 4096));
+}
+
+TEST_CASE("a counter read at scrape time is exposed with TYPE counter") {
+    imgx::metrics::Registry registry;
+    registry.counter_reader("imgx_test_spilled_bytes_total", "Spilled.", [] { return 42.0; });
+    CHECK(registry.expose() ==
+          "# HELP imgx_test_spilled_bytes_total Spilled.\n"
+          "# TYPE imgx_test_spilled_bytes_total counter\n"
+          "imgx_test_spilled_bytes_total 42\n");
 }
