@@ -260,8 +260,12 @@ TEST_CASE(
     PairOptions options;
     options.proxy_args = {"--link-wait", "120"};
     DaemonPair pair(options);
-    pair.kill_cache();
     const auto mark = log_size(pair.log_path(Side::proxy));
+    pair.kill_cache();
+    // The dump must begin once img-proxyd knows the link is down, not while it still thinks it up.
+    REQUIRE(wait_for_log_line(pair.log_path(Side::proxy),
+                              std::regex("cannot reach img-cached at .*; retrying"),
+                              deadline_in(kTimeout), mark));
     StreamDumpSession dump(pair.capture_dir("job1"));
     REQUIRE(wait_for_log_line(pair.log_path(Side::proxy),
                               std::regex("dump of snapshot 'job1' by CRIU .* waits for the link"),
