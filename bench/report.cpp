@@ -69,6 +69,12 @@ Summary summarize(const ScenarioResult& r) {
     s.restore_gbps = gb / median_of(r, [](const RunSample& x) { return x.restore_seconds; });
     s.baseline_gbps = gb / median_of(r, [](const RunSample& x) { return x.baseline_seconds; });
     s.dump_to_baseline = s.dump_gbps / s.baseline_gbps;
+    s.freeze_gbps = gb / median_of(r, [](const RunSample& x) { return x.freeze_seconds; });
+    s.ideal_sink_gbps = gb / median_of(r, [](const RunSample& x) { return x.ideal_sink_seconds; });
+    s.freeze_to_ideal_sink = s.ideal_sink_gbps / s.freeze_gbps;
+    s.ideal_feeder_gbps =
+        gb / median_of(r, [](const RunSample& x) { return x.ideal_feeder_seconds; });
+    s.restore_to_ideal_feeder = s.ideal_feeder_gbps / s.restore_gbps;
     s.proxyd_cpu_per_gb_dump =
         median_of(r, [&](const RunSample& x) { return x.proxyd_cpu_dump / gb; });
     s.proxyd_cpu_per_gb_restore =
@@ -127,6 +133,11 @@ void print_table(std::FILE* out, const std::vector<ScenarioResult>& results,
     row("baseline pipe+TCP (GB/s)", number(&Summary::baseline_gbps, "{:.3f}"));
     row("dump / baseline", number(&Summary::dump_to_baseline, "{:.3f}"),
         fmt::format(">= {} (1gib)", kTargetDumpToBaseline));
+    row("freeze: CRIU's dump ends (GB/s)", number(&Summary::freeze_gbps, "{:.3f}"));
+    row("ideal sink: poll + read (GB/s)", number(&Summary::ideal_sink_gbps, "{:.3f}"));
+    row("freeze / ideal sink (time)", number(&Summary::freeze_to_ideal_sink, "{:.3f}"));
+    row("ideal feeder: vmsplice (GB/s)", number(&Summary::ideal_feeder_gbps, "{:.3f}"));
+    row("restore / ideal feeder (time)", number(&Summary::restore_to_ideal_feeder, "{:.3f}"));
     // Many migrations at once against one large one, both measured in this run.
     const auto single = std::find_if(results.begin(), results.end(),
                                      [](const auto& r) { return r.name == "1gib"; });
@@ -203,21 +214,26 @@ std::string json_line(const ScenarioResult& r) {
     return fmt::format(
         "{{\"scenario\":\"{}\",\"ok\":{},\"runs\":{},\"snapshots\":{},\"files\":{},\"bytes\":{},"
         "\"dump_gbps\":{:.4f},\"restore_gbps\":{:.4f},\"baseline_gbps\":{:.4f},\"dump_to_"
-        "baseline\":{:.4f},"
+        "baseline\":{:.4f},\"freeze_to_ideal_sink\":{:.4f},\"restore_to_ideal_feeder\":{:.4f},"
         "\"proxyd_cpu_s_per_gb_dump\":{:.4f},\"proxyd_cpu_s_per_gb_restore\":{:.4f},"
         "\"cached_cpu_s_per_gb_dump\":{:.4f},\"cached_cpu_s_per_gb_restore\":{:.4f},"
         "\"proxyd_peak_rss_mib\":{:.1f},\"cached_peak_rss_mib\":{:.1f},"
         "\"proxyd_faults_per_gb_dump\":{:.0f},\"cached_faults_per_gb_dump\":{:.0f},"
         "\"proxyd_faults_per_gb_restore\":{:.0f},\"cached_faults_per_gb_restore\":{:.0f},"
-        "\"dump_seconds\":{},\"restore_seconds\":{},\"baseline_seconds\":{},\"failures\":{}}}",
+        "\"dump_seconds\":{},\"freeze_seconds\":{},\"ideal_sink_seconds\":{},"
+        "\"restore_seconds\":{},\"ideal_feeder_seconds\":{},\"baseline_seconds\":{},"
+        "\"failures\":{}}}",
         json_escape(r.name), r.failures.empty() ? "true" : "false", r.runs.size(), r.snapshots,
         r.files, r.bytes, s.dump_gbps, s.restore_gbps, s.baseline_gbps, s.dump_to_baseline,
-        s.proxyd_cpu_per_gb_dump, s.proxyd_cpu_per_gb_restore, s.cached_cpu_per_gb_dump,
-        s.cached_cpu_per_gb_restore, s.proxyd_peak_rss_mib, s.cached_peak_rss_mib,
-        s.proxyd_faults_per_gb_dump, s.cached_faults_per_gb_dump, s.proxyd_faults_per_gb_restore,
-        s.cached_faults_per_gb_restore,
+        s.freeze_to_ideal_sink, s.restore_to_ideal_feeder, s.proxyd_cpu_per_gb_dump,
+        s.proxyd_cpu_per_gb_restore, s.cached_cpu_per_gb_dump, s.cached_cpu_per_gb_restore,
+        s.proxyd_peak_rss_mib, s.cached_peak_rss_mib, s.proxyd_faults_per_gb_dump,
+        s.cached_faults_per_gb_dump, s.proxyd_faults_per_gb_restore, s.cached_faults_per_gb_restore,
         json_array(r, [](const RunSample& x) { return x.dump_seconds; }),
+        json_array(r, [](const RunSample& x) { return x.freeze_seconds; }),
+        json_array(r, [](const RunSample& x) { return x.ideal_sink_seconds; }),
         json_array(r, [](const RunSample& x) { return x.restore_seconds; }),
+        json_array(r, [](const RunSample& x) { return x.ideal_feeder_seconds; }),
         json_array(r, [](const RunSample& x) { return x.baseline_seconds; }), failures);
 }
 

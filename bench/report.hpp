@@ -12,6 +12,10 @@ namespace imgx::bench {
 // Medians over the runs of one scenario, in the units the report uses (GB = 1e9 bytes).
 struct Summary {
     double dump_gbps = 0, restore_gbps = 0, baseline_gbps = 0, dump_to_baseline = 0;
+    // The freeze (CRIU's dump time) and restore against the simplest possible endpoints, as
+    // ratios of median times (1.0: as fast as the ideal one).
+    double freeze_gbps = 0, ideal_sink_gbps = 0, freeze_to_ideal_sink = 0;
+    double ideal_feeder_gbps = 0, restore_to_ideal_feeder = 0;
     double proxyd_cpu_per_gb_dump = 0, proxyd_cpu_per_gb_restore = 0;
     double cached_cpu_per_gb_dump = 0, cached_cpu_per_gb_restore = 0;
     double proxyd_peak_rss_mib = 0, cached_peak_rss_mib = 0;

@@ -9,11 +9,13 @@
 #include <cstring>
 #include <exception>
 #include <future>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 #include <utility>
 
 #include "baseline.hpp"
+#include "ideal_endpoints.hpp"
 #include "measure.hpp"
 
 namespace imgx::bench {
@@ -76,6 +78,11 @@ std::string first_mismatch(const SnapshotImage& image, const Arena& copy) {
     return "(unknown file)";
 }
 
+// Overwrites every copy before a path fills it, so that a check after it sees only what it wrote.
+void scribble(const std::vector<Arena>& copies) {
+    for (const auto& c : copies) std::memset(c.data(), 0xa5, c.size());
+}
+
 void check_copies(const Scenario& scenario, const std::vector<Arena>& copies, const char* path) {
     for (std::size_t i = 0; i < scenario.images.size(); ++i) {
         const auto bad = first_mismatch(scenario.images[i], copies[i]);
@@ -91,10 +98,16 @@ struct Acknowledgement {
     Clock::time_point at;
 };
 
-// Dumps every image at once; returns the seconds until img-proxyd reports all of them acknowledged.
-double timed_dump(const Scenario& scenario, Testbed& bed) {
+struct DumpTimes {
+    double acknowledged = 0;  // until img-proxyd reports every dump acknowledged by img-cached
+    double freeze = 0;        // until CRIU's dumps ended
+};
+
+// Dumps every image at once through the daemons.
+DumpTimes timed_dump(const Scenario& scenario, Testbed& bed) {
     std::future<Acknowledgement> acked;
     Clock::time_point start;
+    double freeze = 0;
     try {
         // Waiting starts before the first request, so the control round trip is not on the clock.
         acked = std::async(std::launch::async, [&] {
@@ -111,6 +124,7 @@ double timed_dump(const Scenario& scenario, Testbed& bed) {
             play_dump(connect_stream_socket(bed.capture_socket(i)), scenario.images[i],
                       scenario.player);
         });
+        freeze = seconds_between(start, Clock::now());
         if (acked.wait_for(kAckTimeout) != std::future_status::ready)
             throw std::runtime_error(
                 fmt::format("no acknowledgement from img-proxyd within {} s", kAckTimeout.count()));
@@ -121,7 +135,50 @@ double timed_dump(const Scenario& scenario, Testbed& bed) {
     }
     const Acknowledgement a = acked.get();
     if (!a.error.empty()) throw std::runtime_error("dump not acknowledged: " + a.error);
-    return seconds_between(start, a.at);
+    return {seconds_between(start, a.at), freeze};
+}
+
+// One ideal endpoint per image in the testbed's temp dir, serving with `serve(socket, i)`.
+template <typename Serve>
+std::vector<std::unique_ptr<OneShotEndpoint>> ideal_endpoints(const Scenario& scenario,
+                                                              Testbed& bed, const char* kind,
+                                                              Serve serve) {
+    std::vector<std::unique_ptr<OneShotEndpoint>> out;
+    for (std::size_t i = 0; i < scenario.images.size(); ++i)
+        out.push_back(std::make_unique<OneShotEndpoint>(
+            bed.scratch_path(fmt::format("{}-{}.sock", kind, i)),
+            [serve, i](UniqueFd socket) { serve(std::move(socket), i); }));
+    return out;
+}
+
+// CRIU's dump time (the freeze) into the simplest possible sink; the bytes land in `copies`.
+double timed_ideal_dump(const Scenario& scenario, Testbed& bed, const std::vector<Arena>& copies) {
+    auto sinks = ideal_endpoints(scenario, bed, "sink", [&](UniqueFd socket, std::size_t i) {
+        sink_dump(std::move(socket), scenario.images[i], copies[i]);
+    });
+    const auto start = Clock::now();
+    for_each_image(scenario.images.size(), [&](std::size_t i) {
+        play_dump(connect_stream_socket(sinks[i]->path()), scenario.images[i], scenario.player);
+    });
+    const double freeze = seconds_between(start, Clock::now());
+    for (auto& s : sinks) s->finish();
+    return freeze;
+}
+
+// A restore from the simplest possible feeder (pre-loaded memory, vmsplice), into `copies`.
+double timed_ideal_restore(const Scenario& scenario, Testbed& bed,
+                           const std::vector<Arena>& copies) {
+    auto feeders = ideal_endpoints(scenario, bed, "feeder", [&](UniqueFd socket, std::size_t i) {
+        feed_restore(std::move(socket), scenario.images[i]);
+    });
+    const auto start = Clock::now();
+    for_each_image(scenario.images.size(), [&](std::size_t i) {
+        play_restore(connect_stream_socket(feeders[i]->path()), scenario.images[i], copies[i],
+                     scenario.player);
+    });
+    const double restore = seconds_between(start, Clock::now());
+    for (auto& f : feeders) f->finish();
+    return restore;
 }
 
 double timed_restore(const Scenario& scenario, Testbed& bed, const std::vector<Arena>& copies) {
@@ -147,7 +204,9 @@ RunSample run_once(const Scenario& scenario, Testbed& bed, const std::vector<Are
     const DaemonTimes before_dump = read_times(bed);
     const ProcessTimes bench_before = process_times(::getpid());
     const MachineTimes machine_before = machine_times();
-    r.dump_seconds = timed_dump(scenario, bed);
+    const DumpTimes dumped = timed_dump(scenario, bed);
+    r.dump_seconds = dumped.acknowledged;
+    r.freeze_seconds = dumped.freeze;
     const MachineTimes machine_after = machine_times();
     const ProcessTimes bench_after = process_times(::getpid());
     const DaemonTimes after_dump = read_times(bed);
@@ -155,6 +214,7 @@ RunSample run_once(const Scenario& scenario, Testbed& bed, const std::vector<Are
     r.machine_busy_dump = machine_after.busy_seconds - machine_before.busy_seconds;
     r.machine_steal_dump = machine_after.steal_seconds - machine_before.steal_seconds;
     r.machine_cpus = machine_after.cpus;
+    scribble(copies);
     r.restore_seconds = timed_restore(scenario, bed, copies);
     const DaemonTimes after_restore = read_times(bed);
     r.proxyd_peak_rss = peak_rss_bytes(bed.proxyd().pid());
@@ -174,10 +234,17 @@ RunSample run_once(const Scenario& scenario, Testbed& bed, const std::vector<Are
         sources.push_back(&scenario.images[i].arena());
         sinks.push_back(&copies[i]);
     }
+    scribble(copies);
     const MachineTimes baseline_before = machine_times();
     r.baseline_seconds = run_baseline(sources, sinks, scenario.player.write_mode);
     r.machine_busy_baseline = machine_times().busy_seconds - baseline_before.busy_seconds;
     check_copies(scenario, copies, "baseline");
+    scribble(copies);
+    r.ideal_sink_seconds = timed_ideal_dump(scenario, bed, copies);
+    check_copies(scenario, copies, "dump into the ideal sink");
+    scribble(copies);
+    r.ideal_feeder_seconds = timed_ideal_restore(scenario, bed, copies);
+    check_copies(scenario, copies, "restore from the ideal feeder");
     return r;
 }
 
@@ -259,12 +326,14 @@ ScenarioResult run_scenario(const Scenario& scenario, const DaemonPaths& paths, 
             const double gb = static_cast<double>(result.bytes) / 1e9;
             std::fprintf(
                 stderr,
-                "img-bench: %s run %u/%u: dump %.2f GB/s, restore %.2f GB/s, baseline %.2f GB/s; "
+                "img-bench: %s run %u/%u: dump %.2f GB/s (freeze %.3f s, ideal sink %.3f s), "
+                "restore %.2f GB/s (ideal feeder %.3f s), baseline %.2f GB/s; "
                 "dump CPU-s/GB img-proxyd %.3f img-cached %.3f img-bench %.3f, img-cached page "
                 "faults/GB "
                 "%.0f; CPUs busy (of %d) during the dump %.2f (%.2f stolen), during the baseline "
                 "%.2f\n",
-                scenario.name.c_str(), run, runs, gb / r.dump_seconds, gb / r.restore_seconds,
+                scenario.name.c_str(), run, runs, gb / r.dump_seconds, r.freeze_seconds,
+                r.ideal_sink_seconds, gb / r.restore_seconds, r.ideal_feeder_seconds,
                 gb / r.baseline_seconds, r.proxyd_cpu_dump / gb, r.cached_cpu_dump / gb,
                 r.bench_cpu_dump / gb, static_cast<double>(r.cached_faults_dump) / gb,
                 r.machine_cpus, r.machine_busy_dump / r.dump_seconds,

@@ -20,8 +20,11 @@ struct Scenario {
 
 // One dump + restore + baseline, as measured.
 struct RunSample {
-    double dump_seconds = 0;     // first request .. img-proxyd reports the cache's acknowledgement
-    double restore_seconds = 0;  // first request .. every pipe at EOF
+    double dump_seconds = 0;    // first request .. img-proxyd reports the cache's acknowledgement
+    double freeze_seconds = 0;  // first request .. CRIU's dump ends (every pipe written, closed)
+    double ideal_sink_seconds = 0;    // the same freeze into the simplest possible sink
+    double ideal_feeder_seconds = 0;  // a restore from the simplest possible feeder
+    double restore_seconds = 0;       // first request .. every pipe at EOF
     double baseline_seconds = 0;
     double proxyd_cpu_dump = 0, cached_cpu_dump = 0;  // CPU seconds during the dump
     double proxyd_cpu_restore = 0, cached_cpu_restore = 0;

@@ -37,6 +37,10 @@ class Testbed {
 
     [[nodiscard]] std::string capture_socket(std::size_t i) const;
     [[nodiscard]] std::string serve_socket(std::size_t i) const;
+    // A path for img-bench's own sockets inside the temp dir.
+    [[nodiscard]] std::string scratch_path(const std::string& name) const {
+        return root_ + "/" + name;
+    }
     DaemonProcess& proxyd() { return *proxyd_; }
     DaemonProcess& cached() { return *cached_; }
 

@@ -2,6 +2,7 @@
 #include "criu/fd_passing.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -80,16 +81,33 @@ boost::asio::awaitable<FdMessage> recv_fd_message(
     co_return m;
 }
 
-}  // namespace
-
-boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol::socket& socket) {
-    FdMessage m = co_await recv_fd_message(socket);
+// The pipe of a message that must carry exactly one, with a zero data byte.
+UniqueFd take_pipe(FdMessage& m) {
     if (m.bytes == 0)
         throw wire::ProtocolError("peer closed the connection where a pipe was expected");
     if (m.fd_count != 1)
         throw wire::ProtocolError("expected a pipe, received data without a descriptor");
     if (m.byte != 0) throw wire::ProtocolError("fd message carries a non-zero data byte");
-    co_return std::move(m.fd);
+    return std::move(m.fd);
+}
+
+}  // namespace
+
+boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol::socket& socket) {
+    FdMessage m = co_await recv_fd_message(socket);
+    co_return take_pipe(m);
+}
+
+UniqueFd receive_fd_blocking(int socket_fd, std::chrono::milliseconds limit) {
+    FdMessage m;
+    while (!try_recvmsg(socket_fd, m)) {
+        pollfd readable{socket_fd, POLLIN, 0};
+        const int n = ::poll(&readable, 1, static_cast<int>(limit.count()));
+        if (n == 0) throw wire::ProtocolError("no pipe passed within the time limit");
+        if (n < 0 && errno != EINTR)
+            throw wire::ProtocolError(std::string("waiting for a pipe: ") + std::strerror(errno));
+    }
+    return take_pipe(m);
 }
 
 boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol::socket& socket,

@@ -35,6 +35,8 @@ boost::asio::awaitable<WriteSource> receive_write_source(
 
 // Sends `fd` the way CRIU does (tests and tools that play CRIU). Blocking.
 void send_fd_blocking(int socket_fd, int fd);
+// Receives one pipe as receive_fd() does, blocking at most `limit` (tools that play a daemon).
+UniqueFd receive_fd_blocking(int socket_fd, std::chrono::milliseconds limit);
 
 // True if `fd` refers to a pipe (FIFO).
 bool is_pipe(int fd);

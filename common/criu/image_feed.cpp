@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "criu/fd_passing.hpp"
+#include "criu/pipe_sizes.hpp"
 
 namespace imgx::criu {
 
@@ -28,9 +29,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-// CRIU may keep a pagemap pipe unread while it asks for the pages file; a larger pipe lets us
-// finish small files at once. Harmless if refused.
-constexpr std::size_t kServePipeBytes = 1 << 20;
 // The most one sendfile(2) call moves, so one large file does not hold the event loop long.
 constexpr std::uint64_t kSendfileChunk = 4 << 20;
 

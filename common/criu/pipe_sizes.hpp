@@ -14,4 +14,8 @@ inline constexpr auto kPipeAfterReplyLimit = std::chrono::seconds(10);
 // img-proxyd asks this capacity for a pipe CRIU writes an image into (enlarge_pipe).
 inline constexpr std::size_t kCapturePipeBytes = 4 << 20;
 
+// img-cached asks this capacity for a pipe CRIU restores an image from: CRIU may keep a pagemap
+// pipe unread while it asks for the pages file; a larger pipe lets us finish small files at once.
+inline constexpr std::size_t kServePipeBytes = 1 << 20;
+
 }  // namespace imgx::criu
