@@ -102,9 +102,9 @@ SnapshotImage make_process_image(std::string id, std::size_t pages_bytes, std::u
     const std::size_t pagemap_entries =
         std::max<std::size_t>(1, pages_bytes / kPagesPerPagemapEntryBytes);
     // Roughly what CRIU writes for one small process, in its order; pagemap and pages are open
-    // together.
+    // together. inventory.img comes last: CRIU writes it only once the dump has succeeded, and
+    // the daemons fail a stream dump without it.
     std::vector<FileSize> files = {
-        {"inventory.img", 58},
         {"pstree.img", 34},
         {"core-1.img", 3140},
         {"mm-1.img", 1830},
@@ -115,6 +115,7 @@ SnapshotImage make_process_image(std::string id, std::size_t pages_bytes, std::u
         {"fs-1.img", 22},
         {"ids-1.img", 46},
         {"tty-info.img", 0},  // an empty image exists, unlike a missing one
+        {"inventory.img", 58},
     };
     return SnapshotImage(std::move(id), std::move(files), seed);
 }
@@ -124,10 +125,11 @@ SnapshotImage make_many_small_files_image(std::string id, std::size_t count, std
     XorShift rng{seed | 1};
     std::vector<FileSize> files;
     files.reserve(count);
-    for (std::size_t i = 0; i < count; ++i) {
+    for (std::size_t i = 0; i + 1 < count; ++i) {
         const std::size_t size = min_bytes + rng.next() % (max_bytes - min_bytes + 1);
         files.push_back({"core-" + std::to_string(1000 + i) + ".img", size});
     }
+    files.push_back({"inventory.img", 58});  // last, as CRIU writes it on success
     return SnapshotImage(std::move(id), std::move(files), seed + 1);
 }
 
