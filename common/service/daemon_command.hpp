@@ -120,9 +120,12 @@ template <typename O>
 bool parse_daemon_options(const CommandSpec<O>& spec, int argc, char** argv,
                           DaemonCommand<O>& out) {
     DaemonCommand<O> command = parse_daemon_command(spec, argc, argv, spec.usage.default_config);
-    // The files are read at start too (start_tls); --check-config must fail where start would.
-    if (command.mode == DaemonMode::check_config) {
+    // Unusable TLS files are a configuration error, found here before logging starts: its one
+    // line goes to stderr, which systemd attributes to the unit even when the process exits at
+    // once (journal entries it sends itself then lose the unit), and --check-config fails alike.
+    if (command.mode == DaemonMode::check_config || command.mode == DaemonMode::run)
         link::check_tls_files(command.options.tls, spec.role);
+    if (command.mode == DaemonMode::check_config) {
         if (const auto note = link::ignored_tls_note(command.options.tls); !note.empty())
             std::printf("%s: note: %s\n", spec.usage.program.c_str(), note.c_str());
     }
