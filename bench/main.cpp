@@ -19,6 +19,7 @@ namespace {
 Scenario build(const std::string& name, const BenchOptions& options) {
     Scenario s = name == "1gib"    ? make_single_process_scenario(options.size_mib)
                  : name == "small" ? make_small_files_scenario()
+                 : name == "tree"  ? make_tree_scenario()
                                    : make_concurrent_scenario();
     s.player.write_mode = options.write_mode;
     return s;

@@ -17,7 +17,7 @@ inline double seconds_between(Clock::time_point from, Clock::time_point to) {
 
 // From /proc/PID/stat, for all threads of a process.
 struct ProcessTimes {
-    double cpu_seconds = 0;  // utime + stime; resolution one tick (sysconf(_SC_CLK_TCK), 10 ms)
+    double cpu_seconds = 0;  // the process's CPU-time clock (ns; utime + stime if unavailable)
     std::uint64_t minor_faults = 0;  // minflt: pages faulted in, mostly fresh memory being touched
 };
 

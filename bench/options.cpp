@@ -11,7 +11,7 @@ namespace imgx::bench {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: img-bench [--scenario 1gib|small|concurrent|all] [--size-mib N] [--runs N]\n"
+    "usage: img-bench [--scenario 1gib|small|tree|concurrent|all] [--size-mib N] [--runs N]\n"
     "                 [--time-limit S] [--pipe-write vmsplice|write] [--proxyd PATH] [--cached "
     "PATH]\n"
     "                 [--tls DIR] [--prefault MIB] [--streams N] [--lane-rate MBPS]\n"
@@ -23,7 +23,8 @@ constexpr const char* kUsage =
     "one JSON line per scenario; exits 1 if any transfer failed or delivered wrong bytes.\n"
     "\n"
     "  --scenario NAME   1gib: one process with a large pages image; small: 1000 files of\n"
-    "                    4-64 KiB; concurrent: 64 dumps of 2-40 MiB at once; all (default)\n"
+    "                    4-64 KiB; tree: 100 processes of 7 files (256 KiB of pages each)\n"
+    "                    in one dump; concurrent: 64 dumps of 2-40 MiB at once; all (default)\n"
     "  --size-mib N      pages-1.img size for 1gib (default 1024)\n"
     "  --runs N          rounds per scenario; medians are reported (default 5)\n"
     "  --time-limit S    no new round once a scenario has used its share of what is left of\n"
@@ -57,12 +58,12 @@ bool parse_bench_options(int argc, char** argv, BenchOptions& out) {
     ArgReader args;
     args.value("--scenario", [&](std::string_view v) {
         if (v == "all")
-            out.scenarios = {"1gib", "small", "concurrent"};
-        else if (v == "1gib" || v == "small" || v == "concurrent")
+            out.scenarios = {"1gib", "small", "tree", "concurrent"};
+        else if (v == "1gib" || v == "small" || v == "tree" || v == "concurrent")
             out.scenarios = {std::string(v)};
         else
             throw UsageError("unknown scenario '" + std::string(v) +
-                             "' (1gib, small, concurrent, all)");
+                             "' (1gib, small, tree, concurrent, all)");
     });
     args.value("--size-mib", [&](std::string_view v) { out.size_mib = parse_number(v, 1, 16384); });
     args.value("--runs", [&](std::string_view v) { out.runs = parse_number(v, 1, 1000); });

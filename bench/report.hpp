@@ -18,6 +18,9 @@ struct Summary {
     double ideal_feeder_gbps = 0, restore_to_ideal_feeder = 0;
     double proxyd_cpu_per_gb_dump = 0, proxyd_cpu_per_gb_restore = 0;
     double cached_cpu_per_gb_dump = 0, cached_cpu_per_gb_restore = 0;
+    // CPU per file (microseconds): the whole CPU time over the file count, bytes included.
+    double proxyd_us_per_file_dump = 0, cached_us_per_file_dump = 0;
+    double cached_us_per_file_restore = 0;
     double proxyd_peak_rss_mib = 0, cached_peak_rss_mib = 0;
     double proxyd_faults_per_gb_dump = 0, cached_faults_per_gb_dump = 0;  // minor page faults
     double proxyd_faults_per_gb_restore = 0, cached_faults_per_gb_restore = 0;

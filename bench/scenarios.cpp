@@ -34,6 +34,10 @@ constexpr std::size_t kSmallFileCount = 1000;
 constexpr std::size_t kSmallFileMin = 4 * kKiB;
 constexpr std::size_t kSmallFileMax = 64 * kKiB;
 constexpr std::size_t kSmallFilePipes = 8;
+// A process tree as issue "Migrations over real networks" measured with real CRIU: 100
+// processes, about 25 MiB of memory, some 700 files.
+constexpr std::size_t kTreeProcesses = 100;
+constexpr std::size_t kTreePagesBytes = 256 * kKiB;
 // 64 processes of mixed sizes (2, 6, 16 and 40 MiB of pages, in turn): 1 GiB in all, like the
 // 1gib scenario, so that their throughputs compare.
 constexpr std::size_t kConcurrentDumps = 64;
@@ -267,6 +271,16 @@ Scenario make_small_files_scenario() {
     s.images.push_back(
         make_many_small_files_image("bench", kSmallFileCount, kSmallFileMin, kSmallFileMax, kSeed));
     s.player.open_files = kSmallFilePipes;
+    return s;
+}
+
+Scenario make_tree_scenario() {
+    Scenario s;
+    s.name = "tree";
+    s.description = fmt::format("a tree of {} processes in one dump: 7 files each, {} KiB of pages",
+                                kTreeProcesses, kTreePagesBytes / kKiB);
+    s.images.push_back(make_process_tree_image("tree", kTreeProcesses, kTreePagesBytes, kSeed));
+    s.player.open_files = 2;  // pagemap and pages, as CRIU
     return s;
 }
 

@@ -51,6 +51,8 @@ struct ScenarioResult {
 Scenario make_single_process_scenario(std::size_t pages_mib);
 // "small": 1000 files of 4-64 KiB, up to 8 pipes open at once.
 Scenario make_small_files_scenario();
+// "tree": a tree of 100 small processes dumped by one CRIU (about 700 files).
+Scenario make_tree_scenario();
 // "concurrent": 16 processes of 64 MiB each, dumped at once into 16 capture dirs.
 Scenario make_concurrent_scenario();
 

@@ -133,4 +133,27 @@ SnapshotImage make_many_small_files_image(std::string id, std::size_t count, std
     return SnapshotImage(std::move(id), std::move(files), seed + 1);
 }
 
+SnapshotImage make_process_tree_image(std::string id, std::size_t processes,
+                                      std::size_t pages_bytes, std::uint64_t seed) {
+    XorShift rng{seed | 1};
+    auto between = [&rng](std::size_t low, std::size_t high) {
+        return low + rng.next() % (high - low + 1);
+    };
+    // Per process, in CRIU's order: a few small files, then pagemap and pages (open together).
+    std::vector<FileSize> files = {{"pstree.img", 24 * processes}};
+    for (std::size_t i = 0; i < processes; ++i) {
+        const std::string pid = std::to_string(1 + i);
+        files.push_back({"core-" + pid + ".img", between(3000, 5000)});
+        files.push_back({"mm-" + pid + ".img", between(1000, 2500)});
+        files.push_back({"fdinfo-" + pid + ".img", between(500, 1200)});
+        files.push_back({"ids-" + pid + ".img", between(500, 800)});
+        files.push_back({"fs-" + pid + ".img", between(500, 600)});
+        files.push_back({"pagemap-" + pid + ".img", 12 + kPagemapEntryBytes * between(4, 24)});
+        files.push_back({"pages-" + pid + ".img", pages_bytes});
+    }
+    files.push_back({"files.img", between(1000, 5000)});
+    files.push_back({"inventory.img", 58});  // last, as CRIU writes it on success
+    return SnapshotImage(std::move(id), std::move(files), seed + 1);
+}
+
 }  // namespace imgx::bench

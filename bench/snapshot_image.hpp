@@ -70,4 +70,9 @@ SnapshotImage make_process_image(std::string id, std::size_t pages_bytes, std::u
 SnapshotImage make_many_small_files_image(std::string id, std::size_t count, std::size_t min_bytes,
                                           std::size_t max_bytes, std::uint64_t seed);
 
+// A process tree dumped by one CRIU: `processes` processes of about 7 files each (five of
+// 0.5-5 KB, a pagemap and a pages image of `pages_bytes`), plus pstree, files and inventory.
+SnapshotImage make_process_tree_image(std::string id, std::size_t processes,
+                                      std::size_t pages_bytes, std::uint64_t seed);
+
 }  // namespace imgx::bench

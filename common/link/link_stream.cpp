@@ -51,6 +51,7 @@ TcpProgress LinkStream::tcp_progress() {
 }
 
 void LinkStream::close() {
+    in_->clear();
     boost::system::error_code ignored;
     tcp().close(ignored);
 }

@@ -1,15 +1,19 @@
 // The link's byte stream: plain TCP, or TLS over TCP, with the operations the link code uses.
 #pragma once
 
+#include <boost/asio/append.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <memory>
 #include <string>
 #include <variant>
 
 #include "link/link_tls.hpp"
+#include "link/read_buffer.hpp"
 #include "util/tcp_progress.hpp"
 
 namespace imgx::link {
@@ -40,13 +44,18 @@ class LinkStream {
     // LinkTls says; throws LinkTlsError with the reason. Plain TCP: nothing to do.
     boost::asio::awaitable<void> handshake(std::string peer);
 
+    // Plain TCP reads go through a small buffer (ReadBuffer); TLS buffers its records itself.
     template <typename MutableBuffers, typename Token>
     auto async_read_some(const MutableBuffers& buffers, Token&& token) {
-        return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-            [this](auto handler, const MutableBuffers& b) {
-                std::visit([&](auto& s) { s.async_read_some(b, std::move(handler)); }, stream_);
-            },
-            token, buffers);
+        if (auto* tls = std::get_if<TlsStream>(&stream_))
+            return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+                [tls](auto handler, const MutableBuffers& b) {
+                    tls->async_read_some(b, std::move(handler));
+                },
+                token, buffers);
+        auto& tcp = std::get<TcpSocket>(stream_);
+        return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
+            BufferedRead<MutableBuffers>{*in_, tcp, buffers}, token, tcp);
     }
 
     template <typename ConstBuffers, typename Token>
@@ -69,8 +78,40 @@ class LinkStream {
     void close();
 
   private:
+    // One read of plain TCP: from what an earlier read kept, straight from the socket for a
+    // large read, or through the buffer (completions always come through the executor).
+    template <typename MutableBuffers>
+    struct BufferedRead {
+        ReadBuffer& in;
+        TcpSocket& tcp;
+        MutableBuffers buffers;
+
+        template <typename Self>
+        void operator()(Self& self) {
+            if (in.size() > 0) {
+                const std::size_t n = in.take(buffers);
+                boost::asio::post(
+                    tcp.get_executor(),
+                    boost::asio::append(std::move(self), boost::system::error_code{}, n, false));
+            } else if (in.bypass(buffers)) {
+                tcp.async_read_some(buffers, boost::asio::append(std::move(self), false));
+            } else {
+                tcp.async_read_some(in.space(), boost::asio::append(std::move(self), true));
+            }
+        }
+        template <typename Self>
+        void operator()(Self& self, boost::system::error_code ec, std::size_t n, bool buffered) {
+            if (buffered) {
+                in.filled(n);
+                n = in.take(buffers);
+            }
+            self.complete(ec, n);
+        }
+    };
+
     std::shared_ptr<LinkTls> tls_;  // null for plain TCP
     std::variant<TcpSocket, TlsStream> stream_;
+    std::unique_ptr<ReadBuffer> in_ = std::make_unique<ReadBuffer>();  // stays put when moved
     std::string identity_;
     std::string rejection_;  // why this side's identity check refused the peer, if it did
 };
