@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "criu/fd_passing.hpp"
@@ -93,6 +94,36 @@ asio::awaitable<std::uint64_t> write_rest(Stream& out, const store::ImageFile& f
     co_return done + written;
 }
 
+// A file this small fits a pipe as CRIU creates it (16 pages): one write, no event loop.
+constexpr std::uint64_t kOneWriteFeedBytes = 64 << 10;
+
+// Writes what fits of `file` (in memory, at most kOneWriteFeedBytes) into the pipe `fd` without
+// blocking; returns the bytes written (0 if the pipe was full), or nothing for an error (errno).
+std::optional<std::uint64_t> write_at_once(int fd, const store::ImageFile& file) {
+    if (::fcntl(fd, F_SETFL, O_NONBLOCK) != 0) return std::nullopt;
+    iovec pieces[kMaxIovecs];
+    const std::size_t n = gather(file, Cursor{}, file.size, pieces);
+    if (n == 0) return 0;
+    for (;;) {
+        const ssize_t got = ::writev(fd, pieces, static_cast<int>(n));
+        if (got >= 0) return static_cast<std::uint64_t>(got);
+        if (errno == EAGAIN) return 0;
+        if (errno != EINTR) return std::nullopt;
+    }
+}
+
+// A write to CRIU's pipe failed with `error` after `done` bytes of `file`: CRIU closed it (a
+// debug line), or something else went wrong (a warning).
+void log_closed_early(int error, const store::ImageFile& file, std::uint64_t done,
+                      const std::string& context) {
+    if (error == EPIPE)
+        spdlog::debug("{}: CRIU closed {} after {} of {} bytes", context, file.name, done,
+                      file.size);
+    else
+        spdlog::warn("{}: writing {} to CRIU failed after {} bytes: {}", context, file.name, done,
+                     std::strerror(error));
+}
+
 // The pipe's size now; 0 if it cannot be read.
 std::uint64_t pipe_size(int fd) {
     const int size = ::fcntl(fd, F_GETPIPE_SZ);
@@ -124,13 +155,7 @@ asio::awaitable<bool> lend_pages(asio::posix::stream_descriptor& pipe, const sto
                                      asio::redirect_error(asio::use_awaitable, ec));
             if (!ec) continue;
         }
-        const int error = errno;
-        if (error == EPIPE)
-            spdlog::debug("{}: CRIU closed {} after {} of {} bytes", context, file.name, lent,
-                          file.size);
-        else
-            spdlog::warn("{}: vmsplice of {} failed after {} bytes: {}", context, file.name, lent,
-                         std::strerror(error));
+        log_closed_early(errno, file, lent, context);
         co_return false;
     }
 }
@@ -254,16 +279,31 @@ bool has_disk_pieces(const store::ImageFile& file) {
 // lending stopped, the feed waits until the lent pages in front of the copy are read.
 asio::awaitable<std::uint64_t> feed_pipe(UniqueFd fd, std::shared_ptr<const store::ImageFile> file,
                                          std::string context) {
+    Cursor at;
+    std::uint64_t copied = 0;
+    if (file->size <= kOneWriteFeedBytes && !has_disk_pieces(*file)) {
+        const auto first = write_at_once(fd.get(), *file);
+        if (!first) {
+            log_closed_early(errno, *file, 0, context);
+            co_return 0;
+        }
+        if (*first == file->size) co_return *first;
+        copied = *first;  // a pipe smaller than usual (pipe-user-pages-soft): the rest below
+        advance(*file, at, *first);
+    }
     const std::size_t pipe_bytes = enlarge_pipe(fd.get(), kServePipeBytes);
     asio::posix::stream_descriptor pipe(co_await asio::this_coro::executor, fd.release());
     pipe.non_blocking(true);
+    if (copied > 0) {
+        const std::uint64_t written = co_await write_rest(pipe, *file, at, copied, context);
+        co_return written;
+    }
     if (has_disk_pieces(*file)) {
         // Pieces on disk go through sendfile (the kernel copies from the page cache): nothing is
         // lent.
         const std::uint64_t written = co_await write_with_disk_pieces(pipe, *file, context);
         co_return written;
     }
-    Cursor at;
     std::uint64_t lent = 0;
     bool reader_open = true;  // a pipe of unknown size gets a copy only
     if (pipe_bytes > 0) reader_open = co_await lend_pages(pipe, *file, at, lent, context);

@@ -126,6 +126,43 @@ TEST_CASE("a file no larger than the pipe is written as a copy") {
     CHECK(first_difference(read_all(read_end.get(), content.size(), go), content) == -1);
 }
 
+TEST_CASE("a small file that does not fit a shrunken pipe at once arrives whole, in order") {
+    // A pipe of one page (as the kernel makes them past pipe-user-pages-soft): the one write of
+    // a small file is partial and the feed goes on from there.
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    REQUIRE(::fcntl(fds[1], F_SETPIPE_SZ, 4096) == 4096);
+    const std::string content = random_bytes(40000, 10);
+    auto file = imgtest::make_file("fdinfo-2.img", content, 7000);
+    // The reader starts after the first write, so that write is partial (one page); the feed
+    // goes on from there (it enlarges the pipe first).
+    std::atomic<bool> go{true};
+    std::string received;
+    UniqueFd read_end(fds[0]);
+    boost::asio::io_context io;
+    auto written = imgtest::start(io, criu::feed_pipe(UniqueFd(fds[1]), file, "test feed"));
+    imgtest::settle(io, 20ms);
+    std::thread reader([&] { received = read_all(read_end.get(), content.size(), go); });
+    for (int i = 0; i < 200 && !*written; ++i) imgtest::settle(io, 50ms);
+    reader.join();
+    REQUIRE(written->has_value());
+    CHECK(**written == content.size());
+    CHECK(first_difference(received, content) == -1);
+}
+
+TEST_CASE("a small file for a reader that already closed ends the feed at once") {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    std::signal(SIGPIPE, SIG_IGN);  // as the daemons do
+    ::close(fds[0]);
+    auto file = imgtest::make_file("core-3.img", random_bytes(2000, 11), 1000);
+    boost::asio::io_context io;
+    auto written = imgtest::start(io, criu::feed_pipe(UniqueFd(fds[1]), file, "test feed"));
+    for (int i = 0; i < 20 && !*written; ++i) imgtest::settle(io, 50ms);
+    REQUIRE(written->has_value());
+    CHECK(**written == 0);
+}
+
 TEST_CASE("a reader that closes early ends the feed with the bytes it took") {
     int fds[2];
     REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
