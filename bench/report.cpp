@@ -21,7 +21,8 @@ constexpr double kTargetConcurrentToSingle = 0.8;
 constexpr double kTargetProxydCpuPerGb = 0.15;
 constexpr double kTargetCachedCpuPerGb = 0.5;
 constexpr double kTargetProxydRssMib = 64;
-constexpr double kTargetCpuUsPerFile = 30;  // small files (small, tree): each daemon
+constexpr double kTargetCpuUsPerFile = 30;
+constexpr double kTargetDowntimeToTmpfs = 1.1;  // small files (small, tree): each daemon
 constexpr double kCachedRssFactor = 1.1;
 constexpr double kCachedRssSlackMib = 64;
 
@@ -76,6 +77,10 @@ Summary summarize(const ScenarioResult& r) {
     s.ideal_feeder_gbps =
         gb / median_of(r, [](const RunSample& x) { return x.ideal_feeder_seconds; });
     s.restore_to_ideal_feeder = s.ideal_feeder_gbps / s.restore_gbps;
+    s.downtime_seconds = median_of(r, [](const RunSample& x) { return x.downtime_seconds; });
+    s.tmpfs_downtime_seconds =
+        median_of(r, [](const RunSample& x) { return x.tmpfs_downtime_seconds; });
+    s.downtime_to_tmpfs = s.downtime_seconds / s.tmpfs_downtime_seconds;
     s.proxyd_cpu_per_gb_dump =
         median_of(r, [&](const RunSample& x) { return x.proxyd_cpu_dump / gb; });
     s.proxyd_cpu_per_gb_restore =
@@ -146,6 +151,10 @@ void print_table(std::FILE* out, const std::vector<ScenarioResult>& results,
     row("freeze / ideal sink (time)", number(&Summary::freeze_to_ideal_sink, "{:.3f}"));
     row("ideal feeder: vmsplice (GB/s)", number(&Summary::ideal_feeder_gbps, "{:.3f}"));
     row("restore / ideal feeder (time)", number(&Summary::restore_to_ideal_feeder, "{:.3f}"));
+    row("downtime: dump start..restore end (s)", number(&Summary::downtime_seconds, "{:.3f}"));
+    row("same through local tmpfs (s)", number(&Summary::tmpfs_downtime_seconds, "{:.3f}"));
+    row("downtime / local tmpfs (time)", number(&Summary::downtime_to_tmpfs, "{:.3f}"),
+        fmt::format("<= {}", kTargetDowntimeToTmpfs));
     // Many migrations at once against one large one, both measured in this run.
     const auto single = std::find_if(results.begin(), results.end(),
                                      [](const auto& r) { return r.name == "1gib"; });
@@ -200,6 +209,7 @@ void print_table(std::FILE* out, const std::vector<ScenarioResult>& results,
                 missed.push_back(fmt::format("{}: {} {:.3f} > {}", name, what, value, limit));
         };
         above(s.proxyd_cpu_per_gb_dump, kTargetProxydCpuPerGb, "img-proxyd CPU-s/GB");
+        above(s.downtime_to_tmpfs, kTargetDowntimeToTmpfs, "downtime / local tmpfs");
         above(s.cached_cpu_per_gb_dump, kTargetCachedCpuPerGb, "img-cached CPU-s/GB (dump)");
         if (name == "small" || name == "tree") {
             above(s.proxyd_us_per_file_dump, kTargetCpuUsPerFile, "img-proxyd CPU-us per file");
@@ -241,6 +251,7 @@ std::string json_line(const ScenarioResult& r) {
         "\"proxyd_faults_per_gb_restore\":{:.0f},\"cached_faults_per_gb_restore\":{:.0f},"
         "\"dump_seconds\":{},\"freeze_seconds\":{},\"ideal_sink_seconds\":{},"
         "\"restore_seconds\":{},\"ideal_feeder_seconds\":{},\"baseline_seconds\":{},"
+        "\"downtime_to_tmpfs\":{:.4f},\"downtime_seconds\":{},\"tmpfs_downtime_seconds\":{},"
         "\"failures\":{}}}",
         json_escape(r.name), r.failures.empty() ? "true" : "false", r.runs.size(), r.snapshots,
         r.files, r.bytes, s.dump_gbps, s.restore_gbps, s.baseline_gbps, s.dump_to_baseline,
@@ -254,7 +265,9 @@ std::string json_line(const ScenarioResult& r) {
         json_array(r, [](const RunSample& x) { return x.ideal_sink_seconds; }),
         json_array(r, [](const RunSample& x) { return x.restore_seconds; }),
         json_array(r, [](const RunSample& x) { return x.ideal_feeder_seconds; }),
-        json_array(r, [](const RunSample& x) { return x.baseline_seconds; }), failures);
+        json_array(r, [](const RunSample& x) { return x.baseline_seconds; }), s.downtime_to_tmpfs,
+        json_array(r, [](const RunSample& x) { return x.downtime_seconds; }),
+        json_array(r, [](const RunSample& x) { return x.tmpfs_downtime_seconds; }), failures);
 }
 
 }  // namespace imgx::bench

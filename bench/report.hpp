@@ -16,6 +16,9 @@ struct Summary {
     // ratios of median times (1.0: as fast as the ideal one).
     double freeze_gbps = 0, ideal_sink_gbps = 0, freeze_to_ideal_sink = 0;
     double ideal_feeder_gbps = 0, restore_to_ideal_feeder = 0;
+    // Migration downtime (dump start to restore end, the restore begun as the dump ended)
+    // through the daemons and through local tmpfs files, in seconds, and their ratio.
+    double downtime_seconds = 0, tmpfs_downtime_seconds = 0, downtime_to_tmpfs = 0;
     double proxyd_cpu_per_gb_dump = 0, proxyd_cpu_per_gb_restore = 0;
     double cached_cpu_per_gb_dump = 0, cached_cpu_per_gb_restore = 0;
     // CPU per file (microseconds): the whole CPU time over the file count, bytes included.

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,8 @@
 #include <utility>
 
 #include "baseline.hpp"
+#include "downtime.hpp"
+#include "for_each_image.hpp"
 #include "ideal_endpoints.hpp"
 #include "measure.hpp"
 
@@ -42,29 +45,6 @@ constexpr std::size_t kTreePagesBytes = 256 * kKiB;
 // 1gib scenario, so that their throughputs compare.
 constexpr std::size_t kConcurrentDumps = 64;
 constexpr std::size_t kConcurrentPagesMiB[] = {2, 6, 16, 40};
-
-// Calls `play(i)` for every image: on this thread for one image, one thread per image otherwise
-// (like as many CRIU processes). Rethrows the first failure once all have finished.
-template <typename Play>
-void for_each_image(std::size_t count, Play play) {
-    if (count == 1) {
-        play(0);
-        return;
-    }
-    std::vector<std::exception_ptr> errors(count);
-    std::vector<std::thread> threads;
-    for (std::size_t i = 0; i < count; ++i)
-        threads.emplace_back([&, i] {
-            try {
-                play(i);
-            } catch (...) {
-                errors[i] = std::current_exception();
-            }
-        });
-    for (auto& t : threads) t.join();
-    for (const auto& e : errors)
-        if (e) std::rethrow_exception(e);
-}
 
 struct DaemonTimes {
     ProcessTimes proxyd, cached;
@@ -105,13 +85,18 @@ struct Acknowledgement {
 struct DumpTimes {
     double acknowledged = 0;  // until img-proxyd reports every dump acknowledged by img-cached
     double freeze = 0;        // until CRIU's dumps ended
+    double restored = 0;      // with `then_restore`: until the last restore ended
 };
 
-// Dumps every image at once through the daemons.
-DumpTimes timed_dump(const Scenario& scenario, Testbed& bed) {
+// Dumps every image at once through the daemons. `then_restore`: each image's restore from
+// img-cached starts as soon as its dump ended, into `copies` (a migration: img-cached serves
+// pages as they arrive). The dump's SNAPSHOT_BEGIN went out before its first file, so the
+// restore finds this dump, not the previous round's.
+DumpTimes timed_dump(const Scenario& scenario, Testbed& bed,
+                     const std::vector<Arena>* then_restore = nullptr) {
     std::future<Acknowledgement> acked;
     Clock::time_point start;
-    double freeze = 0;
+    double freeze = 0, restored = 0;
     try {
         // Waiting starts before the first request, so the control round trip is not on the clock.
         acked = std::async(std::launch::async, [&] {
@@ -124,11 +109,18 @@ DumpTimes timed_dump(const Scenario& scenario, Testbed& bed) {
             return a;
         });
         start = Clock::now();
+        std::atomic<std::size_t> dumps_left{scenario.images.size()};
+        std::atomic<double> dumped_at{0};
         for_each_image(scenario.images.size(), [&](std::size_t i) {
             play_dump(connect_stream_socket(bed.capture_socket(i)), scenario.images[i],
                       scenario.player);
+            if (--dumps_left == 0) dumped_at = seconds_between(start, Clock::now());
+            if (then_restore)
+                play_restore(connect_stream_socket(bed.serve_socket(i)), scenario.images[i],
+                             (*then_restore)[i], scenario.player);
         });
-        freeze = seconds_between(start, Clock::now());
+        restored = seconds_between(start, Clock::now());
+        freeze = dumped_at;
         if (acked.wait_for(kAckTimeout) != std::future_status::ready)
             throw std::runtime_error(
                 fmt::format("no acknowledgement from img-proxyd within {} s", kAckTimeout.count()));
@@ -139,7 +131,7 @@ DumpTimes timed_dump(const Scenario& scenario, Testbed& bed) {
     }
     const Acknowledgement a = acked.get();
     if (!a.error.empty()) throw std::runtime_error("dump not acknowledged: " + a.error);
-    return {seconds_between(start, a.at), freeze};
+    return {seconds_between(start, a.at), freeze, restored};
 }
 
 // One ideal endpoint per image in the testbed's temp dir, serving with `serve(socket, i)`.
@@ -249,6 +241,16 @@ RunSample run_once(const Scenario& scenario, Testbed& bed, const std::vector<Are
     scribble(copies);
     r.ideal_feeder_seconds = timed_ideal_restore(scenario, bed, copies);
     check_copies(scenario, copies, "restore from the ideal feeder");
+
+    // A migration as a user feels it: from the dump's start to the end of a restore that began
+    // as soon as the dump ended, against the same through local tmpfs files.
+    for (const auto& image : scenario.images) bed.forget_on_proxy(image.id());
+    scribble(copies);
+    r.downtime_seconds = timed_dump(scenario, bed, &copies).restored;
+    check_copies(scenario, copies, "migration (restore right after the dump)");
+    scribble(copies);
+    r.tmpfs_downtime_seconds = timed_tmpfs_migration(scenario, copies);
+    check_copies(scenario, copies, "migration through local tmpfs");
     return r;
 }
 

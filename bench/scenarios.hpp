@@ -26,6 +26,8 @@ struct RunSample {
     double ideal_feeder_seconds = 0;  // a restore from the simplest possible feeder
     double restore_seconds = 0;       // first request .. every pipe at EOF
     double baseline_seconds = 0;
+    double downtime_seconds = 0;        // dump start .. end of a restore begun as the dump ended
+    double tmpfs_downtime_seconds = 0;  // the same through files in local tmpfs
     double proxyd_cpu_dump = 0, cached_cpu_dump = 0;  // CPU seconds during the dump
     double proxyd_cpu_restore = 0, cached_cpu_restore = 0;
     double bench_cpu_dump = 0;  // img-bench itself (CRIU's part) during the dump

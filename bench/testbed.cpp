@@ -151,7 +151,16 @@ void Testbed::wait_ready() const {
     // The proxy connects to the cache on its own; a dump started before that would wait for it.
     control::Request status;
     status.set_status(true);
-    while (call(proxy_control_, status).link().rfind("connected", 0) != 0) {
+    for (;;) {
+        try {
+            if (call(proxy_control_, status).link().rfind("connected", 0) == 0) return;
+        } catch (const std::exception& e) {
+            // The socket file exists from bind() on, but connections are refused until listen():
+            // on a loaded machine a start-up may be caught in between. Ask again until the
+            // deadline, then say what the last answer was.
+            if (std::chrono::steady_clock::now() > deadline)
+                throw std::runtime_error(std::string("img-proxyd's control socket: ") + e.what());
+        }
         check_alive();
         std::this_thread::sleep_for(kStartupPoll);
     }
