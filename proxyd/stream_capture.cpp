@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "criu/fd_passing.hpp"
-#include "criu/framed_socket.hpp"
 #include "criu/pipe_sizes.hpp"
 #include "criu/stream_codec.hpp"
 #include "pipe_drain.hpp"
@@ -103,10 +102,12 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
 
     try {
         for (;;) {
-            auto body = co_await criu::read_frame(state->socket);
-            if (!body) break;  // CRIU is done announcing files; pipes may still be delivering
-            std::string name = criu::decode_stream_request(*body);
-            UniqueFd fd = co_await criu::receive_fd(state->socket);
+            // The request and its pipe, in one read when CRIU sent both.
+            auto request = co_await criu::receive_request_and_pipe(state->socket);
+            if (!request) break;  // CRIU is done announcing files; pipes may still be delivering
+            std::string name = criu::decode_stream_request(request->body);
+            UniqueFd fd = std::move(request->pipe);
+            if (!fd) fd = co_await criu::receive_fd(state->socket);
             criu::enlarge_pipe(fd.get(), criu::kCapturePipeBytes);
             auto pipe = std::make_shared<asio::posix::stream_descriptor>(ex, fd.release());
             pipe->non_blocking(true);

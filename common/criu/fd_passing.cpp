@@ -12,6 +12,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <system_error>
 
 #include "wire/frame.hpp"
@@ -30,10 +32,11 @@ struct FdMessage {
     bool truncated = false;
 };
 
-// One non-blocking recvmsg of at most one byte and one descriptor. Returns false if it would block.
-bool try_recvmsg(int socket_fd, FdMessage& m) {
-    unsigned char& byte = m.byte;
-    iovec iov{&byte, 1};
+// One non-blocking recvmsg of at most `size` bytes into `data` and one descriptor. Returns false
+// if it would block. A UNIX stream socket ends the read after the bytes that carried descriptors,
+// so nothing sent after a passed pipe is taken with it.
+bool try_recvmsg(int socket_fd, void* data, std::size_t size, FdMessage& m) {
+    iovec iov{data, size};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -73,6 +76,9 @@ bool try_recvmsg(int socket_fd, FdMessage& m) {
     return true;
 }
 
+// One byte and at most one descriptor.
+bool try_recvmsg(int socket_fd, FdMessage& m) { return try_recvmsg(socket_fd, &m.byte, 1, m); }
+
 boost::asio::awaitable<FdMessage> recv_fd_message(
     boost::asio::local::stream_protocol::socket& socket) {
     FdMessage m;
@@ -96,6 +102,52 @@ UniqueFd take_pipe(FdMessage& m) {
 boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol::socket& socket) {
     FdMessage m = co_await recv_fd_message(socket);
     co_return take_pipe(m);
+}
+
+boost::asio::awaitable<std::optional<RequestWithPipe>> receive_request_and_pipe(
+    boost::asio::local::stream_protocol::socket& socket, std::uint32_t max_body) {
+    // A request is a few dozen bytes: the first read asks for that much, and one read takes
+    // the request and its pipe together when both were sent. Once the length is known, reads
+    // ask for exactly what is left, so nothing after the pipe's byte is ever taken.
+    constexpr std::size_t kFirstRead = 512;
+    std::string frame(wire::kLengthBytes + kFirstRead + 1, '\0');
+    std::size_t have = 0;
+    std::optional<std::size_t> total;  // header + body + the pipe's byte, once the length is known
+    RequestWithPipe out;
+    while (!total || have + 1 < *total) {
+        const std::size_t room = (total ? *total : frame.size()) - have;
+        FdMessage m;
+        if (!try_recvmsg(socket.native_handle(), frame.data() + have, room, m)) {
+            co_await socket.async_wait(boost::asio::socket_base::wait_read,
+                                       boost::asio::use_awaitable);
+            continue;
+        }
+        if (m.bytes == 0) {
+            if (have == 0) co_return std::nullopt;  // CRIU is done: no request was begun
+            throw wire::ProtocolError("connection closed inside a frame");
+        }
+        have += static_cast<std::size_t>(m.bytes);
+        if (m.fd_count == 1) out.pipe = std::move(m.fd);
+        if (!total && have >= wire::kLengthBytes) {
+            unsigned char length[wire::kLengthBytes];
+            std::memcpy(length, frame.data(), sizeof length);
+            const std::uint32_t body = wire::decode_length(length);
+            wire::check_length(body, max_body);
+            total = wire::kLengthBytes + body + 1;
+            if (frame.size() < *total) frame.resize(*total);
+        }
+        // A descriptor ends a read: one before the request's last byte is out of place.
+        if (out.pipe && (!total || have < *total))
+            throw wire::ProtocolError("a descriptor arrived inside a request frame");
+    }
+    if (have >= *total) {  // the pipe's byte came along: it must carry the pipe, and be 0
+        if (!out.pipe || have > *total)
+            throw wire::ProtocolError("expected a pipe, received data without a descriptor");
+        if (frame[have - 1] != 0)
+            throw wire::ProtocolError("fd message carries a non-zero data byte");
+    }
+    out.body = frame.substr(wire::kLengthBytes, *total - wire::kLengthBytes - 1);
+    co_return out;
 }
 
 UniqueFd receive_fd_blocking(int socket_fd, std::chrono::milliseconds limit) {

@@ -5,9 +5,12 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "util/unique_fd.hpp"
+#include "wire/frame.hpp"
 
 namespace imgx::criu {
 
@@ -20,6 +23,20 @@ boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol:
 // reply, where a 2017-2019 CRIU (image data on the socket) would send nothing and wait forever.
 boost::asio::awaitable<UniqueFd> receive_fd(boost::asio::local::stream_protocol::socket& socket,
                                             std::chrono::steady_clock::duration limit);
+
+// A `--stream` dump's request frame and, if it came along, the pipe CRIU passes right after it.
+struct RequestWithPipe {
+    std::string body;  // the frame's body (img_streamer_request_entry)
+    UniqueFd pipe;     // empty if the pipe was not sent yet: receive_fd() reads it
+};
+// Reads a request frame, and its pipe too when CRIU already sent it (a dump sends them back to
+// back): one recvmsg for both. Returns as soon as the frame is complete, so a bad request is
+// refused before its pipe; nothing after the pipe is read. Returns nothing when CRIU closed the
+// connection between requests. Throws wire::ProtocolError for a length above `max_body`, EOF
+// inside the frame, data where the pipe belongs, or a descriptor that is not a pipe.
+boost::asio::awaitable<std::optional<RequestWithPipe>> receive_request_and_pipe(
+    boost::asio::local::stream_protocol::socket& socket,
+    std::uint32_t max_body = wire::kMaxFrameBody);
 
 // What follows an img-remote write header: G3 passes a pipe; G2 and G1 send the image bytes on
 // the socket itself, so the first byte is data (or EOF for an empty image).
