@@ -125,7 +125,10 @@ TEST_CASE(
     "released, every "
     "byte arrives",
     "[fault]") {
-    RelayedPair rig([](FaultRelay& relay) { relay.stall_at(kPagesBytes / 4); });
+    // A capture buffer of 16 MiB: it holds CRIU back as the 16 buffers of the path without one do.
+    PairOptions options;
+    options.proxy_args = {"--capture-buffer", "16"};
+    RelayedPair rig([](FaultRelay& relay) { relay.stall_at(kPagesBytes / 4); }, options);
     auto& pair = *rig.pair;
     const auto pages = make_content(64, 48 << 20);  // more than img-proxyd's 16 MiB of buffers
 
