@@ -139,6 +139,9 @@ bool CaptureThread::read_pipe(Pipe& pipe) {
 
 // The loop: wait for readable pipes (only those it has room for) or a wake-up, then read.
 void CaptureThread::run() {
+    // Fresh pages cost more than the copy into them (docs/performance.md, "Drain first"): fault
+    // the whole buffer in now, off the event loop; a dump that starts meanwhile waits for it.
+    pool_->prefault();
     std::vector<Pipe> pipes;
     std::vector<pollfd> fds;
     while (take_commands(pipes)) {

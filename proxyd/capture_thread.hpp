@@ -33,8 +33,8 @@ class CaptureSink {
 
 class CaptureThread {
   public:
-    // `buffer_bytes` x `blocks`: the capture buffer (a shared BufferPool, faulted at first use
-    // and kept). `loop`: where the sinks run.
+    // `buffer_bytes` x `blocks`: the capture buffer (a shared BufferPool, faulted in by the
+    // thread as it starts, and kept). `loop`: where the sinks run.
     CaptureThread(const boost::asio::any_io_executor& loop, std::size_t buffer_bytes,
                   std::size_t blocks);
     CaptureThread(const CaptureThread&) = delete;

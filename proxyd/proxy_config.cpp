@@ -67,8 +67,10 @@ config::SettingsTable<O> proxy_rows() {
                 "thread of its own, so CRIU's dump (the freeze) ends before the link has sent "
                 "everything; the link sends from it, and a chunk stays there until img-cached "
                 "acknowledges it (the capture buffer is also the link's in-flight memory for "
-                "these dumps). When it is full CRIU waits. Faulted in at first use and then kept "
-                "(peak RSS grows to what the largest dump used). `0`: the pipes are drained on "
+                "these dumps). When it is full CRIU waits. The capture thread faults it in as "
+                "img-proxyd starts (fresh pages are slower than the copy into them), so it is "
+                "resident from then on: img-proxyd's RSS is about this plus 30 MiB. `0`: the pipes "
+                "are drained on "
                 "the event loop through `buffers`, at the link's speed (docs/performance.md, "
                 "\"Drain first\")",
          .reload = OnReload::restart},

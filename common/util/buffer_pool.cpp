@@ -1,10 +1,26 @@
 // Fixed buffer pool.
 #include "util/buffer_pool.hpp"
 
+#include <sys/mman.h>
+
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
 namespace imgx {
+
+namespace {
+
+// Asks for transparent huge pages (THP is "madvise" on Debian): a first use then faults 2 MiB at
+// a time instead of 4 KiB. Only a hint; the pool works the same without.
+void advise_huge_pages(char* data, std::size_t bytes) {
+    constexpr std::uintptr_t kHuge = 2 << 20;
+    const auto begin = (reinterpret_cast<std::uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+    const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(kHuge - 1);
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
+
+}  // namespace
 
 PooledBuffer::PooledBuffer(PooledBuffer&& other) noexcept
     : pool_(std::exchange(other.pool_, nullptr)), data_(std::exchange(other.data_, nullptr)) {}
@@ -29,7 +45,7 @@ BufferPool::BufferPool(const boost::asio::any_io_executor& ex, std::size_t buffe
     : BufferPool(buffer_bytes, count, {}) {
     returned_ = std::make_unique<AsyncEvent>(ex);
     // Touch every page now: freshly faulted memory is slow on these VMs, reused memory is not.
-    std::memset(storage_.get(), 0, buffer_bytes * count);
+    prefault();
 }
 
 BufferPool::BufferPool(std::size_t buffer_bytes, std::size_t count, BufferReturned returned)
@@ -38,6 +54,7 @@ BufferPool::BufferPool(std::size_t buffer_bytes, std::size_t count, BufferReturn
       storage_(new char[buffer_bytes * count]),  // large: mmap'ed, pages faulted at first write
       filled_(count, 0),
       on_return_(std::move(returned)) {
+    advise_huge_pages(storage_.get(), buffer_bytes * count);
     free_.reserve(count);
     for (std::size_t i = count; i-- > 0;) free_.push_back(storage_.get() + i * buffer_bytes);
 }
@@ -48,6 +65,8 @@ boost::asio::awaitable<PooledBuffer> BufferPool::acquire() {
     free_.pop_back();
     co_return PooledBuffer(this, data);
 }
+
+void BufferPool::prefault() noexcept { std::memset(storage_.get(), 0, buffer_bytes_ * count_); }
 
 PooledBuffer BufferPool::try_acquire() {
     const std::lock_guard lock(mutex_);

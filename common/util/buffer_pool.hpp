@@ -3,7 +3,7 @@
 // The pool is the proxy's memory budget for data in flight: when every buffer is taken,
 // acquire() suspends, so readers stop draining CRIU's pipes instead of buffering without bound.
 // A shared pool (the capture buffer) is taken from on another thread with try_acquire() and its
-// buffers may come back on any thread; its pages are faulted in at first use and then kept.
+// buffers may come back on any thread; its owner faults its pages in (prefault()) when it suits.
 #pragma once
 
 #include <atomic>
@@ -50,8 +50,8 @@ class BufferPool {
     // A pool of the event loop of `ex`, every page touched now.
     BufferPool(const boost::asio::any_io_executor& ex, std::size_t buffer_bytes, std::size_t count);
     // A shared pool: no coroutine waits on it (try_acquire() only), buffers may be taken and given
-    // back on any thread, pages are touched at first use; recently returned buffers are handed out
-    // first, so a pool larger than the work keeps reusing the pages already faulted in.
+    // back on any thread, pages are touched by prefault() or at first use (then kept); recently
+    // returned buffers are handed out first, so they are the ones already in the CPU's caches.
     BufferPool(std::size_t buffer_bytes, std::size_t count, BufferReturned returned);
     BufferPool(const BufferPool&) = delete;
     BufferPool& operator=(const BufferPool&) = delete;
@@ -60,6 +60,9 @@ class BufferPool {
     boost::asio::awaitable<PooledBuffer> acquire();
     // A free buffer, or an empty one when none is.
     PooledBuffer try_acquire();
+    // Touches every page of a shared pool now (in transparent huge pages where the kernel gives
+    // them). Call before the first try_acquire(), on the thread that takes the buffers.
+    void prefault() noexcept;
 
     // Accounting for status: `buffer` (of this pool) holds `size` bytes of data until it returns.
     void set_filled(const PooledBuffer& buffer, std::size_t size) noexcept;
