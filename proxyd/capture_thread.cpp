@@ -96,7 +96,12 @@ bool CaptureThread::take_commands(std::vector<Pipe>& pipes) {
         p.fd.reset();  // CRIU's next write fails at once
         p.block = {};  // its unsent bytes are freed now
         p.fill = 0;
-        deliver(p, &closed);
+        // Stopping: the event loop has stopped and its pending work is gone, so nothing is posted
+        // to it any more; the sink goes here, while the loop's thread waits in the destructor.
+        if (stop)
+            p.sink.reset();
+        else
+            deliver(p, &closed);
         return true;
     });
     return !stop;

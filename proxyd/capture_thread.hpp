@@ -39,7 +39,8 @@ class CaptureThread {
                   std::size_t blocks);
     CaptureThread(const CaptureThread&) = delete;
     CaptureThread& operator=(const CaptureThread&) = delete;
-    // Stops the thread; pipes still open are closed (their sinks get `closed`).
+    // Stops the thread; pipes still open are closed and their sinks released without a call
+    // (destroy it after the event loop stopped).
     ~CaptureThread();
 
     // From now on the thread reads `pipe` to EOF for `sink`. Returns the pipe's id for close().
