@@ -1,26 +1,10 @@
 // Fixed buffer pool.
 #include "util/buffer_pool.hpp"
 
-#include <sys/mman.h>
-
-#include <cstdint>
 #include <cstring>
 #include <utility>
 
 namespace imgx {
-
-namespace {
-
-// Asks for transparent huge pages (THP is "madvise" on Debian): a first use then faults 2 MiB at
-// a time instead of 4 KiB. Only a hint; the pool works the same without.
-void advise_huge_pages(char* data, std::size_t bytes) {
-    constexpr std::uintptr_t kHuge = 2 << 20;
-    const auto begin = (reinterpret_cast<std::uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
-    const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(kHuge - 1);
-    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-}
-
-}  // namespace
 
 PooledBuffer::PooledBuffer(PooledBuffer&& other) noexcept
     : pool_(std::exchange(other.pool_, nullptr)), data_(std::exchange(other.data_, nullptr)) {}
@@ -54,7 +38,6 @@ BufferPool::BufferPool(std::size_t buffer_bytes, std::size_t count, BufferReturn
       storage_(new char[buffer_bytes * count]),  // large: mmap'ed, pages faulted at first write
       filled_(count, 0),
       on_return_(std::move(returned)) {
-    advise_huge_pages(storage_.get(), buffer_bytes * count);
     free_.reserve(count);
     for (std::size_t i = count; i-- > 0;) free_.push_back(storage_.get() + i * buffer_bytes);
 }

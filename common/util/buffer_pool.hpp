@@ -60,8 +60,8 @@ class BufferPool {
     boost::asio::awaitable<PooledBuffer> acquire();
     // A free buffer, or an empty one when none is.
     PooledBuffer try_acquire();
-    // Touches every page of a shared pool now (in transparent huge pages where the kernel gives
-    // them). Call before the first try_acquire(), on the thread that takes the buffers.
+    // Touches every page of a shared pool now. Call before the first try_acquire(), on the
+    // thread that takes the buffers.
     void prefault() noexcept;
 
     // Accounting for status: `buffer` (of this pool) holds `size` bytes of data until it returns.
