@@ -60,10 +60,14 @@ int main(int argc, char** argv) {
 
     const std::string heading = fmt::format(
         "img-bench {}: medians of {} run(s); GB = 1e9 bytes; page data enters the pipes with {}\n"
-        "img-proxyd: {}\nimg-cached: {}{}\nlink: {}, {} stream(s), {}",
+        "img-proxyd: {}{}\nimg-cached: {}{}\nlink: {}, {} stream(s), {}",
         IMGX_VERSION, options.runs,
         options.write_mode == PipeWriteMode::vmsplice ? "vmsplice" : "write",
-        options.daemons.proxyd, options.daemons.cached,
+        options.daemons.proxyd,
+        options.daemons.capture_buffer_mib
+            ? fmt::format(" --capture-buffer {}", *options.daemons.capture_buffer_mib)
+            : std::string(),
+        options.daemons.cached,
         options.daemons.cached_prefault_mib > 0
             ? fmt::format(" --prefault {}", options.daemons.cached_prefault_mib)
             : std::string(),

@@ -15,7 +15,7 @@ constexpr const char* kUsage =
     "                 [--time-limit S] [--pipe-write vmsplice|write] [--proxyd PATH] [--cached "
     "PATH]\n"
     "                 [--tls DIR] [--prefault MIB] [--streams N] [--lane-rate MBPS]\n"
-    "                 [--slow-lane MBPS]\n"
+    "                 [--slow-lane MBPS] [--capture-buffer MIB]\n"
     "\n"
     "Starts img-cached and img-proxyd on loopback, dumps generated snapshots through them as\n"
     "`criu dump --stream` would, restores them as `criu restore --stream` would, checks every\n"
@@ -40,7 +40,8 @@ constexpr const char* kUsage =
     "                    (default 1); the baseline stays one stream\n"
     "  --lane-rate MBPS  route the link through a relay that caps every connection at MBPS\n"
     "                    MB/s towards img-cached (default: no relay); the baseline is not capped\n"
-    "  --slow-lane MBPS  the same relay, capping only the link's first connection (lane 0)\n";
+    "  --slow-lane MBPS  the same relay, capping only the link's first connection (lane 0)\n"
+    "  --capture-buffer MIB  img-proxyd's --capture-buffer (default: img-proxyd's default)\n";
 
 unsigned parse_number(std::string_view text, unsigned min, unsigned max) {
     unsigned value = 0;
@@ -88,6 +89,9 @@ bool parse_bench_options(int argc, char** argv, BenchOptions& out) {
     });
     args.value("--slow-lane", [&](std::string_view v) {
         out.daemons.shaping.first_mbps = parse_number(v, 1, 100000);
+    });
+    args.value("--capture-buffer", [&](std::string_view v) {
+        out.daemons.capture_buffer_mib = parse_number(v, 0, 1 << 20);
     });
     args.value("--streams",
                [&](std::string_view v) { out.daemons.streams = parse_number(v, 1, 16); });

@@ -90,6 +90,9 @@ Testbed::Testbed(const DaemonPaths& paths, const std::vector<std::string>& snaps
         proxy_args.insert(proxy_args.end(), {"--tls-ca", d + "/ca.pem", "--tls-cert",
                                              d + "/proxy.pem", "--tls-key", d + "/proxy.key"});
     }
+    if (paths.capture_buffer_mib)
+        proxy_args.insert(proxy_args.end(),
+                          {"--capture-buffer", std::to_string(*paths.capture_buffer_mib)});
     if (paths.cached_prefault_mib > 0)
         cache_args.insert(cache_args.end(),
                           {"--prefault", std::to_string(paths.cached_prefault_mib)});

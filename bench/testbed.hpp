@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ struct DaemonPaths {
     unsigned cached_prefault_mib = 0;
     // img-proxyd's --link-streams: TCP connections (lanes) of the link.
     unsigned streams = 1;
+    // img-proxyd's --capture-buffer (MiB); unset: its default.
+    std::optional<unsigned> capture_buffer_mib;
     // Link connections capped by a relay between the daemons (LaneShaper); default: direct.
     LaneShaping shaping;
 };

@@ -58,6 +58,24 @@ config::SettingsTable<O> proxy_rows() {
          .reload = OnReload::restart},
         &O::buffer_count, kMinBuffers, kMaxBuffers));
     rows.push_back(config::number_setting<O>(
+        {.key = "capture_buffer_mib",
+         .flag = "--capture-buffer",
+         .flag_value = "MIB",
+         .help = "memory CRIU's --stream pipes are drained into at memory speed, so the dump ends "
+                 "before the link has sent it (0: drained at the link's speed through --buffers)",
+         .doc = "memory (MiB) that CRIU's `--stream` pipes are drained into at memory speed by a "
+                "thread of its own, so CRIU's dump (the freeze) ends before the link has sent "
+                "everything; the link sends from it, and a chunk stays there until img-cached "
+                "acknowledges it (the capture buffer is also the link's in-flight memory for "
+                "these dumps). When it is full CRIU waits. The capture thread faults it in as "
+                "img-proxyd starts (fresh pages are slower than the copy into them), so it is "
+                "resident from then on: img-proxyd's RSS is about this plus 30 MiB. `0`: the pipes "
+                "are drained on "
+                "the event loop through `buffers`, at the link's speed (docs/performance.md, "
+                "\"Drain first\")",
+         .reload = OnReload::restart},
+        &O::capture_buffer_mib, 0, kMaxCaptureBufferMib));
+    rows.push_back(config::number_setting<O>(
         {.key = "link_wait_seconds",
          .flag = "--link-wait",
          .flag_value = "SECONDS",

@@ -1,6 +1,8 @@
 // img-proxyd's side of the snapshot requests: its registry of outgoing dumps as a SnapshotBook.
 #include "proxy_control.hpp"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <memory>
 
@@ -88,10 +90,19 @@ class RegistryBook final : public control::SnapshotBook {
 
 }  // namespace
 
+std::string describe_link(const LinkClient& link, const BufferPool* capture) {
+    if (!capture) return link.describe();
+    return fmt::format(
+        "{}; capture buffer: {} bytes held (read from CRIU, not yet confirmed by img-cached) of "
+        "{}",
+        link.describe(), capture->filled_bytes(), capture->total_count() * capture->buffer_bytes());
+}
+
 control::Handler make_control_handler(criu::EndpointSet& endpoints, SnapshotRegistry& registry,
-                                      LinkClient& link, RemoteChains& chains) {
-    auto done = [&link](bool ok, std::string error) {
-        return control::final_response(kDaemon, link.describe(), ok, std::move(error));
+                                      LinkClient& link, RemoteChains& chains,
+                                      const BufferPool* capture) {
+    auto done = [&link, capture](bool ok, std::string error) {
+        return control::final_response(kDaemon, describe_link(link, capture), ok, std::move(error));
     };
     return control::make_snapshot_handler(
         endpoints, std::make_shared<RegistryBook>(registry, link, chains), std::move(done));

@@ -69,7 +69,8 @@ void count_snapshot_end(const OutgoingSnapshot& snapshot, bool cache_accepted) {
 
 std::unique_ptr<metrics::MetricsServer> start_metrics(
     const boost::asio::any_io_executor& ex, const ProxyOptions& options, const BufferPool& pool,
-    const SnapshotRegistry& registry, const RemoteChains& chains, const LinkClient& link) {
+    const SnapshotRegistry& registry, const RemoteChains& chains, const LinkClient& link,
+    const BufferPool* capture) {
     if (options.metrics.address.host.empty()) return nullptr;
     auto& r = proxy_metrics().registry;
     r.gauge_reader("imgx_proxyd_snapshots_active", "Dumps not yet confirmed or failed.",
@@ -92,6 +93,17 @@ std::unique_ptr<metrics::MetricsServer> start_metrics(
     r.gauge_reader("imgx_proxyd_chain_held_bytes",
                    "Image bytes kept for img-remote pre-dump chains (--chain-memory).",
                    [&chains] { return static_cast<std::int64_t>(chains.bytes_held()); });
+    r.gauge_reader(
+        "imgx_proxyd_capture_buffered_bytes",
+        "Bytes read from CRIU into the capture buffer and not yet confirmed by "
+        "img-cached (0 with capture_buffer_mib = 0).",
+        [capture] { return capture ? static_cast<std::int64_t>(capture->filled_bytes()) : 0; });
+    r.gauge_reader("imgx_proxyd_capture_buffer_bytes",
+                   "Size of the capture buffer (capture_buffer_mib).", [capture] {
+                       return capture ? static_cast<std::int64_t>(capture->total_count() *
+                                                                  capture->buffer_bytes())
+                                      : 0;
+                   });
     metrics::add_process_metrics(r);
     return metrics::serve_metrics(ex, options.metrics.address, r);
 }

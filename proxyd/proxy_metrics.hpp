@@ -54,10 +54,11 @@ ProxyMetrics& proxy_metrics();
 void count_snapshot_end(const OutgoingSnapshot& snapshot, bool cache_accepted);
 
 // Starts the endpoint if `options.metrics` is set (logging "metrics on ADDR:PORT"), with the
-// gauges read from the daemon's objects at each scrape. Null when off; throws
-// std::runtime_error if it cannot listen.
+// gauges read from the daemon's objects at each scrape (`capture`: the capture buffer, null when
+// off). Null when off; throws std::runtime_error if it cannot listen.
 std::unique_ptr<metrics::MetricsServer> start_metrics(
     const boost::asio::any_io_executor& ex, const ProxyOptions& options, const BufferPool& pool,
-    const SnapshotRegistry& registry, const RemoteChains& chains, const LinkClient& link);
+    const SnapshotRegistry& registry, const RemoteChains& chains, const LinkClient& link,
+    const BufferPool* capture = nullptr);
 
 }  // namespace imgx::proxyd

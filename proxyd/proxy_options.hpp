@@ -19,6 +19,7 @@ inline constexpr unsigned kMaxLinkRetrySeconds = 86400;
 inline constexpr unsigned kMaxLinkIdleTimeoutSeconds = 3600;
 inline constexpr unsigned kMaxChainMemoryMib = 1u << 24;
 inline constexpr unsigned kMaxLinkStreams = 16;
+inline constexpr unsigned kMaxCaptureBufferMib = 1u << 20;
 
 // The shared settings (endpoints: the [[capture]] endpoints) and img-proxyd's own.
 struct ProxyOptions : DaemonSettings {
@@ -27,8 +28,11 @@ struct ProxyOptions : DaemonSettings {
     HostPort cache;  // required (from --cache or the configuration); empty host: not given
     std::size_t chunk_bytes = 1 << 20;  // one DATA frame at most
     std::size_t buffer_count = 16;      // chunks in flight: the memory budget for data
-    unsigned link_wait_seconds = 30;    // how long a new dump waits for an absent link
-    unsigned link_retry_seconds = 60;   // how long a lost link may take to resume (0: fail at once)
+    // CRIU's pipes drained into this much memory (MiB) on a thread of its own (0: on the loop,
+    // with `buffers`); faulted in at start by the capture thread, and kept.
+    unsigned capture_buffer_mib = 1024;
+    unsigned link_wait_seconds = 30;   // how long a new dump waits for an absent link
+    unsigned link_retry_seconds = 60;  // how long a lost link may take to resume (0: fail at once)
     unsigned link_idle_timeout_seconds = 15;  // a link without answers this long counts as stalled
     unsigned link_streams = 1;                // TCP connections (lanes) per link session
     bool remote_reads_on_socket = false;      // --remote-data=socket: G2 form for dump-side reads

@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include "capture_thread.hpp"
 #include "connection_order.hpp"
 #include "criu/remote_codec.hpp"
 #include "criu/stream_codec.hpp"
@@ -35,11 +36,18 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
         : ex_(ex),
           options_(options),
           pool_(ex, options.chunk_bytes, options.buffer_count),
+          capture_(
+              options.capture_buffer_mib == 0
+                  ? nullptr
+                  : std::make_unique<CaptureThread>(
+                        ex, options.chunk_bytes,
+                        (std::size_t{options.capture_buffer_mib} << 20) / options.chunk_bytes)),
           link_(ex, options.cache, std::chrono::seconds(options.link_wait_seconds),
                 link_resume_settings(options), std::move(tls), options.link_streams),
           registry_(ex),
           chains_(ex, link_, registry_, options.chain_memory_bytes),
           order_(ex),
+
           endpoints_(
               ex,
               {{std::string(criu::kStreamCaptureSocket), "stream"},
@@ -50,10 +58,11 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
 
     criu::EndpointSet& endpoints() override { return endpoints_; }
     control::Handler control_handler() override {
-        return make_control_handler(endpoints_, registry_, link_, chains_);
+        return make_control_handler(endpoints_, registry_, link_, chains_, capture_buffer());
     }
     std::unique_ptr<metrics::MetricsServer> start_metrics() override {
-        return proxyd::start_metrics(ex_, options_, pool_, registry_, chains_, link_);
+        return proxyd::start_metrics(ex_, options_, pool_, registry_, chains_, link_,
+                                     capture_buffer());
     }
     void start() override { link_.start(); }
     std::string ready_line(const std::string& control_path) const override {
@@ -74,7 +83,7 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
             load.bytes += snapshot->bytes_read();
             if (!snapshot->settled()) ++load.active;
         }
-        load.note = "link " + link_.describe();
+        load.note = "link " + describe_link(link_, capture_buffer());
         return load;
     }
     std::vector<std::string> in_flight() const override {
@@ -94,6 +103,9 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
     }
 
   private:
+    [[nodiscard]] const BufferPool* capture_buffer() const {
+        return capture_ ? &capture_->buffer() : nullptr;
+    }
     void accept(asio::local::stream_protocol::socket socket, const criu::Endpoint& endpoint,
                 const criu::SocketKind& kind) {
         if (kind.protocol == "remote") {
@@ -107,7 +119,7 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
         }
         asio::co_spawn(ex_,
                        run_stream_capture(std::move(socket), endpoint,
-                                          CaptureContext{link_, pool_, registry_}),
+                                          CaptureContext{link_, pool_, registry_, capture_.get()}),
                        asio::detached);
     }
 
@@ -121,6 +133,8 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
     asio::any_io_executor ex_;
     const ProxyOptions& options_;  // the running options (the shell's; restart settings fixed)
     BufferPool pool_;
+    // Null with capture_buffer_mib = 0. Before link_: the link's frames hold its blocks.
+    std::unique_ptr<CaptureThread> capture_;
     LinkClient link_;
     SnapshotRegistry registry_;
     RemoteChains chains_;

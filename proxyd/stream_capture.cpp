@@ -7,8 +7,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <optional>
 #include <vector>
 
+#include "captured_file.hpp"
 #include "criu/fd_passing.hpp"
 #include "criu/pipe_sizes.hpp"
 #include "criu/stream_codec.hpp"
@@ -24,10 +26,12 @@ namespace {
 
 // What the session, its pipe drains and its failure watcher share.
 struct CaptureState {
-    explicit CaptureState(asio::local::stream_protocol::socket s)
-        : socket(std::move(s)), drained(socket.get_executor()) {}
+    CaptureState(asio::local::stream_protocol::socket s, CaptureThread* c)
+        : socket(std::move(s)), capture(c), drained(socket.get_executor()) {}
     asio::local::stream_protocol::socket socket;
+    CaptureThread* capture;
     std::vector<std::shared_ptr<asio::posix::stream_descriptor>> pipes;
+    std::vector<std::uint64_t> captured;  // the capture thread's pipes
     std::size_t active = 0;
     std::uint32_t files = 0;
     std::uint64_t bytes = 0;
@@ -39,8 +43,42 @@ struct CaptureState {
         boost::system::error_code ignored;
         socket.close(ignored);
         for (auto& p : pipes) p->close(ignored);
+        for (auto id : captured) capture->close(id);
     }
 };
+
+// Reads one pipe to its end: on the capture thread into the capture buffer, or on the loop.
+asio::awaitable<void> drain_one(std::shared_ptr<CaptureState> state, UniqueFd fd, std::string name,
+                                std::shared_ptr<OutgoingSnapshot> snapshot, CaptureContext ctx) {
+    std::optional<std::uint64_t> size;
+    if (ctx.capture) {
+        const metrics::GaugeGuard reading(proxy_metrics().files_reading);
+        criu::set_nonblocking(fd.get());
+        auto file =
+            std::make_shared<CapturedFile>(state->socket.get_executor(), name, snapshot, ctx.link);
+        state->captured.push_back(ctx.capture->add(std::move(fd), file));
+        if (snapshot->settled()) ctx.capture->close(state->captured.back());
+        size = co_await file->finished();
+    } else {
+        auto pipe = std::make_shared<asio::posix::stream_descriptor>(state->socket.get_executor(),
+                                                                     fd.release());
+        pipe->non_blocking(true);
+        state->pipes.push_back(pipe);
+        size = co_await drain_to_link(*pipe, name, snapshot, ctx.link, ctx.pool);
+        boost::system::error_code ignored;
+        pipe->close(ignored);
+    }
+    if (size) {
+        ++state->files;
+        state->bytes += *size;
+        if (name == criu::kInventoryImage) state->inventory = true;
+    } else if (!snapshot->settled()) {
+        ++proxy_metrics().errors.client_gone;
+        ctx.link.abort_snapshot(snapshot, "reading " + name + " from CRIU failed");
+    }
+    --state->active;
+    state->drained.notify();
+}
 
 }  // namespace
 
@@ -49,7 +87,7 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
     const std::string peer = criu::describe_peer(socket.native_handle());
     const metrics::GaugeGuard connection(proxy_metrics().criu_connections);
     auto ex = socket.get_executor();
-    auto state = std::make_shared<CaptureState>(std::move(socket));
+    auto state = std::make_shared<CaptureState>(std::move(socket), ctx.capture);
 
     auto older = ctx.registry.find(endpoint.snapshot_id);
     if (!ctx.link.connected())
@@ -109,30 +147,11 @@ asio::awaitable<void> run_stream_capture(asio::local::stream_protocol::socket so
             UniqueFd fd = std::move(request->pipe);
             if (!fd) fd = co_await criu::receive_fd(state->socket);
             criu::enlarge_pipe(fd.get(), criu::kCapturePipeBytes);
-            auto pipe = std::make_shared<asio::posix::stream_descriptor>(ex, fd.release());
-            pipe->non_blocking(true);
-            state->pipes.push_back(pipe);
             ++state->active;
             log_debug({.snapshot = snapshot->id(), .image = name, .peer = peer},
                       "snapshot '{}': CRIU opened {}", snapshot->id(), name);
-            asio::co_spawn(
-                ex,
-                [state, pipe, name, snapshot, ctx]() -> asio::awaitable<void> {
-                    auto size = co_await drain_to_link(*pipe, name, snapshot, ctx.link, ctx.pool);
-                    if (size) {
-                        ++state->files;
-                        state->bytes += *size;
-                        if (name == criu::kInventoryImage) state->inventory = true;
-                    } else if (!snapshot->settled()) {
-                        ++proxy_metrics().errors.client_gone;
-                        ctx.link.abort_snapshot(snapshot, "reading " + name + " from CRIU failed");
-                    }
-                    boost::system::error_code ignored;
-                    pipe->close(ignored);
-                    --state->active;
-                    state->drained.notify();
-                },
-                asio::detached);
+            asio::co_spawn(ex, drain_one(state, std::move(fd), name, snapshot, ctx),
+                           asio::detached);
         }
     } catch (const std::exception& e) {
         if (!snapshot->settled()) {

@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
+#include "capture_thread.hpp"
 #include "criu/endpoint_set.hpp"
 #include "link_client.hpp"
 #include "snapshot_registry.hpp"
@@ -16,6 +17,7 @@ struct CaptureContext {
     LinkClient& link;
     BufferPool& pool;
     SnapshotRegistry& registry;
+    CaptureThread* capture = nullptr;  // the capture buffer; null: pipes drained on the loop
 };
 
 boost::asio::awaitable<void> run_stream_capture(boost::asio::local::stream_protocol::socket socket,

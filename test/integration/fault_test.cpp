@@ -22,19 +22,7 @@ constexpr std::size_t kPagesBytes = 3 << 20;  // several DATA frames
 
 // One CRIU dump of pages-1.img and inventory.img on job1; "" or what went wrong.
 std::string dump_pages(const DaemonPair& pair, const std::string& pages) {
-    try {
-        StreamDumpSession dump(pair.capture_dir("job1"));
-        if (write_and_close(dump.announce("pages-1.img"), pages, deadline_in(kTimeout)).status !=
-            IoStatus::ok)
-            return "writing pages-1.img failed";
-        if (write_and_close(dump.announce("inventory.img"), "inv", deadline_in(kTimeout)).status !=
-            IoStatus::ok)
-            return "writing inventory.img failed";
-        dump.close();
-    } catch (const std::exception& e) {
-        return e.what();  // img-proxyd closed CRIU's socket: the dump failed
-    }
-    return "";
+    return dump_pages_and_inventory(pair.capture_dir("job1"), pages, deadline_in(kTimeout));
 }
 
 int wait_exit(DaemonPair& pair, Side side) {
@@ -125,7 +113,10 @@ TEST_CASE(
     "released, every "
     "byte arrives",
     "[fault]") {
-    RelayedPair rig([](FaultRelay& relay) { relay.stall_at(kPagesBytes / 4); });
+    // A capture buffer of 16 MiB: it holds CRIU back as the 16 buffers of the path without one do.
+    PairOptions options;
+    options.proxy_args = {"--capture-buffer", "16"};
+    RelayedPair rig([](FaultRelay& relay) { relay.stall_at(kPagesBytes / 4); }, options);
     auto& pair = *rig.pair;
     const auto pages = make_content(64, 48 << 20);  // more than img-proxyd's 16 MiB of buffers
 

@@ -17,7 +17,8 @@ namespace {
 
 constexpr auto kTimeout = seconds(20);
 constexpr std::uint64_t kMiB = 1 << 20;
-// A small buffer pool bounds what img-proxyd can hold unacknowledged, and so what it resends.
+// A small buffer pool and capture buffer bound what img-proxyd can hold unacknowledged, and so
+// what it resends.
 constexpr std::uint64_t kBuffers = 4;
 
 // Both daemons with a relay on the link and resuming on (short budgets keep the tests quick).
@@ -29,8 +30,10 @@ struct ResumingPair {
     explicit ResumingPair(Arm&& arm, std::vector<std::string> extra_proxy_args = {}) {
         PairOptions options;
         options.start_proxy = false;
-        options.proxy_args = {"--buffers", std::to_string(kBuffers), "--link-retry",
-                              "15",        "--link-idle-timeout",    "2"};
+        options.proxy_args = {"--buffers",           std::to_string(kBuffers),
+                              "--capture-buffer",    std::to_string(kBuffers),
+                              "--link-retry",        "15",
+                              "--link-idle-timeout", "2"};
         options.proxy_args.insert(options.proxy_args.end(), extra_proxy_args.begin(),
                                   extra_proxy_args.end());
         options.cache_args = {"--link-resume", "15"};
@@ -174,8 +177,10 @@ TEST_CASE("fault: link down longer than the retry budget -> failed loudly on bot
 TEST_CASE("fault: img-cached killed (kill -9) with resume on -> failed loudly on both sides",
           "[fault]") {
     PairOptions options;
-    options.proxy_args = {"--buffers", std::to_string(kBuffers), "--link-retry",
-                          "15",        "--link-idle-timeout",    "2"};
+    options.proxy_args = {"--buffers",           std::to_string(kBuffers),
+                          "--capture-buffer",    std::to_string(kBuffers),
+                          "--link-retry",        "15",
+                          "--link-idle-timeout", "2"};
     options.cache_args = {"--link-resume", "15"};
     DaemonPair pair(options);
     const auto pages = make_content(77, 24 * kMiB);

@@ -77,4 +77,19 @@ std::string restore_and_compare(const std::string& serve_dir,
     }
 }
 
+std::string dump_pages_and_inventory(const std::string& capture_dir, const std::string& pages,
+                                     Deadline deadline) {
+    try {
+        StreamDumpSession dump(capture_dir);
+        if (write_and_close(dump.announce("pages-1.img"), pages, deadline).status != IoStatus::ok)
+            return "writing pages-1.img failed";
+        if (write_and_close(dump.announce("inventory.img"), "inv", deadline).status != IoStatus::ok)
+            return "writing inventory.img failed";
+        dump.close();
+    } catch (const std::exception& e) {
+        return e.what();  // img-proxyd closed CRIU's socket: the dump failed
+    }
+    return "";
+}
+
 }  // namespace imgtest

@@ -23,6 +23,11 @@ std::vector<GeneratedFile> generate_files(const std::string& prefix, std::uint64
 std::string dump_files(const std::string& capture_dir, const std::vector<GeneratedFile>& files,
                        Deadline deadline);
 
+// One CRIU dump of pages-1.img (`pages`), then inventory.img ("inv"), then the socket's end.
+// Returns "" or what went wrong (img-proxyd closing CRIU's socket: the dump failed).
+std::string dump_pages_and_inventory(const std::string& capture_dir, const std::string& pages,
+                                     Deadline deadline);
+
 // One CRIU restore: requests every file in order and compares the bytes, then requests each of
 // `missing` and expects exists=false. Returns "" or what went wrong.
 std::string restore_and_compare(const std::string& serve_dir,
