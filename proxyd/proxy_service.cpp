@@ -17,6 +17,7 @@
 #include "snapshot_registry.hpp"
 #include "stream_capture.hpp"
 #include "util/buffer_pool.hpp"
+#include "util/worker_pool.hpp"
 
 namespace imgx::proxyd {
 
@@ -36,7 +37,7 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
           options_(options),
           pool_(ex, options.chunk_bytes, options.buffer_count),
           link_(ex, options.cache, std::chrono::seconds(options.link_wait_seconds),
-                link_resume_settings(options), std::move(tls), options.link_streams),
+                link_resume_settings(options), std::move(tls), options.link_streams, &workers_),
           registry_(ex),
           chains_(ex, link_, registry_, options.chain_memory_bytes),
           order_(ex),
@@ -55,7 +56,10 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
     std::unique_ptr<metrics::MetricsServer> start_metrics() override {
         return proxyd::start_metrics(ex_, options_, pool_, registry_, chains_, link_);
     }
-    void start() override { link_.start(); }
+    void start() override {
+        link_.set_compress({options_.compress, options_.compress_level});
+        link_.start();
+    }
     std::string ready_line(const std::string& control_path) const override {
         return fmt::format(
             "img-proxyd {} ready: {} capture endpoint(s), control socket {}, forwarding to {}",
@@ -66,6 +70,7 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
         link_.set_connect_wait(std::chrono::seconds(next.link_wait_seconds));
         link_.set_resume(link_resume_settings(next));
         chains_.set_memory_budget(next.chain_memory_bytes);
+        link_.set_compress({next.compress, next.compress_level});
     }
 
     ServiceLoad load() const override {
@@ -121,6 +126,9 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
     asio::any_io_executor ex_;
     const ProxyOptions& options_;  // the running options (the shell's; restart settings fixed)
     BufferPool pool_;
+    // Compression beside the event loop, one thread per CPU (at most 8). Between the pool, whose
+    // buffers its jobs write into, and the link, whose chunks it compresses.
+    WorkerPool workers_;
     LinkClient link_;
     SnapshotRegistry registry_;
     RemoteChains chains_;
