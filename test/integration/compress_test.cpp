@@ -80,6 +80,8 @@ TEST_CASE("--compress zstd: compressible pages arrive byte-exact and shrink on t
     CHECK(metric(proxy, "imgx_proxyd_sent_bytes_total") == before);  // image bytes, as CRIU wrote
     CHECK(wait_for_log_line(pair, Side::proxy, std::regex("complete: .*compression ratio"),
                             deadline_in(kTimeout)));
+    const auto status = pair.ctl(Side::proxy, {"status"}, kTimeout);
+    CHECK(status.out.find("compressed: ") != std::string::npos);
 }
 
 TEST_CASE("--compress off: the HELLO offers no codec and nothing is sent compressed") {
