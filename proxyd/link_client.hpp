@@ -1,7 +1,8 @@
 // The proxy's TCP link to img-cached: connects its lanes (and reconnects, resuming the link
 // session within the retry budget), sends frames in order, reads acknowledgements. The dumps'
 // protocol is SnapshotSender's; this class carries its frames.
-// link_client.cpp: lanes and their connections; link_resume.cpp: resume and failure.
+// link_client.cpp: lanes and their connections; link_chunks.cpp: chunks onto the lanes;
+// link_resume.cpp: resume and failure.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
