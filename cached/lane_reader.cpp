@@ -6,6 +6,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "link/chunk_compression.hpp"
 #include "link/link_codec.hpp"
 #include "link/link_connection.hpp"
 
@@ -24,6 +25,10 @@ asio::awaitable<void> LaneReader::run() {
         liveness_.heard(std::chrono::steady_clock::now());
         if (header.type == link::FrameType::data_at) {
             co_await read_data_at(header);
+            continue;
+        }
+        if (header.type == link::FrameType::data_zstd) {
+            co_await read_data_zstd(header);
             continue;
         }
         if (header.type == link::FrameType::data && session_->lanes.size() > 1)
@@ -68,6 +73,44 @@ asio::awaitable<void> LaneReader::read_data(const link::FrameHeader& header) {
     liveness_.heard(std::chrono::steady_clock::now());
     session_->receiver.data_arrived();
     session_->lane(lane_).flow.received(link::kHeaderBytes + header.body_length);
+}
+
+asio::awaitable<void> LaneReader::read_data_zstd(const link::FrameHeader& header) {
+    auto& receiver = session_->receiver;
+    if ((receiver.codecs() & link::kCodecZstd) == 0)
+        throw wire::ProtocolError("DATA_ZSTD frame on a link session that did not accept zstd");
+    std::array<unsigned char, link::kDataZstdPrefixBytes> prefix_bytes;
+    co_await asio::async_read(stream_, asio::buffer(prefix_bytes), asio::use_awaitable);
+    check_current();
+    const auto at = link::decode_data_zstd_prefix(prefix_bytes);
+    compressed_.resize(header.body_length - link::kDataZstdPrefixBytes);
+    co_await asio::async_read(stream_, asio::buffer(compressed_), asio::use_awaitable);
+    check_current();
+    liveness_.heard(std::chrono::steady_clock::now());
+    // Decompressed here, on the loop: zstd decompresses several times faster than it
+    // compresses, and the checksum at FILE_END covers the original bytes.
+    auto refuse = [&](const std::string& why) {
+        return wire::ProtocolError(fmt::format("DATA_ZSTD chunk at offset {} of {}: {}", at.offset,
+                                               receiver.describe_file(at.file_tag), why));
+    };
+    if (session_->lanes.size() <= 1) {
+        char* into = receiver.data_target(at.file_tag, at.original_length);
+        const auto why = link::decompress_chunk(compressed_.data(), compressed_.size(), into,
+                                                at.original_length);
+        if (!why.empty()) throw refuse(why);
+        receiver.data_arrived();
+        session_->lane(lane_).flow.received(link::kHeaderBytes + header.body_length);
+        co_return;
+    }
+    chunk_.resize(at.original_length);
+    const auto why = link::decompress_chunk(compressed_.data(), compressed_.size(), chunk_.data(),
+                                            at.original_length);
+    if (!why.empty()) throw refuse(why);
+    auto& flow = session_->lane(lane_).flow;
+    const std::uint64_t frame = flow.counter().through() + 1;
+    const bool held = receiver.data_at_arrived(at.file_tag, at.offset, chunk_, lane_, frame);
+    flow.received(link::kHeaderBytes + header.body_length, held);
+    if (held) chunk_ = std::vector<char>();
 }
 
 asio::awaitable<void> LaneReader::read_message(const link::FrameHeader& header) {

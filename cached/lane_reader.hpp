@@ -35,6 +35,8 @@ class LaneReader {
     // The frame kinds: a DATA_AT chunk, a DATA chunk read straight into its file, the rest.
     boost::asio::awaitable<void> read_data_at(const link::FrameHeader& header);
     boost::asio::awaitable<void> read_data(const link::FrameHeader& header);
+    // A DATA_ZSTD chunk: decompressed, then placed like DATA (one lane) or DATA_AT (several).
+    boost::asio::awaitable<void> read_data_zstd(const link::FrameHeader& header);
     boost::asio::awaitable<void> read_message(const link::FrameHeader& header);
 
     link::LinkStream& stream_;
@@ -42,7 +44,8 @@ class LaneReader {
     std::uint32_t lane_;
     std::uint64_t connection_;
     link::LinkLiveness& liveness_;
-    std::vector<char> chunk_;  // the DATA_AT chunk being read
+    std::vector<char> chunk_;       // the DATA_AT chunk being read
+    std::vector<char> compressed_;  // the DATA_ZSTD payload being read
 };
 
 }  // namespace imgx::cached

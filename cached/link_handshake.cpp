@@ -44,6 +44,11 @@ asio::awaitable<void> exchange_hello(link::LinkStream& stream, LinkSessions& ses
     if (hello.idle_timeout_ms() > 0)
         attached.idle = std::chrono::milliseconds(hello.idle_timeout_ms());
     slot.close_connection = [&stream] { stream.close(); };
+    // A new session takes the codecs offered on its lane 0 that this cache decodes; a resumed
+    // session or a lane above 0 keeps what lane 0 agreed.
+    if (!opened.resumed && opened.lane == 0)
+        opened.session->receiver.set_codecs(
+            link::negotiate_codecs(hello.codecs(), link::kCodecZstd));
     link::Hello answer;
     answer.set_version(link::kVersion);
     answer.set_node(link::host_name());
@@ -52,6 +57,7 @@ asio::awaitable<void> exchange_hello(link::LinkStream& stream, LinkSessions& ses
     answer.set_received_through(slot.flow.counter().take_all());
     answer.set_streams(static_cast<std::uint32_t>(opened.session->lanes.size()));
     answer.set_lane(opened.lane);
+    answer.set_codecs(opened.session->receiver.codecs());
     // What the proxy already holds of ours is not written again.
     if (opened.resumed) slot.flow.window().resume_from(hello.received_through());
     std::string out(link::kPreamble.begin(), link::kPreamble.end());

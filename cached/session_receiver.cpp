@@ -170,6 +170,15 @@ void SessionReceiver::on_file_begin(const std::string& body) {
     }
 }
 
+std::string SessionReceiver::describe_file(std::uint64_t file_tag) const {
+    const auto file = files_.find(file_tag);
+    if (file == files_.end()) return fmt::format("file tag {}", file_tag);
+    const auto in = snapshots_.find(file->second.snapshot_tag);
+    if (in == snapshots_.end()) return fmt::format("file '{}'", file->second.builder->name());
+    return fmt::format("file '{}' of snapshot '{}'", file->second.builder->name(),
+                       in->second.snapshot->id());
+}
+
 char* SessionReceiver::data_target(std::uint64_t file_tag, std::size_t size) {
     const Busy busy(*this);
     data_orphan_.reset();

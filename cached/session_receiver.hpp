@@ -41,6 +41,13 @@ class SessionReceiver {
     void set_lanes(std::uint32_t lanes) noexcept { lanes_ = lanes; }
     [[nodiscard]] std::uint32_t lanes() const noexcept { return lanes_; }
 
+    // Chunk compressions the session accepted in its HELLO (link::kCodecZstd bits; 0: none, and
+    // a DATA_ZSTD frame is a protocol error).
+    void set_codecs(std::uint32_t codecs) noexcept { codecs_ = codecs; }
+    [[nodiscard]] std::uint32_t codecs() const noexcept { return codecs_; }
+    // "file 'NAME' of snapshot 'ID'" for a file tag, for errors about its frames.
+    [[nodiscard]] std::string describe_file(std::uint64_t file_tag) const;
+
     // The proxy's address, for log lines and errors (changes with each connection).
     void set_peer(std::string peer) { peer_ = std::move(peer); }
     [[nodiscard]] const std::string& peer() const noexcept { return peer_; }
@@ -159,6 +166,7 @@ class SessionReceiver {
     Send send_;
     Release release_;
     std::uint32_t lanes_ = 1;
+    std::uint32_t codecs_ = 0;
     std::string peer_ = "unknown peer";
     std::map<std::uint64_t, IncomingSnapshot> snapshots_;
     FileMap files_;

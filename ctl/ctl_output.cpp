@@ -23,6 +23,12 @@ std::string status_table(const control::Response& r) {
             "{:<24} {:>4} {:<8} {:>6} {:>12} {:>10}/s {:<10} {:>8}\n", s.snapshot_id(),
             s.generation(), s.protocol(), s.files(), human_bytes(static_cast<double>(s.bytes())),
             human_bytes(s.rate_bytes_per_second()), s.state(), human_duration(s.age_seconds()));
+        if (s.link_sent_bytes() > 0 && s.link_sent_bytes() != s.link_chunk_bytes())
+            out += fmt::format("  compressed: {} sent as {} on the link (ratio {:.2f})\n",
+                               human_bytes(static_cast<double>(s.link_chunk_bytes())),
+                               human_bytes(static_cast<double>(s.link_sent_bytes())),
+                               static_cast<double>(s.link_chunk_bytes()) /
+                                   static_cast<double>(s.link_sent_bytes()));
         if (!s.error().empty()) out += fmt::format("  error: {}\n", s.error());
     }
     return out;

@@ -50,7 +50,7 @@ void append_buffers(const LinkFrame& frame, std::vector<asio::const_buffer>& out
 
 LinkClient::LinkClient(const asio::any_io_executor& ex, HostPort cache,
                        std::chrono::steady_clock::duration connect_wait, LinkResumeSettings resume,
-                       std::shared_ptr<link::LinkTls> tls, std::size_t streams)
+                       std::shared_ptr<link::LinkTls> tls, std::size_t streams, WorkerPool* workers)
     : ex_(ex),
       cache_(std::move(cache)),
       connect_wait_(connect_wait),
@@ -60,7 +60,7 @@ LinkClient::LinkClient(const asio::any_io_executor& ex, HostPort cache,
       flow_(ex),
       written_(ex),
       link_changed_(ex),
-      sender_(ex, cache_.to_string(), *this),
+      sender_(ex, cache_.to_string(), *this, workers, [this] { return pressure(); }),
       streams_(std::clamp<std::size_t>(streams, 1, link::kMaxLanes)) {
     for (std::size_t n = 1; n < streams_; ++n) extra_.push_back(std::make_unique<Lane>(ex));
 }
@@ -274,6 +274,7 @@ asio::awaitable<void> LinkClient::handshake(link::LinkStream& socket, std::uint3
     hello.set_received_through(flow_of(lane).counter().take_all());
     if (lane == 0 && streams_ > 1) hello.set_streams(static_cast<std::uint32_t>(streams_));
     hello.set_lane(lane);
+    if (lane == 0) hello.set_codecs(sender_.outbox().offered_codecs());
     hello.set_idle_timeout_ms(static_cast<std::uint32_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(resume_.idle_timeout).count()));
     hello.set_abandoned_session(abandoned_session_);
@@ -370,36 +371,6 @@ void LinkClient::abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapsho
 
 void LinkClient::send_message(std::string frame) { flow_.send({std::move(frame)}); }
 
-void LinkClient::send_chunk(std::uint64_t file_tag, std::uint64_t offset, PooledBuffer buffer,
-                            std::size_t size) {
-    LinkFrame frame;
-    frame.buffer = std::move(buffer);
-    frame.size = size;
-    if (lanes_ <= 1) {
-        const auto header = link::encode_data_header(file_tag, static_cast<std::uint32_t>(size));
-        std::copy(header.begin(), header.end(), frame.data_header.begin());
-        frame.header_size = header.size();
-        flow_.send(std::move(frame));
-        return;
-    }
-    // Several lanes: the chunk names its offset and goes to the lane that is up where it would
-    // arrive first (LaneLoad; two system calls per lane per chunk of up to 1 MiB).
-    frame.data_header =
-        link::encode_data_at_header(file_tag, offset, static_cast<std::uint32_t>(size));
-    frame.header_size = frame.data_header.size();
-    auto up = [this](std::size_t n) { return n == 0 ? connected_ : extra_[n - 1]->connected; };
-    const auto now = std::chrono::steady_clock::now();
-    for (std::size_t n = 0; n < lanes_; ++n) {
-        const auto& socket = n == 0 ? socket_ : extra_[n - 1]->socket;
-        TcpProgress tcp;
-        if (socket && up(n)) tcp = socket->tcp_progress();
-        load_.observe(n, flow_of(n).window().written(), tcp.queued, tcp.acknowledged, now);
-    }
-    const std::size_t lane = load_.choose(up, size);
-    const std::uint64_t number = flow_of(lane).send(std::move(frame));
-    load_.queued(lane, number, size);
-}
-
 asio::awaitable<void> LinkClient::flush(std::chrono::steady_clock::duration limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (connected_ && !all_written() && std::chrono::steady_clock::now() < deadline) {
@@ -409,10 +380,13 @@ asio::awaitable<void> LinkClient::flush(std::chrono::steady_clock::duration limi
 }
 
 void LinkClient::count_written(const LinkFrame& frame, bool resent) {
-    if (resent)
-        proxy_metrics().resent_bytes += frame.size;
-    else
-        proxy_metrics().sent_bytes += frame.size;
+    // Image bytes, as CRIU wrote them (imgx_proxyd_link_chunk_sent_bytes_total counts the wire).
+    if (resent) {
+        proxy_metrics().resent_bytes += frame.original;
+    } else {
+        proxy_metrics().sent_bytes += frame.original;
+        unwritten_chunk_bytes_ -= std::min<std::uint64_t>(unwritten_chunk_bytes_, frame.size);
+    }
     written_.notify();
 }
 

@@ -1,7 +1,8 @@
 // The proxy's TCP link to img-cached: connects its lanes (and reconnects, resuming the link
 // session within the retry budget), sends frames in order, reads acknowledgements. The dumps'
 // protocol is SnapshotSender's; this class carries its frames.
-// link_client.cpp: lanes and their connections; link_resume.cpp: resume and failure.
+// link_client.cpp: lanes and their connections; link_chunks.cpp: chunks onto the lanes;
+// link_resume.cpp: resume and failure.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -26,14 +27,15 @@
 
 namespace imgx::proxyd {
 
-// A numbered frame to img-cached: a message, or a DATA or DATA_AT frame whose bytes stay in
-// their pool buffer until img-cached acknowledges them.
+// A numbered frame to img-cached: a message, or a DATA, DATA_AT or DATA_ZSTD frame whose bytes stay
+// in their pool buffer until img-cached acknowledges them.
 struct LinkFrame {
-    std::string message;  // a control frame, or empty for DATA and DATA_AT
-    link::DataAtHeaderBytes data_header{};
-    std::size_t header_size = 0;  // the bytes of data_header in use
+    std::string message;                      // a control frame, or empty for DATA and DATA_AT
+    link::DataZstdHeaderBytes data_header{};  // DATA, DATA_AT or DATA_ZSTD: the largest
+    std::size_t header_size = 0;              // the bytes of data_header in use
     PooledBuffer buffer;
-    std::size_t size = 0;
+    std::size_t size = 0;      // bytes of the buffer on the wire
+    std::size_t original = 0;  // file bytes they carry (more than `size` when compressed)
 };
 void append_buffers(const LinkFrame& frame, std::vector<boost::asio::const_buffer>& out);
 
@@ -49,7 +51,11 @@ class LinkClient : public SnapshotLink, private FrameSink {
     // the lanes (TCP connections) each link session asks for (docs/link-protocol.md, "Lanes").
     LinkClient(const boost::asio::any_io_executor& ex, HostPort cache,
                std::chrono::steady_clock::duration connect_wait, LinkResumeSettings resume,
-               std::shared_ptr<link::LinkTls> tls = {}, std::size_t streams = 1);
+               std::shared_ptr<link::LinkTls> tls = {}, std::size_t streams = 1,
+               WorkerPool* workers = nullptr);
+
+    // Chunk compression from the next chunk on (offered to img-cached from the next session).
+    void set_compress(CompressSettings settings) { sender_.outbox().set_settings(settings); }
 
     // Starts the connect/reconnect loop.
     void start();
@@ -111,7 +117,11 @@ class LinkClient : public SnapshotLink, private FrameSink {
     // else as DATA_AT on the lane where it would arrive first.
     void send_message(std::string frame) override;
     void send_chunk(std::uint64_t file_tag, std::uint64_t offset, PooledBuffer buffer,
-                    std::size_t size) override;
+                    std::size_t size, std::size_t original) override;
+    // How the lanes stand: bytes waiting before them and their delivery rate (for `auto`).
+    link::LinkPressure pressure();
+    // Every lane's bytes on their way and delivery rate, measured now.
+    void observe_lanes();
 
     // Connects lane 0 of each session and resumes it after a loss.
     boost::asio::awaitable<void> run();
@@ -194,6 +204,7 @@ class LinkClient : public SnapshotLink, private FrameSink {
     std::size_t lanes_ = 1;                     // lanes img-cached accepted for the current session
     std::vector<std::unique_ptr<Lane>> extra_;  // lanes 1 .. streams_ - 1
     link::LaneLoad load_;                       // unacknowledged DATA_AT bytes per lane
+    std::uint64_t unwritten_chunk_bytes_ = 0;   // chunk bytes queued on the lanes, not yet written
 };
 
 }  // namespace imgx::proxyd

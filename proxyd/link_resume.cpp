@@ -53,6 +53,8 @@ void LinkClient::session_begins(const link::Hello& answer) {
         // A new session: as many lanes as both sides want (an older img-cached answers 0: one).
         lanes_ = std::clamp<std::size_t>(answer.streams(), 1, streams_);
         load_.reset(lanes_);
+        // An older img-cached answers no codecs: its chunks go as DATA / DATA_AT only.
+        sender_.outbox().set_peer_accepts((answer.codecs() & link::kCodecZstd) != 0);
         if (streams_ > 1)
             log_info({.peer = cache},
                      "link session to img-cached at {} uses {} of {} lanes (link_streams)", cache,
@@ -154,6 +156,7 @@ void LinkClient::end(bool close_lane0) {
         lane->lost_at.reset();
     }
     flow_.clear();
+    unwritten_chunk_bytes_ = 0;
     lanes_ = 1;
     load_.reset(1);
 }

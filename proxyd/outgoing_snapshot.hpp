@@ -49,6 +49,13 @@ class OutgoingSnapshot {
         changed_.notify();
     }
     void add_file() noexcept { ++files_; }
+    // A chunk of `original` bytes of file went to the link as `sent` bytes (compressed or not).
+    void add_link_bytes(std::uint64_t original, std::uint64_t sent) noexcept {
+        chunk_bytes_ += original;
+        link_bytes_ += sent;
+    }
+    [[nodiscard]] std::uint64_t chunk_bytes() const noexcept { return chunk_bytes_; }
+    [[nodiscard]] std::uint64_t link_bytes() const noexcept { return link_bytes_; }
 
     [[nodiscard]] std::uint64_t bytes_read() const noexcept { return bytes_read_; }
     [[nodiscard]] std::uint64_t bytes_acked() const noexcept { return bytes_acked_; }
@@ -76,6 +83,7 @@ class OutgoingSnapshot {
     OutgoingState state_ = OutgoingState::capturing;
     std::string error_;
     std::uint64_t bytes_read_ = 0, bytes_acked_ = 0, files_ = 0, files_acked_ = 0;
+    std::uint64_t chunk_bytes_ = 0, link_bytes_ = 0;  // file bytes queued, and as sent
     std::chrono::steady_clock::time_point started_;
     std::chrono::steady_clock::time_point finished_;
     AsyncEvent changed_;

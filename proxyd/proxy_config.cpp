@@ -46,6 +46,68 @@ config::Setting<O> chain_memory_row() {
 
 // img-proxyd's own rows, between the shared ones (daemon_settings_table gives the order).
 // Longer than 60 lines: it is data, one row per key, and reads best as one list.
+config::Setting<O> compress_row() {
+    return config::field_setting<O, link::CompressMode>(
+        {.key = "compress",
+         .flag = "--compress",
+         .flag_value = "MODE",
+         .detail = "`off`, `zstd` or `auto`",
+         .help = "compression of chunks on the link: off, zstd (always) or auto (when the link "
+                 "is the limit and the chunks shrink)",
+         .doc = "compression of file chunks on the link (docs/link-protocol.md, \"Compression\"; "
+                "docs/operations.md, \"Compression on the link\"): `off`; `zstd`, every chunk "
+                "(a chunk that does not shrink goes as it is); `auto`, a chunk is compressed only "
+                "when the link, not CRIU or the CPU, limits the transfer, a worker thread is free, "
+                "and the file's recent chunks shrank. An img-cached without compression gets "
+                "none. Applies to the next chunk; offered to img-cached from the next link "
+                "session"},
+        &O::compress,
+        [](const config::Section& s, O& o) {
+            s.string("compress", [&](std::string_view v) {
+                o.compress = link::parse_compress_mode(std::string(v));
+            });
+        },
+        [](std::string_view v, O& o) { o.compress = link::parse_compress_mode(std::string(v)); },
+        [](const O& o) { return config::quoted(link::compress_mode_name(o.compress)); });
+}
+
+config::Setting<O> compress_level_row() {
+    const std::string range =
+        std::to_string(link::kMinCompressLevel) + " to " + std::to_string(link::kMaxCompressLevel);
+    return config::field_setting<O, int>(
+        {.key = "compress_level",
+         .flag = "--compress-level",
+         .flag_value = "N",
+         .kind = config::ValueKind::integer,
+         .detail = range,
+         .help = "zstd level of compressed chunks (negative: zstd's fast levels)",
+         .doc = "zstd level of compressed chunks, " + range +
+                "; negative levels are zstd's fast levels (`-1` is `zstd --fast=1`), higher "
+                "levels shrink more for more CPU per byte"},
+        &O::compress_level,
+        [](const config::Section& s, O& o) {
+            s.integer("compress_level", link::kMinCompressLevel, link::kMaxCompressLevel,
+                      [&](std::int64_t v) { o.compress_level = static_cast<int>(v); });
+        },
+        [](std::string_view v, O& o) {
+            const std::string text(v);
+            std::size_t used = 0;
+            int level = 0;
+            try {
+                level = std::stoi(text, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used != text.size() || text.empty() || level < link::kMinCompressLevel ||
+                level > link::kMaxCompressLevel)
+                throw std::invalid_argument("'" + text + "' is not a zstd level from " +
+                                            std::to_string(link::kMinCompressLevel) + " to " +
+                                            std::to_string(link::kMaxCompressLevel));
+            o.compress_level = level;
+        },
+        [](const O& o) { return std::to_string(o.compress_level); });
+}
+
 config::SettingsTable<O> proxy_rows() {
     config::SettingsTable<O> rows;
     rows.push_back(config::number_setting<O>(
@@ -120,6 +182,8 @@ config::SettingsTable<O> proxy_rows() {
              "one lane",
          .reload = OnReload::restart},
         &O::link_streams, 1, kMaxLinkStreams));
+    rows.push_back(compress_row());
+    rows.push_back(compress_level_row());
     rows.push_back(config::remote_data_setting<O>(
         &O::remote_reads_on_socket,
         "how --remote dumps read parent images: pipe (2020 builds) or socket (2017-2019 builds)",

@@ -37,6 +37,8 @@ void describe(const OutgoingSnapshot& s, control::SnapshotStatus& out) {
     out.set_total_known(total_known);
     out.set_total_bytes(total_known ? s.bytes_read() : 0);
     out.set_duration_seconds(seconds);
+    out.set_link_chunk_bytes(s.chunk_bytes());
+    out.set_link_sent_bytes(s.link_bytes());
 }
 
 class OutgoingDump final : public control::DumpView {

@@ -36,6 +36,13 @@ ProxyMetrics::ProxyMetrics()
       resent_bytes(registry.counter("imgx_proxyd_resent_bytes_total",
                                     "Image bytes written to the link again after a resume (not yet "
                                     "acknowledged when it broke).")),
+      chunk_bytes(registry.counter("imgx_proxyd_link_chunk_bytes_total",
+                                   "Image bytes queued for the link, before compression.")),
+      chunk_link_bytes(registry.counter(
+          "imgx_proxyd_link_chunk_sent_bytes_total",
+          "The same chunks as they go on the link: after compression (equal when none).")),
+      compressed_chunks(registry.counter("imgx_proxyd_compressed_chunks_total",
+                                         "Chunks sent zstd-compressed (DATA_ZSTD frames).")),
       transfer_seconds(
           registry.histogram("imgx_proxyd_transfer_seconds",
                              "Seconds from a dump's start to img-cached confirming every file.",

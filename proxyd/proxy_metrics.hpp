@@ -32,8 +32,11 @@ struct ProxyMetrics {
     metrics::Gauge& criu_connections;
     metrics::Gauge& files_reading;  // image files being read from CRIU
     metrics::Counter& link_reconnects;
-    metrics::Counter& link_resumes;  // link sessions img-cached continued after a loss
-    metrics::Counter& resent_bytes;  // image bytes written again after a resume
+    metrics::Counter& link_resumes;       // link sessions img-cached continued after a loss
+    metrics::Counter& resent_bytes;       // image bytes written again after a resume
+    metrics::Counter& chunk_bytes;        // image bytes queued for the link, before compression
+    metrics::Counter& chunk_link_bytes;   // the same chunks as sent: after compression
+    metrics::Counter& compressed_chunks;  // chunks sent compressed (DATA_ZSTD)
     metrics::Histogram& transfer_seconds;
     // Errors by reason; a fixed set, so the label never grows.
     struct Errors {

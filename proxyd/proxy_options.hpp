@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "link/chunk_compression.hpp"
 #include "service/daemon_command.hpp"
 #include "service/daemon_settings.hpp"
 #include "util/address.hpp"
@@ -35,7 +36,9 @@ struct ProxyOptions : DaemonSettings {
     unsigned link_retry_seconds = 60;  // how long a lost link may take to resume (0: fail at once)
     unsigned link_idle_timeout_seconds = 15;  // a link without answers this long counts as stalled
     unsigned link_streams = 1;                // TCP connections (lanes) per link session
-    bool remote_reads_on_socket = false;      // --remote-data=socket: G2 form for dump-side reads
+    link::CompressMode compress = link::CompressMode::automatic;  // chunk compression on the link
+    int compress_level = link::kDefaultCompressLevel;             // zstd level
+    bool remote_reads_on_socket = false;  // --remote-data=socket: G2 form for dump-side reads
     std::uint64_t chain_memory_bytes = 4ull << 30;  // images kept for img-remote pre-dump chains
 };
 

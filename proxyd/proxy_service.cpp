@@ -18,6 +18,7 @@
 #include "snapshot_registry.hpp"
 #include "stream_capture.hpp"
 #include "util/buffer_pool.hpp"
+#include "util/worker_pool.hpp"
 
 namespace imgx::proxyd {
 
@@ -43,7 +44,7 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
                         ex, options.chunk_bytes,
                         (std::size_t{options.capture_buffer_mib} << 20) / options.chunk_bytes)),
           link_(ex, options.cache, std::chrono::seconds(options.link_wait_seconds),
-                link_resume_settings(options), std::move(tls), options.link_streams),
+                link_resume_settings(options), std::move(tls), options.link_streams, &workers_),
           registry_(ex),
           chains_(ex, link_, registry_, options.chain_memory_bytes),
           order_(ex),
@@ -64,7 +65,10 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
         return proxyd::start_metrics(ex_, options_, pool_, registry_, chains_, link_,
                                      capture_buffer());
     }
-    void start() override { link_.start(); }
+    void start() override {
+        link_.set_compress({options_.compress, options_.compress_level});
+        link_.start();
+    }
     std::string ready_line(const std::string& control_path) const override {
         return fmt::format(
             "img-proxyd {} ready: {} capture endpoint(s), control socket {}, forwarding to {}",
@@ -75,6 +79,7 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
         link_.set_connect_wait(std::chrono::seconds(next.link_wait_seconds));
         link_.set_resume(link_resume_settings(next));
         chains_.set_memory_budget(next.chain_memory_bytes);
+        link_.set_compress({next.compress, next.compress_level});
     }
 
     ServiceLoad load() const override {
@@ -135,6 +140,9 @@ class ProxyDaemon final : public Daemon<ProxyOptions> {
     BufferPool pool_;
     // Null with capture_buffer_mib = 0. Before link_: the link's frames hold its blocks.
     std::unique_ptr<CaptureThread> capture_;
+    // Compression beside the event loop, one thread per CPU (at most 8). Between the pool, whose
+    // buffers its jobs write into, and the link, whose chunks it compresses.
+    WorkerPool workers_;
     LinkClient link_;
     SnapshotRegistry registry_;
     RemoteChains chains_;

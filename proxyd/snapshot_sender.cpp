@@ -9,12 +9,26 @@
 
 namespace imgx::proxyd {
 
+namespace {
+
+// ", 512.0 MiB sent as 81.3 MiB on the link (compression ratio 6.30)", or nothing.
+std::string describe_compression(const OutgoingSnapshot& s) {
+    if (s.link_bytes() == 0 || s.link_bytes() == s.chunk_bytes()) return {};
+    constexpr double kMiB = 1024.0 * 1024.0;
+    return fmt::format(", {:.1f} MiB sent as {:.1f} MiB on the link (compression ratio {:.2f})",
+                       double(s.chunk_bytes()) / kMiB, double(s.link_bytes()) / kMiB,
+                       double(s.chunk_bytes()) / double(s.link_bytes()));
+}
+
+}  // namespace
+
 void log_snapshot_end(const OutgoingSnapshot& s, const std::string& cache) {
     const double seconds = std::chrono::duration<double>(s.finished() - s.started()).count();
     const LogFields fields{.snapshot = s.id(), .peer = cache};
     if (s.state() == OutgoingState::acknowledged) {
-        log_info(fields, "snapshot '{}' complete: {} to img-cached at {}", s.id(),
-                 describe_transfer(s.files_acked(), s.bytes_acked(), seconds), cache);
+        log_info(fields, "snapshot '{}' complete: {} to img-cached at {}{}", s.id(),
+                 describe_transfer(s.files_acked(), s.bytes_acked(), seconds), cache,
+                 describe_compression(s));
     } else {
         log_error(fields,
                   "snapshot '{}' failed after {} read from CRIU, {} bytes confirmed by img-cached "
@@ -25,8 +39,12 @@ void log_snapshot_end(const OutgoingSnapshot& s, const std::string& cache) {
 }
 
 SnapshotSender::SnapshotSender(const boost::asio::any_io_executor& ex, std::string cache,
-                               FrameSink& sink)
-    : ex_(ex), cache_(std::move(cache)), sink_(sink) {}
+                               FrameSink& sink, WorkerPool* workers,
+                               std::function<link::LinkPressure()> pressure)
+    : ex_(ex),
+      cache_(std::move(cache)),
+      sink_(sink),
+      outbox_(ex, sink, workers, std::move(pressure)) {}
 
 std::shared_ptr<OutgoingSnapshot> SnapshotSender::begin_snapshot(
     const std::string& id, const std::string& protocol, const std::string& chain,
@@ -72,7 +90,7 @@ void SnapshotSender::send_data(const std::shared_ptr<OutgoingSnapshot>& snapshot
     if (file == files_.end()) return;  // its snapshot settled meanwhile
     const std::uint64_t offset = file->second.size;
     file->second.size += size;
-    sink_.send_chunk(file_tag, offset, std::move(buffer), size);
+    outbox_.chunk(snapshot, file_tag, offset, std::move(buffer), size);
 }
 
 void SnapshotSender::end_file(const std::shared_ptr<OutgoingSnapshot>& snapshot,
@@ -82,7 +100,8 @@ void SnapshotSender::end_file(const std::shared_ptr<OutgoingSnapshot>& snapshot,
     end.set_file_tag(file_tag);
     end.set_size(size);
     end.set_xxh3(xxh3);
-    sink_.send_message(link::encode_message(link::FrameType::file_end, end));
+    outbox_.forget_file(file_tag);
+    outbox_.message(snapshot->tag(), link::encode_message(link::FrameType::file_end, end));
 }
 
 void SnapshotSender::end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot,
@@ -93,7 +112,7 @@ void SnapshotSender::end_snapshot(const std::shared_ptr<OutgoingSnapshot>& snaps
     end.set_file_count(files);
     end.set_total_bytes(bytes);
     snapshot->mark_sending();
-    sink_.send_message(link::encode_message(link::FrameType::snapshot_end, end));
+    outbox_.message(snapshot->tag(), link::encode_message(link::FrameType::snapshot_end, end));
 }
 
 void SnapshotSender::abort_snapshot(const std::shared_ptr<OutgoingSnapshot>& snapshot,
@@ -155,6 +174,7 @@ void SnapshotSender::fail_session(const std::string& why) {
     }
     snapshots_.clear();
     files_.clear();
+    outbox_.drop_all();
     ++session_;
 }
 
@@ -165,6 +185,7 @@ bool SnapshotSender::usable(const std::shared_ptr<OutgoingSnapshot>& snapshot) c
 }
 
 void SnapshotSender::forget(const std::shared_ptr<OutgoingSnapshot>& snapshot) {
+    outbox_.drop(snapshot->tag());  // chunks still being compressed are not sent
     snapshots_.erase(snapshot->tag());
     std::erase_if(files_, [&](const auto& kv) { return kv.second.snapshot == snapshot; });
 }

@@ -4,11 +4,13 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "chunk_outbox.hpp"
 #include "link/link_codec.hpp"
 #include "outgoing_snapshot.hpp"
 #include "util/buffer_pool.hpp"
@@ -22,17 +24,24 @@ class FrameSink {
     virtual ~FrameSink() = default;
     // An encoded message frame (header and body).
     virtual void send_message(std::string frame) = 0;
-    // `size` bytes of file `file_tag` at `offset`, held in `buffer` until acknowledged.
+    // `size` bytes of file `file_tag` at `offset`, held in `buffer` until acknowledged: the
+    // file's bytes, or (`size` != `original`) their zstd compression, `original` bytes of file.
     virtual void send_chunk(std::uint64_t file_tag, std::uint64_t offset, PooledBuffer buffer,
-                            std::size_t size) = 0;
+                            std::size_t size, std::size_t original) = 0;
 };
 
 // The dumps of the link's current session. A session ends with fail_session(): what it did not
 // settle fails, and calls about its snapshots become no-ops.
 class SnapshotSender {
   public:
-    // `cache` names img-cached in log lines and errors.
-    SnapshotSender(const boost::asio::any_io_executor& ex, std::string cache, FrameSink& sink);
+    // `cache` names img-cached in log lines and errors. Chunks are compressed on `workers` (null:
+    // never) as the outbox's settings say, `pressure` telling how the link stands.
+    SnapshotSender(const boost::asio::any_io_executor& ex, std::string cache, FrameSink& sink,
+                   WorkerPool* workers = nullptr,
+                   std::function<link::LinkPressure()> pressure = {});
+
+    // Compression of the chunks (settings, what img-cached accepted).
+    [[nodiscard]] ChunkOutbox& outbox() noexcept { return outbox_; }
 
     // A dump of `id` announced now (SNAPSHOT_BEGIN), in the current session. img-remote
     // snapshots name their chain and its ordered ids (see link.proto).
@@ -91,6 +100,7 @@ class SnapshotSender {
     std::uint64_t next_tag_ = 1;
     std::map<std::uint64_t, std::shared_ptr<OutgoingSnapshot>> snapshots_;  // by tag, until settled
     std::map<std::uint64_t, FileInFlight> files_;                           // by tag, until acked
+    ChunkOutbox outbox_;  // chunks (compressed or not) and the frames that must follow them
 };
 
 // The one line that ends every dump sent from here: what moved, how fast, and why it failed.

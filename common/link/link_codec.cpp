@@ -50,6 +50,8 @@ std::string_view frame_type_name(FrameType type) {
             return "ACK";
         case FrameType::data_at:
             return "DATA_AT";
+        case FrameType::data_zstd:
+            return "DATA_ZSTD";
     }
     return "UNKNOWN";
 }
@@ -65,7 +67,7 @@ FrameHeader decode_header(const HeaderBytes& bytes) {
     const std::uint32_t length = get_le32(bytes.data());
     const auto raw_type = bytes[4];
     if (raw_type < static_cast<unsigned>(FrameType::hello) ||
-        raw_type > static_cast<unsigned>(FrameType::data_at))
+        raw_type > static_cast<unsigned>(FrameType::data_zstd))
         throw wire::ProtocolError("unknown link frame type " + std::to_string(raw_type));
     if (bytes[5] || bytes[6] || bytes[7])
         throw wire::ProtocolError("non-zero reserved bytes in a link frame header");
@@ -127,6 +129,31 @@ DataAtHeaderBytes encode_data_at_header(std::uint64_t file_tag, std::uint64_t of
 
 DataAtPrefix decode_data_at_prefix(const std::array<unsigned char, kDataAtPrefixBytes>& bytes) {
     return {get_le64(bytes.data()), get_le64(bytes.data() + 8)};
+}
+
+DataZstdHeaderBytes encode_data_zstd_header(std::uint64_t file_tag, std::uint64_t offset,
+                                            std::uint32_t original_length,
+                                            std::uint32_t compressed_length) {
+    DataZstdHeaderBytes out{};
+    auto header = encode_header(
+        FrameType::data_zstd, compressed_length + static_cast<std::uint32_t>(kDataZstdPrefixBytes));
+    std::memcpy(out.data(), header.data(), kHeaderBytes);
+    put_le64(out.data() + kHeaderBytes, file_tag);
+    put_le64(out.data() + kHeaderBytes + 8, offset);
+    put_le32(out.data() + kHeaderBytes + 16, original_length);
+    return out;
+}
+
+DataZstdPrefix decode_data_zstd_prefix(
+    const std::array<unsigned char, kDataZstdPrefixBytes>& bytes) {
+    const DataZstdPrefix prefix{get_le64(bytes.data()), get_le64(bytes.data() + 8),
+                                get_le32(bytes.data() + 16)};
+    if (prefix.original_length == 0 || prefix.original_length > kMaxDataPayload)
+        throw wire::ProtocolError("DATA_ZSTD frame for file tag " +
+                                  std::to_string(prefix.file_tag) + " names an original size of " +
+                                  std::to_string(prefix.original_length) + " bytes (1-" +
+                                  std::to_string(kMaxDataPayload) + " allowed)");
+    return prefix;
 }
 
 }  // namespace imgx::link

@@ -24,6 +24,11 @@ inline constexpr std::size_t kHeaderBytes = 8;
 inline constexpr std::size_t kDataTagBytes = 8;
 // A DATA_AT body (multi-lane sessions): u64 file tag, u64 file offset, then the file's bytes.
 inline constexpr std::size_t kDataAtPrefixBytes = 16;
+// A DATA_ZSTD body: u64 file tag, u64 file offset, u32 size of the original bytes, then the
+// chunk compressed with zstd (one zstd frame).
+inline constexpr std::size_t kDataZstdPrefixBytes = 20;
+// Hello.codecs bits: the chunk compressions a side offers (proxy) or accepts (cache).
+inline constexpr std::uint32_t kCodecZstd = 1;
 // Connections (lanes) one link session may use; img-cached accepts up to this many.
 inline constexpr std::uint32_t kMaxLanes = 16;
 inline constexpr std::uint32_t kMaxMessageBody = 64 * 1024;
@@ -41,6 +46,7 @@ enum class FrameType : std::uint8_t {
     snapshot_result = 9,
     ack = 10,
     data_at = 11,
+    data_zstd = 12,
 };
 
 // Whether frames of `type` carry a sequence number (every type but HELLO and ACK).
@@ -67,13 +73,20 @@ void check_preamble(const std::array<char, 8>& bytes);
 // Header + protobuf body, ready to write.
 std::string encode_message(FrameType type, const google::protobuf::MessageLite& message);
 
-// Whether frames of `type` carry file bytes after a fixed prefix (DATA, DATA_AT).
+// Whether frames of `type` carry file bytes after a fixed prefix (DATA, DATA_AT, DATA_ZSTD).
 constexpr bool is_data(FrameType type) {
-    return type == FrameType::data || type == FrameType::data_at;
+    return type == FrameType::data || type == FrameType::data_at || type == FrameType::data_zstd;
 }
-// The fixed prefix before the file bytes of a DATA or DATA_AT body.
+// The fixed prefix before the file bytes of a DATA, DATA_AT or DATA_ZSTD body.
 constexpr std::size_t data_prefix_bytes(FrameType type) {
+    if (type == FrameType::data_zstd) return kDataZstdPrefixBytes;
     return type == FrameType::data_at ? kDataAtPrefixBytes : kDataTagBytes;
+}
+
+// The codecs both sides can use: what the proxy offers and the cache supports (a peer that does
+// not know Hello.codecs sends 0: none).
+constexpr std::uint32_t negotiate_codecs(std::uint32_t offered, std::uint32_t supported) {
+    return offered & supported;
 }
 
 // Header + file tag of a DATA frame whose payload of `payload_length` bytes follows.
@@ -90,5 +103,20 @@ struct DataAtPrefix {
     std::uint64_t offset;
 };
 DataAtPrefix decode_data_at_prefix(const std::array<unsigned char, kDataAtPrefixBytes>& bytes);
+
+// Header and prefix of a DATA_ZSTD frame: `compressed_length` bytes of zstd follow, which
+// decompress to `original_length` bytes of the file at `offset`.
+using DataZstdHeaderBytes = std::array<unsigned char, kHeaderBytes + kDataZstdPrefixBytes>;
+DataZstdHeaderBytes encode_data_zstd_header(std::uint64_t file_tag, std::uint64_t offset,
+                                            std::uint32_t original_length,
+                                            std::uint32_t compressed_length);
+struct DataZstdPrefix {
+    std::uint64_t file_tag;
+    std::uint64_t offset;
+    std::uint32_t original_length;
+};
+// Throws wire::ProtocolError for an original length of 0 or beyond kMaxDataPayload.
+DataZstdPrefix decode_data_zstd_prefix(
+    const std::array<unsigned char, kDataZstdPrefixBytes>& bytes);
 
 }  // namespace imgx::link

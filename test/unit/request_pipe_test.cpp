@@ -115,7 +115,10 @@ TEST_CASE("a request whose pipe is not there yet comes out at once, without it")
 TEST_CASE("a request followed by data where its pipe belongs is refused") {
     Pair p;
     p.send_frame("a.img");
-    REQUIRE(::write(p.theirs, "\x05\x00\x00\x00" "b.img", 9) == 9);
+    REQUIRE(::write(p.theirs,
+                    "\x05\x00\x00\x00"
+                    "b.img",
+                    9) == 9);
     CHECK(error_of(p) == "expected a pipe, received data without a descriptor");
 }
 
@@ -129,7 +132,10 @@ TEST_CASE("a pipe passed inside a request's length is refused") {
 TEST_CASE("EOF inside a request and an oversized length are refused") {
     SECTION("EOF inside the body") {
         Pair p;
-        REQUIRE(::write(p.theirs, "\x05\x00\x00\x00" "a.i", 7) == 7);
+        REQUIRE(::write(p.theirs,
+                        "\x05\x00\x00\x00"
+                        "a.i",
+                        7) == 7);
         ::shutdown(p.theirs, SHUT_WR);
         CHECK(error_of(p) == "connection closed inside a frame");
     }

@@ -27,8 +27,8 @@ struct RecordingSink : proxyd::FrameSink {
     std::vector<Chunk> chunks;
 
     void send_message(std::string frame) override { messages.push_back(std::move(frame)); }
-    void send_chunk(std::uint64_t file_tag, std::uint64_t offset, PooledBuffer,
-                    std::size_t size) override {
+    void send_chunk(std::uint64_t file_tag, std::uint64_t offset, PooledBuffer, std::size_t size,
+                    std::size_t /*original*/) override {
         chunks.push_back({file_tag, offset, size});
     }
 
