@@ -88,14 +88,16 @@ asio::awaitable<void> ChunkOutbox::compress(ItemPtr item, std::weak_ptr<int> ali
     std::size_t compressed = 0;
     try {
         // On a worker: only the buffer's bytes (kept alive by `item`) and the worker's scratch.
-        compressed = co_await workers_->run([data, size, level]() -> std::size_t {
+        // A named job: gcc 12 destroys a lambda written inside a co_await expression twice.
+        auto job = [data, size, level]() -> std::size_t {
             thread_local std::vector<char> scratch;
             scratch.resize(size);
             const std::size_t n = link::compress_chunk(data, size, scratch.data(),
                                                        link::shrunk_capacity(size), level);
             if (n > 0) std::memcpy(data, scratch.data(), n);
             return n;
-        });
+        };
+        compressed = co_await workers_->run(std::move(job));
     } catch (const std::exception&) {
         compressed = 0;  // sent as it is
     }

@@ -31,7 +31,7 @@ struct ProxyOptions : DaemonSettings {
     std::size_t buffer_count = 16;      // chunks in flight: the memory budget for data
     // CRIU's pipes drained into this much memory (MiB) on a thread of its own (0: on the loop,
     // with `buffers`); faulted in at start by the capture thread, and kept.
-    unsigned capture_buffer_mib = 1024;
+    unsigned capture_buffer_mib = 256;
     unsigned link_wait_seconds = 30;   // how long a new dump waits for an absent link
     unsigned link_retry_seconds = 60;  // how long a lost link may take to resume (0: fail at once)
     unsigned link_idle_timeout_seconds = 15;  // a link without answers this long counts as stalled

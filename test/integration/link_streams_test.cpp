@@ -34,8 +34,11 @@ int wait_exit(DaemonPair& pair, Side side) {
 // Four lanes, resuming on, short budgets and idle timeout (the fault tests stay quick).
 PairOptions four_lanes_resuming() {
     PairOptions options;
-    options.proxy_args = {"--link-streams", "4",  "--buffers",           "8",
-                          "--link-retry",   "15", "--link-idle-timeout", "2"};
+    // The capture buffer as small as the pool: a dump larger than 8 MiB cannot end into it
+    // before the link fails it (the kill test checks that CRIU's pipe is closed).
+    options.proxy_args = {"--link-streams",      "4", "--buffers",    "8",
+                          "--capture-buffer",    "8", "--link-retry", "15",
+                          "--link-idle-timeout", "2"};
     options.cache_args = {"--link-resume", "15"};
     return options;
 }
