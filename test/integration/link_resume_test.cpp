@@ -129,7 +129,7 @@ TEST_CASE("fault: link cut with compressed chunks in the window -> resumed trans
           "[fault]") {
     // Text records compress several times: the cuts fall among DATA_ZSTD frames.
     std::string pages;
-    for (int i = 0; pages.size() < 12 * kMiB; ++i)
+    for (long i = 0; pages.size() < 12 * kMiB; ++i)
         pages += "{'id': " + std::to_string(i * 7919 % 1000003) + ", 'name': 'user" +
                  std::to_string(i % 977) + "', 'n': " + std::to_string(i % 131) + "}, ";
     ResumingPair rig(
