@@ -133,8 +133,8 @@ config::SettingsTable<O> proxy_rows() {
                 "img-proxyd starts (fresh pages are slower than the copy into them), so it is "
                 "resident from then on: img-proxyd's RSS is about this plus 30 MiB. `0`: the pipes "
                 "are drained on "
-                "the event loop through `buffers`, at the link's speed (docs/performance.md, "
-                "\"Drain first\")",
+                "the event loop through `buffers`, at the link's speed (docs/operations.md, "
+                "\"Memory budgets\")",
          .reload = OnReload::restart},
         &O::capture_buffer_mib, 0, kMaxCaptureBufferMib));
     rows.push_back(config::number_setting<O>(
